@@ -1,0 +1,90 @@
+"""Every knob Aftercare reads, from environment variables with defaults that run the embedded stack.
+
+Read once at start-up by the shell (`aftercare`, `worker.py`, the API); rooms below get what they
+need passed in, so nothing deep in the code reads the environment behind your back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} must be a whole number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env("AFTERCARE_HOME", str(REPO_ROOT / ".aftercare"))))
+    database_url: str = ""
+    policy_dir: Path = field(
+        default_factory=lambda: Path(_env("AFTERCARE_POLICY_DIR", str(REPO_ROOT / "policies" / "bundled")))
+    )
+    templates_dir: Path = field(
+        default_factory=lambda: Path(_env("AFTERCARE_TEMPLATES_DIR", str(REPO_ROOT / "templates")))
+    )
+    # Temporal
+    temporal_host: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_HOST", "127.0.0.1"))
+    temporal_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_PORT", 7233))
+    temporal_ui_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_UI_PORT", 8233))
+    namespace: str = field(default_factory=lambda: _env("AFTERCARE_NAMESPACE", "default"))
+    task_queue: str = field(default_factory=lambda: _env("AFTERCARE_TASK_QUEUE", "aftercare"))
+    # API
+    api_host: str = field(default_factory=lambda: _env("AFTERCARE_API_HOST", "127.0.0.1"))
+    api_port: int = field(default_factory=lambda: _int("AFTERCARE_API_PORT", 8000))
+    # Sandbox stand-ins (and where the connectors point by default in the embedded stack)
+    sandbox_host: str = field(default_factory=lambda: _env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
+    sandbox_port: int = field(default_factory=lambda: _int("AFTERCARE_SANDBOX_PORT", 8025))
+    smtp_host: str = field(default_factory=lambda: _env("AFTERCARE_SMTP_HOST", "127.0.0.1"))
+    smtp_port: int = field(default_factory=lambda: _int("AFTERCARE_SMTP_PORT", 2525))
+    easypost_base_url: str = ""
+    easypost_api_key: str = field(default_factory=lambda: _env("AFTERCARE_EASYPOST_API_KEY", "sandbox-key"))
+    easypost_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", "sandbox-webhook-secret")
+    )
+    twilio_base_url: str = ""
+
+    def __post_init__(self) -> None:
+        sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
+        defaults = {
+            "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
+            "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
+            "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+
+def load_settings() -> Settings:
+    return Settings()

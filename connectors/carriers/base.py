@@ -1,0 +1,28 @@
+"""What every carrier connector offers: track a parcel on demand, and read the carrier's webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from domain import PollResult, TrackingEvent
+
+
+class CarrierError(Exception):
+    """The carrier could not answer. `retryable` is False for answers that will not change (unknown number)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class WebhookError(ValueError):
+    """A webhook we refuse: bad signature, malformed body. The message names what is wrong."""
+
+
+class CarrierClient(Protocol):
+    name: str
+
+    async def track(self, tracking_number: str) -> PollResult: ...
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]: ...

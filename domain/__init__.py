@@ -1,0 +1,39 @@
+"""Shared vocabulary: pydantic models and enums every room speaks. No I/O, imports nothing of ours."""
+
+from domain.delays import DelayAlert, DelayKind
+from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
+from domain.orders import Address, Customer, LineItem, Order, journey_id
+from domain.tracking import (
+    FINAL_STATUSES,
+    ExceptionReason,
+    PollRequest,
+    PollResult,
+    Shipment,
+    TrackingEvent,
+    TrackingStatus,
+    shipment_workflow_id,
+)
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Address",
+    "Channel",
+    "Customer",
+    "DelayAlert",
+    "DelayKind",
+    "ExceptionReason",
+    "LineItem",
+    "MessageOutcome",
+    "MessageRequest",
+    "MessageStatus",
+    "Order",
+    "PollRequest",
+    "PollResult",
+    "Shipment",
+    "SkipReason",
+    "Step",
+    "TrackingEvent",
+    "TrackingStatus",
+    "journey_id",
+    "shipment_workflow_id",
+]

@@ -1,0 +1,319 @@
+"""The merchant's journey policy, as a pydantic model: what the YAML may say, and its defaults.
+
+The workflows import this module (a policy snapshot travels in every journey's input), so it stays
+pure: no I/O, no clock. `loader.py` turns YAML files into these models with file:line errors.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from datetime import date, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain import Channel, DelayKind, Order, TrackingStatus
+from policies.durations import Duration
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a policy must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+    @property
+    def index(self) -> int:
+        return list(Weekday).index(self)
+
+
+class Merchant(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    name: str
+    timezone: str = "UTC"
+    support_email: str | None = None
+    links: dict[Literal["tracking", "review", "reorder", "support"], str] = Field(
+        default_factory=dict,
+        description="URL templates; {order_id}, {sku}, {tracking_number} are filled in",
+    )
+
+
+class ChannelConfig(_Strict):
+    """How a channel is reached. Credentials are env var *names*; the values never live in YAML."""
+
+    provider: Literal["smtp", "twilio"]
+    sender: str = Field(description="From address for email, E.164 number or service id for SMS/WhatsApp")
+    credentials_env: dict[str, str] = Field(
+        default_factory=dict, description="credential name -> environment variable that holds it"
+    )
+
+    @field_validator("credentials_env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, name in v.items():
+            if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name:
+                raise ValueError(
+                    f"credentials_env.{key} must name an environment variable like TWILIO_AUTH_TOKEN, "
+                    f"not a secret value"
+                )
+        return v
+
+
+class QuietHours(_Strict):
+    """Messages on this channel wait while the customer's local clock is in [start, end)."""
+
+    start: time
+    end: time
+
+
+class Cap(_Strict):
+    """At most `max` marketing messages on a channel per `window` (transactional ones are exempt)."""
+
+    window: Duration
+    max: int = Field(default=1, ge=1)
+
+
+def _default_quiet_hours() -> dict[Channel, QuietHours]:
+    night = QuietHours(start=time(21, 0), end=time(8, 0))
+    return {Channel.SMS: night, Channel.WHATSAPP: night}
+
+
+def _default_caps() -> dict[Channel, Cap]:
+    return {
+        Channel.EMAIL: Cap(window=Duration(16, "h")),
+        Channel.SMS: Cap(window=Duration(24, "h")),
+        Channel.WHATSAPP: Cap(window=Duration(24, "h")),
+    }
+
+
+class Defaults(_Strict):
+    locale: str = "en"
+    quiet_hours: dict[Channel, QuietHours] = Field(default_factory=_default_quiet_hours)
+    business_days: list[Weekday] = Field(
+        default_factory=lambda: [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI],
+        min_length=1,
+    )
+    holidays: list[date] = Field(default_factory=list)
+    caps: dict[Channel, Cap] = Field(default_factory=_default_caps)
+
+
+class StepConfig(_Strict):
+    enabled: bool = True
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.EMAIL])
+
+
+class StatusUpdateStep(StepConfig):
+    statuses: list[TrackingStatus] = Field(
+        default_factory=lambda: [
+            TrackingStatus.OUT_FOR_DELIVERY,
+            TrackingStatus.AVAILABLE_FOR_PICKUP,
+            TrackingStatus.ATTEMPT_FAILED,
+            TrackingStatus.RETURNING,
+        ]
+    )
+
+
+class DelayAlertStep(StepConfig):
+    kinds: list[DelayKind] = Field(default_factory=lambda: list(DelayKind))
+
+
+class TimedStep(StepConfig):
+    after: Duration
+
+
+class FollowUpStep(TimedStep):
+    after: Duration = Duration(3, "d")
+
+
+class ReviewRequestStep(TimedStep):
+    after: Duration = Duration(14, "d")
+    per: Literal["order", "item"] = "order"
+    reminder_after: Duration | None = Field(
+        default=Duration(7, "d"), description="one reminder this long after the request; null = none"
+    )
+
+
+class Steps(_Strict):
+    confirmation: StepConfig = StepConfig()
+    shipped: StepConfig = StepConfig()
+    status_update: StatusUpdateStep = StatusUpdateStep()
+    delay_alert: DelayAlertStep = DelayAlertStep()
+    delivered: StepConfig = StepConfig()
+    follow_up: FollowUpStep = FollowUpStep()
+    review_request: ReviewRequestStep = ReviewRequestStep()
+    reorder_reminder: StepConfig = StepConfig()
+    refund_issued: StepConfig = StepConfig()
+    exchange_created: StepConfig = StepConfig()
+    cancelled: StepConfig = StepConfig()
+
+
+class Delays(_Strict):
+    """When a parcel or order counts as late. Each kind alerts once per episode."""
+
+    fulfillment_ladder: list[Duration] = Field(
+        default_factory=lambda: [Duration(2, "bd"), Duration(5, "bd")],
+        description="after the order is placed with nothing shipped: one fulfillment_late alert per rung",
+    )
+    pickup_sla: Duration = Duration(1, "bd")
+    stalled_after: Duration = Duration(72, "h")
+    edd_grace: Duration = Duration(0, "h")
+    exception_grace: Duration = Duration(0, "h")
+
+
+class Tracking(_Strict):
+    """How the carrier is polled when webhooks stay silent, and when tracking gives up."""
+
+    poll_every: Duration = Duration(2, "h")
+    poll_backoff: float = Field(default=1.5, ge=1.0, le=10.0)
+    poll_max_interval: Duration = Duration(12, "h")
+    expire_after: Duration = Field(
+        default=Duration(30, "d"), description="no carrier information this long after shipping: expired"
+    )
+    give_up_after: Duration = Field(default=Duration(90, "d"), description="retire tracking regardless")
+
+    @model_validator(mode="after")
+    def _calendar_only(self) -> Tracking:
+        for name in ("poll_every", "poll_max_interval", "expire_after", "give_up_after"):
+            if getattr(self, name).business_days:
+                raise ValueError(f"{name} must be calendar time (m, h, d, w), not business days")
+        return self
+
+
+class ReorderRule(_Strict):
+    """A consumable: remind the customer before the supply they bought runs out."""
+
+    skus: list[str] = Field(min_length=1, description="SKU globs, e.g. COFFEE-*")
+    supply_days_per_unit: int = Field(ge=1)
+    remind_before: Duration = Duration(3, "d")
+    repeat_every: Duration | None = Duration(7, "d")
+    max_reminders: int = Field(default=2, ge=1, le=10)
+
+    def matches(self, sku: str) -> bool:
+        return any(fnmatch.fnmatchcase(sku, pattern) for pattern in self.skus)
+
+
+class ExchangeBonus(_Strict):
+    kind: Literal["flat", "percent"]
+    value: Decimal = Field(gt=0)
+
+
+class Returns(_Strict):
+    window: Duration = Duration(30, "d")
+    exchange_bonus: ExchangeBonus | None = None
+
+
+class Condition(_Strict):
+    """All given fields must hold for the variant to apply."""
+
+    country_in: list[str] | None = None
+    country_not_in: list[str] | None = None
+    total_at_least: Decimal | None = None
+    total_below: Decimal | None = None
+    tags_any: list[str] | None = None
+    sku_any: list[str] | None = Field(default=None, description="SKU globs")
+
+    def matches(self, order: Order) -> bool:
+        country = order.shipping_address.country.upper()
+        checks = [
+            self.country_in is None or country in {c.upper() for c in self.country_in},
+            self.country_not_in is None or country not in {c.upper() for c in self.country_not_in},
+            self.total_at_least is None or order.total >= self.total_at_least,
+            self.total_below is None or order.total < self.total_below,
+            self.tags_any is None or bool(set(self.tags_any) & set(order.tags)),
+            self.sku_any is None
+            or any(fnmatch.fnmatchcase(i.sku, p) for i in order.items for p in self.sku_any),
+        ]
+        return all(checks)
+
+
+class Variant(_Strict):
+    """Overrides merged over the base policy for orders matching `when`; every match applies, in order."""
+
+    name: str
+    when: Condition
+    override: dict[str, Any] = Field(
+        description="a partial policy (steps, delays, tracking, defaults, reorder, returns) merged over the base"
+    )
+
+    @field_validator("override")
+    @classmethod
+    def _sections(cls, v: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"defaults", "steps", "delays", "tracking", "reorder", "returns"}
+        unknown = sorted(set(v) - allowed)
+        if unknown:
+            raise ValueError(f"override may set {', '.join(sorted(allowed))}; not {', '.join(unknown)}")
+        return v
+
+
+class Policy(_Strict):
+    """One merchant's journey. Snapshotted into every journey at its start, with its hash."""
+
+    version: Literal[1] = 1
+    merchant: Merchant
+    channels: dict[Channel, ChannelConfig] = Field(default_factory=dict)
+    defaults: Defaults = Defaults()
+    steps: Steps = Steps()
+    delays: Delays = Delays()
+    tracking: Tracking = Tracking()
+    reorder: list[ReorderRule] = Field(default_factory=list)
+    returns: Returns = Returns()
+    variants: list[Variant] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _channels_configured(self) -> Policy:
+        for step_name in Steps.model_fields:
+            step: StepConfig = getattr(self.steps, step_name)
+            if not step.enabled:
+                continue
+            for channel in step.channels:
+                if self.channels and channel not in self.channels:
+                    raise ValueError(
+                        f"steps.{step_name}.channels uses {channel.value!r}, which is not configured "
+                        f"under channels (configured: {', '.join(c.value for c in self.channels)})"
+                    )
+        for variant in self.variants:
+            self._merged(variant.override)
+        return self
+
+    def _merged(self, override: dict[str, Any]) -> Policy:
+        base = self.model_dump(mode="json", exclude={"variants"})
+        return Policy.model_validate(_deep_merge(base, override))
+
+    def for_order(self, order: Order) -> Policy:
+        """The policy this order lives by: every matching variant merged over the base, in order."""
+        merged = self.model_copy(update={"variants": []})
+        for variant in self.variants:
+            if variant.when.matches(order):
+                merged = merged._merged(variant.override)
+        return merged
+
+    def matching_variants(self, order: Order) -> list[str]:
+        return [v.name for v in self.variants if v.when.matches(order)]
+
+    def content_hash(self) -> str:
+        """Stable hash of the policy's meaning (not its formatting): recorded with every journey."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
