@@ -50,6 +50,7 @@ class SkipReason(StrEnum):
 class MessageStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
+    FAILED = "failed"  # the provider kept failing until the retry budget ran out; nothing reached the customer
 
 
 class MessageRequest(BaseModel):

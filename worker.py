@@ -1,0 +1,68 @@
+"""Starts the Temporal worker: registers the journey workflows and their activities, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from workflows.order_journey import OrderJourney
+from workflows.shipment_tracking import ShipmentTracking
+
+WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking]
+
+# Our pure data modules are deterministic; passing them through keeps one copy of each pydantic class.
+_PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "domain", "policies")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    max_concurrent_activities: int = 100,
+) -> Worker:
+    """One place that says what a worker runs, shared by `worker.py`, `aftercare up`, tests and benchmarks."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=list(activities),
+        workflow_runner=workflow_runner(),
+        activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def main() -> None:
+    from aftercare.runtime import connect_client, production_activities
+    from aftercare.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = load_settings()
+    client = await connect_client(settings)
+    activities, close = production_activities(settings)
+    worker = build_worker(client, task_queue=settings.task_queue, activities=activities)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

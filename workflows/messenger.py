@@ -1,0 +1,189 @@
+"""How a journey asks for a message: consent, address and quiet hours decided in the workflow, the send
+itself in the `send_message` activity (outbox, caps, provider).
+
+Shared by the order journey and the tracking child so both follow the same rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Order, SkipReason, Step
+    from policies.schema import Policy, StepConfig
+    from workflows.timecalc import quiet_until, zone
+
+SEND_MESSAGE = "send_message"
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+)
+SEND_START_TO_CLOSE = timedelta(seconds=60)
+SEND_SCHEDULE_TO_CLOSE = timedelta(hours=6)
+
+
+class _Links(dict[str, str]):
+    """Leaves unknown `{placeholders}` in merchant URL templates as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Messenger:
+    """Sends one journey's messages and keeps the record of every outcome (sent, skipped with reason)."""
+
+    def __init__(self, order: Order, policy: Policy, policy_hash: str, key_prefix: str) -> None:
+        self.order = order
+        self.policy = policy
+        self.policy_hash = policy_hash
+        self.key_prefix = key_prefix
+        self.outcomes: list[MessageOutcome] = []
+        self._customer_tz = zone(order.customer.timezone, policy.merchant.timezone)
+
+    def link(self, name: str, **values: str) -> str | None:
+        template = self.policy.merchant.links.get(name)  # type: ignore[call-overload]
+        if template is None:
+            return None
+        return template.format_map(_Links(order_id=self.order.order_id, **values))
+
+    def base_context(self) -> dict[str, Any]:
+        order, customer, merchant = self.order, self.order.customer, self.policy.merchant
+        return {
+            "merchant": {"name": merchant.name, "support_email": merchant.support_email},
+            "customer": {"first_name": customer.first_name or "", "last_name": customer.last_name or ""},
+            "order": {
+                "id": order.order_id,
+                "total": str(order.total),
+                "currency": order.currency,
+                "items": [
+                    {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity} for i in order.items
+                ],
+            },
+            "links": {
+                k: v
+                for k in ("tracking", "review", "reorder", "support")
+                if (v := self.link(k)) is not None
+            },
+        }
+
+    def step_config(self, step: Step) -> StepConfig | None:
+        """The policy section that governs `step`; a review reminder follows the review request's."""
+        section = "review_request" if step is Step.REVIEW_REMINDER else step.value
+        config: StepConfig | None = getattr(self.policy.steps, section, None)
+        return config if config is not None and config.enabled else None
+
+    async def send(
+        self, step: Step, key_suffix: str = "", context: dict[str, Any] | None = None
+    ) -> list[MessageOutcome]:
+        """Send `step` on each of its channels, concurrently; an SMS waiting out quiet hours holds no email."""
+        config = self.step_config(step)
+        if config is None:
+            return []
+        merged = self.base_context() | (context or {})
+        return list(
+            await asyncio.gather(*(self._send_one(step, ch, key_suffix, merged) for ch in config.channels))
+        )
+
+    def skip(self, step: Step, reason: SkipReason, key_suffix: str = "", detail: str = "") -> None:
+        """Record a step the journey decided not to send at all (e.g. nothing was delivered)."""
+        config = self.step_config(step)
+        for channel in config.channels if config else []:
+            self._record(step, channel, self._key(step, channel, key_suffix), None, reason, detail)
+
+    def _key(self, step: Step, channel: Channel, suffix: str) -> str:
+        parts = [self.key_prefix, step.value, channel.value] + ([suffix] if suffix else [])
+        return ":".join(parts)
+
+    def _recipient(self, channel: Channel) -> str | None:
+        customer = self.order.customer
+        return customer.email if channel is Channel.EMAIL else customer.phone
+
+    def _refusal(self, step: Step, channel: Channel) -> SkipReason | None:
+        customer = self.order.customer
+        if self._recipient(channel) is None:
+            return SkipReason.NO_ADDRESS
+        if step.is_marketing and not customer.marketing_consent:
+            return SkipReason.OPTED_OUT
+        if channel is Channel.WHATSAPP and not customer.whatsapp_opt_in:
+            return SkipReason.OPTED_OUT
+        return None
+
+    def _record(
+        self,
+        step: Step,
+        channel: Channel,
+        key: str,
+        recipient: str | None,
+        reason: SkipReason,
+        detail: str = "",
+    ) -> MessageOutcome:
+        outcome = MessageOutcome(
+            idempotency_key=key,
+            step=step,
+            channel=channel,
+            recipient=recipient,
+            status=MessageStatus.SKIPPED,
+            skip_reason=reason,
+            at=workflow.now(),
+            detail=detail,
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+    async def _send_one(self, step: Step, channel: Channel, suffix: str, context: dict[str, Any]) -> MessageOutcome:
+        key = self._key(step, channel, suffix)
+        recipient = self._recipient(channel)
+        refusal = self._refusal(step, channel)
+        if refusal is not None:
+            return self._record(step, channel, key, recipient, refusal)
+        quiet = self.policy.defaults.quiet_hours.get(channel)
+        until = quiet_until(workflow.now(), quiet, self._customer_tz)
+        if until is not None:
+            await workflow.sleep(until - workflow.now(), summary=f"quiet hours: {step.value} by {channel.value}")
+        cap = self.policy.defaults.caps.get(channel) if step.is_marketing else None
+        request = MessageRequest(
+            idempotency_key=key,
+            merchant_id=self.order.merchant_id,
+            order_id=self.order.order_id,
+            customer_id=self.order.customer.id,
+            step=step,
+            channel=channel,
+            recipient=recipient,
+            locale=self.order.customer.locale or self.policy.defaults.locale,
+            requested_at=workflow.now(),
+            context=context,
+            policy_hash=self.policy_hash,
+            marketing=step.is_marketing,
+            cap_window_seconds=int(cap.window.as_timedelta().total_seconds()) if cap else None,
+            cap_max=cap.max if cap else None,
+            sender=(sender.sender if (sender := self.policy.channels.get(channel)) else None),
+        )
+        try:
+            outcome = await workflow.execute_activity(
+                SEND_MESSAGE,
+                request,
+                result_type=MessageOutcome,
+                start_to_close_timeout=SEND_START_TO_CLOSE,
+                schedule_to_close_timeout=SEND_SCHEDULE_TO_CLOSE,
+                retry_policy=SEND_RETRY,
+                summary=f"{step.value} by {channel.value}",
+            )
+        except ActivityError as err:
+            outcome = MessageOutcome(
+                idempotency_key=key,
+                step=step,
+                channel=channel,
+                recipient=recipient,
+                status=MessageStatus.FAILED,
+                at=workflow.now(),
+                detail=str(err.cause or err),
+            )
+        self.outcomes.append(outcome)
+        return outcome

@@ -1,0 +1,134 @@
+"""The journeys' inputs, signals and state: the contract between workflows, the API and tests.
+
+Pure data (pydantic), safe to import anywhere, including the API that starts journeys and
+reads their state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain import DelayAlert, MessageOutcome, Order, Shipment, TrackingEvent, TrackingStatus
+from policies.schema import Policy
+
+TASK_QUEUE = "aftercare"
+
+# Custom search attributes the journeys keep current, registered by `aftercare up` and the tests.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "AftercareMerchant": "Keyword",
+    "AftercareCustomer": "Keyword",
+    "AftercareStage": "Keyword",
+    "AftercareDelayed": "Bool",
+}
+
+
+class Stage(StrEnum):
+    CONFIRMED = "confirmed"
+    AWAITING_FULFILLMENT = "awaiting_fulfillment"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    POST_DELIVERY = "post_delivery"
+    COMPLETED = "completed"
+
+
+class JourneyOptions(BaseModel):
+    """Engine knobs that are not the merchant's business (tests and benchmarks turn them)."""
+
+    search_attributes: bool = True
+    tracking_history_limit: int = Field(default=2000, ge=50)
+
+
+class JourneyInput(BaseModel):
+    """Order + the merchant's policy snapshot and its hash: a running journey never re-reads YAML."""
+
+    order: Order
+    policy: Policy
+    policy_hash: str
+    options: JourneyOptions = JourneyOptions()
+
+
+class ReviewSubmitted(BaseModel):
+    """The customer reviewed. `item_ids` empty = the whole order."""
+
+    item_ids: list[str] = Field(default_factory=list)
+
+
+class Reordered(BaseModel):
+    """The customer bought again. `skus` empty = every reorder reminder of this order is moot."""
+
+    skus: list[str] = Field(default_factory=list)
+    new_order_id: str | None = None
+
+
+class ParcelState(BaseModel):
+    """One parcel as its tracking child sees it; also what the child reports to the order journey."""
+
+    carrier: str
+    tracking_number: str
+    items: dict[str, int] = Field(default_factory=dict)
+    status: TrackingStatus = TrackingStatus.PENDING
+    last_event_at: datetime | None = None
+    last_description: str = ""
+    estimated_delivery: datetime | None = None
+    edd_history: list[datetime] = Field(default_factory=list)
+    delivered_at: datetime | None = None
+    events_seen: int = 0
+    delays: list[DelayAlert] = Field(default_factory=list)
+    messages: list[MessageOutcome] = Field(default_factory=list, description="what this parcel's child sent")
+    final: bool = False
+
+
+class PlannedAction(BaseModel):
+    what: str
+    due_at: datetime
+
+
+class JourneyState(BaseModel):
+    """Everything the `state` query answers: where the order is, what was sent or skipped, what is next."""
+
+    workflow_id: str
+    merchant_id: str
+    order_id: str
+    policy_hash: str
+    variants: list[str] = Field(default_factory=list)
+    stage: Stage = Stage.CONFIRMED
+    parcels: list[ParcelState] = Field(default_factory=list)
+    messages: list[MessageOutcome] = Field(default_factory=list)
+    delays: list[DelayAlert] = Field(default_factory=list)
+    reviewed_items: list[str] = Field(default_factory=list)
+    review_submitted: bool = False
+    reordered_skus: list[str] = Field(default_factory=list)
+    reorder_cancelled: bool = False
+    planned: list[PlannedAction] = Field(default_factory=list)
+    next_action: PlannedAction | None = None
+    completed_at: datetime | None = None
+
+
+class TrackingCarry(BaseModel):
+    """What a tracking child hands to its next run when it continues-as-new."""
+
+    parcel: ParcelState
+    seen_event_ids: list[str]
+    poll_interval_seconds: float
+    next_poll_at: datetime
+    alerted: list[str]
+    exception_since: datetime | None = None
+    pending_events: list[TrackingEvent] = Field(default_factory=list)
+
+
+class TrackingInput(BaseModel):
+    """A tracking child's input: the parcel, the order it belongs to, and the order's effective policy."""
+
+    parent_workflow_id: str
+    order: Order
+    shipment: Shipment
+    policy: Policy
+    policy_hash: str
+    started_at: datetime
+    history_limit: int = 2000
+    search_attributes: bool = True
+    carry: TrackingCarry | None = None
