@@ -1,0 +1,55 @@
+"""The `aftercare` command: start the stack, run the demo, validate policies, run single parts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aftercare.settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aftercare", description="Aftercare post-purchase engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start Temporal, sandbox, worker and API in this terminal")
+    up.add_argument("--demo", action="store_true", help="feed sample orders once everything is up")
+    up.add_argument("--demo-orders", type=int, default=5)
+
+    demo = sub.add_parser("demo", help="feed sample orders through a running stack, with progress")
+    demo.add_argument("--orders", type=int, default=5)
+    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the journeys")
+
+    policy = sub.add_parser("policy", help="policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    validate = policy_sub.add_parser("validate", help="check policy files; print every problem with file:line")
+    validate.add_argument("paths", nargs="+")
+
+    sub.add_parser("worker", help="run the Temporal worker only")
+
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if args.command == "up":
+        from aftercare.stack import up as run_up
+
+        return run_up(settings, demo=args.demo, demo_orders=args.demo_orders)
+    if args.command == "demo":
+        from aftercare.demo import run_demo
+
+        return run_demo(settings, orders=args.orders, timeout=args.timeout)
+    if args.command == "policy":
+        from aftercare.policy_cli import validate_command
+
+        return validate_command(args.paths)
+    if args.command == "worker":
+        import worker
+
+        asyncio.run(worker.main())
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

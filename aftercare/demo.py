@@ -1,0 +1,166 @@
+"""`aftercare demo`: a handful of sample orders through the running stack, on the fast demo policy.
+
+Each order takes a different path (on time, shipped late, split in two parcels, a carrier exception,
+no marketing consent) so a newcomer sees every stage happen while messages land in the sandbox outbox.
+Everything goes through the public HTTP API and the sandbox carrier's own controls.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from aftercare.settings import Settings
+
+console = Console()
+MERCHANT = "demo"
+
+# Carrier scans in EasyPost's words, played by the sandbox with these gaps (seconds).
+ON_TIME = [
+    (5, "pre_transit", None, "Shipping label created"),
+    (10, "in_transit", "arrived_at_facility", "Arrived at sort facility"),
+    (20, "out_for_delivery", "out_for_delivery", "Out for delivery"),
+    (20, "delivered", "arrived_at_destination", "Delivered, front door"),
+]
+WEATHER = [
+    (5, "in_transit", "arrived_at_facility", "Arrived at sort facility"),
+    (10, "failure", "weather_delay", "Delayed by severe weather"),
+    (30, "in_transit", "departed_facility", "Departed facility"),
+    (20, "delivered", "arrived_at_destination", "Delivered, mailroom"),
+]
+
+
+@dataclass
+class DemoOrder:
+    label: str
+    order_id: str
+    items: list[dict[str, Any]]
+    consent: bool = True
+    ship_after: float = 15.0
+    parcels: list[tuple[dict[str, int], list[tuple[float, str, str | None, str]]]] = field(default_factory=list)
+    shipped: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _item(n: int, sku: str, name: str, qty: int = 1, price: str = "18.00") -> dict[str, Any]:
+    return {"id": f"li-{n}", "sku": sku, "name": name, "quantity": qty, "unit_price": price}
+
+
+def sample_orders(count: int) -> list[DemoOrder]:
+    run = uuid.uuid4().hex[:5].upper()
+    kinds = [
+        ("on time", [_item(1, "COFFEE-HOUSE", "House blend 250g", 2)], True, 15.0, [({}, ON_TIME)]),
+        ("shipped late", [_item(1, "MUG-BLUE", "Blue mug")], True, 75.0, [({}, ON_TIME)]),
+        (
+            "split in two parcels",
+            [_item(1, "COFFEE-DECAF", "Decaf 250g"), _item(2, "FILTER-100", "Paper filters")],
+            True,
+            15.0,
+            [({"li-1": 1}, ON_TIME), ({"li-2": 1}, [*ON_TIME[:2], (45, *ON_TIME[2][1:]), ON_TIME[3]])],
+        ),
+        ("weather exception", [_item(1, "KETTLE-1", "Gooseneck kettle", price="64.00")], True, 15.0, [({}, WEATHER)]),
+        ("no marketing consent", [_item(1, "COFFEE-HOUSE", "House blend 250g")], False, 15.0, [({}, ON_TIME)]),
+    ]
+    orders = []
+    for n in range(count):
+        label, items, consent, ship_after, parcels = kinds[n % len(kinds)]
+        orders.append(DemoOrder(label, f"DEMO-{run}-{n + 1}", items, consent, ship_after, parcels))
+    return orders
+
+
+def _order_payload(order: DemoOrder, n: int) -> dict[str, Any]:
+    total = sum(float(i["unit_price"]) * i["quantity"] for i in order.items)
+    return {
+        "merchant_id": MERCHANT,
+        "order_id": order.order_id,
+        "placed_at": datetime.now(UTC).isoformat(),
+        "currency": "USD",
+        "total": f"{total:.2f}",
+        "customer": {
+            "id": f"demo-customer-{n + 1}",
+            "first_name": ["Ada", "Grace", "Linus", "Barbara", "Ken"][n % 5],
+            "email": f"customer{n + 1}@demo.aftercare.test",
+            "phone": f"+1555555{n + 1:04d}",
+            "marketing_consent": order.consent,
+        },
+        "shipping_address": {"country": "US", "city": "Springfield"},
+        "items": order.items,
+    }
+
+
+def _ship(api: httpx.Client, sandbox: httpx.Client, order: DemoOrder) -> None:
+    for index, (items, scans) in enumerate(order.parcels):
+        tracking = f"EZ{order.order_id.replace('-', '')}{index + 1}"
+        steps = [
+            {"after_seconds": gap, "status": status, "status_detail": detail, "message": message}
+            for gap, status, detail, message in scans
+        ]
+        sandbox.post(f"/_sandbox/easypost/trackers/{tracking}/script", json={"steps": steps}).raise_for_status()
+        api.post(
+            f"/v1/orders/{order.order_id}/shipments",
+            params={"merchant_id": MERCHANT},
+            json={"carrier": "easypost", "tracking_number": tracking, "items": items},
+        ).raise_for_status()
+    order.shipped = True
+
+
+def _table(orders: list[DemoOrder], outbox: int, elapsed: float) -> Table:
+    table = Table(title=f"Aftercare demo — {elapsed:,.0f}s — {outbox} messages in the sandbox outbox")
+    for column in ("order", "path", "stage", "sent", "skipped", "delays", "next"):
+        table.add_column(column)
+    for o in orders:
+        messages = o.state.get("messages", [])
+        sent = sum(1 for m in messages if m["status"] == "sent")
+        skipped = sum(1 for m in messages if m["status"] != "sent")
+        delays = ", ".join(sorted({d["kind"] for d in o.state.get("delays", [])})) or "-"
+        nxt = o.state.get("next_action") or {}
+        table.add_row(
+            o.order_id, o.label, o.state.get("stage", "starting"), str(sent), str(skipped), delays, nxt.get("what", "-")
+        )
+    return table
+
+
+def run_demo(settings: Settings, *, orders: int = 5, timeout: float = 600.0) -> int:
+    """Feed the orders, then show their journeys live until all complete (or `timeout` seconds pass)."""
+    demo_orders = sample_orders(orders)
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=settings.api_url, timeout=10) as api,
+        httpx.Client(base_url=settings.sandbox_url, timeout=10) as sandbox,
+    ):
+        try:
+            api.get("/healthz").raise_for_status()
+        except httpx.HTTPError as err:
+            console.print(f"[red]the API at {settings.api_url} is not up ({err}); start it with `make run`[/red]")
+            return 2
+        for n, order in enumerate(demo_orders):
+            api.post("/v1/orders", json=_order_payload(order, n)).raise_for_status()
+        console.print(
+            f"fed {len(demo_orders)} orders; watch {settings.sandbox_url}/outbox and {settings.temporal_ui_url}"
+        )
+        with Live(_table(demo_orders, 0, 0), console=console, refresh_per_second=2) as live:
+            while time.monotonic() - started < timeout:
+                elapsed = time.monotonic() - started
+                for order in demo_orders:
+                    if not order.shipped and elapsed >= order.ship_after:
+                        _ship(api, sandbox, order)
+                    response = api.get(f"/v1/orders/{order.order_id}", params={"merchant_id": MERCHANT})
+                    if response.status_code == 200:
+                        order.state = response.json()
+                outbox = sandbox.get("/outbox.json").json()
+                count = sum(len(v) for v in outbox.values() if isinstance(v, list))
+                live.update(_table(demo_orders, count, elapsed))
+                if all(o.state.get("stage") == "completed" for o in demo_orders):
+                    break
+                time.sleep(2)
+    done = sum(1 for o in demo_orders if o.state.get("stage") == "completed")
+    console.print(f"{done}/{len(demo_orders)} journeys completed in {time.monotonic() - started:,.0f}s")
+    return 0 if done == len(demo_orders) else 1

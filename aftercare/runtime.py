@@ -1,0 +1,71 @@
+"""Builds the real parts from settings: the Temporal client, the store, connectors and activities.
+
+The one place that turns environment into objects, so `worker.py`, the API and the CLI agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from aftercare.settings import Settings
+from domain import Channel
+
+
+async def connect_client(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
+    )
+
+
+def open_store(settings: Settings) -> Any:
+    from storage.repository import Store
+
+    return Store.open(settings.database_url)
+
+
+def build_carriers(settings: Settings) -> dict[str, Any]:
+    from connectors.carriers import build_carriers as _build
+
+    return _build(settings.easypost_base_url, settings.easypost_api_key, settings.easypost_webhook_secret)
+
+
+def build_senders(settings: Settings) -> dict[Channel, Any]:
+    """Provider connectors per channel. Twilio credentials come from the environment, never from YAML."""
+    from connectors.messaging import build_sender
+
+    twilio = {
+        "account_sid": os.environ.get("TWILIO_ACCOUNT_SID", "ACsandbox0000000000000000000000000"),
+        "auth_token": os.environ.get("TWILIO_AUTH_TOKEN", "sandbox-token"),
+    }
+    smtp = {k: v for k in ("username", "password") if (v := os.environ.get(f"AFTERCARE_SMTP_{k.upper()}"))}
+    common = {
+        "smtp_host": settings.smtp_host,
+        "smtp_port": settings.smtp_port,
+        "twilio_base_url": settings.twilio_base_url,
+    }
+    return {
+        Channel.EMAIL: build_sender(Channel.EMAIL, "smtp", "", smtp, **common),
+        Channel.SMS: build_sender(Channel.SMS, "twilio", "", twilio, **common),
+        Channel.WHATSAPP: build_sender(Channel.WHATSAPP, "twilio", "", twilio, **common),
+    }
+
+
+def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]], Callable[[], Awaitable[None]]]:
+    """The worker's activities wired to the real store and connectors, and how to close them."""
+    from activities.messaging import MessagingActivities
+    from activities.templates import TemplateRenderer
+    from activities.tracking import TrackingActivities
+
+    store = open_store(settings)
+    messaging = MessagingActivities(store, build_senders(settings), TemplateRenderer(settings.templates_dir))
+    tracking = TrackingActivities(store, build_carriers(settings))
+
+    async def close() -> None:
+        store.close()
+
+    return [messaging.send_message, tracking.poll_carrier], close

@@ -1,0 +1,241 @@
+"""`aftercare up`: the whole embedded stack in one terminal, stopped cleanly on Ctrl-C.
+
+Temporal dev server (SQLite under `.aftercare/`, Web UI, our search attributes), the sandbox stand-ins,
+the worker and the API, each a child process with its log in `.aftercare/logs/`. A port already in use
+is named with the variable that moves it; a child that dies takes the stack down with its last lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from aftercare.settings import REPO_ROOT, Settings
+from workflows.models import SEARCH_ATTRIBUTES
+
+console = Console()
+
+
+class StackError(RuntimeError):
+    """Something stops the stack from starting; the message says what and how to fix it."""
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | self.env,
+            cwd=REPO_ROOT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 15) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def bin_path(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(settings: Settings) -> None:
+    wanted = [
+        ("Temporal gRPC", settings.temporal_host, settings.temporal_port, "AFTERCARE_TEMPORAL_PORT"),
+        ("Temporal Web UI", settings.temporal_host, settings.temporal_ui_port, "AFTERCARE_TEMPORAL_UI_PORT"),
+        ("API", settings.api_host, settings.api_port, "AFTERCARE_API_PORT"),
+        ("sandbox HTTP", settings.sandbox_host, settings.sandbox_port, "AFTERCARE_SANDBOX_PORT"),
+        ("SMTP sink", settings.smtp_host, settings.smtp_port, "AFTERCARE_SMTP_PORT"),
+    ]
+    busy = [w for w in wanted if port_in_use(w[1], w[2])]
+    if busy:
+        lines = [f"  {name}: {host}:{port} is in use; set {var} to a free port" for name, host, port, var in busy]
+        raise StackError("cannot start: ports already in use (is another `aftercare up` running?)\n" + "\n".join(lines))
+
+
+def wait_until(what: str, ready: Callable[[], bool], child: Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise StackError(f"{child.name} exited while starting; last lines of {child.log_path}:\n{child.tail()}")
+        if ready():
+            return
+        time.sleep(0.25)
+    raise StackError(f"{what} not ready after {timeout:.0f}s; see {child.log_path}:\n{child.tail()}")
+
+
+def _port_open(host: str, port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex((host, port)) == 0
+
+    return check
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def plan_children(settings: Settings) -> list[Child]:
+    logs = settings.home / "logs"
+    py = sys.executable
+    search_attributes = [
+        arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
+    ]
+    return [
+        Child(
+            "temporal",
+            [
+                bin_path("temporal"), "server", "start-dev",
+                "--ip", settings.temporal_host,
+                "--port", str(settings.temporal_port),
+                "--ui-port", str(settings.temporal_ui_port),
+                "--db-filename", str(settings.home / "temporal.db"),
+                "--namespace", settings.namespace,
+                "--log-level", "warn",
+                *search_attributes,
+            ],
+            logs / "temporal.log",
+        ),
+        Child(
+            "sandbox",
+            [
+                py, "-m", "sandbox",
+                "--host", settings.sandbox_host,
+                "--http-port", str(settings.sandbox_port),
+                "--smtp-port", str(settings.smtp_port),
+                "--webhook-url", f"{settings.api_url}/v1/carriers/easypost/events",
+                "--webhook-secret", settings.easypost_webhook_secret,
+            ],
+            logs / "sandbox.log",
+        ),
+        Child("worker", [py, "-m", "worker"], logs / "worker.log"),
+        Child(
+            "api",
+            [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
+            logs / "api.log",
+        ),
+    ]
+
+
+def print_urls(settings: Settings, children: list[Child]) -> None:
+    table = Table(title="Aftercare is up", show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("API docs", f"{settings.api_url}/docs")
+    table.add_row("Temporal Web UI", settings.temporal_ui_url)
+    table.add_row("Sandbox outbox (emails, SMS)", f"{settings.sandbox_url}/outbox")
+    table.add_row("Temporal gRPC", settings.temporal_address)
+    table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
+    table.add_row("Database", settings.database_url)
+    table.add_row("Logs", str(children[0].log_path.parent))
+    console.print(table)
+
+
+def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
+    """Start everything, print where it is, wait for Ctrl-C (or a child's death), stop everything."""
+    try:
+        check_ports(settings)
+    except StackError as err:
+        console.print(f"[red]{err}[/red]")
+        return 2
+    settings.home.mkdir(parents=True, exist_ok=True)
+    children = plan_children(settings)
+    temporal, sandbox, worker, api = children
+    started: list[Child] = []
+    interrupted = False
+
+    def _interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with console.status("starting Temporal dev server…"):
+            temporal.start()
+            started.append(temporal)
+            wait_until("Temporal", _port_open(settings.temporal_host, settings.temporal_port), temporal)
+        with console.status("starting sandbox, worker and API…"):
+            for child in (sandbox, worker, api):
+                child.start()
+                started.append(child)
+            wait_until("sandbox", _http_ok(f"{settings.sandbox_url}/healthz"), sandbox)
+            wait_until("API", _http_ok(f"{settings.api_url}/healthz"), api)
+        print_urls(settings, children)
+        if demo:
+            from aftercare.demo import run_demo
+
+            run_demo(settings, orders=demo_orders)
+        console.print("Press [bold]Ctrl-C[/bold] to stop.")
+        while all(c.alive() for c in started):
+            time.sleep(0.5)
+        dead = next(c for c in started if not c.alive())
+        console.print(f"[red]{dead.name} stopped unexpectedly; last lines of {dead.log_path}:[/red]\n{dead.tail()}")
+        return 1
+    except KeyboardInterrupt:
+        interrupted = True
+        return 0
+    except StackError as err:
+        console.print(f"[red]{err}[/red]")
+        return 1
+    finally:
+        if interrupted:
+            console.print("stopping…")
+        for child in reversed(started):
+            child.stop()
+        if interrupted:
+            console.print("stopped. State is kept in " + str(settings.home))

@@ -1,0 +1,296 @@
+"""The HTTP front door: order and shipment intake, carrier webhooks, journey state and customer signals.
+
+Every handler validates first and writes second, so a refused request changes nothing; every write the
+outside world may repeat (a duplicate webhook, a client retry) is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from pydantic import BaseModel
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError, install
+from api.services import Services
+from connectors.carriers.base import WebhookError
+from domain import Order, Shipment, journey_id, shipment_workflow_id
+from storage.repository import ShipmentConflictError
+from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
+from workflows.order_journey import OrderJourney
+
+log = logging.getLogger("aftercare.api")
+
+ORDERS_RECEIVED = Counter("aftercare_orders_received_total", "Orders accepted by the API", ["merchant", "outcome"])
+WEBHOOK_EVENTS = Counter("aftercare_carrier_events_total", "Carrier webhook events", ["carrier", "outcome"])
+
+
+class OrderAccepted(BaseModel):
+    merchant_id: str
+    order_id: str
+    workflow_id: str
+    created: bool
+    policy_hash: str
+    variants: list[str]
+
+
+class ShipmentAccepted(BaseModel):
+    workflow_id: str
+    tracking_workflow_id: str
+    created: bool
+
+
+class EventsAccepted(BaseModel):
+    carrier: str
+    events: int
+    matched: list[str]
+    unmatched: list[str]
+
+
+def create_app(services: Services | None = None, lifespan: Any = None) -> FastAPI:
+    """The app; `services` now (tests) or from a `lifespan` that sets `app.state.services` (production)."""
+    app = FastAPI(
+        title="Aftercare",
+        version="0.1.0",
+        description="Post-purchase journeys: order intake, shipment tracking, carrier webhooks, journey state.",
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    install(app)
+
+    def svc() -> Services:
+        return app.state.services  # type: ignore[no-any-return]
+
+    async def resolve_order(order_id: str, merchant_id: str | None) -> tuple[str, str]:
+        """The order's merchant: given, or the only merchant that has an order with this id."""
+        if merchant_id is not None:
+            if await run_in_threadpool(svc().store.get_order, merchant_id, order_id) is None:
+                raise ApiError(404, "unknown_order", f"no order {order_id!r} for merchant {merchant_id!r}")
+            return merchant_id, order_id
+        merchants = await run_in_threadpool(svc().store.merchants_with_order, order_id)
+        if not merchants:
+            raise ApiError(404, "unknown_order", f"no order {order_id!r}")
+        if len(merchants) > 1:
+            raise ApiError(
+                409,
+                "ambiguous_order",
+                f"order id {order_id!r} exists for several merchants; add ?merchant_id= one of "
+                f"{', '.join(sorted(merchants))}",
+            )
+        return merchants[0], order_id
+
+    def journey(merchant_id: str, order_id: str) -> WorkflowHandle[Any, Any]:
+        return svc().temporal.get_workflow_handle(journey_id(merchant_id, order_id))
+
+    async def signal_journey(merchant_id: str, order_id: str, signal: str, payload: BaseModel) -> None:
+        try:
+            await journey(merchant_id, order_id).signal(signal, payload)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise ApiError(
+                    409, "journey_finished", f"the journey of order {order_id!r} has ended; nothing to change"
+                ) from err
+            raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+
+    @app.post("/v1/orders", status_code=201, response_model=OrderAccepted, tags=["orders"])
+    async def create_order(order: Order, request: Request, response: Response) -> OrderAccepted:
+        """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
+        loaded = svc().policies.get(order.merchant_id)
+        if loaded is None:
+            raise ApiError(
+                422,
+                "unknown_merchant",
+                f"merchant_id {order.merchant_id!r} has no policy; known merchants: "
+                f"{', '.join(sorted(svc().policies)) or 'none'}",
+            )
+        raw = await request.json()
+        created = await run_in_threadpool(svc().store.record_order, order, raw)
+        try:
+            await svc().temporal.start_workflow(
+                OrderJourney.run,
+                JourneyInput(order=order, policy=loaded.policy, policy_hash=loaded.hash),
+                id=order.workflow_id,
+                task_queue=svc().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # finished earlier: the order already had its journey
+        except RPCError as err:  # stored, not started: a retry of this request completes it
+            raise ApiError(
+                503, "temporal_unavailable", f"order stored; journey not started yet: {err.message}"
+            ) from err
+        if created:
+            await notify_reorder(order)
+        ORDERS_RECEIVED.labels(order.merchant_id, "created" if created else "duplicate").inc()
+        if not created:
+            response.status_code = 200
+        return OrderAccepted(
+            merchant_id=order.merchant_id,
+            order_id=order.order_id,
+            workflow_id=order.workflow_id,
+            created=created,
+            policy_hash=loaded.hash,
+            variants=loaded.policy.matching_variants(order),
+        )
+
+    async def notify_reorder(order: Order) -> None:
+        """A new order of the same SKU by the same customer makes earlier reorder reminders moot."""
+        skus = sorted({i.sku for i in order.items})
+        earlier = await run_in_threadpool(
+            svc().store.customer_orders_with_skus, order.merchant_id, order.customer.id, skus, order.order_id
+        )
+        for earlier_order_id, matching in earlier:
+            try:
+                await journey(order.merchant_id, earlier_order_id).signal(
+                    "reordered", Reordered(skus=matching, new_order_id=order.order_id)
+                )
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    log.warning("could not tell %s about reorder: %s", earlier_order_id, err.message)
+
+    @app.get("/v1/orders/{order_id}", response_model=JourneyState, tags=["orders"])
+    async def order_state(order_id: str, merchant_id: Annotated[str | None, Query()] = None) -> JourneyState:
+        """The journey's whole state: parcels, messages sent or skipped with reasons, what is planned next."""
+        merchant, oid = await resolve_order(order_id, merchant_id)
+        try:
+            return await journey(merchant, oid).query(OrderJourney.state)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise ApiError(404, "no_journey", f"order {oid!r} is stored but has no journey yet") from err
+            raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+
+    @app.post("/v1/orders/{order_id}/shipments", status_code=201, response_model=ShipmentAccepted, tags=["orders"])
+    async def create_shipment(
+        order_id: str,
+        shipment: Shipment,
+        response: Response,
+        merchant_id: Annotated[str | None, Query()] = None,
+    ) -> ShipmentAccepted:
+        """A parcel left the warehouse: track it. The same parcel again changes nothing (200)."""
+        merchant, oid = await resolve_order(order_id, merchant_id)
+        order = await run_in_threadpool(svc().store.get_order, merchant, oid)
+        assert order is not None
+        unknown = sorted(set(shipment.items) - {i.id for i in order.items})
+        if unknown:
+            raise ApiError(
+                422,
+                "unknown_items",
+                f"items {', '.join(unknown)} are not line items of order {oid!r}; valid: "
+                f"{', '.join(i.id for i in order.items)}",
+            )
+        try:
+            created = await run_in_threadpool(svc().store.record_shipment, merchant, oid, shipment)
+        except ShipmentConflictError as err:  # the tracking number is another order's
+            raise ApiError(409, "shipment_conflict", str(err)) from err
+        await signal_journey(merchant, oid, "shipment_created", shipment)
+        if not created:
+            response.status_code = 200
+        return ShipmentAccepted(
+            workflow_id=journey_id(merchant, oid),
+            tracking_workflow_id=shipment.workflow_id,
+            created=created,
+        )
+
+    @app.post("/v1/carriers/{carrier}/events", status_code=202, response_model=EventsAccepted, tags=["carriers"])
+    async def carrier_events(carrier: str, request: Request) -> EventsAccepted:
+        """A carrier's webhook. Known parcels' journeys are told; unknown tracking numbers are kept for later."""
+        client = svc().carriers.get(carrier)
+        if client is None:
+            raise ApiError(404, "unknown_carrier", f"no carrier {carrier!r}; known: {', '.join(svc().carriers)}")
+        body = await request.body()
+        try:
+            events = client.parse_webhook(body, request.headers)
+        except WebhookError as err:
+            WEBHOOK_EVENTS.labels(carrier, "refused").inc()
+            status = 401 if "signature" in str(err).lower() else 400
+            raise ApiError(status, "bad_webhook", str(err)) from err
+        payload = _json_or_text(body)
+        matched: list[str] = []
+        unmatched: list[str] = []
+        for tracking_number in sorted({e.tracking_number for e in events}):
+            parcel_events = [e for e in events if e.tracking_number == tracking_number]
+            owner = await run_in_threadpool(svc().store.find_shipment, carrier, tracking_number)
+            if owner is None:
+                await run_in_threadpool(svc().store.record_unmatched_event, carrier, tracking_number, payload)
+                unmatched.append(tracking_number)
+                continue
+            await run_in_threadpool(svc().store.record_tracking_events, parcel_events, "webhook", payload)
+            # Signal every parsed event, not only the new ones: the child drops duplicates itself, and a
+            # carrier retrying after our failed signal must still get its events through.
+            handle = svc().temporal.get_workflow_handle(shipment_workflow_id(carrier, tracking_number))
+            try:
+                await handle.signal("tracking_update", parcel_events)
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+                # tracking not started yet or already finished: the events are stored, its poll catches up
+            matched.append(tracking_number)
+        WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
+        return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
+
+    @app.post("/v1/orders/{order_id}/signals/review-submitted", status_code=202, tags=["orders"])
+    async def review_submitted(
+        order_id: str,
+        review: Annotated[ReviewSubmitted, Body()] = ReviewSubmitted(),  # noqa: B008
+        merchant_id: Annotated[str | None, Query()] = None,
+    ) -> dict[str, str]:
+        merchant, oid = await resolve_order(order_id, merchant_id)
+        order = await run_in_threadpool(svc().store.get_order, merchant, oid)
+        assert order is not None
+        unknown = sorted(set(review.item_ids) - {i.id for i in order.items})
+        if unknown:
+            raise ApiError(422, "unknown_items", f"items {', '.join(unknown)} are not line items of order {oid!r}")
+        await signal_journey(merchant, oid, "review_submitted", review)
+        return {"status": "accepted", "workflow_id": journey_id(merchant, oid)}
+
+    @app.post("/v1/orders/{order_id}/signals/reordered", status_code=202, tags=["orders"])
+    async def reordered(
+        order_id: str,
+        reorder: Annotated[Reordered, Body()] = Reordered(),  # noqa: B008
+        merchant_id: Annotated[str | None, Query()] = None,
+    ) -> dict[str, str]:
+        merchant, oid = await resolve_order(order_id, merchant_id)
+        await signal_journey(merchant, oid, "reordered", reorder)
+        return {"status": "accepted", "workflow_id": journey_id(merchant, oid)}
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(response: Response) -> dict[str, str]:
+        """Database and Temporal reachable: 200; otherwise 503 naming what is down."""
+        checks: dict[str, str] = {}
+        try:
+            await run_in_threadpool(svc().store.ping)
+            checks["database"] = "ok"
+        except Exception as err:
+            checks["database"] = f"down: {err}"
+        try:
+            await svc().temporal.service_client.check_health()
+            checks["temporal"] = "ok"
+        except Exception as err:
+            checks["temporal"] = f"down: {err}"
+        healthy = all(v == "ok" for v in checks.values())
+        response.status_code = 200 if healthy else 503
+        return {"status": "ok" if healthy else "degraded", **checks}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _json_or_text(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {"raw": body.decode("utf-8", "replace")}
+    return parsed if isinstance(parsed, dict) else {"raw": parsed}
