@@ -9,12 +9,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain import Channel, DelayKind, Order, TrackingStatus
 from policies.durations import Duration
@@ -77,6 +78,14 @@ class QuietHours(_Strict):
 
     start: time
     end: time
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_text(cls, v: Any) -> Any:
+        """A bare number would be read as seconds after midnight (21 -> 00:00:21): refuse it."""
+        if isinstance(v, int | float):
+            raise ValueError(f'{v!r} is not a time of day; write it as "HH:MM", e.g. "21:00"')
+        return v
 
 
 class Cap(_Strict):
@@ -233,10 +242,13 @@ class Condition(_Strict):
             self.total_at_least is None or order.total >= self.total_at_least,
             self.total_below is None or order.total < self.total_below,
             self.tags_any is None or bool(set(self.tags_any) & set(order.tags)),
-            self.sku_any is None
-            or any(fnmatch.fnmatchcase(i.sku, p) for i in order.items for p in self.sku_any),
+            self.sku_any is None or any(fnmatch.fnmatchcase(i.sku, p) for i in order.items for p in self.sku_any),
         ]
         return all(checks)
+
+
+OVERRIDE_SECTIONS: tuple[str, ...] = ("defaults", "steps", "delays", "tracking", "reorder", "returns")
+"""The policy sections a variant's `override` may set."""
 
 
 class Variant(_Strict):
@@ -251,7 +263,7 @@ class Variant(_Strict):
     @field_validator("override")
     @classmethod
     def _sections(cls, v: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"defaults", "steps", "delays", "tracking", "reorder", "returns"}
+        allowed = set(OVERRIDE_SECTIONS)
         unknown = sorted(set(v) - allowed)
         if unknown:
             raise ValueError(f"override may set {', '.join(sorted(allowed))}; not {', '.join(unknown)}")
@@ -274,18 +286,23 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _channels_configured(self) -> Policy:
-        for step_name in Steps.model_fields:
-            step: StepConfig = getattr(self.steps, step_name)
-            if not step.enabled:
-                continue
-            for channel in step.channels:
-                if self.channels and channel not in self.channels:
-                    raise ValueError(
-                        f"steps.{step_name}.channels uses {channel.value!r}, which is not configured "
-                        f"under channels (configured: {', '.join(c.value for c in self.channels)})"
+        """Every problem at once, one per line (the loader points each at its own YAML line).
+
+        A variant's ValidationError is re-raised as a ValueError that names the variant: raised bare
+        from a validator, its locations would read as if the base policy were wrong.
+        """
+        problems = channel_problems(self.channels, self.steps)
+        for i, variant in enumerate(self.variants if not problems else []):  # else they repeat the base's
+            try:
+                self._merged(variant.override)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    where = ".".join(str(p) for p in (f"variants[{i}].override", *err["loc"]))
+                    problems.extend(
+                        f"{where}: {line}" for line in err["msg"].removeprefix("Value error, ").splitlines()
                     )
-        for variant in self.variants:
-            self._merged(variant.override)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def _merged(self, override: dict[str, Any]) -> Policy:
@@ -307,6 +324,24 @@ class Policy(_Strict):
         """Stable hash of the policy's meaning (not its formatting): recorded with every journey."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def channel_problems(channels: Collection[Channel], steps: Steps) -> list[str]:
+    """Enabled steps that use a channel the policy does not configure (none configured: all allowed)."""
+    problems: list[str] = []
+    if not channels:
+        return problems
+    for step_name in Steps.model_fields:
+        step: StepConfig = getattr(steps, step_name)
+        if not step.enabled:
+            continue
+        problems.extend(
+            f"steps.{step_name}.channels uses {channel.value!r}, which is not configured "
+            f"under channels (configured: {', '.join(c.value for c in channels)})"
+            for channel in step.channels
+            if channel not in channels
+        )
+    return problems
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

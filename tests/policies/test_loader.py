@@ -1,0 +1,376 @@
+"""The policy loader: every problem in a file, each at its exact file:line:column, in plain words."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import time
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from domain import Channel
+from policies.durations import Duration
+from policies.loader import (
+    LoadedPolicy,
+    PolicyError,
+    PolicyProblem,
+    load_policy,
+    load_policy_dir,
+    load_policy_text,
+    policy_for_merchant,
+)
+from policies.schema import Policy
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FILE = "policies/acme.yaml"
+DURATION_HINT = "use a whole number and a unit: 30m, 36h, 2d, 1w, or 3bd for business days"
+
+
+def problems(text: str) -> list[str]:
+    """Every problem line the loader reports for `text`, as a merchant would read them."""
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(textwrap.dedent(text), FILE)
+    return [str(p) for p in caught.value.problems]
+
+
+HEADER = """\
+merchant:
+  id: acme
+  name: Acme Goods
+channels:
+  email: {provider: smtp, sender: orders@acme.test}
+"""
+
+
+# -- a valid file -------------------------------------------------------------------------------
+
+
+def test_valid_file_loads_with_its_hash_and_path() -> None:
+    loaded = load_policy(FIXTURES / "valid.yaml")
+    assert isinstance(loaded, LoadedPolicy)
+    assert loaded.merchant_id == "acme"
+    assert loaded.path == str(FIXTURES / "valid.yaml")
+    assert loaded.hash == loaded.policy.content_hash()
+    assert len(loaded.hash) == 16
+    assert loaded.policy.variants[0].override == {"steps": {"review_request": {"after": "21d"}}}
+
+
+def test_hash_follows_meaning_not_formatting() -> None:
+    compact = load_policy_text(HEADER + "steps: {follow_up: {after: 4d}}\n", FILE)
+    spelled = load_policy_text(
+        "# comments and key order do not matter\n"
+        "channels:\n  email:\n    sender: orders@acme.test\n    provider: smtp\n"
+        "steps:\n  follow_up:\n    after: 4d   # later than the default\n"
+        "merchant: {name: Acme Goods, id: acme}\n",
+        FILE,
+    )
+    changed = load_policy_text(HEADER + "steps: {follow_up: {after: 5d}}\n", FILE)
+    assert compact.hash == spelled.hash
+    assert compact.hash != changed.hash
+
+
+# -- YAML itself ----------------------------------------------------------------------------------
+
+
+def test_syntax_error_names_the_line_and_what_the_parser_expected() -> None:
+    path = FIXTURES / "syntax_error.yaml"
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:4:6: YAML syntax error: expected ',' or ']', but got ':' "
+        f"(while parsing a flow sequence started at line 3, column 9)"
+    ]
+
+
+def test_duplicate_key_points_at_the_second_one() -> None:
+    text = HEADER + "steps:\n  follow_up: {after: 2d}\n  follow_up: {after: 3d}\n"
+    assert problems(text) == [f"{FILE}:8:3: steps.follow_up: duplicate key 'follow_up' (first defined at line 7)"]
+
+
+def test_empty_file_and_non_mapping_file() -> None:
+    assert problems("") == [f"{FILE}:1:1: the file is empty; a policy needs at least merchant: {{id: ..., name: ...}}"]
+    assert problems("- merchant\n") == [
+        f"{FILE}:1:1: a policy is a mapping of sections (merchant, channels, steps, ...), not a value"
+    ]
+
+
+def test_yaml_1_1_traps_are_read_as_a_merchant_means_them() -> None:
+    """Unquoted 21:00 is 1260 in YAML 1.1 and NO (Norway) is false; here they stay a time and a country."""
+    loaded = load_policy_text(
+        HEADER
+        + "defaults:\n  quiet_hours:\n    sms: {start: 21:00, end: 08:00}\n"
+        + "variants:\n  - name: nordics\n    when: {country_in: [NO, SE]}\n"
+        + "    override: {steps: {review_request: {after: 21d}}}\n",
+        FILE,
+    )
+    quiet = loaded.policy.defaults.quiet_hours[Channel.SMS]
+    assert (quiet.start, quiet.end) == (time(21, 0), time(8, 0))
+    assert loaded.policy.variants[0].when.country_in == ["NO", "SE"]
+
+
+def test_a_bare_number_is_not_a_time_of_day() -> None:
+    assert problems(HEADER + "defaults:\n  quiet_hours:\n    sms: {start: 2100, end: '08:00'}\n") == [
+        f'{FILE}:8:11: defaults.quiet_hours.sms.start: 2100 is not a time of day; write it as "HH:MM", e.g. "21:00"'
+    ]
+
+
+# -- unknown keys ---------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_suggests_the_close_one() -> None:
+    assert problems(HEADER + "stepz:\n  follow_up: {after: 2d}\n") == [
+        f"{FILE}:6:1: stepz: unknown key 'stepz'; did you mean 'steps'?"
+    ]
+
+
+def test_unknown_nested_key_suggests_the_close_one() -> None:
+    assert problems(HEADER + "steps:\n  reviw_request:\n    after: 14d\n") == [
+        f"{FILE}:7:3: steps.reviw_request: unknown key 'reviw_request'; did you mean 'review_request'?"
+    ]
+
+
+def test_unknown_key_without_a_close_match_lists_the_valid_ones() -> None:
+    assert problems(HEADER + "tracking:\n  frequency: 2h\n") == [
+        f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: poll_every, poll_backoff, "
+        f"poll_max_interval, expire_after, give_up_after"
+    ]
+
+
+def test_unknown_key_inside_a_variant_override_is_reported_at_its_own_line() -> None:
+    text = (
+        HEADER
+        + """\
+variants:
+  - name: international
+    when: {country_not_in: [US]}
+    override:
+      steps:
+        reviw_request: {after: 21d}
+"""
+    )
+    assert problems(text) == [
+        f"{FILE}:11:9: variants[0].override.steps.reviw_request: unknown key 'reviw_request'; "
+        f"did you mean 'review_request'?"
+    ]
+
+
+def test_variant_override_sections_are_checked_too() -> None:
+    text = (
+        HEADER
+        + """\
+variants:
+  - name: vip
+    when: {tags_any: [vip]}
+    override:
+      stepz: {}
+      merchant: {name: VIP}
+"""
+    )
+    assert problems(text) == [
+        f"{FILE}:10:7: variants[0].override.stepz: unknown key 'stepz'; did you mean 'steps'?",
+        f"{FILE}:11:7: variants[0].override.merchant: a variant cannot override 'merchant'; it may set: "
+        f"defaults, steps, delays, tracking, reorder, returns",
+    ]
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def test_bad_duration_says_what_a_duration_looks_like() -> None:
+    assert problems(HEADER + "steps:\n  review_request:\n    after: 2x\n") == [
+        f"{FILE}:8:5: steps.review_request.after: '2x' is not a duration; {DURATION_HINT}"
+    ]
+
+
+def test_bad_duration_inside_a_variant_override() -> None:
+    text = HEADER + "variants:\n  - name: v\n    when: {}\n    override:\n      delays: {stalled_after: soon}\n"
+    assert problems(text) == [
+        f"{FILE}:10:16: variants[0].override.delays.stalled_after: 'soon' is not a duration; {DURATION_HINT}"
+    ]
+
+
+def test_bad_enum_value_names_the_valid_ones() -> None:
+    assert problems(HEADER + "steps:\n  shipped: {channels: [email, fax]}\n") == [
+        f"{FILE}:7:31: steps.shipped.channels[1]: 'fax' is not a channel; valid: email, sms, whatsapp"
+    ]
+
+
+def test_bad_enum_key_suggests_a_close_value() -> None:
+    assert problems(HEADER + "defaults:\n  caps:\n    emial: {window: 16h}\n") == [
+        f"{FILE}:8:5: defaults.caps.emial: 'emial' is not a channel; did you mean 'email'? valid: email, sms, whatsapp"
+    ]
+
+
+def test_bad_literal_value_names_the_valid_ones() -> None:
+    assert problems(HEADER + "steps:\n  review_request: {per: sku}\n") == [
+        f"{FILE}:7:20: steps.review_request.per: 'sku' is not a valid per; valid: order, item"
+    ]
+
+
+def test_missing_required_field_points_at_its_parent() -> None:
+    assert problems("merchant:\n  id: acme\n") == [f"{FILE}:1:1: merchant: missing required field 'name'"]
+    assert problems("steps: {}\n") == [f"{FILE}:1:1: missing required field 'merchant'"]
+    assert problems(HEADER + "reorder:\n  - skus: [COFFEE-*]\n") == [
+        f"{FILE}:7:5: reorder[0]: missing required field 'supply_days_per_unit'"
+    ]
+
+
+def test_timezone_typo_is_caught_at_load_time() -> None:
+    assert problems("merchant: {id: acme, name: Acme, timezone: Europe/Pariss}\n") == [
+        f"{FILE}:1:34: merchant.timezone: 'Europe/Pariss' is not a time zone; did you mean 'Europe/Paris'?"
+    ]
+
+
+def test_model_validator_errors_point_at_the_offending_key() -> None:
+    assert problems(HEADER + "tracking:\n  poll_every: 1bd\n") == [
+        f"{FILE}:7:3: tracking.poll_every: must be calendar time (m, h, d, w), not business days"
+    ]
+
+
+# -- channels -------------------------------------------------------------------------------------
+
+
+def test_step_using_an_unconfigured_channel_points_at_its_channels_key() -> None:
+    assert problems(HEADER + "steps:\n  shipped:\n    channels: [email, sms]\n") == [
+        f"{FILE}:8:5: steps.shipped.channels: uses 'sms', which is not configured under channels (configured: email)"
+    ]
+
+
+def test_default_step_channel_missing_points_at_the_channels_section() -> None:
+    text = "merchant: {id: acme, name: Acme}\nchannels:\n  sms: {provider: twilio, sender: '+15555550100'}\n"
+    found = problems(text)
+    assert len(found) == 11  # every step defaults to email
+    assert found[0] == (
+        f"{FILE}:2:1: steps.confirmation.channels: uses 'email', which is not configured under channels "
+        f"(configured: sms)"
+    )
+
+
+def test_unconfigured_channel_in_a_variant_override() -> None:
+    text = HEADER + "variants:\n  - name: v\n    when: {}\n    override:\n      steps:\n"
+    text += "        follow_up: {channels: [whatsapp]}\n"
+    assert problems(text) == [
+        f"{FILE}:11:21: variants[0].override.steps.follow_up.channels: uses 'whatsapp', which is not "
+        f"configured under channels (configured: email)"
+    ]
+
+
+def test_credential_value_in_yaml_is_refused() -> None:
+    path = FIXTURES / "secret.yaml"
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:6:5: channels.sms.auth_token: 'auth_token' looks like a credential, and secrets never "
+        f"belong in a policy file; name the environment variable that holds it under credentials_env "
+        f"instead: credentials_env: {{auth_token: TWILIO_AUTH_TOKEN}}"
+    ]
+    assert "3f9a1c0d2b7e4f5a" not in str(caught.value)  # the secret is never echoed
+
+
+def test_secret_value_in_credentials_env_is_refused() -> None:
+    text = "merchant: {id: acme, name: Acme}\nchannels:\n  email:\n    provider: smtp\n"
+    text += "    sender: orders@acme.test\n    credentials_env:\n      password: hunter2\n"
+    assert problems(text) == [
+        f"{FILE}:7:7: channels.email.credentials_env.password: must name an environment variable like "
+        f"TWILIO_AUTH_TOKEN, not a secret value"
+    ]
+
+
+# -- all problems at once -------------------------------------------------------------------------
+
+
+def test_two_problems_in_one_file_are_both_reported_in_line_order() -> None:
+    path = FIXTURES / "two_problems.yaml"
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert caught.value.problems == [
+        PolicyProblem(str(path), 6, 5, "steps.follow_up.after", f"'2x' is not a duration; {DURATION_HINT}"),
+        PolicyProblem(
+            str(path), 7, 3, "steps.reviw_request", "unknown key 'reviw_request'; did you mean 'review_request'?"
+        ),
+    ]
+    assert str(caught.value) == "\n".join(str(p) for p in caught.value.problems)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_channel_check_still_runs_when_another_section_is_broken() -> None:
+    """pydantic skips model validators after a field error; the loader does not leave them for later."""
+    text = HEADER + "steps:\n  shipped: {channels: [sms]}\ndelays:\n  stalled_after: 3 days\n"
+    assert problems(text) == [
+        f"{FILE}:7:13: steps.shipped.channels: uses 'sms', which is not configured under channels (configured: email)",
+        f"{FILE}:9:3: delays.stalled_after: '3 days' is not a duration; {DURATION_HINT}",
+    ]
+
+
+def test_base_and_variant_problems_are_reported_together_without_repeats() -> None:
+    text = (
+        HEADER
+        + """\
+steps:
+  follow_up: {after: 2x}
+variants:
+  - name: v
+    when: {total_at_least: lots}
+    override:
+      steps: {follow_up: {after: 3y}}
+"""
+    )
+    assert problems(text) == [
+        f"{FILE}:7:15: steps.follow_up.after: '2x' is not a duration; {DURATION_HINT}",
+        f"{FILE}:10:12: variants[0].when.total_at_least: expected a number, got 'lots'",
+        f"{FILE}:12:27: variants[0].override.steps.follow_up.after: '3y' is not a duration; {DURATION_HINT}",
+    ]
+
+
+# -- directories ----------------------------------------------------------------------------------
+
+
+def test_load_policy_dir_maps_merchants_and_refuses_a_shared_id(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text((FIXTURES / "valid.yaml").read_text())
+    (tmp_path / "other.yml").write_text("merchant: {id: other, name: Other}\n")
+    (tmp_path / "notes.txt").write_text("not a policy")
+    policies = load_policy_dir(tmp_path)
+    assert sorted(policies) == ["acme", "other"]
+    assert policy_for_merchant(tmp_path, "other").policy.merchant.name == "Other"
+    assert policy_for_merchant(tmp_path, "unknown", default="acme").merchant_id == "acme"
+    with pytest.raises(LookupError, match=r"no policy for merchant 'unknown' .* \(merchants: acme, other\)"):
+        policy_for_merchant(tmp_path, "unknown")
+
+    (tmp_path / "zz-copy.yaml").write_text((FIXTURES / "same_merchant.yaml").read_text())
+    with pytest.raises(PolicyError) as caught:
+        load_policy_dir(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'zz-copy.yaml'}:3:3: merchant.id: merchant id 'acme' is already used by {tmp_path / 'acme.yaml'}"
+    ]
+
+
+def test_load_policy_dir_reports_problems_from_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("merchant: {id: a}\n")
+    (tmp_path / "b.yaml").write_text("merchant: {id: b, name: B, colour: red}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_dir(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'a.yaml'}:1:1: merchant: missing required field 'name'",
+        f"{tmp_path / 'b.yaml'}:1:28: merchant.colour: unknown key 'colour'; valid keys: id, name, "
+        f"timezone, support_email, links",
+    ]
+
+
+def test_variant_durations_survive_the_merge() -> None:
+    loaded = load_policy(FIXTURES / "valid.yaml")
+    assert loaded.policy.steps.review_request.after == Duration(14, "d")
+    assert loaded.policy.variants[0].name == "big-orders"
+
+
+def test_policy_built_without_the_loader_names_the_variant_at_fault() -> None:
+    """API callers validating JSON directly get the variant's path, not a base-looking location."""
+    data = {
+        "merchant": {"id": "acme", "name": "Acme"},
+        "variants": [{"name": "v", "when": {}, "override": {"steps": {"reviw_request": {}}}}],
+    }
+    with pytest.raises(ValidationError) as caught:
+        Policy.model_validate(data)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ()
+    assert error["msg"] == "Value error, variants[0].override.steps.reviw_request: Extra inputs are not permitted"
