@@ -1,0 +1,25 @@
+"""Carrier connectors, one module per carrier, and the registry the activities look carriers up in."""
+
+from __future__ import annotations
+
+import httpx
+
+from connectors.carriers.base import CarrierClient, CarrierError, WebhookError
+from connectors.carriers.easypost import EasyPostCarrier
+
+
+def build_carriers(
+    easypost_base_url: str,
+    easypost_api_key: str,
+    easypost_webhook_secret: str,
+    *,
+    http: httpx.AsyncClient | None = None,
+) -> dict[str, CarrierClient]:
+    """Every configured carrier by its `name` (the `carrier` of a Shipment); the shell passes settings in."""
+    carriers: list[CarrierClient] = [
+        EasyPostCarrier(easypost_base_url, easypost_api_key, easypost_webhook_secret, http=http),
+    ]
+    return {c.name: c for c in carriers}
+
+
+__all__ = ["CarrierClient", "CarrierError", "EasyPostCarrier", "WebhookError", "build_carriers"]

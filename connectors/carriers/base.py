@@ -9,11 +9,15 @@ from domain import PollResult, TrackingEvent
 
 
 class CarrierError(Exception):
-    """The carrier could not answer. `retryable` is False for answers that will not change (unknown number)."""
+    """The carrier could not answer. `retryable` is False for answers that will not change (unknown number).
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    `status_code` is the carrier's HTTP status when there was one (None for timeouts, refused connections).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status_code = status_code
 
 
 class WebhookError(ValueError):

@@ -1,0 +1,180 @@
+"""Everything the sandbox's stand-ins received or hold, in one object tests and pages can read.
+
+The SMTP sink runs in its own thread (aiosmtpd's Controller), so writes go through `lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(when: datetime) -> str:
+    """EasyPost's timestamp style: UTC, seconds, trailing Z (a naive time is taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ReceivedEmail:
+    """One message the SMTP sink accepted, parsed into what a reviewer looks at."""
+
+    id: int
+    mail_from: str
+    rcpt_tos: list[str]
+    from_: str
+    to: str
+    subject: str
+    text: str | None
+    html: str | None
+    message_id: str
+    received_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["from"] = data.pop("from_")
+        data["received_at"] = self.received_at.isoformat()
+        return data
+
+
+@dataclass
+class DeliveryAttempt:
+    at: datetime
+    status_code: int | None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "status_code": self.status_code, "error": self.error}
+
+
+@dataclass
+class WebhookDelivery:
+    """One EasyPost Event on its way to the webhook URL, with every attempt made so far."""
+
+    event_id: str
+    description: str
+    tracking_code: str
+    url: str
+    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    delivered: bool = False
+    gave_up: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "description": self.description,
+            "tracking_code": self.tracking_code,
+            "url": self.url,
+            "delivered": self.delivered,
+            "gave_up": self.gave_up,
+            "attempts": [a.to_json() for a in self.attempts],
+        }
+
+
+@dataclass
+class SinkedWebhook:
+    """A webhook the sandbox's own receiver got (useful when no Aftercare API is running)."""
+
+    received_at: datetime
+    headers: dict[str, str]
+    body: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "received_at": self.received_at.isoformat(),
+            "headers": self.headers,
+            "body": self.body.decode(errors="replace"),
+        }
+
+
+@dataclass
+class SandboxState:
+    """The memory of every stand-in. Reset with `reset()`; clear the outbox with `clear_outbox()`."""
+
+    webhook_url: str = "http://127.0.0.1:8000/v1/carriers/easypost/events"
+    webhook_secret: str = "sandbox-webhook-secret"
+    easypost_api_keys: set[str] = field(default_factory=lambda: {"sandbox-key"})
+    # waits before the 2nd, 3rd... delivery attempt of a webhook that failed
+    webhook_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
+    webhook_timeout: float = 10.0
+    # where the servers listen, filled in by run_sandbox
+    http_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 0
+    # EasyPost
+    trackers: dict[str, dict[str, Any]] = field(default_factory=dict)  # trk_ id -> Tracker JSON
+    tracker_ids: dict[str, str] = field(default_factory=dict)  # tracking code -> trk_ id
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[WebhookDelivery] = field(default_factory=list)
+    webhook_sink: list[SinkedWebhook] = field(default_factory=list)
+    sink_fail_next: int = 0
+    easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Twilio
+    texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
+    twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    twilio_opted_out: set[str] = field(default_factory=set)
+    # SMTP
+    emails: list[ReceivedEmail] = field(default_factory=list)
+    smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    # plumbing
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a background job (webhook retries, scripts) that shutdown can cancel."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def add_email(self, email: ReceivedEmail) -> None:
+        with self.lock:
+            self.emails.append(email)
+
+    def next_email_id(self) -> int:
+        with self.lock:
+            return max((e.id for e in self.emails), default=0) + 1
+
+    def take_smtp_failure(self, stage: str) -> dict[str, Any] | None:
+        """The next scripted SMTP failure if it is for `stage` (rcpt, data, disconnect_after_data)."""
+        with self.lock:
+            if self.smtp_fail_next and self.smtp_fail_next[0]["stage"] == stage:
+                return self.smtp_fail_next.pop(0)
+        return None
+
+    def clear_outbox(self) -> None:
+        with self.lock:
+            self.emails.clear()
+            self.texts.clear()
+
+    def reset(self) -> None:
+        """Forget everything received and every scripted failure; keeps addresses and secrets."""
+        for task in list(self.tasks):
+            task.cancel()
+        with self.lock:
+            for name in (
+                "emails",
+                "texts",
+                "events",
+                "deliveries",
+                "webhook_sink",
+                "smtp_fail_next",
+                "twilio_fail_next",
+                "easypost_fail_next",
+            ):
+                getattr(self, name).clear()
+            self.trackers.clear()
+            self.tracker_ids.clear()
+            self.scripts.clear()
+            self.twilio_opted_out.clear()
+            self.sink_fail_next = 0

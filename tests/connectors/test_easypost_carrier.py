@@ -1,0 +1,234 @@
+"""EasyPostCarrier against the sandbox's EasyPost over real sockets: what a journey would see."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from connectors.carriers import build_carriers
+from connectors.carriers.base import CarrierError, WebhookError
+from connectors.carriers.easypost import EasyPostCarrier, map_status, sign
+from domain import ExceptionReason, TrackingStatus
+from sandbox import RunningSandbox
+
+EDD = "2026-11-28T00:00:00Z"
+
+
+@pytest.fixture
+async def carrier(
+    sandbox: RunningSandbox, api_key: str, webhook_secret: str, http: httpx.AsyncClient
+) -> AsyncIterator[EasyPostCarrier]:
+    client = EasyPostCarrier(sandbox.easypost_base_url, api_key, webhook_secret, http=http, timeout=2)
+    yield client
+    await client.aclose()
+
+
+async def scan(control: httpx.AsyncClient, code: str, **fields: object) -> dict:
+    fields.setdefault("deliver_webhook", False)
+    resp = await control.post(f"/_sandbox/easypost/trackers/{code}/scan", json=fields)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def last_webhook(control: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:
+    received = (await control.get("/_sandbox/easypost/webhook-sink")).json()
+    assert received, "the sandbox sent no webhook"
+    return received[-1]["body"].encode(), received[-1]["headers"]
+
+
+async def test_a_parcel_journey_maps_to_our_statuses_oldest_first_with_edd(carrier, control):
+    code = "9400100000000000000001"
+    await scan(control, code, status="pre_transit", datetime="2026-11-22T09:00:00Z", city="Reno", state="NV")
+    await scan(control, code, status="in_transit", status_detail="arrived_at_facility",
+               message="Arrived at USPS Regional Facility", datetime="2026-11-23T02:10:00Z",
+               city="Sacramento", state="CA", est_delivery_date=EDD)  # fmt: skip
+    await scan(control, code, status="out_for_delivery", datetime="2026-11-25T07:45:00Z", city="Oakland")
+    await scan(control, code, status="delivered", message="Delivered, Front Door/Porch",
+               datetime="2026-11-25T15:02:00Z", city="Oakland", state="CA", zip="94607")  # fmt: skip
+
+    result = await carrier.track(code)
+
+    assert [e.status for e in result.events] == [
+        TrackingStatus.PENDING,
+        TrackingStatus.IN_TRANSIT,
+        TrackingStatus.OUT_FOR_DELIVERY,
+        TrackingStatus.DELIVERED,
+    ]
+    assert [e.occurred_at for e in result.events] == sorted(e.occurred_at for e in result.events)
+    assert result.estimated_delivery == datetime(2026, 11, 28, tzinfo=UTC)
+    assert result.events[1].estimated_delivery == datetime(2026, 11, 28, tzinfo=UTC)
+    delivered = result.events[-1]
+    assert delivered.description == "Delivered, Front Door/Porch"
+    assert delivered.location == "Oakland, CA 94607"
+    assert delivered.carrier == "easypost" and delivered.tracking_number == code
+    assert delivered.carrier_code == "delivered/arrived_at_destination"
+    assert len({e.event_id for e in result.events}) == 4
+
+
+async def test_exception_scans_carry_a_reason(carrier, control):
+    code = "1Z999AA10123456784"
+    await scan(control, code, status="in_transit", datetime="2026-11-22T09:00:00Z")
+    await scan(control, code, status="in_transit", status_detail="weather_delay",
+               message="Severe weather conditions have delayed delivery", datetime="2026-11-23T09:00:00Z")  # fmt: skip
+    await scan(control, code, status="failure", status_detail="damaged", datetime="2026-11-24T09:00:00Z")
+
+    events = (await carrier.track(code)).events
+
+    assert [(e.status, e.exception_reason) for e in events] == [
+        (TrackingStatus.IN_TRANSIT, None),
+        (TrackingStatus.EXCEPTION, ExceptionReason.WEATHER),
+        (TrackingStatus.EXCEPTION, ExceptionReason.DAMAGED),
+    ]
+    assert events[1].description == "Severe weather conditions have delayed delivery"
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "expected", "reason"),
+    [
+        ("pre_transit", "label_created", TrackingStatus.PENDING, None),
+        ("in_transit", "departed_facility", TrackingStatus.IN_TRANSIT, None),
+        ("in_transit", "status_update", TrackingStatus.IN_TRANSIT, None),
+        ("out_for_delivery", "out_for_delivery", TrackingStatus.OUT_FOR_DELIVERY, None),
+        ("available_for_pickup", "arrived_at_pickup_location", TrackingStatus.AVAILABLE_FOR_PICKUP, None),
+        ("in_transit", "arrived_at_pickup_location", TrackingStatus.AVAILABLE_FOR_PICKUP, None),
+        ("out_for_delivery", "delivery_attempted", TrackingStatus.ATTEMPT_FAILED, None),
+        ("in_transit", "failed_attempt", TrackingStatus.ATTEMPT_FAILED, None),
+        ("delivered", "arrived_at_destination", TrackingStatus.DELIVERED, None),
+        ("delivered", "damaged", TrackingStatus.DELIVERED, None),  # delivered stays delivered
+        ("return_to_sender", "return", TrackingStatus.RETURNING, None),
+        ("return_to_sender", "refused", TrackingStatus.RETURNING, None),
+        ("failure", "failure", TrackingStatus.EXCEPTION, ExceptionReason.OTHER),
+        ("failure", None, TrackingStatus.EXCEPTION, ExceptionReason.OTHER),
+        ("in_transit", "lost", TrackingStatus.EXCEPTION, ExceptionReason.LOST),
+        ("in_transit", "customs_hold", TrackingStatus.EXCEPTION, ExceptionReason.CUSTOMS),
+        ("in_transit", "address_correction", TrackingStatus.EXCEPTION, ExceptionReason.ADDRESS),
+        ("failure", "refused", TrackingStatus.EXCEPTION, ExceptionReason.REFUSED),
+        ("in_transit", "delivery_exception", TrackingStatus.EXCEPTION, ExceptionReason.OTHER),
+        ("cancelled", "cancelled", TrackingStatus.CANCELLED, None),
+        ("canceled", None, TrackingStatus.CANCELLED, None),
+        ("unknown", "expired", TrackingStatus.EXPIRED, None),
+        ("error", "unknown", TrackingStatus.UNKNOWN, None),  # EasyPost's own error says nothing of the parcel
+        ("unknown", None, TrackingStatus.UNKNOWN, None),
+        ("something_new", None, TrackingStatus.UNKNOWN, None),
+    ],
+)
+def test_units_table(status, detail, expected, reason):
+    assert map_status(status, detail) == (expected, reason)
+
+
+async def test_poll_and_webhook_give_the_same_event_ids(carrier, control):
+    code = "420941139405511899223197428432"
+    await scan(control, code, status="pre_transit", datetime="2026-11-22T09:00:00Z")
+    answer = await scan(control, code, status="in_transit", status_detail="arrived_at_facility",
+                        datetime="2026-11-23T09:00:00Z", est_delivery_date=EDD, deliver_webhook=True)  # fmt: skip
+    assert answer["delivery"]["delivered"] is True
+
+    body, headers = await last_webhook(control)
+    from_webhook = carrier.parse_webhook(body, headers)
+    from_poll = (await carrier.track(code)).events
+
+    assert [e.event_id for e in from_webhook] == [e.event_id for e in from_poll]
+    assert [e.status for e in from_webhook] == [TrackingStatus.PENDING, TrackingStatus.IN_TRANSIT]
+    assert from_webhook[-1].estimated_delivery == datetime(2026, 11, 28, tzinfo=UTC)
+
+
+async def test_webhook_signature_and_body_are_checked(carrier, control, api_key, webhook_secret):
+    await scan(control, "SIG12345678", status="in_transit", deliver_webhook=True)
+    body, headers = await last_webhook(control)
+    assert headers["x-hmac-signature"].startswith("hmac-sha256-hex=")
+
+    assert [e.tracking_number for e in carrier.parse_webhook(body, headers)] == ["SIG12345678"]
+
+    with pytest.raises(WebhookError, match="missing X-Hmac-Signature header"):
+        carrier.parse_webhook(body, {"content-type": "application/json"})
+    with pytest.raises(WebhookError, match="bad signature"):
+        carrier.parse_webhook(body.replace(b"in_transit", b"delivered"), headers)
+    wrong_secret = EasyPostCarrier("http://unused", api_key, "another-secret")
+    with pytest.raises(WebhookError, match="bad signature"):
+        wrong_secret.parse_webhook(body, headers)
+    garbage = b'{"object": "Event", '
+    with pytest.raises(WebhookError, match="malformed JSON"):
+        carrier.parse_webhook(garbage, {"X-Hmac-Signature": sign(garbage, webhook_secret)})
+    batch = json.dumps({"object": "Event", "description": "batch.updated", "result": {"object": "Batch"}}).encode()
+    with pytest.raises(WebhookError, match=re.escape("not a tracker event: 'batch.updated'")):
+        carrier.parse_webhook(batch, {"X-Hmac-Signature": sign(batch, webhook_secret)})
+
+
+async def test_a_rejected_api_key_is_not_retryable(sandbox, webhook_secret):
+    wrong = EasyPostCarrier(sandbox.easypost_base_url, "not-the-key", webhook_secret)
+    try:
+        with pytest.raises(CarrierError, match="EasyPost rejected the API key") as caught:
+            await wrong.track("9400100000000000000001")
+    finally:
+        await wrong.aclose()
+    assert caught.value.retryable is False
+    assert caught.value.status_code == 401
+
+
+async def test_an_unknown_tracking_code_is_not_retryable(carrier, control):
+    with pytest.raises(CarrierError, match="does not know tracking code 'no such code!'") as caught:
+        await carrier.track("no such code!")
+    assert caught.value.retryable is False
+    assert caught.value.status_code == 422
+
+
+async def test_rate_limits_and_outages_are_retryable(carrier, control):
+    for status in (429, 503):
+        await control.post("/_sandbox/easypost/fail-next", json={"status_code": status})
+        with pytest.raises(CarrierError) as caught:
+            await carrier.track("9400100000000000000002")
+        assert caught.value.retryable is True, status
+        assert caught.value.status_code == status
+    # and once EasyPost is back, the same call works
+    assert (await carrier.track("9400100000000000000002")).events == []
+
+
+async def test_timeouts_and_refused_connections_are_retryable(sandbox, control, api_key, webhook_secret):
+    slow = EasyPostCarrier(sandbox.easypost_base_url, api_key, webhook_secret, timeout=0.2)
+    await control.post("/_sandbox/easypost/fail-next", json={"status_code": 500, "delay_seconds": 1})
+    with pytest.raises(CarrierError, match="timed out") as caught:
+        await slow.track("9400100000000000000003")
+    await slow.aclose()
+    assert caught.value.retryable is True
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = EasyPostCarrier(f"http://127.0.0.1:{port}/easypost", api_key, webhook_secret)
+    with pytest.raises(CarrierError, match="unreachable") as caught:
+        await down.track("9400100000000000000003")
+    await down.aclose()
+    assert caught.value.retryable is True
+
+
+async def test_a_tracker_deleted_at_easypost_is_created_again(carrier, control):
+    code = "9400100000000000000004"
+    await scan(control, code, status="in_transit")
+    first = await carrier.track(code)
+    await control.delete(f"/_sandbox/easypost/trackers/{code}")
+
+    again = await carrier.track(code)  # the cached trk_ id now answers 404
+
+    assert first.events and again.events == []
+
+
+async def test_build_carriers_registers_easypost(sandbox, control, api_key, webhook_secret):
+    carriers = build_carriers(sandbox.easypost_base_url, api_key, webhook_secret)
+    assert list(carriers) == ["easypost"]
+    await scan(control, "REG12345678", status="out_for_delivery")
+    result = await carriers["easypost"].track("REG12345678")
+    assert [e.status for e in result.events] == [TrackingStatus.OUT_FOR_DELIVERY]
+    await carriers["easypost"].aclose()
+
+
+async def test_a_wrong_base_url_is_named_as_such(sandbox, control, api_key, webhook_secret, http):
+    misconfigured = EasyPostCarrier(f"{sandbox.http_url}/not-easypost", api_key, webhook_secret, http=http)
+    with pytest.raises(CarrierError, match="check the EasyPost base URL") as caught:
+        await misconfigured.track("9400100000000000000005")
+    assert caught.value.retryable is False

@@ -1,0 +1,123 @@
+"""TwilioSender against the sandbox's Twilio: what the customer's phone would get, and the errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from connectors.messaging import build_sender
+from connectors.messaging.base import MessagingError, OutgoingMessage
+from connectors.messaging.twilio import TwilioSender
+from domain import Channel
+from sandbox import RunningSandbox
+
+SID = "AC" + "1" * 32
+TOKEN = "test-auth-token"
+
+
+def text(channel: Channel = Channel.SMS, **overrides: object) -> OutgoingMessage:
+    fields: dict[str, object] = {
+        "channel": channel,
+        "recipient": "+15551234567",
+        "sender": "+15005550006",
+        "text": "Acme: your parcel is out for delivery today.",
+        "idempotency_key": "shipment-easypost-1Z:status_update:sms",
+    }
+    fields.update(overrides)
+    return OutgoingMessage.model_validate(fields)
+
+
+@pytest.fixture
+async def sms(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncIterator[TwilioSender]:
+    sender = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, TOKEN, http=http, timeout=2)
+    yield sender
+    await sender.aclose()
+
+
+@pytest.fixture
+async def whatsapp(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncIterator[TwilioSender]:
+    sender = TwilioSender(Channel.WHATSAPP, sandbox.twilio_base_url, SID, TOKEN, http=http, timeout=2)
+    yield sender
+    await sender.aclose()
+
+
+async def test_sms_reaches_the_recipient_with_the_body(sms, sandbox, control):
+    receipt = await sms.send(text())
+
+    [got] = sandbox.state.texts
+    assert receipt.provider_message_id == got["sid"] and got["sid"].startswith("SM")
+    assert got["to"] == "+15551234567" and got["from"] == "+15005550006"
+    assert got["body"] == "Acme: your parcel is out for delivery today."
+    assert got["channel"] == "sms" and got["account_sid"] == SID
+
+
+async def test_whatsapp_goes_to_whatsapp_addresses(whatsapp, sandbox, control):
+    receipt = await whatsapp.send(text(Channel.WHATSAPP, text="Your parcel was delivered 📦"))
+
+    [got] = sandbox.state.texts
+    assert got["sid"] == receipt.provider_message_id
+    assert got["to"] == "whatsapp:+15551234567" and got["from"] == "whatsapp:+15005550006"
+    assert got["body"] == "Your parcel was delivered 📦" and got["channel"] == "whatsapp"
+
+
+async def test_an_invalid_number_is_not_retryable(sms, sandbox, control):
+    with pytest.raises(MessagingError, match="21211") as caught:
+        await sms.send(text(recipient="555-1234"))
+    assert caught.value.retryable is False and caught.value.maybe_sent is False
+    assert "'To' number 555-1234 is not a valid phone number" in str(caught.value)
+    assert sandbox.state.texts == []
+
+
+async def test_an_unsubscribed_recipient_is_not_retryable(sms, control: httpx.AsyncClient):
+    await control.post("/_sandbox/twilio/opt-out", json={"number": "+15551234567"})
+    with pytest.raises(MessagingError, match="21610") as caught:
+        await sms.send(text())
+    assert caught.value.retryable is False
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_rate_limits_and_outages_are_retryable(sms, sandbox, control: httpx.AsyncClient, status):
+    await control.post("/_sandbox/twilio/fail-next", json={"status_code": status})
+    with pytest.raises(MessagingError, match=f"HTTP {status}") as caught:
+        await sms.send(text())
+    assert caught.value.retryable is True and caught.value.maybe_sent is False
+    await sms.send(text())  # Twilio is back
+    assert len(sandbox.state.texts) == 1
+
+
+async def test_a_timeout_after_sending_is_maybe_sent(sandbox, control: httpx.AsyncClient):
+    await control.post("/_sandbox/twilio/fail-next", json={"status_code": 201, "delay_seconds": 1})
+    impatient = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, TOKEN, timeout=0.2)
+    with pytest.raises(MessagingError, match="may have gone out") as caught:
+        await impatient.send(text())
+    await impatient.aclose()
+    assert caught.value.maybe_sent is True
+    assert len(sandbox.state.texts) == 1  # Twilio took it: a blind resend would double it
+
+
+async def test_wrong_credentials_are_not_retryable(sandbox, control):
+    wrong = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, "")
+    with pytest.raises(MessagingError, match="20003") as caught:
+        await wrong.send(text())
+    await wrong.aclose()
+    assert caught.value.retryable is False
+
+
+async def test_build_sender_picks_twilio_for_phones_and_refuses_nonsense(sandbox, control):
+    common = {"smtp_host": sandbox.smtp_host, "smtp_port": sandbox.smtp_port,
+              "twilio_base_url": sandbox.twilio_base_url}  # fmt: skip
+    creds = {"account_sid": SID, "auth_token": TOKEN}
+    sender = build_sender("whatsapp", "twilio", "+15005550006", creds, **common)
+    assert isinstance(sender, TwilioSender) and sender.channel is Channel.WHATSAPP
+    await sender.send(text(Channel.WHATSAPP, sender=""))
+    assert sandbox.state.texts[0]["from"] == "whatsapp:+15005550006"
+    await sender.aclose()
+
+    with pytest.raises(ValueError, match="needs credentials auth_token"):
+        build_sender(Channel.SMS, "twilio", None, {"account_sid": SID}, **common)
+    with pytest.raises(ValueError, match="unknown messaging provider 'pigeon'"):
+        build_sender(Channel.SMS, "pigeon", None, {}, **common)
+    with pytest.raises(ValueError, match="sends email, not sms"):
+        build_sender(Channel.SMS, "smtp", None, {}, **common)
