@@ -1,0 +1,34 @@
+"""Persistence: sqlmodel tables, migrations and the `Store` repository. SQLite by default, PostgreSQL by URL.
+
+Only `domain` is imported from the rest of Aftercare; callers get domain models and small records back.
+"""
+
+from storage.db import init_db, make_engine
+from storage.migrations import SchemaError, latest_version
+from storage.repository import (
+    FINAL_OUTBOX_STATUSES,
+    OutboxRow,
+    OutboxStatus,
+    ShipmentConflictError,
+    StorageError,
+    Store,
+    SuppressionReason,
+    UnknownOrderError,
+    UnmatchedEvent,
+)
+
+__all__ = [
+    "FINAL_OUTBOX_STATUSES",
+    "OutboxRow",
+    "OutboxStatus",
+    "SchemaError",
+    "ShipmentConflictError",
+    "StorageError",
+    "Store",
+    "SuppressionReason",
+    "UnknownOrderError",
+    "UnmatchedEvent",
+    "init_db",
+    "latest_version",
+    "make_engine",
+]

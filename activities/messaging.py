@@ -1,0 +1,279 @@
+"""`send_message`: one customer message, sent at most once, through the outbox.
+
+Order of work for a request (its `idempotency_key` names the outbox row):
+
+1. claim the outbox row (insert-or-get on the unique key);
+2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
+3. a row left in 'sending' -> a previous attempt died during the provider call, and the provider
+   may have accepted the message. We do NOT resend: the row becomes sent-unconfirmed and the outcome
+   says so. For customer messages, never twice beats at-least-once: a missing "your parcel shipped"
+   costs little, a duplicated one (or a duplicated review request) costs trust;
+4. skip, with a reason, when there is no recipient, the recipient is suppressed, or a marketing
+   message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
+   time-skipping tests agree with production; a capped message is not rescheduled);
+5. render the template, mark the row 'sending' (compare-and-set: only one attempt gets through),
+   call the provider, record the result.
+
+Provider failures (`MessagingError`):
+- maybe_sent -> recorded as sent-unconfirmed, returned (never resent);
+- not retryable -> recorded as skipped (reason `suppressed`, detail = the provider's words), returned;
+- retryable -> row back to 'failed' and the error raised, so Temporal retries; the retry sends once.
+
+Consent for marketing steps is the workflow's call (it knows the order and the policy); this
+activity enforces the cap and suppressions, which need the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.templates import TemplateError, TemplateRenderer
+from connectors.messaging.base import MessageSender, MessagingError, OutgoingMessage
+from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason
+from storage import OutboxRow, OutboxStatus, Store, SuppressionReason
+from storage.repository import effective_marketing
+
+UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
+UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
+
+
+# -- decisions (pure) --------------------------------------------------------------------------------
+
+
+def recorded_outcome(row: OutboxRow) -> MessageOutcome | None:
+    """The outcome a final outbox row stands for; None while the row still needs work."""
+    if row.status is OutboxStatus.SENT:
+        return MessageOutcome(
+            idempotency_key=row.idempotency_key,
+            step=row.step,
+            channel=row.channel,
+            recipient=row.recipient,
+            status=MessageStatus.SENT,
+            provider_message_id=row.provider_message_id,
+            at=row.sent_at,
+            detail=row.detail,
+        )
+    if row.status is OutboxStatus.SKIPPED:
+        return MessageOutcome(
+            idempotency_key=row.idempotency_key,
+            step=row.step,
+            channel=row.channel,
+            recipient=row.recipient,
+            status=MessageStatus.SKIPPED,
+            skip_reason=row.skip_reason,
+            at=row.updated_at,
+            detail=row.detail,
+        )
+    return None
+
+
+def cap_window(req: MessageRequest) -> tuple[datetime, datetime] | None:
+    """[start, end) of the frequency-cap window on the workflow's clock; None if no cap applies.
+    Transactional messages are never capped."""
+    if not effective_marketing(req) or req.cap_window_seconds is None or req.cap_max is None:
+        return None
+    end = req.requested_at
+    return end - timedelta(seconds=req.cap_window_seconds), end
+
+
+def skip_decision(
+    req: MessageRequest, suppression: SuppressionReason | None, marketing_sent: int | None
+) -> tuple[SkipReason, str] | None:
+    """Why this message must not go out (reason, detail), or None to send it.
+
+    `suppression` is the recipient's suppression on this channel; `marketing_sent` the number of
+    marketing messages already sent in the cap window (None when no cap applies).
+    """
+    if not (req.recipient or "").strip():
+        return SkipReason.NO_ADDRESS, f"no {req.channel.value} address for customer {req.customer_id}"
+    if suppression is SuppressionReason.OPTED_OUT:
+        return SkipReason.OPTED_OUT, f"{req.recipient} opted out of {req.channel.value}"
+    if suppression is not None:
+        return SkipReason.SUPPRESSED, f"{req.recipient} is suppressed on {req.channel.value} ({suppression.value})"
+    if marketing_sent is not None and req.cap_max is not None and marketing_sent >= req.cap_max:
+        return SkipReason.CAPPED, (
+            f"frequency cap: {marketing_sent} marketing {req.channel.value} message(s) in the last "
+            f"{req.cap_window_seconds}s, at most {req.cap_max}"
+        )
+    return None
+
+
+class ProviderFailure(StrEnum):
+    UNCONFIRMED = "unconfirmed"  # may have gone out: record as sent, never resend
+    REJECTED = "rejected"  # will never go out: record as skipped
+    RETRY = "retry"  # known not sent: let Temporal try again
+
+
+def classify_provider_error(err: MessagingError) -> ProviderFailure:
+    """maybe_sent wins over everything: a message that may exist must not be sent again."""
+    if err.maybe_sent:
+        return ProviderFailure.UNCONFIRMED
+    if not err.retryable:
+        return ProviderFailure.REJECTED
+    return ProviderFailure.RETRY
+
+
+def check_request(req: MessageRequest) -> None:
+    """Refuse requests no retry can fix, as a non-retryable error the workflow sees at once."""
+    if req.requested_at.tzinfo is None or req.requested_at.utcoffset() is None:
+        raise ApplicationError(
+            f"requested_at {req.requested_at.isoformat()} has no timezone; use workflow.now()",
+            type="InvalidMessageRequest",
+            non_retryable=True,
+        )
+    if not req.idempotency_key.strip():
+        raise ApplicationError("idempotency_key is empty", type="InvalidMessageRequest", non_retryable=True)
+
+
+def _aware(at: datetime) -> datetime:
+    """Providers' clocks are UTC; a naive timestamp from one is read as UTC, not refused after a send."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- the activity ------------------------------------------------------------------------------------
+
+
+class MessagingActivities:
+    """Holds what `send_message` needs; register `instance.send_message` with the worker."""
+
+    def __init__(
+        self,
+        store: Store,
+        senders: Mapping[Channel, MessageSender],
+        renderer: TemplateRenderer,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._store = store
+        self._senders = senders
+        self._renderer = renderer
+        self._clock = clock  # wall clock for bookkeeping (sent-unconfirmed time); never for caps
+
+    @activity.defn(name="send_message")
+    async def send_message(self, req: MessageRequest) -> MessageOutcome:
+        check_request(req)
+        key = req.idempotency_key
+        row = await asyncio.to_thread(self._store.claim_message, req)
+        done = recorded_outcome(row)
+        if done is not None:
+            return done
+        if row.status is OutboxStatus.SENDING:
+            activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
+            return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
+
+        skip = await self._skip_decision(req)
+        if skip is not None:
+            return await self._skip(key, *skip)
+
+        sender = self._senders.get(req.channel)
+        if sender is None:
+            return await self._skip(
+                key, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
+            )
+
+        try:
+            rendered = await asyncio.to_thread(self._renderer.render, req.step, req.channel, req.locale, req.context)
+        except TemplateError as exc:
+            await asyncio.to_thread(self._store.mark_failed, key, f"template: {exc}")
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+
+        assert req.recipient is not None  # skip_decision returned no_address otherwise
+        message = OutgoingMessage(
+            channel=req.channel,
+            recipient=req.recipient.strip(),
+            sender=req.sender or "",  # empty: the connector uses its configured default
+            text=rendered.text,
+            subject=rendered.subject,
+            html=rendered.html,
+            idempotency_key=key,
+        )
+
+        if await asyncio.to_thread(self._store.mark_sending, key) is None:
+            # Another attempt moved the row first (e.g. a timed-out attempt still running).
+            current = await asyncio.to_thread(self._store.get_message, key)
+            assert current is not None
+            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+
+        try:
+            receipt = await sender.send(message)
+        except MessagingError as exc:
+            return await self._provider_failed(key, exc)
+        # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
+
+        sent = await asyncio.to_thread(
+            self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at)
+        )
+        if sent is None:  # cannot happen unless the row was changed by hand meanwhile
+            current = await asyncio.to_thread(self._store.get_message, key)
+            assert current is not None
+            sent = current
+        activity.logger.info("sent %s by %s: %s", req.step.value, req.channel.value, key)  # no address: PII
+        outcome = recorded_outcome(sent)
+        assert outcome is not None
+        return outcome
+
+    async def _skip_decision(self, req: MessageRequest) -> tuple[SkipReason, str] | None:
+        if not (req.recipient or "").strip():
+            return skip_decision(req, None, None)
+        suppression = await asyncio.to_thread(self._store.get_suppression, req.channel, req.recipient)
+        window = cap_window(req)
+        count = None
+        if window is not None and suppression is None:
+            since, until = window
+            count = await asyncio.to_thread(
+                self._store.count_marketing_sent, req.merchant_id, req.customer_id, req.channel, since, until
+            )
+        return skip_decision(req, suppression, count)
+
+    async def _provider_failed(self, key: str, exc: MessagingError) -> MessageOutcome:
+        action = classify_provider_error(exc)
+        if action is ProviderFailure.UNCONFIRMED:
+            activity.logger.warning("message %s may have been sent (%s); recording it as sent", key, exc)
+            return await self._unconfirmed(key, f"unconfirmed: {exc}")
+        if action is ProviderFailure.REJECTED:
+            activity.logger.warning("provider refused message %s for good: %s", key, exc)
+            return await self._skip(key, SkipReason.SUPPRESSED, f"provider refused: {exc}")
+        await asyncio.to_thread(self._store.mark_failed, key, f"provider failed, will retry: {exc}")
+        raise exc
+
+    async def _skip(self, key: str, reason: SkipReason, detail: str) -> MessageOutcome:
+        return await self._finish(await asyncio.to_thread(self._store.mark_skipped, key, reason, detail), key)
+
+    async def _unconfirmed(self, key: str, detail: str) -> MessageOutcome:
+        return await self._finish(
+            await asyncio.to_thread(self._store.mark_unconfirmed, key, self._clock(), detail), key
+        )
+
+    async def _finish(self, row: OutboxRow | None, key: str) -> MessageOutcome:
+        """The outcome of the row we just moved. If another attempt moved it first, report what it is
+        now: final -> its outcome; still 'sending' elsewhere -> sent-unconfirmed (not written, the
+        other attempt records the truth); back to pending/failed -> retry and decide afresh."""
+        if row is None:
+            row = await asyncio.to_thread(self._store.get_message, key)
+            assert row is not None
+        outcome = recorded_outcome(row)
+        if outcome is not None:
+            return outcome
+        if row.status is OutboxStatus.SENDING:
+            return MessageOutcome(
+                idempotency_key=row.idempotency_key,
+                step=row.step,
+                channel=row.channel,
+                recipient=row.recipient,
+                status=MessageStatus.SENT,
+                at=self._clock(),
+                detail=UNCONFIRMED_IN_FLIGHT,
+            )
+        raise ApplicationError(
+            f"outbox row {key} changed to {row.status.value} under us; trying again", type="OutboxRace"
+        )

@@ -1,0 +1,669 @@
+"""`Store`: the typed, synchronous doorway to the database.
+
+Every method is one transaction. Methods the outside world may repeat (webhooks, retried
+activities) are idempotent: they lean on UNIQUE constraints with `INSERT ... ON CONFLICT DO NOTHING`,
+which is race-safe on both backends without turning a duplicate into an error. The API calls these
+methods from a threadpool, activities through `asyncio.to_thread`.
+
+Datetimes go in aware and come out aware in UTC (see storage.types.UTCDateTime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from domain import Channel, Customer, MessageRequest, Order, Shipment, SkipReason, Step, TrackingEvent
+from storage import tables
+from storage.db import init_db, make_engine, writer
+from storage.types import utcnow
+
+_MERCHANTS: sa.Table = tables.MerchantRow.__table__  # type: ignore[attr-defined]
+_CUSTOMERS: sa.Table = tables.CustomerRow.__table__  # type: ignore[attr-defined]
+_ORDERS: sa.Table = tables.OrderRow.__table__  # type: ignore[attr-defined]
+_SHIPMENTS: sa.Table = tables.ShipmentRow.__table__  # type: ignore[attr-defined]
+_EVENTS: sa.Table = tables.TrackingEventRow.__table__  # type: ignore[attr-defined]
+_UNMATCHED: sa.Table = tables.UnmatchedEventRow.__table__  # type: ignore[attr-defined]
+_MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
+_SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
+
+TRACKING_SOURCES = ("webhook", "poll")
+
+
+class StorageError(Exception):
+    """Base of the errors the Store raises on purpose (bad references, conflicting facts)."""
+
+
+class UnknownOrderError(StorageError, LookupError):
+    pass
+
+
+class ShipmentConflictError(StorageError):
+    """The tracking number is already recorded for a different order."""
+
+
+class OutboxStatus(StrEnum):
+    """Where one outbox row is.
+
+    pending --mark_sending--> sending --mark_sent--> sent
+                                      --mark_unconfirmed--> sent (provider_message_id NULL, detail 'unconfirmed: ...')
+                                      --mark_failed--> failed --mark_sending--> sending (a retry)
+    pending/failed/sending --mark_skipped--> skipped
+    sent (unconfirmed) --mark_sent--> sent (a late confirmation fills in the provider id)
+    sent and skipped are final.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+FINAL_OUTBOX_STATUSES = frozenset({OutboxStatus.SENT, OutboxStatus.SKIPPED})
+
+
+class SuppressionReason(StrEnum):
+    OPTED_OUT = "opted_out"
+    BOUNCED = "bounced"
+
+
+class OutboxRow(BaseModel):
+    """One outbox row, detached from the database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    idempotency_key: str
+    merchant_id: str
+    order_id: str
+    customer_id: str
+    step: Step
+    channel: Channel
+    recipient: str | None
+    marketing: bool
+    policy_hash: str | None
+    status: OutboxStatus
+    skip_reason: SkipReason | None
+    provider_message_id: str | None
+    requested_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    detail: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class UnmatchedEvent(BaseModel):
+    """A stored webhook body for a parcel we did not know when it arrived."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    carrier: str
+    tracking_number: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction to undo it and return `result` from the method."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (same API on SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def normalise_recipient(channel: Channel | str, recipient: str) -> str:
+    """Emails compare case-insensitively; phone numbers are E.164 already. One spelling per address."""
+    recipient = recipient.strip()
+    return recipient.lower() if Channel(channel) is Channel.EMAIL else recipient
+
+
+def effective_marketing(req: MessageRequest) -> bool:
+    """A step the domain calls marketing always counts as marketing, whatever the request says."""
+    return req.marketing or req.step.is_marketing
+
+
+class Store:
+    """Typed repository over one engine. Thread-safe: each call checks out its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+
+    @classmethod
+    def open(cls, url: str, *, init: bool = True) -> Store:
+        """Engine + (by default) schema in one step: what the worker and the API do at start-up."""
+        engine = make_engine(url)
+        if init:
+            init_db(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query (for health checks)."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- merchants, customers, orders ---------------------------------------------------------------
+
+    def upsert_merchant(self, id: str, name: str, policy_hash: str | None) -> None:
+        """Record the merchant's display name and the hash of the policy it currently runs."""
+        now = utcnow()
+        with self._writer.begin() as conn:
+            stmt = _insert(conn, _MERCHANTS).values(id=id, name=name, policy_hash=policy_hash, updated_at=now)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["id"], set_={"name": name, "policy_hash": policy_hash, "updated_at": now}
+                )
+            )
+
+    def record_order(self, order: Order, raw: dict[str, Any]) -> bool:
+        """Store a new order with its raw payload; True if it was new.
+
+        The same order again (a repeated webhook) returns False and changes nothing, not even the
+        customer's details. A new order creates its merchant if unknown and refreshes the customer's
+        contact details and consent to what this order says.
+        """
+        now = utcnow()
+        try:
+            with self._writer.begin() as conn:
+                if self._order_pk(conn, order.merchant_id, order.order_id) is not None:
+                    return False
+                conn.execute(
+                    _insert(conn, _MERCHANTS)
+                    .values(id=order.merchant_id, name=order.merchant_id, policy_hash=None, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                customer = order.customer
+                details = {
+                    "first_name": customer.first_name,
+                    "last_name": customer.last_name,
+                    "email": customer.email,
+                    "phone": customer.phone,
+                    "locale": customer.locale,
+                    "timezone": customer.timezone,
+                    "marketing_consent": customer.marketing_consent,
+                    "whatsapp_opt_in": customer.whatsapp_opt_in,
+                    "updated_at": now,
+                }
+                conn.execute(
+                    _insert(conn, _CUSTOMERS)
+                    .values(merchant_id=order.merchant_id, customer_id=customer.id, created_at=now, **details)
+                    .on_conflict_do_update(index_elements=["merchant_id", "customer_id"], set_=details)
+                )
+                inserted = conn.execute(
+                    _insert(conn, _ORDERS)
+                    .values(
+                        merchant_id=order.merchant_id,
+                        order_id=order.order_id,
+                        customer_id=customer.id,
+                        placed_at=order.placed_at,
+                        currency=order.currency,
+                        total=order.total,
+                        order_json=order.model_dump(mode="json"),
+                        raw_payload=raw,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["merchant_id", "order_id"])
+                    .returning(_ORDERS.c.pk)
+                ).first()
+                if inserted is None:  # a concurrent call recorded it first: undo our customer update
+                    raise _Rollback(False)
+                return True
+        except _Rollback as undo:
+            return bool(undo.result)
+
+    def get_order(self, merchant_id: str, order_id: str) -> Order | None:
+        with self.engine.begin() as conn:
+            doc = conn.execute(
+                sa.select(_ORDERS.c.order_json).where(
+                    _ORDERS.c.merchant_id == merchant_id, _ORDERS.c.order_id == order_id
+                )
+            ).scalar()
+        return None if doc is None else Order.model_validate(doc)
+
+    def get_raw_order(self, merchant_id: str, order_id: str) -> dict[str, Any] | None:
+        """The payload exactly as the store sent it: for support and for re-parsing after a fix."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.select(_ORDERS.c.raw_payload).where(
+                    _ORDERS.c.merchant_id == merchant_id, _ORDERS.c.order_id == order_id
+                )
+            ).scalar()
+
+    def merchants_with_order(self, order_id: str) -> list[str]:
+        """Merchants that have an order with this id (order ids are only unique per merchant)."""
+        with self.engine.begin() as conn:
+            return list(
+                conn.execute(
+                    sa.select(_ORDERS.c.merchant_id)
+                    .where(_ORDERS.c.order_id == order_id)
+                    .order_by(_ORDERS.c.merchant_id)
+                ).scalars()
+            )
+
+    def customer_orders_with_skus(
+        self, merchant_id: str, customer_id: str, skus: Iterable[str], exclude_order_id: str | None = None
+    ) -> list[tuple[str, list[str]]]:
+        """The customer's other orders that contain any of `skus`, oldest first, each with the SKUs it
+        shares (sorted): how a new order finds the journeys whose reorder reminders it makes moot."""
+        wanted = set(skus)
+        if not wanted:
+            return []
+        query = (
+            sa.select(_ORDERS.c.order_id, _ORDERS.c.order_json)
+            .where(_ORDERS.c.merchant_id == merchant_id, _ORDERS.c.customer_id == customer_id)
+            .order_by(_ORDERS.c.placed_at, _ORDERS.c.pk)
+        )
+        if exclude_order_id is not None:
+            query = query.where(_ORDERS.c.order_id != exclude_order_id)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        found: list[tuple[str, list[str]]] = []
+        for order_id, doc in rows:
+            shared = wanted & {item["sku"] for item in doc.get("items", [])}
+            if shared:
+                found.append((order_id, sorted(shared)))
+        return found
+
+    def get_customer(self, merchant_id: str, customer_id: str) -> Customer | None:
+        """A customer's latest known details and consent (from their most recent new order)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(_CUSTOMERS).where(
+                    _CUSTOMERS.c.merchant_id == merchant_id, _CUSTOMERS.c.customer_id == customer_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return Customer(
+            id=row.customer_id,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            email=row.email,
+            phone=row.phone,
+            locale=row.locale,
+            timezone=row.timezone,
+            marketing_consent=row.marketing_consent,
+            whatsapp_opt_in=row.whatsapp_opt_in,
+        )
+
+    def get_merchant(self, merchant_id: str) -> tuple[str, str | None] | None:
+        """(name, policy_hash) of a merchant, or None."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(_MERCHANTS.c.name, _MERCHANTS.c.policy_hash).where(_MERCHANTS.c.id == merchant_id)
+            ).first()
+        return None if row is None else (row.name, row.policy_hash)
+
+    @staticmethod
+    def _order_pk(conn: Connection, merchant_id: str, order_id: str) -> int | None:
+        return conn.execute(
+            sa.select(_ORDERS.c.pk).where(_ORDERS.c.merchant_id == merchant_id, _ORDERS.c.order_id == order_id)
+        ).scalar()
+
+    # -- shipments ----------------------------------------------------------------------------------
+
+    def record_shipment(self, merchant_id: str, order_id: str, shipment: Shipment) -> bool:
+        """Attach a parcel to an order; True if new, False if this order already has it.
+
+        Raises UnknownOrderError for an order we never recorded, ShipmentConflictError when the
+        tracking number is already another order's (carriers do recycle numbers, but not within a
+        journey's lifetime; two orders claiming one parcel is a data problem worth a loud answer).
+        """
+        with self._writer.begin() as conn:
+            if self._order_pk(conn, merchant_id, order_id) is None:
+                raise UnknownOrderError(f"order {order_id!r} of merchant {merchant_id!r} is not recorded")
+            inserted = conn.execute(
+                _insert(conn, _SHIPMENTS)
+                .values(
+                    carrier=shipment.carrier,
+                    tracking_number=shipment.tracking_number,
+                    merchant_id=merchant_id,
+                    order_id=order_id,
+                    items=dict(shipment.items),
+                    shipped_at=shipment.shipped_at,
+                    tracking_url=shipment.tracking_url,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number"])
+                .returning(_SHIPMENTS.c.pk)
+            ).first()
+            if inserted is not None:
+                return True
+            owner = self._shipment_owner(conn, shipment.carrier, shipment.tracking_number)
+        if owner != (merchant_id, order_id):
+            raise ShipmentConflictError(
+                f"{shipment.carrier} parcel {shipment.tracking_number} already belongs to order "
+                f"{owner[1] if owner else '?'} of merchant {owner[0] if owner else '?'}"
+            )
+        return False
+
+    def find_shipment(self, carrier: str, tracking_number: str) -> tuple[str, str] | None:
+        """(merchant_id, order_id) of a parcel, or None: how a carrier webhook finds its journey."""
+        with self.engine.begin() as conn:
+            return self._shipment_owner(conn, carrier, tracking_number)
+
+    @staticmethod
+    def _shipment_owner(conn: Connection, carrier: str, tracking_number: str) -> tuple[str, str] | None:
+        row = conn.execute(
+            sa.select(_SHIPMENTS.c.merchant_id, _SHIPMENTS.c.order_id).where(
+                _SHIPMENTS.c.carrier == carrier, _SHIPMENTS.c.tracking_number == tracking_number
+            )
+        ).first()
+        return None if row is None else (row.merchant_id, row.order_id)
+
+    def list_shipments(self, merchant_id: str, order_id: str) -> list[Shipment]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(_SHIPMENTS)
+                .where(_SHIPMENTS.c.merchant_id == merchant_id, _SHIPMENTS.c.order_id == order_id)
+                .order_by(_SHIPMENTS.c.created_at, _SHIPMENTS.c.pk)
+            ).all()
+        return [
+            Shipment(
+                carrier=r.carrier,
+                tracking_number=r.tracking_number,
+                items=r.items,
+                shipped_at=r.shipped_at,
+                tracking_url=r.tracking_url,
+            )
+            for r in rows
+        ]
+
+    # -- tracking events ----------------------------------------------------------------------------
+
+    def record_tracking_events(
+        self, events: Iterable[TrackingEvent], source: str, payload: dict[str, Any] | None = None
+    ) -> list[TrackingEvent]:
+        """Store scans once each (carrier + tracking number + event id); returns only the new ones,
+        in the order given. `source` is 'webhook' or 'poll'; `payload` the vendor body, if any."""
+        if source not in TRACKING_SOURCES:
+            raise ValueError(f"source must be one of {TRACKING_SOURCES}, not {source!r}")
+        events = list(events)
+        if not events:
+            return []
+        new: list[TrackingEvent] = []
+        now = utcnow()
+        with self._writer.begin() as conn:
+            for event in events:
+                inserted = conn.execute(
+                    _insert(conn, _EVENTS)
+                    .values(
+                        carrier=event.carrier,
+                        tracking_number=event.tracking_number,
+                        event_id=event.event_id,
+                        status=event.status.value,
+                        occurred_at=event.occurred_at,
+                        source=source,
+                        event=event.model_dump(mode="json"),
+                        payload=payload,
+                        received_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
+                    .returning(_EVENTS.c.pk)
+                ).first()
+                if inserted is not None:
+                    new.append(event)
+        return new
+
+    def list_tracking_events(self, carrier: str, tracking_number: str) -> list[TrackingEvent]:
+        """Every stored scan of a parcel, oldest first."""
+        with self.engine.begin() as conn:
+            docs = conn.execute(
+                sa.select(_EVENTS.c.event)
+                .where(_EVENTS.c.carrier == carrier, _EVENTS.c.tracking_number == tracking_number)
+                .order_by(_EVENTS.c.occurred_at, _EVENTS.c.pk)
+            ).scalars()
+            return [TrackingEvent.model_validate(doc) for doc in docs]
+
+    def record_unmatched_event(self, carrier: str, tracking_number: str, payload: dict[str, Any]) -> int:
+        """Keep a webhook for a parcel we do not know yet (the fulfillment may still be on its way)."""
+        with self._writer.begin() as conn:
+            return conn.execute(
+                _UNMATCHED.insert()
+                .values(carrier=carrier, tracking_number=tracking_number, payload=payload, received_at=utcnow())
+                .returning(_UNMATCHED.c.pk)
+            ).scalar_one()
+
+    def list_unmatched_events(self, carrier: str, tracking_number: str) -> list[UnmatchedEvent]:
+        """Stored webhooks for a parcel, oldest first: replay them once its shipment is recorded."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(_UNMATCHED)
+                .where(_UNMATCHED.c.carrier == carrier, _UNMATCHED.c.tracking_number == tracking_number)
+                .order_by(_UNMATCHED.c.received_at, _UNMATCHED.c.pk)
+            ).all()
+        return [
+            UnmatchedEvent(
+                id=r.pk,
+                carrier=r.carrier,
+                tracking_number=r.tracking_number,
+                payload=r.payload,
+                received_at=r.received_at,
+            )
+            for r in rows
+        ]
+
+    def delete_unmatched_events(self, ids: Iterable[int]) -> int:
+        """Forget replayed webhooks; returns how many went. Delete after the replay succeeded."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._writer.begin() as conn:
+            return conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_(ids))).rowcount
+
+    # -- outbox -------------------------------------------------------------------------------------
+
+    def claim_message(self, req: MessageRequest) -> OutboxRow:
+        """Insert-or-get the outbox row of `req.idempotency_key`.
+
+        Race-safe: concurrent claims of one key all get the same single row (ON CONFLICT DO NOTHING
+        waits for, then yields to, the first inserter). The first request's fields win.
+        """
+        now = utcnow()
+        with self._writer.begin() as conn:
+            conn.execute(
+                _insert(conn, _MESSAGES)
+                .values(
+                    idempotency_key=req.idempotency_key,
+                    merchant_id=req.merchant_id,
+                    order_id=req.order_id,
+                    customer_id=req.customer_id,
+                    step=req.step.value,
+                    channel=req.channel.value,
+                    recipient=req.recipient,
+                    marketing=effective_marketing(req),
+                    policy_hash=req.policy_hash,
+                    status=OutboxStatus.PENDING.value,
+                    requested_at=req.requested_at,
+                    attempts=0,
+                    detail="",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            row = self._message(conn, req.idempotency_key)
+        assert row is not None  # inserted or already there, in this very transaction
+        return row
+
+    def get_message(self, key: str) -> OutboxRow | None:
+        with self.engine.begin() as conn:
+            return self._message(conn, key)
+
+    def mark_sending(self, key: str) -> OutboxRow | None:
+        """pending/failed -> sending, counting the attempt. None if the row was not in one of those
+        (someone else is sending it, or it is final): only the caller that got a row may call the provider."""
+        return self._transition(
+            key,
+            {OutboxStatus.PENDING, OutboxStatus.FAILED},
+            status=OutboxStatus.SENDING.value,
+            attempts=_MESSAGES.c.attempts + 1,
+        )
+
+    def mark_sent(self, key: str, provider_message_id: str, at: datetime) -> OutboxRow | None:
+        """sending -> sent with the provider's id; also confirms a row recorded as sent-unconfirmed.
+        Returns the updated row, or None if the row was in neither state."""
+        return self._transition(
+            key,
+            sa.or_(
+                _MESSAGES.c.status == OutboxStatus.SENDING.value,
+                sa.and_(
+                    _MESSAGES.c.status == OutboxStatus.SENT.value,
+                    _MESSAGES.c.provider_message_id.is_(None),
+                ),
+            ),
+            status=OutboxStatus.SENT.value,
+            provider_message_id=provider_message_id,
+            sent_at=at,
+            detail="",
+        )
+
+    def mark_unconfirmed(self, key: str, at: datetime, detail: str) -> OutboxRow | None:
+        """sending -> sent without a provider id: the provider may have the message, so we never
+        resend it. `detail` should start with 'unconfirmed:' and say why."""
+        return self._transition(key, {OutboxStatus.SENDING}, status=OutboxStatus.SENT.value, sent_at=at, detail=detail)
+
+    def mark_skipped(self, key: str, reason: SkipReason, detail: str = "") -> OutboxRow | None:
+        """pending/failed/sending -> skipped (final): not sent, and why."""
+        return self._transition(
+            key,
+            {OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SENDING},
+            status=OutboxStatus.SKIPPED.value,
+            skip_reason=SkipReason(reason).value,
+            detail=detail,
+        )
+
+    def mark_failed(self, key: str, detail: str) -> OutboxRow | None:
+        """pending/sending/failed -> failed: known NOT sent, so a retry may send it."""
+        return self._transition(
+            key,
+            {OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED},
+            status=OutboxStatus.FAILED.value,
+            detail=detail,
+        )
+
+    def _transition(
+        self, key: str, allowed: set[OutboxStatus] | sa.ColumnElement[bool], **values: Any
+    ) -> OutboxRow | None:
+        """Compare-and-set on the row's status: update only from an allowed state, in one statement,
+        so two racing attempts cannot both move a row forward. Returns the row after, or None."""
+        if isinstance(allowed, set):
+            allowed = _MESSAGES.c.status.in_(sorted(s.value for s in allowed))
+        with self._writer.begin() as conn:
+            result = conn.execute(
+                _MESSAGES.update()
+                .where(_MESSAGES.c.idempotency_key == key, allowed)
+                .values(updated_at=utcnow(), **values)
+            )
+            if result.rowcount != 1:
+                return None
+            return self._message(conn, key)
+
+    def count_marketing_sent(
+        self,
+        merchant_id: str,
+        customer_id: str,
+        channel: Channel,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> int:
+        """Marketing messages to a customer on a channel requested in [since, until), that went out.
+
+        Counts by `requested_at` (the workflow's clock), so caps agree under time-skipping tests.
+        'sending' rows count too: in flight or interrupted, they may have reached the customer.
+        """
+        conditions = [
+            _MESSAGES.c.merchant_id == merchant_id,
+            _MESSAGES.c.customer_id == customer_id,
+            _MESSAGES.c.channel == Channel(channel).value,
+            _MESSAGES.c.marketing.is_(True),
+            _MESSAGES.c.status.in_([OutboxStatus.SENT.value, OutboxStatus.SENDING.value]),
+            _MESSAGES.c.requested_at >= since,
+        ]
+        if until is not None:
+            conditions.append(_MESSAGES.c.requested_at < until)
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(_MESSAGES).where(*conditions)).scalar_one()
+
+    def list_messages(self, merchant_id: str, order_id: str) -> list[OutboxRow]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(_MESSAGES)
+                .where(_MESSAGES.c.merchant_id == merchant_id, _MESSAGES.c.order_id == order_id)
+                .order_by(_MESSAGES.c.requested_at, _MESSAGES.c.pk)
+            ).mappings()
+            return [_outbox_row(r) for r in rows]
+
+    @staticmethod
+    def _message(conn: Connection, key: str) -> OutboxRow | None:
+        row = conn.execute(sa.select(_MESSAGES).where(_MESSAGES.c.idempotency_key == key)).mappings().first()
+        return None if row is None else _outbox_row(row)
+
+    # -- suppressions -------------------------------------------------------------------------------
+
+    def suppress(self, channel: Channel, recipient: str, reason: SuppressionReason) -> bool:
+        """Never write to this address on this channel again; True if it was not suppressed before.
+        Suppressing again records the latest reason."""
+        channel, recipient = Channel(channel), normalise_recipient(channel, recipient)
+        reason = SuppressionReason(reason)
+        with self._writer.begin() as conn:
+            existed = self._suppression(conn, channel, recipient) is not None
+            conn.execute(
+                _insert(conn, _SUPPRESSIONS)
+                .values(channel=channel.value, recipient=recipient, reason=reason.value, created_at=utcnow())
+                .on_conflict_do_update(index_elements=["channel", "recipient"], set_={"reason": reason.value})
+            )
+        return not existed
+
+    def unsuppress(self, channel: Channel, recipient: str) -> bool:
+        """The customer opted back in (or the bounce was fixed); True if there was something to lift."""
+        channel, recipient = Channel(channel), normalise_recipient(channel, recipient)
+        with self._writer.begin() as conn:
+            result = conn.execute(
+                _SUPPRESSIONS.delete().where(
+                    _SUPPRESSIONS.c.channel == channel.value, _SUPPRESSIONS.c.recipient == recipient
+                )
+            )
+            return result.rowcount > 0
+
+    def get_suppression(self, channel: Channel, recipient: str) -> SuppressionReason | None:
+        """Why this address is suppressed on this channel, or None if it is not."""
+        channel, recipient = Channel(channel), normalise_recipient(channel, recipient)
+        with self.engine.begin() as conn:
+            return self._suppression(conn, channel, recipient)
+
+    def is_suppressed(self, channel: Channel, recipient: str) -> bool:
+        return self.get_suppression(channel, recipient) is not None
+
+    @staticmethod
+    def _suppression(conn: Connection, channel: Channel, recipient: str) -> SuppressionReason | None:
+        reason = conn.execute(
+            sa.select(_SUPPRESSIONS.c.reason).where(
+                _SUPPRESSIONS.c.channel == channel.value, _SUPPRESSIONS.c.recipient == recipient
+            )
+        ).scalar()
+        return None if reason is None else SuppressionReason(reason)
+
+
+def _outbox_row(row: Any) -> OutboxRow:
+    data = dict(row)
+    data.pop("pk", None)
+    return OutboxRow.model_validate(data)

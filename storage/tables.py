@@ -1,0 +1,199 @@
+"""The tables, as sqlmodel classes. Rows are storage's business: the rest of Aftercare sees `domain`
+models and the small records `storage.repository` returns.
+
+Choices worth knowing:
+- every timestamp is `UTCDateTime` (aware in, aware UTC out, on SQLite too);
+- enum-valued columns are plain strings holding the enum's value (no database ENUM types, so adding a
+  step or a status is not a migration);
+- natural keys carry UNIQUE constraints, which is what makes repeated webhooks and retried activities
+  harmless (`INSERT ... ON CONFLICT DO NOTHING` in the repository leans on them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from storage.types import ExactDecimal, JSONDoc, UTCDateTime, utcnow
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    """One row per applied migration (see storage.migrations)."""
+
+    __tablename__ = "schema_version"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    name: str
+    applied_at: datetime = _created()
+
+
+class MerchantRow(SQLModel, table=True):
+    __tablename__ = "merchants"
+
+    id: str = Field(primary_key=True)
+    name: str
+    policy_hash: str | None = None
+    updated_at: datetime = _created()
+
+
+class CustomerRow(SQLModel, table=True):
+    """Latest known contact details of a buyer, per merchant (customer ids are the merchant's)."""
+
+    __tablename__ = "customers"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "customer_id", name="uq_customers_merchant_customer"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    merchant_id: str = Field(foreign_key="merchants.id")
+    customer_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    marketing_consent: bool = False
+    whatsapp_opt_in: bool = False
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class OrderRow(SQLModel, table=True):
+    """An order as first received: `order_json` is the validated domain.Order, `raw_payload` what came in."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "order_id", name="uq_orders_merchant_order"),
+        sa.ForeignKeyConstraint(
+            ["merchant_id", "customer_id"],
+            ["customers.merchant_id", "customers.customer_id"],
+            name="fk_orders_customer",
+        ),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    merchant_id: str = Field(foreign_key="merchants.id")
+    order_id: str
+    customer_id: str
+    placed_at: datetime = _ts()
+    currency: str = Field(max_length=3)
+    total: Decimal = Field(sa_type=ExactDecimal)
+    order_json: dict[str, Any] = Field(sa_type=JSONDoc)
+    raw_payload: dict[str, Any] = Field(sa_type=JSONDoc)
+    created_at: datetime = _created()
+
+
+class ShipmentRow(SQLModel, table=True):
+    """One parcel. A tracking number belongs to one order; `items` maps line item id -> quantity."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        sa.UniqueConstraint("carrier", "tracking_number", name="uq_shipments_carrier_tracking"),
+        sa.ForeignKeyConstraint(
+            ["merchant_id", "order_id"],
+            ["orders.merchant_id", "orders.order_id"],
+            name="fk_shipments_order",
+        ),
+        sa.Index("ix_shipments_order", "merchant_id", "order_id"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    carrier: str
+    tracking_number: str
+    merchant_id: str
+    order_id: str
+    items: dict[str, Any] = Field(sa_type=JSONDoc)
+    shipped_at: datetime | None = _ts(nullable=True)
+    tracking_url: str | None = None
+    created_at: datetime = _created()
+
+
+class TrackingEventRow(SQLModel, table=True):
+    """One normalised scan, stored once however often carriers repeat it (webhook and poll alike).
+
+    No foreign key to shipments on purpose: recording what a carrier said must never fail.
+    """
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_tracking_events_event"),
+        sa.Index("ix_tracking_events_parcel", "carrier", "tracking_number", "occurred_at"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    carrier: str
+    tracking_number: str
+    event_id: str
+    status: str
+    occurred_at: datetime = _ts()
+    source: str  # 'webhook' | 'poll'
+    event: dict[str, Any] = Field(sa_type=JSONDoc)  # the whole domain.TrackingEvent
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)  # vendor body, if any
+    received_at: datetime = _created()
+
+
+class UnmatchedEventRow(SQLModel, table=True):
+    """A carrier webhook for a tracking number we do not know (yet): kept to replay, never dropped."""
+
+    __tablename__ = "unmatched_carrier_events"
+    __table_args__ = (sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    carrier: str
+    tracking_number: str
+    payload: dict[str, Any] = Field(sa_type=JSONDoc)
+    received_at: datetime = _created()
+
+
+class MessageRow(SQLModel, table=True):
+    """The outbox: one row per message we meant to send, unique on the workflow's idempotency key."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index("ix_messages_order", "merchant_id", "order_id"),
+        sa.Index("ix_messages_cap", "merchant_id", "customer_id", "channel", "marketing", "requested_at"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True)
+    merchant_id: str
+    order_id: str
+    customer_id: str
+    step: str
+    channel: str
+    recipient: str | None = None
+    marketing: bool = False
+    policy_hash: str | None = None
+    status: str  # see storage.repository.OutboxStatus
+    skip_reason: str | None = None
+    provider_message_id: str | None = None
+    requested_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+    attempts: int = 0
+    detail: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class SuppressionRow(SQLModel, table=True):
+    """An address we must not write to again on this channel: it opted out, or it bounced."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("channel", "recipient", name="uq_suppressions_channel_recipient"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    channel: str
+    recipient: str
+    reason: str  # 'opted_out' | 'bounced'
+    created_at: datetime = _created()

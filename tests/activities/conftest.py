@@ -1,0 +1,134 @@
+"""Fixtures for activity tests: recording MessageSenders, a real Store on a temporary SQLite file,
+the real templates, and the template context the workflow sends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities.messaging import MessagingActivities
+from activities.templates import TemplateRenderer
+from connectors.messaging.base import OutgoingMessage, SendReceipt
+from domain import Channel, MessageRequest, Step
+from storage import Store
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO_ROOT / "templates"
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+CONTEXT: dict[str, Any] = {
+    "merchant": {"name": "Acme Coffee", "support_email": "help@acme.example"},
+    "customer": {"first_name": "Ada"},
+    "order": {
+        "id": "1001",
+        "total": "59.90",
+        "currency": "EUR",
+        "items": [
+            {"id": "li-1", "sku": "MUG-BLUE", "name": "Blue mug", "quantity": 2},
+            {"id": "li-2", "sku": "BEANS", "name": "Coffee beans", "quantity": 1},
+        ],
+    },
+    "shipment": {
+        "carrier": "ups",
+        "tracking_number": "1Z0001",
+        "tracking_url": "https://track.example/1Z0001",
+        "status": "in_transit",
+        "estimated_delivery": "2026-11-25T18:00:00Z",
+    },
+    "delay": {"kind": "stalled", "level": 1, "detail": ""},
+    "item": {"id": "li-1", "sku": "MUG-BLUE", "name": "Blue mug"},
+    "reorder": {"sku": "BEANS", "name": "Coffee beans"},
+    "links": {
+        "review": "https://acme.example/review/li-1",
+        "reorder": "https://acme.example/reorder/BEANS",
+        "tracking": "https://acme.example/track/1001",
+        "support": "https://acme.example/help",
+    },
+    "refund": {"amount": "19.95", "currency": "EUR"},
+    "exchange": {"label_url": "https://labels.example/RMA-1", "bonus": "free express shipping"},
+}
+
+
+@dataclass
+class FakeSender:
+    """Records every call; `script` holds exceptions to raise on the next calls, in order."""
+
+    channel: Channel
+    script: list[Exception] = field(default_factory=list)
+    calls: list[OutgoingMessage] = field(default_factory=list)
+    delivered: list[OutgoingMessage] = field(default_factory=list)
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        self.calls.append(message)
+        if self.script:
+            raise self.script.pop(0)
+        self.delivered.append(message)
+        return SendReceipt(provider_message_id=f"fake-{len(self.calls)}", accepted_at=datetime.now(UTC))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def renderer() -> TemplateRenderer:
+    return TemplateRenderer(TEMPLATES)
+
+
+@pytest.fixture
+def senders() -> dict[Channel, FakeSender]:
+    return {channel: FakeSender(channel) for channel in Channel}
+
+
+@pytest.fixture
+def messaging(store: Store, senders: dict[Channel, FakeSender], renderer: TemplateRenderer) -> MessagingActivities:
+    return MessagingActivities(store, senders, renderer)
+
+
+def make_request(
+    key: str = "order-acme-1001:confirmation:email",
+    *,
+    step: Step = Step.CONFIRMATION,
+    channel: Channel = Channel.EMAIL,
+    requested_at: datetime = T0,
+    recipient: str | None = "ada@example.com",
+    **extra: Any,
+) -> MessageRequest:
+    return MessageRequest.model_validate(
+        {
+            "idempotency_key": key,
+            "merchant_id": "acme",
+            "order_id": "1001",
+            "customer_id": "c-1",
+            "step": step,
+            "channel": channel,
+            "recipient": recipient,
+            "locale": "en",
+            "requested_at": requested_at,
+            "context": CONTEXT,
+            "policy_hash": "sha256:test",
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(name="make_request")
+def _make_request_fixture() -> Callable[..., MessageRequest]:
+    """Builder for MessageRequests with a full template context (keyword overrides)."""
+    return make_request
+
+
+@pytest.fixture(name="context")
+def _context_fixture() -> dict[str, Any]:
+    """The full template context the workflow sends (a deep copy per test)."""
+    import copy
+
+    return copy.deepcopy(CONTEXT)

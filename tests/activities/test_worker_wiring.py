@@ -1,0 +1,105 @@
+"""The activities as a worker runs them: registered as bound methods, called by name through Temporal
+with the pydantic data converter, errors typed as the workflow will see them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.messaging import MessagingActivities
+from activities.templates import TemplateRenderer
+from activities.tracking import TrackingActivities
+from connectors.carriers.base import CarrierError
+from connectors.messaging.base import MessagingError
+from domain import Channel, MessageOutcome, MessageRequest, PollRequest, PollResult
+from storage import Store
+
+FAST_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=5)
+
+
+@workflow.defn(sandboxed=False)
+class SendTwice:
+    """Sends the same request twice, as a replayed or retried journey would."""
+
+    @workflow.run
+    async def run(self, req: MessageRequest) -> list[MessageOutcome]:
+        return [
+            await workflow.execute_activity(
+                "send_message",
+                req,
+                result_type=MessageOutcome,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=FAST_RETRY,
+            )
+            for _ in range(2)
+        ]
+
+
+@workflow.defn(sandboxed=False)
+class PollOnce:
+    @workflow.run
+    async def run(self, req: PollRequest) -> dict[str, Any]:
+        try:
+            result = await workflow.execute_activity(
+                "poll_carrier",
+                req,
+                result_type=PollResult,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=FAST_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            assert isinstance(cause, ApplicationError)
+            return {"error": cause.type, "non_retryable": cause.non_retryable}
+        return {"events": len(result.events)}
+
+
+class _RejectingCarrier:
+    name = "ups"
+
+    async def track(self, tracking_number: str) -> PollResult:
+        raise CarrierError(f"unknown tracking number {tracking_number}", retryable=False, status_code=404)
+
+    def parse_webhook(self, body: bytes, headers: Any) -> list[Any]:
+        return []
+
+
+async def test_send_message_through_a_worker_retries_then_sends_once(
+    time_skipping_env: WorkflowEnvironment,
+    store: Store,
+    senders: dict,
+    renderer: TemplateRenderer,
+    make_request: Any,
+) -> None:
+    senders[Channel.EMAIL].script.append(MessagingError("451 greylisted", retryable=True))
+    messaging = MessagingActivities(store, senders, renderer)
+    tracking = TrackingActivities(store, {"ups": _RejectingCarrier()})
+    queue = f"activities-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[SendTwice, PollOnce],
+        activities=[messaging.send_message, tracking.poll_carrier],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        outcomes = await time_skipping_env.client.execute_workflow(
+            SendTwice.run, make_request(), id=f"send-{uuid.uuid4()}", task_queue=queue
+        )
+        polled = await time_skipping_env.client.execute_workflow(
+            PollOnce.run,
+            PollRequest(carrier="ups", tracking_number="1Z0001"),
+            id=f"poll-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+
+    assert outcomes[0] == outcomes[1] and outcomes[0].status == "sent"
+    assert len(senders[Channel.EMAIL].calls) == 2  # the greylisted attempt and the one that went out
+    assert len(senders[Channel.EMAIL].delivered) == 1
+    assert polled == {"error": "CarrierRejected", "non_retryable": True}

@@ -1,0 +1,159 @@
+"""One `store` fixture, two backends: every storage test runs on SQLite (a temp file) and PostgreSQL.
+
+PostgreSQL: the server at 127.0.0.1:5432 (trust auth, user postgres; override with
+AFTERCARE_TEST_PG_ADMIN, a libpq DSN). The suite creates its own database, `aftercare_test_<random>`,
+and drops it at the end. If the server is unreachable the PostgreSQL half is skipped, with the
+reason, unless CI is set, in which case that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import sql
+
+from domain import Channel, MessageRequest, Order, Step
+from storage import Store, init_db, make_engine
+
+PG_ADMIN_DSN = os.environ.get(
+    "AFTERCARE_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+)
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, its schema created; dropped afterwards."""
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL not reachable with {PG_ADMIN_DSN!r}: {str(exc).strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so PostgreSQL tests must run)")
+        pytest.skip(f"{reason}; start it, or set CI=1 to make this a failure")
+    name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
+    info = admin.info
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = sa.URL.create(
+        "postgresql+psycopg", username=info.user, host=info.host, port=info.port, database=name
+    ).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    init_db(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_store(pg_url: str) -> Iterator[Store]:
+    store = Store.open(pg_url, init=False)
+    yield store
+    store.close()
+
+
+def _truncate_all(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "TRUNCATE messages, suppressions, tracking_events, unmatched_carrier_events, shipments, "
+            "orders, customers, merchants RESTART IDENTITY"
+        )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A Store on an empty schema, on each backend in turn."""
+    if backend == "sqlite":
+        sqlite_store = Store.open(f"sqlite:///{tmp_path / 'db' / 'aftercare.db'}")
+        yield sqlite_store
+        sqlite_store.close()
+        return
+    pg: Store = request.getfixturevalue("pg_store")
+    _truncate_all(pg)
+    yield pg
+
+
+# -- builders --------------------------------------------------------------------------------------
+
+
+def make_order(
+    order_id: str = "1001",
+    *,
+    merchant_id: str = "acme",
+    customer_id: str = "c-1",
+    email: str | None = "ada@example.com",
+    placed_at: datetime = T0,
+    total: str = "59.90",
+    **customer: object,
+) -> Order:
+    return Order.model_validate(
+        {
+            "merchant_id": merchant_id,
+            "order_id": order_id,
+            "placed_at": placed_at,
+            "currency": "EUR",
+            "total": Decimal(total),
+            "customer": {"id": customer_id, "first_name": "Ada", "email": email, **customer},
+            "shipping_address": {"country": "DE", "city": "Berlin"},
+            "items": [
+                {"id": "li-1", "sku": "MUG-BLUE", "name": "Blue mug", "quantity": 2, "unit_price": "19.95"},
+                {"id": "li-2", "sku": "BEANS", "name": "Coffee beans", "quantity": 1, "unit_price": "20.00"},
+            ],
+        }
+    )
+
+
+def make_request(
+    key: str = "order-acme-1001:confirmation:email",
+    *,
+    step: Step = Step.CONFIRMATION,
+    channel: Channel = Channel.EMAIL,
+    requested_at: datetime = T0,
+    customer_id: str = "c-1",
+    recipient: str | None = "ada@example.com",
+    marketing: bool = False,
+    **extra: object,
+) -> MessageRequest:
+    return MessageRequest.model_validate(
+        {
+            "idempotency_key": key,
+            "merchant_id": "acme",
+            "order_id": "1001",
+            "customer_id": customer_id,
+            "step": step,
+            "channel": channel,
+            "recipient": recipient,
+            "locale": "en",
+            "requested_at": requested_at,
+            "policy_hash": "sha256:test",
+            "marketing": marketing,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(name="make_order")
+def _make_order_fixture() -> Callable[..., Order]:
+    """Builder for valid domain Orders (keyword overrides for ids, customer details, times)."""
+    return make_order
+
+
+@pytest.fixture(name="make_request")
+def _make_request_fixture() -> Callable[..., MessageRequest]:
+    """Builder for MessageRequests (keyword overrides for key, step, channel, time, recipient...)."""
+    return make_request
