@@ -14,7 +14,7 @@ from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -164,6 +164,8 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         merchant, oid = await resolve_order(order_id, merchant_id)
         try:
             return await journey(merchant, oid).query(OrderJourney.state)
+        except WorkflowQueryFailedError as err:
+            raise ApiError(500, "state_unavailable", f"the journey of {oid!r} could not answer: {err}") from err
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise ApiError(404, "no_journey", f"order {oid!r} is stored but has no journey yet") from err

@@ -1,0 +1,193 @@
+"""The embedded stack for end-to-end tests: real dev server, sandbox servers, the API over HTTP, and the
+worker as its own process (so a test can kill it), all on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from aftercare.runtime import build_carriers
+from aftercare.settings import REPO_ROOT, Settings
+from api.app import create_app
+from api.services import Services
+from policies.loader import load_policy_text
+from sandbox.runner import RunningSandbox, run_sandbox
+from storage.repository import Store
+from tests.conftest import venv_binary
+from workflows.models import SEARCH_ATTRIBUTES
+
+E2E_POLICY = """
+version: 1
+merchant:
+  id: e2e
+  name: End-to-End Goods
+  timezone: UTC
+  links: {review: "http://shop.test/review/{order_id}"}
+channels:
+  email: {provider: smtp, sender: "Goods <orders@goods.test>"}
+  sms: {provider: twilio, sender: "+15555550000"}
+defaults:
+  quiet_hours: {}
+  business_days: [mon, tue, wed, thu, fri, sat, sun]
+  caps: {email: {window: 2s}}        # the reminder comes 3s after the request: not capped
+steps:
+  confirmation: {channels: [email]}
+  shipped: {channels: [email]}
+  status_update: {channels: [sms], statuses: [out_for_delivery]}
+  delay_alert: {channels: [email]}
+  delivered: {channels: [email]}
+  follow_up: {after: 3s, channels: [email]}
+  review_request: {after: 5s, reminder_after: 3s, channels: [email]}
+  reorder_reminder: {channels: [email]}
+delays:
+  fulfillment_ladder: [10m]
+  pickup_sla: 10m
+  stalled_after: 10m
+tracking: {poll_every: 5m, poll_max_interval: 10m}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    keys = [
+        SearchAttributeKey.for_keyword(n) if t == "Keyword" else SearchAttributeKey.for_bool(n)
+        for n, t in SEARCH_ATTRIBUTES.items()
+    ]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=keys,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m worker` with the stack's environment: the real production wiring, killable."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    runs: int = field(default=0)
+
+    def start(self) -> None:
+        self.runs += 1
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, the way a crashed machine goes."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@dataclass
+class Stack:
+    api: httpx.AsyncClient
+    sandbox: RunningSandbox
+    store: Store
+    worker: WorkerProcess
+    env: WorkflowEnvironment
+    task_queue: str
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
+    api_port = free_port()
+    task_queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    db_url = f"sqlite:///{tmp_path / 'aftercare.db'}"
+    async with run_sandbox(
+        http_port=0,
+        smtp_port=0,
+        webhook_url=f"http://127.0.0.1:{api_port}/v1/carriers/easypost/events",
+    ) as sandbox:
+        target = dev_env.client.service_client.config.target_host
+        host, port = target.rsplit(":", 1)
+        env = os.environ | {
+            "AFTERCARE_TEMPORAL_HOST": host,
+            "AFTERCARE_TEMPORAL_PORT": port,
+            "AFTERCARE_TASK_QUEUE": task_queue,
+            "AFTERCARE_DATABASE_URL": db_url,
+            "AFTERCARE_SMTP_HOST": sandbox.smtp_host,
+            "AFTERCARE_SMTP_PORT": str(sandbox.smtp_port),
+            "AFTERCARE_TWILIO_BASE_URL": sandbox.twilio_base_url,
+            "AFTERCARE_EASYPOST_BASE_URL": sandbox.easypost_base_url,
+            "AFTERCARE_HOME": str(tmp_path),
+        }
+        settings = _settings_from(env)
+        store = Store.open(db_url)
+        loaded = load_policy_text(E2E_POLICY, "e2e.yaml")
+        services = Services(
+            store=store,
+            temporal=dev_env.client,
+            policies={"e2e": loaded},
+            carriers=build_carriers(settings),
+            task_queue=task_queue,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(services), host="127.0.0.1", port=api_port, log_level="warning", lifespan="off")
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        worker = WorkerProcess(env=env, log=tmp_path / "worker.log")
+        worker.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
+                yield Stack(api, sandbox, store, worker, dev_env, task_queue)
+        finally:
+            worker.stop()
+            server.should_exit = True
+            await serving
+            store.close()
+
+
+def _settings_from(env: dict[str, str]) -> Settings:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
