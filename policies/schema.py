@@ -10,7 +10,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Collection
-from datetime import date, time
+from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
@@ -182,6 +182,9 @@ class Delays(_Strict):
     exception_grace: Duration = Duration(0, "h")
 
 
+MIN_POLL_INTERVAL = timedelta(seconds=10)  # a carrier API hammered in a loop helps no one
+
+
 class Tracking(_Strict):
     """How the carrier is polled when webhooks stay silent, and when tracking gives up."""
 
@@ -198,6 +201,12 @@ class Tracking(_Strict):
         for name in ("poll_every", "poll_max_interval", "expire_after", "give_up_after"):
             if getattr(self, name).business_days:
                 raise ValueError(f"{name} must be calendar time (m, h, d, w), not business days")
+        if self.poll_every.as_timedelta() < MIN_POLL_INTERVAL:
+            raise ValueError(f"poll_every {self.poll_every} is too short; poll at most every 10s (e.g. 10s, 2h)")
+        if self.poll_max_interval.as_timedelta() < self.poll_every.as_timedelta():
+            raise ValueError(
+                f"poll_max_interval {self.poll_max_interval} must be at least poll_every {self.poll_every}"
+            )
         return self
 
 

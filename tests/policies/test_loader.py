@@ -374,3 +374,12 @@ def test_policy_built_without_the_loader_names_the_variant_at_fault() -> None:
     (error,) = caught.value.errors()
     assert error["loc"] == ()
     assert error["msg"] == "Value error, variants[0].override.steps.reviw_request: Extra inputs are not permitted"
+
+
+def test_polling_faster_than_every_ten_seconds_is_refused() -> None:
+    text = "merchant: {id: m, name: M}\ntracking:\n  poll_every: 1s\n"
+    with pytest.raises(PolicyError) as info:
+        load_policy_text(text, "fast.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "fast.yaml:3:3: tracking.poll_every: 1s is too short; poll at most every 10s (e.g. 10s, 2h)"
+    ]
