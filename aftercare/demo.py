@@ -87,7 +87,7 @@ def _order_payload(order: DemoOrder, n: int) -> dict[str, Any]:
         "customer": {
             "id": f"demo-customer-{n + 1}",
             "first_name": ["Ada", "Grace", "Linus", "Barbara", "Ken"][n % 5],
-            "email": f"customer{n + 1}@demo.aftercare.test",
+            "email": f"customer{n + 1}@example.com",
             "phone": f"+1555555{n + 1:04d}",
             "marketing_consent": order.consent,
         },
@@ -130,6 +130,20 @@ def _table(orders: list[DemoOrder], outbox: int, elapsed: float) -> Table:
 
 def run_demo(settings: Settings, *, orders: int = 5, timeout: float = 600.0) -> int:
     """Feed the orders, then show their journeys live until all complete (or `timeout` seconds pass)."""
+    try:
+        return _run(settings, orders, timeout)
+    except httpx.HTTPStatusError as err:
+        console.print(
+            f"[red]{err.request.method} {err.request.url} answered {err.response.status_code}: "
+            f"{err.response.text}[/red]"
+        )
+        return 1
+    except httpx.HTTPError as err:
+        console.print(f"[red]lost the stack: {err!r}[/red]")
+        return 1
+
+
+def _run(settings: Settings, orders: int, timeout: float) -> int:
     demo_orders = sample_orders(orders)
     started = time.monotonic()
     with (

@@ -75,7 +75,7 @@ def test_demo_policy_shows_every_stage_within_minutes() -> None:
     for waited in (steps.follow_up.after, steps.review_request.after, steps.review_request.reminder_after):
         assert waited is not None and waited.as_timedelta().total_seconds() <= 5 * 60
     (rule,) = policy.reorder
-    assert rule.matches("COFFEE-HOUSE") and rule.matches("MUG-BLUE")
+    assert rule.matches("COFFEE-HOUSE") and rule.matches("FILTER-100") and not rule.matches("KETTLE-1")
     # remind_before outlasts a demo order's supply, so the reminder is due at delivery (it is never earlier)
     assert rule.remind_before.as_timedelta().days >= rule.supply_days_per_unit * 10
     assert rule.repeat_every == Duration(2, "m")
