@@ -187,3 +187,21 @@ async def test_worker_killed_mid_journey_loses_nothing_and_sends_nothing_twice(s
     assert sum(received.values()) == 6 and all(n == 1 for n in received.values()), received
     assert len([t for t in stack.sandbox.state.texts if t["to"] == PHONE]) == 1
     assert stack.worker.runs == 3
+
+
+async def test_a_new_order_of_the_same_sku_tells_the_earlier_journey(stack: Stack) -> None:
+    first_id, second_id = f"E2E-R1-{uuid.uuid4().hex[:6]}", f"E2E-R2-{uuid.uuid4().hex[:6]}"
+    customer = {"id": f"cust-{uuid.uuid4().hex[:6]}"}
+    assert (await stack.api.post("/v1/orders", json=order_payload(first_id, **customer))).status_code == 201
+    await wait_for_stage(stack, first_id, "awaiting_fulfillment")
+    assert (await stack.api.post("/v1/orders", json=order_payload(second_id, **customer))).status_code == 201
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        first = (await stack.api.get(f"/v1/orders/{first_id}")).json()
+        if first["reordered_skus"]:
+            break
+        await asyncio.sleep(0.2)
+    assert first["reordered_skus"] == ["TEA-1"]
+    second = (await stack.api.get(f"/v1/orders/{second_id}")).json()
+    assert second["reordered_skus"] == []
