@@ -16,8 +16,17 @@ Order of work for a request (its `idempotency_key` names the outbox row):
 
 Provider failures (`MessagingError`):
 - maybe_sent -> recorded as sent-unconfirmed, returned (never resent);
-- not retryable -> recorded as skipped (reason `suppressed`, detail = the provider's words), returned;
-- retryable -> row back to 'failed' and the error raised, so Temporal retries; the retry sends once.
+- retryable -> row back to 'failed' and the error raised, so Temporal retries; the retry sends once;
+- not retryable, the recipient's fault (invalid, unreachable, unsubscribed) -> recorded as skipped,
+  returned: reason `opted_out` when the provider says the recipient unsubscribed, else `suppressed`
+  (detail = the provider's words). When the provider says the address is gone for good (unsubscribed,
+  hard bounce), the address is also suppressed on that channel, so later messages skip before any
+  provider call;
+- not retryable and NOT the recipient's fault (login refused, no or bad sender, wrong channel,
+  account suspended...) -> our setup is broken: the row goes to 'failed' (nothing was sent) and a
+  non-retryable `ProviderConfigurationError` is raised, naming the provider and what to fix, so the
+  journey records the message as FAILED instead of hiding the breakage behind "customer suppressed".
+  A 'failed' row may be sent again: once the setup is fixed, a retry of the same key sends once.
 
 Consent for marketing steps is the workflow's call (it knows the order and the policy); this
 activity enforces the cap and suppressions, which need the database.
@@ -41,6 +50,7 @@ from storage.repository import effective_marketing
 
 UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
 UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
+PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
 
 
 # -- decisions (pure) --------------------------------------------------------------------------------
@@ -106,17 +116,30 @@ def skip_decision(
 
 class ProviderFailure(StrEnum):
     UNCONFIRMED = "unconfirmed"  # may have gone out: record as sent, never resend
-    REJECTED = "rejected"  # will never go out: record as skipped
+    RECIPIENT = "recipient"  # the recipient cannot get it, ever: record as skipped
+    CONFIGURATION = "configuration"  # our setup is broken: fail loudly, no retry until someone fixes it
     RETRY = "retry"  # known not sent: let Temporal try again
 
 
 def classify_provider_error(err: MessagingError) -> ProviderFailure:
-    """maybe_sent wins over everything: a message that may exist must not be sent again."""
+    """maybe_sent wins over everything: a message that may exist must not be sent again. Then a
+    retryable error is retried (whoever's fault it is); a permanent one is the recipient's only when
+    the provider said so, everything else is a configuration problem."""
     if err.maybe_sent:
         return ProviderFailure.UNCONFIRMED
-    if not err.retryable:
-        return ProviderFailure.REJECTED
-    return ProviderFailure.RETRY
+    if err.retryable:
+        return ProviderFailure.RETRY
+    if err.recipient_fault:
+        return ProviderFailure.RECIPIENT
+    return ProviderFailure.CONFIGURATION
+
+
+def skip_for_recipient_fault(err: MessagingError) -> tuple[SkipReason, SuppressionReason | None]:
+    """How a refusal that is the recipient's fault is recorded: the skip reason, and the suppression
+    to add for the address (None: skip this message only)."""
+    suppression = SuppressionReason(err.suppression) if err.suppression is not None else None
+    reason = SkipReason.OPTED_OUT if suppression is SuppressionReason.OPTED_OUT else SkipReason.SUPPRESSED
+    return reason, suppression
 
 
 def check_request(req: MessageRequest) -> None:
@@ -207,7 +230,7 @@ class MessagingActivities:
         try:
             receipt = await sender.send(message)
         except MessagingError as exc:
-            return await self._provider_failed(key, exc)
+            return await self._provider_failed(req, message, getattr(sender, "provider", type(sender).__name__), exc)
         # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
 
         sent = await asyncio.to_thread(
@@ -235,14 +258,39 @@ class MessagingActivities:
             )
         return skip_decision(req, suppression, count)
 
-    async def _provider_failed(self, key: str, exc: MessagingError) -> MessageOutcome:
+    async def _provider_failed(
+        self, req: MessageRequest, message: OutgoingMessage, provider: str, exc: MessagingError
+    ) -> MessageOutcome:
+        key, channel = req.idempotency_key, req.channel.value
         action = classify_provider_error(exc)
         if action is ProviderFailure.UNCONFIRMED:
             activity.logger.warning("message %s may have been sent (%s); recording it as sent", key, exc)
             return await self._unconfirmed(key, f"unconfirmed: {exc}")
-        if action is ProviderFailure.REJECTED:
-            activity.logger.warning("provider refused message %s for good: %s", key, exc)
-            return await self._skip(key, SkipReason.SUPPRESSED, f"provider refused: {exc}")
+        if action is ProviderFailure.RECIPIENT:
+            reason, suppression = skip_for_recipient_fault(exc)
+            activity.logger.warning("%s refused the recipient of message %s for good: %s", provider, key, exc)
+            outcome = await self._skip(key, reason, f"provider refused the recipient: {exc}")
+            if suppression is not None:
+                # After the skip is recorded: a failure here loses only the suppression, and the next
+                # message to this address meets the same refusal and records it then.
+                try:
+                    await asyncio.to_thread(self._store.suppress, req.channel, message.recipient, suppression)
+                except Exception:
+                    activity.logger.exception("could not record the %s suppression for message %s", suppression, key)
+            return outcome
+        if action is ProviderFailure.CONFIGURATION:
+            await asyncio.to_thread(self._store.mark_failed, key, f"provider configuration: {exc}")
+            activity.logger.error(
+                "%s cannot send %s message %s, configuration problem: %s", provider, channel, key, exc
+            )
+            raise ApplicationError(
+                f"{provider} cannot send {channel} messages with the current setup: {exc}. Nothing was sent, and"
+                f" the recipient is not at fault: fix the {provider} configuration for {channel} (credentials,"
+                " sender, account) and retry; the message is kept as 'failed' and a retry sends it once.",
+                {"provider": provider, "channel": channel, "idempotency_key": key},
+                type=PROVIDER_CONFIGURATION_ERROR,
+                non_retryable=True,
+            ) from exc
         await asyncio.to_thread(self._store.mark_failed, key, f"provider failed, will retry: {exc}")
         raise exc
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -27,20 +27,45 @@ class SendReceipt(BaseModel):
     accepted_at: datetime
 
 
+Suppression = Literal["opted_out", "bounced"]
+
+
 class MessagingError(Exception):
     """A provider refused or failed. `retryable` is False when trying again cannot help (bad number...).
 
     `maybe_sent` is True when the provider may have accepted the message before the failure showed
     (e.g. the connection dropped after the request went out): the caller must not blindly resend.
+
+    `recipient_fault` is True when the provider said the *recipient* is the problem: the address or
+    number is invalid, unreachable or unsubscribed. A permanent failure that is not the recipient's
+    fault (login refused, no or bad From, wrong channel, account suspended...) is ours to fix, and
+    must not be mistaken for a customer we may not write to.
+
+    `suppression` (only with `recipient_fault`) is set when the provider's answer means "never try
+    this address on this channel again": "opted_out" (the recipient unsubscribed, e.g. replied STOP)
+    or "bounced" (the address or number does not exist or cannot receive this channel at all).
     """
 
-    def __init__(self, message: str, *, retryable: bool, maybe_sent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        maybe_sent: bool = False,
+        recipient_fault: bool = False,
+        suppression: Suppression | None = None,
+    ) -> None:
+        if suppression is not None and not recipient_fault:
+            raise ValueError("a suppression is only for recipient faults")
         super().__init__(message)
         self.retryable = retryable
         self.maybe_sent = maybe_sent
+        self.recipient_fault = recipient_fault
+        self.suppression = suppression
 
 
 class MessageSender(Protocol):
     channel: Channel
+    provider: str  # who sends, for people reading errors: "SMTP", "Twilio"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...

@@ -7,6 +7,11 @@ body went out (DATA accepted with 354) leaves that open, and only then is `maybe
 
 The idempotency key travels as the `Message-ID` (`<key@aftercare>`), so a duplicate that slips through
 is recognisable downstream, and the Message-ID is the receipt id we record in the outbox.
+
+Whose fault a permanent refusal is matters as much: a recipient refused at RCPT with 550/551/553
+(or an enhanced status code X.1.x / X.2.x: bad mailbox, bad domain, mailbox disabled) is the
+recipient's (`recipient_fault`, and "bounced" when the mailbox does not exist); a refused login, a
+refused sender, a relay that will not relay (5.7.x), a refused message body are ours to fix.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
+from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt, Suppression
 from domain import Channel
 
 MESSAGE_ID_DOMAIN = "aftercare"
@@ -60,6 +65,7 @@ class SmtpEmailSender:
     """
 
     channel = Channel.EMAIL
+    provider = "SMTP"
 
     def __init__(
         self,
@@ -82,16 +88,26 @@ class SmtpEmailSender:
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         if message.channel is not Channel.EMAIL:
-            raise MessagingError(f"SMTP sends email, not {message.channel}", retryable=False)
+            raise MessagingError(
+                f"SMTP sends email, not {message.channel}: the worker wired this sender to the wrong channel",
+                retryable=False,
+            )
         msg = build_email(message, self.default_sender)
         if not msg["From"]:
-            raise MessagingError("no From address: set the policy's sender", retryable=False)
-        from_addr = _envelope_address(str(msg["From"]))
-        to_addr = _envelope_address(message.recipient)
-        if not from_addr or not to_addr:
             raise MessagingError(
-                f"not an email address: {message.recipient if not to_addr else msg['From']!r}", retryable=False
+                "no From address: set the policy's email sender (channels.email.sender)", retryable=False
             )
+        from_addr = _envelope_address(str(msg["From"]))
+        if not from_addr:
+            raise MessagingError(
+                f"the From {message.sender or self.default_sender!r} is not an email address:"
+                " fix the policy's email sender",
+                retryable=False,
+            )
+        to_addr = _envelope_address(message.recipient)
+        if not to_addr:
+            # no provider asked: not worth a suppression, the next message is refused here just as cheaply
+            raise MessagingError(f"not an email address: {message.recipient!r}", retryable=False, recipient_fault=True)
         await asyncio.to_thread(self._send_blocking, msg, from_addr, to_addr)
         return SendReceipt(provider_message_id=str(msg["Message-ID"]), accepted_at=datetime.now(UTC))
 
@@ -106,7 +122,15 @@ class SmtpEmailSender:
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
             if self.username:
-                smtp.login(self.username, self.password or "")
+                try:
+                    smtp.login(self.username, self.password or "")
+                except (smtplib.SMTPResponseException, smtplib.SMTPServerDisconnected, smtplib.SMTPNotSupportedError):
+                    raise
+                except smtplib.SMTPException as exc:  # "No suitable authentication method found."
+                    raise MessagingError(
+                        f"{where} offers no login method we speak ({exc}): check the relay's AUTH settings",
+                        retryable=False,
+                    ) from exc
             options: list[str] = []
             policy = email.policy.SMTP
             if not (from_addr.isascii() and to_addr.isascii()):
@@ -114,7 +138,7 @@ class SmtpEmailSender:
                 if not smtp.has_extn("smtputf8"):
                     raise MessagingError(
                         f"{where} cannot take the non-ASCII address {to_addr if not to_addr.isascii() else from_addr}"
-                        " (no SMTPUTF8 support)",
+                        " (no SMTPUTF8 support): use a relay that supports SMTPUTF8",
                         retryable=False,
                     )
                 options = ["SMTPUTF8", "BODY=8BITMIME"]
@@ -136,17 +160,35 @@ class SmtpEmailSender:
                 raise smtplib.SMTPDataError(code, resp)
         except smtplib.SMTPRecipientsRefused as exc:
             code, resp = next(iter(exc.recipients.values()))
-            raise _refused(f"{where} refused recipient {to_addr}", code, resp) from exc
+            fault, suppression = recipient_refusal(code, _text(resp))
+            raise MessagingError(
+                f"{where} refused recipient {to_addr}: {code} {_text(resp)}",
+                retryable=_temporary(code),
+                recipient_fault=fault,
+                suppression=suppression,
+            ) from exc
         except smtplib.SMTPSenderRefused as exc:
-            raise _refused(f"{where} refused sender {from_addr}", exc.smtp_code, exc.smtp_error) from exc
+            raise _refused(
+                f"{where} refused sender {from_addr}",
+                exc.smtp_code,
+                exc.smtp_error,
+                "check that the policy's email sender is an address this relay may send from",
+            ) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise MessagingError(
-                f"{where} rejected the login for {self.username!r}: {_text(exc.smtp_error)}", retryable=False
+                f"{where} rejected the login for {self.username!r}: {exc.smtp_code} {_text(exc.smtp_error)}"
+                + ("" if _temporary(exc.smtp_code) else " (check the SMTP username and password)"),
+                retryable=_temporary(exc.smtp_code),
             ) from exc
         except smtplib.SMTPDataError as exc:
-            raise _refused(f"{where} refused the message", exc.smtp_code, exc.smtp_error) from exc
+            raise _refused(
+                f"{where} refused the message", exc.smtp_code, exc.smtp_error, "see the relay's reply and logs"
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:
-            raise MessagingError(f"{where} does not support what we asked: {exc}", retryable=False) from exc
+            raise MessagingError(
+                f"{where} does not support what we asked: {exc} (check the relay's STARTTLS/AUTH settings)",
+                retryable=False,
+            ) from exc
         except OSError as exc:
             # refused connections, timeouts, drops (smtplib's errors are OSErrors too): nothing was
             # sent unless the body had already gone out
@@ -189,6 +231,41 @@ def _text(raw: bytes | str) -> str:
     return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
-def _refused(what: str, code: int, resp: bytes | str) -> MessagingError:
-    """5xx is permanent (try again cannot help), 4xx is temporary; the server kept nothing either way."""
-    return MessagingError(f"{what}: {code} {_text(resp)}", retryable=not 500 <= code < 600)
+def _temporary(code: int) -> bool:
+    """5xx is permanent (try again cannot help), anything else temporary."""
+    return not 500 <= code < 600
+
+
+def _refused(what: str, code: int, resp: bytes | str, fix: str) -> MessagingError:
+    """A refusal that is not about the recipient; the server kept nothing either way."""
+    text = f"{what}: {code} {_text(resp)}"
+    return MessagingError(text if _temporary(code) else f"{text} ({fix})", retryable=_temporary(code))
+
+
+# RFC 3463 enhanced status code, at the start of the reply (RFC 2034) or qmail-style as "(#5.1.1)"
+_ENHANCED = re.compile(r"(?:^|#)\s*([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
+# words in a bare 5xx RCPT refusal (no enhanced code) that say the relay, not the mailbox, refused
+_NOT_THE_MAILBOX = re.compile(r"relay|auth|sender|spam|block|policy|denied", re.IGNORECASE)
+
+
+def recipient_refusal(code: int, text: str) -> tuple[bool, Suppression | None]:
+    """Whether a refusal at RCPT is the recipient's fault, and whether the mailbox is gone for good.
+
+    Only permanent (5xx) refusals count. An enhanced status code decides when there is one: X.1.x
+    (bad mailbox, bad domain, bad syntax, moved; not X.1.7/X.1.8, which are about the sender) and
+    X.2.x (mailbox disabled or full; not X.2.3, message too long) are the recipient's; X.7.x (relaying
+    denied, authentication required, policy) and the rest are ours. Without one, 550/551/553 are the
+    recipient's unless the text says the relay refused (e.g. "Relaying denied").
+    """
+    if _temporary(code):
+        return False, None
+    if (enhanced := _ENHANCED.search(text.strip())) is not None:
+        subject, detail = int(enhanced[2]), int(enhanced[3])
+        if subject == 1 and detail not in (7, 8):
+            return True, "bounced"
+        if subject == 2 and detail != 3:
+            return True, "bounced" if detail == 1 else None  # disabled: bounced; full: just this once
+        return False, None
+    if code in (550, 551, 553) and not _NOT_THE_MAILBOX.search(text):
+        return True, "bounced"
+    return False, None

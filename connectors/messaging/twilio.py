@@ -3,7 +3,8 @@
 `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`, `From`, `Body`, HTTP
 basic auth (Account SID, Auth Token). WhatsApp uses the same endpoint with `whatsapp:` in front of
 both numbers. Failures come back as `{"code", "message", "more_info", "status"}`; the `code` decides
-whether trying again can help.
+whether trying again can help, and whether the recipient (`RECIPIENT_CODES`) or our setup
+(`CONFIGURATION_CODES`) is the problem.
 """
 
 from __future__ import annotations
@@ -13,32 +14,50 @@ from typing import Any
 
 import httpx
 
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
+from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt, Suppression
 from domain import Channel
 
 WHATSAPP_PREFIX = "whatsapp:"
 
-# Twilio error codes that will fail the same way however often we retry: bad or unreachable numbers,
-# opted-out recipients, account or sender configuration.
-PERMANENT_CODES: dict[int, str] = {
-    20003: "authentication failed (check the Account SID and Auth Token)",
-    20404: "resource not found (check the Account SID)",
+# Twilio error codes that will fail the same way however often we retry, in two kinds.
+#
+# The recipient is the problem: an invalid, unreachable or unsubscribed number. The message is skipped
+# for this customer; `RECIPIENT_SUPPRESSIONS` says which answers mean "never try this number again".
+RECIPIENT_CODES: dict[int, str] = {
     21211: "invalid 'To' phone number",
-    21212: "invalid 'From' phone number",
-    21408: "sending to this region is not enabled",
-    21602: "message body is required",
-    21603: "a 'From' number is required",
-    21604: "a 'To' number is required",
-    21606: "the 'From' number cannot send this kind of message",
-    21608: "trial accounts can only send to verified numbers",
     21610: "recipient has unsubscribed (replied STOP)",
     21612: "the 'To' number cannot be reached from the 'From' number",
     21614: "'To' is not a mobile number",
-    21617: "message body too long",
-    63003: "WhatsApp: channel could not find the 'To' address",
-    63007: "WhatsApp: no channel found for the 'From' address",
+    63003: "WhatsApp: channel could not find the 'To' address (not a WhatsApp user)",
+    63024: "WhatsApp: invalid message recipient (cannot receive WhatsApp messages)",
+}
+# 21612 and 63024 get no suppression: another From number, or a later app version, may reach them.
+RECIPIENT_SUPPRESSIONS: dict[int, Suppression] = {
+    21610: "opted_out",
+    21211: "bounced",
+    21614: "bounced",
+    63003: "bounced",
+}
+# Our setup is the problem (account, credentials, sender, permissions, content): someone has to fix it.
+# 21408 belongs here: the account's Geo Permissions do not allow the recipient's country, which the
+# merchant can change in Twilio's console; it is not something the customer did.
+CONFIGURATION_CODES: dict[int, str] = {
+    10001: "the Twilio account is not active (suspended or out of funds: check it in Twilio's console)",
+    20003: "authentication failed (check the Account SID and Auth Token)",
+    20005: "the Twilio account is not active (suspended, out of funds or trial not activated)",
+    20404: "resource not found (check the Account SID)",
+    21212: "invalid 'From' phone number (check the policy's sender)",
+    21408: "sending to this region is not enabled (allow the country in Twilio's Messaging Geo Permissions)",
+    21602: "message body is required (check the message template)",
+    21603: "a 'From' number is required (set the policy's sender)",
+    21604: "a 'To' number is required",
+    21606: "the 'From' number cannot send this kind of message (check the policy's sender)",
+    21608: "trial accounts can only send to verified numbers (upgrade the Twilio account or verify the number)",
+    21617: "message body too long (shorten the message template)",
+    63007: "WhatsApp: no channel found for the 'From' address (check the policy's whatsapp sender)",
     63016: "WhatsApp: outside the 24-hour window, a template is required",
 }
+PERMANENT_CODES: dict[int, str] = CONFIGURATION_CODES | RECIPIENT_CODES
 # Codes Twilio documents as temporary (queue overflow, rate limits).
 TEMPORARY_CODES: dict[int, str] = {
     20429: "too many requests",
@@ -67,6 +86,7 @@ class TwilioSender:
         if channel not in (Channel.SMS, Channel.WHATSAPP):
             raise ValueError(f"Twilio sends sms or whatsapp, not {channel}")
         self.channel = channel
+        self.provider = "Twilio"
         self.base_url = base_url.rstrip("/")
         self.account_sid = account_sid
         self._auth = httpx.BasicAuth(account_sid, auth_token)
@@ -90,10 +110,17 @@ class TwilioSender:
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         if message.channel is not self.channel:
-            raise MessagingError(f"this Twilio sender sends {self.channel}, not {message.channel}", retryable=False)
+            raise MessagingError(
+                f"this Twilio sender sends {self.channel}, not {message.channel}: "
+                "the worker wired this sender to the wrong channel",
+                retryable=False,
+            )
         sender = message.sender or self.default_sender
         if not sender:
-            raise MessagingError("no From number: set the policy's sender", retryable=False)
+            raise MessagingError(
+                f"no From number: set the policy's {self.channel} sender (channels.{self.channel}.sender)",
+                retryable=False,
+            )
         form = {"To": self._address(message.recipient), "From": self._address(sender), "Body": message.text}
         try:
             resp = await self._http.post(self.messages_url, data=form, auth=self._auth, timeout=self._timeout)
@@ -133,13 +160,18 @@ def _error(status: int, body: dict[str, Any]) -> MessagingError:
     raw_code = body.get("code")
     code = int(raw_code) if isinstance(raw_code, int | str) and str(raw_code).isdigit() else None
     text = str(body.get("message") or "")
+    label = f"Twilio error {code}" if code is not None else f"Twilio HTTP {status}"
     if code in PERMANENT_CODES:
-        retryable = False
-        text = text or PERMANENT_CODES[code]
-    elif code in TEMPORARY_CODES:
+        known = PERMANENT_CODES[code]
+        return MessagingError(
+            f"{label}: {f'{text}; {known}' if text else known} (HTTP {status})",
+            retryable=False,
+            recipient_fault=code in RECIPIENT_CODES,
+            suppression=RECIPIENT_SUPPRESSIONS.get(code),
+        )
+    if code in TEMPORARY_CODES:
         retryable = True
         text = text or TEMPORARY_CODES[code]
     else:
         retryable = status == 429 or status >= 500
-    label = f"Twilio error {code}" if code is not None else f"Twilio HTTP {status}"
     return MessagingError(f"{label}: {text or 'no details'} (HTTP {status})", retryable=retryable)

@@ -1,9 +1,10 @@
 """Fixtures for activity tests: recording MessageSenders, a real Store on a temporary SQLite file,
-the real templates, and the template context the workflow sends."""
+the real templates, the template context the workflow sends, and a sandbox (SMTP sink, Twilio) for
+the real connectors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from activities.messaging import MessagingActivities
 from activities.templates import TemplateRenderer
 from connectors.messaging.base import OutgoingMessage, SendReceipt
 from domain import Channel, MessageRequest, Step
+from sandbox import RunningSandbox, run_sandbox
 from storage import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +61,7 @@ class FakeSender:
     """Records every call; `script` holds exceptions to raise on the next calls, in order."""
 
     channel: Channel
+    provider: str = "FakeProvider"
     script: list[Exception] = field(default_factory=list)
     calls: list[OutgoingMessage] = field(default_factory=list)
     delivered: list[OutgoingMessage] = field(default_factory=list)
@@ -69,6 +72,13 @@ class FakeSender:
             raise self.script.pop(0)
         self.delivered.append(message)
         return SendReceipt(provider_message_id=f"fake-{len(self.calls)}", accepted_at=datetime.now(UTC))
+
+
+@pytest.fixture(scope="session")
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    """The sandbox's SMTP sink and Twilio on free ports, for the real connectors."""
+    async with run_sandbox("127.0.0.1", 0, 0, "http://unused", "test-webhook-secret") as running:
+        yield running
 
 
 @pytest.fixture

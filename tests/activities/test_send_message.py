@@ -12,16 +12,20 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.messaging import (
+    PROVIDER_CONFIGURATION_ERROR,
     UNCONFIRMED_INTERRUPTED,
     MessagingActivities,
     ProviderFailure,
     cap_window,
     classify_provider_error,
     skip_decision,
+    skip_for_recipient_fault,
 )
 from activities.templates import TemplateRenderer
+from connectors.messaging import SmtpEmailSender, TwilioSender
 from connectors.messaging.base import MessagingError
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
+from sandbox import RunningSandbox
 from storage import OutboxStatus, Store, SuppressionReason
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -206,16 +210,210 @@ async def test_an_unexpected_crash_in_the_connector_leaves_it_unconfirmed(
     assert len(senders[Channel.EMAIL].calls) == 1
 
 
-async def test_permanent_provider_refusal_is_a_skip_not_an_error(
-    messaging: MessagingActivities, senders: dict, make_request: MakeRequest
+PHONE = "+15551234567"
+
+
+def unsubscribed() -> MessagingError:
+    return MessagingError(
+        "Twilio error 21610: Attempt to send to unsubscribed recipient (HTTP 400)",
+        retryable=False,
+        recipient_fault=True,
+        suppression="opted_out",
+    )
+
+
+async def test_unsubscribed_recipient_is_opted_out_and_never_asked_again(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest
 ) -> None:
-    senders[Channel.SMS].script.append(MessagingError("21610 recipient unsubscribed", retryable=False))
-    req = make_request("k-sms", channel=Channel.SMS, recipient="+15551234567")
+    senders[Channel.SMS].script.append(unsubscribed())
+    req = make_request("k-sms", channel=Channel.SMS, recipient=PHONE)
     outcome = await send(messaging, req)
-    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.SUPPRESSED)
-    assert "21610 recipient unsubscribed" in outcome.detail
-    assert await send(messaging, req) == outcome
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert "21610" in outcome.detail and "unsubscribed" in outcome.detail
+    assert store.get_suppression(Channel.SMS, PHONE) is SuppressionReason.OPTED_OUT
+    assert await send(messaging, req) == outcome  # a retry: the recorded skip
     assert len(senders[Channel.SMS].calls) == 1
+
+    # the next message to that number skips before any provider call ...
+    later = await send(messaging, make_request("k-sms-2", step=Step.SHIPPED, channel=Channel.SMS, recipient=PHONE))
+    assert (later.status, later.skip_reason) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert len(senders[Channel.SMS].calls) == 1
+    # ... while the same customer's email is not touched by it
+    assert (await send(messaging, make_request("k-email"))).status is MessageStatus.SENT
+
+
+async def test_hard_bounce_is_suppressed_as_bounced(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest
+) -> None:
+    senders[Channel.EMAIL].script.append(
+        MessagingError(
+            "SMTP server relay:25 refused recipient ada@example.com: 550 5.1.1 no such mailbox",
+            retryable=False,
+            recipient_fault=True,
+            suppression="bounced",
+        )
+    )
+    outcome = await send(messaging, make_request())
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.SUPPRESSED)
+    assert "550 5.1.1 no such mailbox" in outcome.detail
+    assert store.get_suppression(Channel.EMAIL, "ADA@example.com") is SuppressionReason.BOUNCED
+
+    later = await send(messaging, make_request("k-2", step=Step.SHIPPED))
+    assert (later.status, later.skip_reason) == (MessageStatus.SKIPPED, SkipReason.SUPPRESSED)
+    assert "bounced" in later.detail
+    assert len(senders[Channel.EMAIL].calls) == 1
+
+
+async def test_recipient_fault_without_suppression_skips_only_that_message(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest
+) -> None:
+    senders[Channel.SMS].script.append(
+        MessagingError("Twilio error 21612: not reachable from this From", retryable=False, recipient_fault=True)
+    )
+    outcome = await send(messaging, make_request("k-sms", channel=Channel.SMS, recipient=PHONE))
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.SUPPRESSED)
+    assert store.get_suppression(Channel.SMS, PHONE) is None
+    later = await send(messaging, make_request("k-sms-2", step=Step.SHIPPED, channel=Channel.SMS, recipient=PHONE))
+    assert later.status is MessageStatus.SENT
+    assert len(senders[Channel.SMS].calls) == 2
+
+
+async def test_a_lost_suppression_write_does_not_lose_the_skip(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest, monkeypatch
+) -> None:
+    def broken(*args: object) -> bool:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store, "suppress", broken)
+    senders[Channel.SMS].script.append(unsubscribed())
+    req = make_request("k-sms", channel=Channel.SMS, recipient=PHONE)
+    outcome = await send(messaging, req)
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert await send(messaging, req) == outcome
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MessagingError(
+            "SMTP server relay:587 rejected the login for 'acme': 535 5.7.8 bad credentials", retryable=False
+        ),
+        MessagingError("no From address: set the policy's email sender (channels.email.sender)", retryable=False),
+        MessagingError("SMTP sends email, not sms: the worker wired this sender to the wrong channel", retryable=False),
+    ],
+    ids=["login", "no-from", "wrong-channel"],
+)
+async def test_a_configuration_error_fails_loudly_and_a_retry_after_the_fix_sends_once(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest, error: MessagingError
+) -> None:
+    senders[Channel.EMAIL].script.append(error)
+    req = make_request()
+    with pytest.raises(ApplicationError) as raised:
+        await send(messaging, req)
+    assert raised.value.type == PROVIDER_CONFIGURATION_ERROR and raised.value.non_retryable
+    message = raised.value.message
+    assert message.startswith("FakeProvider cannot send email messages with the current setup: ")
+    assert str(error) in message and "fix the FakeProvider configuration for email" in message
+    assert raised.value.details == (
+        {"provider": "FakeProvider", "channel": "email", "idempotency_key": req.idempotency_key},
+    )
+    assert raised.value.__cause__ is error
+
+    row = store.get_message(req.idempotency_key)
+    assert row is not None and row.status is OutboxStatus.FAILED
+    assert row.detail == f"provider configuration: {error}" and row.skip_reason is None
+    assert senders[Channel.EMAIL].delivered == []
+    assert store.get_suppression(Channel.EMAIL, "ada@example.com") is None  # the customer did nothing wrong
+
+    # someone fixes the setup; the same key, retried, goes out once
+    outcome = await send(messaging, req)
+    assert outcome.status is MessageStatus.SENT
+    assert await send(messaging, req) == outcome
+    assert len(senders[Channel.EMAIL].delivered) == 1 and len(senders[Channel.EMAIL].calls) == 2
+    row = store.get_message(req.idempotency_key)
+    assert row is not None and (row.status, row.attempts, row.detail) == (OutboxStatus.SENT, 2, "")
+
+
+# -- the real connectors against the sandbox ---------------------------------------------------------
+
+SID = "AC" + "2" * 32
+
+
+@pytest.fixture
+def live(sandbox: RunningSandbox, store: Store, renderer: TemplateRenderer) -> tuple[MessagingActivities, dict]:
+    """MessagingActivities over the real SMTP and Twilio connectors, pointed at a fresh sandbox.
+    The senders dict is live: a test may swap a sender in, as a fixed configuration would."""
+    sandbox.state.reset()
+    senders = {
+        Channel.EMAIL: SmtpEmailSender(sandbox.smtp_host, sandbox.smtp_port, timeout=2),
+        Channel.SMS: TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, "token", default_sender="+15005550006"),
+    }
+    return MessagingActivities(store, senders, renderer), senders
+
+
+async def test_twilio_opt_out_is_recorded_and_respected_without_asking_twilio(
+    live: tuple[MessagingActivities, dict], sandbox: RunningSandbox, store: Store, make_request: MakeRequest
+) -> None:
+    messaging, _ = live
+    sandbox.state.twilio_opted_out.add(PHONE)
+    outcome = await send(messaging, make_request("k-sms", channel=Channel.SMS, recipient=PHONE))
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert store.get_suppression(Channel.SMS, PHONE) is SuppressionReason.OPTED_OUT
+
+    # were Twilio asked again it would now accept: the suppression alone keeps the message back
+    sandbox.state.twilio_opted_out.clear()
+    later = await send(messaging, make_request("k-sms-2", step=Step.SHIPPED, channel=Channel.SMS, recipient=PHONE))
+    assert (later.status, later.skip_reason) == (MessageStatus.SKIPPED, SkipReason.OPTED_OUT)
+    assert sandbox.state.texts == []
+
+
+async def test_smtp_unknown_mailbox_is_a_bounce(
+    live: tuple[MessagingActivities, dict], sandbox: RunningSandbox, store: Store, make_request: MakeRequest
+) -> None:
+    messaging, _ = live
+    outcome = await send(messaging, make_request(recipient="nobody@example.invalid", sender="shop@acme.example"))
+    assert (outcome.status, outcome.skip_reason) == (MessageStatus.SKIPPED, SkipReason.SUPPRESSED)
+    assert "550 5.1.1" in outcome.detail
+    assert store.get_suppression(Channel.EMAIL, "nobody@example.invalid") is SuppressionReason.BOUNCED
+    assert sandbox.state.emails == []
+
+
+async def test_smtp_without_a_from_address_fails_as_configuration(
+    live: tuple[MessagingActivities, dict], sandbox: RunningSandbox, store: Store, make_request: MakeRequest
+) -> None:
+    messaging, _ = live
+    req = make_request()  # no sender in the policy, none configured on the connector
+    with pytest.raises(ApplicationError, match=r"SMTP cannot send email messages.*no From address") as raised:
+        await send(messaging, req)
+    assert raised.value.type == PROVIDER_CONFIGURATION_ERROR and raised.value.non_retryable
+    row = store.get_message(req.idempotency_key)
+    assert row is not None and row.status is OutboxStatus.FAILED
+    assert store.get_suppression(Channel.EMAIL, "ada@example.com") is None
+    assert sandbox.state.emails == []
+
+
+async def test_wrong_twilio_credentials_fail_loudly_then_send_once_when_fixed(
+    live: tuple[MessagingActivities, dict], sandbox: RunningSandbox, store: Store, make_request: MakeRequest
+) -> None:
+    messaging, senders = live
+    senders[Channel.SMS] = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, "", default_sender="+15005550006")
+    req = make_request("k-sms", channel=Channel.SMS, recipient=PHONE)
+    with pytest.raises(ApplicationError, match=r"Twilio cannot send sms messages.*20003.*Auth Token") as raised:
+        await send(messaging, req)
+    assert raised.value.type == PROVIDER_CONFIGURATION_ERROR and raised.value.non_retryable
+    row = store.get_message(req.idempotency_key)
+    assert row is not None and row.status is OutboxStatus.FAILED and "20003" in row.detail
+    assert store.get_suppression(Channel.SMS, PHONE) is None
+    assert sandbox.state.texts == []
+
+    senders[Channel.SMS] = TwilioSender(
+        Channel.SMS, sandbox.twilio_base_url, SID, "token", default_sender="+15005550006"
+    )
+    outcome = await send(messaging, req)
+    assert outcome.status is MessageStatus.SENT
+    assert await send(messaging, req) == outcome
+    [text] = sandbox.state.texts
+    assert text["sid"] == outcome.provider_message_id and text["to"] == PHONE
 
 
 async def test_missing_template_fails_without_retry(
@@ -272,5 +470,25 @@ def test_skip_decision_order(make_request: MakeRequest) -> None:
 def test_provider_error_classes() -> None:
     assert classify_provider_error(MessagingError("x", retryable=True, maybe_sent=True)) is ProviderFailure.UNCONFIRMED
     assert classify_provider_error(MessagingError("x", retryable=False, maybe_sent=True)) is ProviderFailure.UNCONFIRMED
-    assert classify_provider_error(MessagingError("x", retryable=False)) is ProviderFailure.REJECTED
+    assert (
+        classify_provider_error(MessagingError("x", retryable=False, maybe_sent=True, recipient_fault=True))
+        is ProviderFailure.UNCONFIRMED
+    )
+    assert (
+        classify_provider_error(MessagingError("x", retryable=False, recipient_fault=True)) is ProviderFailure.RECIPIENT
+    )
+    assert classify_provider_error(MessagingError("x", retryable=False)) is ProviderFailure.CONFIGURATION
     assert classify_provider_error(MessagingError("x", retryable=True)) is ProviderFailure.RETRY
+    # a temporary refusal is retried, whoever's fault it is (a full mailbox may empty)
+    assert classify_provider_error(MessagingError("x", retryable=True, recipient_fault=True)) is ProviderFailure.RETRY
+
+
+def test_recipient_fault_skip_reasons() -> None:
+    def fault(suppression: str | None) -> MessagingError:
+        return MessagingError("x", retryable=False, recipient_fault=True, suppression=suppression)  # type: ignore[arg-type]
+
+    assert skip_for_recipient_fault(fault("opted_out")) == (SkipReason.OPTED_OUT, SuppressionReason.OPTED_OUT)
+    assert skip_for_recipient_fault(fault("bounced")) == (SkipReason.SUPPRESSED, SuppressionReason.BOUNCED)
+    assert skip_for_recipient_fault(fault(None)) == (SkipReason.SUPPRESSED, None)
+    with pytest.raises(ValueError, match="only for recipient faults"):
+        MessagingError("x", retryable=False, suppression="bounced")

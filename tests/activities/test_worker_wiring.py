@@ -61,6 +61,27 @@ class PollOnce:
         return {"events": len(result.events)}
 
 
+@workflow.defn(sandboxed=False)
+class SendOnce:
+    """Sends one request and reports the error as the journey's messenger would see it."""
+
+    @workflow.run
+    async def run(self, req: MessageRequest) -> dict[str, Any]:
+        try:
+            await workflow.execute_activity(
+                "send_message",
+                req,
+                result_type=MessageOutcome,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=FAST_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            assert isinstance(cause, ApplicationError)
+            return {"error": cause.type, "non_retryable": cause.non_retryable, "message": cause.message}
+        return {}
+
+
 class _RejectingCarrier:
     name = "ups"
 
@@ -103,3 +124,29 @@ async def test_send_message_through_a_worker_retries_then_sends_once(
     assert len(senders[Channel.EMAIL].calls) == 2  # the greylisted attempt and the one that went out
     assert len(senders[Channel.EMAIL].delivered) == 1
     assert polled == {"error": "CarrierRejected", "non_retryable": True}
+
+
+async def test_a_provider_configuration_error_reaches_the_workflow_at_once(
+    time_skipping_env: WorkflowEnvironment,
+    store: Store,
+    senders: dict,
+    renderer: TemplateRenderer,
+    make_request: Any,
+) -> None:
+    senders[Channel.EMAIL].script.append(MessagingError("rejected the login for 'acme': 535", retryable=False))
+    messaging = MessagingActivities(store, senders, renderer)
+    queue = f"activities-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[SendOnce],
+        activities=[messaging.send_message],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        seen = await time_skipping_env.client.execute_workflow(
+            SendOnce.run, make_request(), id=f"send-{uuid.uuid4()}", task_queue=queue
+        )
+
+    assert seen["error"] == "ProviderConfigurationError" and seen["non_retryable"] is True
+    assert seen["message"].startswith("FakeProvider cannot send email messages") and "535" in seen["message"]
+    assert len(senders[Channel.EMAIL].calls) == 1  # not retried: retrying cannot fix a wrong password

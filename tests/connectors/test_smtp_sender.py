@@ -10,7 +10,7 @@ import pytest
 
 from connectors.messaging import build_sender
 from connectors.messaging.base import MessagingError, OutgoingMessage
-from connectors.messaging.smtp import SmtpEmailSender, message_id_for
+from connectors.messaging.smtp import SmtpEmailSender, message_id_for, recipient_refusal
 from domain import Channel
 from sandbox import RunningSandbox
 
@@ -72,12 +72,56 @@ async def test_connection_refused_is_retryable_and_not_maybe_sent():
     assert caught.value.maybe_sent is False
 
 
-async def test_a_refused_recipient_is_not_retryable(sender, sandbox, control):
+async def test_a_refused_recipient_is_not_retryable_and_the_recipients_fault(sender, sandbox, control):
     with pytest.raises(MessagingError, match=re.escape("refused recipient nobody@example.invalid: 550")) as caught:
         await sender.send(email(recipient="nobody@example.invalid"))
     assert caught.value.retryable is False
     assert caught.value.maybe_sent is False
+    assert caught.value.recipient_fault is True
+    assert caught.value.suppression == "bounced"  # 550 5.1.1: the mailbox does not exist
     assert sandbox.state.emails == []
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "recipient_fault", "suppression"),
+    [
+        (553, "5.1.3 Bad destination mailbox address syntax", True, "bounced"),
+        (551, "5.1.6 User has moved", True, "bounced"),
+        (550, "5.2.1 Mailbox disabled, not accepting messages", True, "bounced"),
+        (552, "5.2.2 Mailbox full", True, None),  # the recipient's problem, but maybe not for ever
+        (550, "5.7.1 Relaying denied", False, None),  # our relay will not relay for us: ours to fix
+        (530, "5.7.0 Authentication required", False, None),
+        (554, "5.7.1 Client host rejected: listed at a blocklist", False, None),
+    ],
+)
+async def test_whose_fault_a_permanent_rcpt_refusal_is(
+    sender, sandbox, control: httpx.AsyncClient, code, message, recipient_fault, suppression
+):
+    await control.post("/_sandbox/smtp/fail-next", json={"stage": "rcpt", "code": code, "message": message})
+    with pytest.raises(MessagingError, match=f"refused recipient ada@example.com: {code}") as caught:
+        await sender.send(email())
+    assert caught.value.retryable is False and caught.value.maybe_sent is False
+    assert (caught.value.recipient_fault, caught.value.suppression) == (recipient_fault, suppression)
+    assert sandbox.state.emails == []
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        (550, "Mailbox unavailable", (True, "bounced")),  # no enhanced code: the basic code decides
+        (551, "User not local; please try <ada@elsewhere.example>", (True, "bounced")),
+        (553, "Requested action not taken: mailbox name not allowed", (True, "bounced")),
+        (550, "Relaying denied", (False, None)),  # ... unless the words say the relay refused
+        (553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", (False, None)),  # qmail
+        (550, "Host 10.5.1.1 said: no such user", (True, "bounced")),  # an address is no status code
+        (550, "5.1.8 Sender domain does not resolve", (False, None)),  # X.1.8 is about the sender
+        (552, "5.2.3 Message too big", (False, None)),
+        (554, "Transaction failed", (False, None)),
+        (450, "4.1.1 Mailbox busy", (False, None)),  # temporary: retried, whoever's fault
+    ],
+)
+def test_recipient_refusal_reads_enhanced_and_basic_codes(code, text, expected):
+    assert recipient_refusal(code, text) == expected
 
 
 async def test_a_temporary_refusal_is_retryable(sender, sandbox, control: httpx.AsyncClient):
@@ -86,6 +130,7 @@ async def test_a_temporary_refusal_is_retryable(sender, sandbox, control: httpx.
         await sender.send(email())
     assert caught.value.retryable is True
     assert caught.value.maybe_sent is False
+    assert caught.value.recipient_fault is False
     # the relay is fine again for the retry
     await sender.send(email())
     assert len(sandbox.state.emails) == 1
@@ -108,3 +153,36 @@ async def test_build_sender_makes_an_smtp_sender_that_fills_in_the_from(sandbox,
     assert isinstance(sender, SmtpEmailSender)
     await sender.send(email(sender=""))
     assert sandbox.state.emails[0].from_ == "Acme <hello@acme.example>"
+
+
+async def test_a_refused_message_body_is_not_the_recipients_fault(sender, sandbox, control: httpx.AsyncClient):
+    await control.post("/_sandbox/smtp/fail-next", json={"stage": "data", "code": 554, "message": "5.7.1 spam"})
+    with pytest.raises(MessagingError, match="refused the message: 554") as caught:
+        await sender.send(email())
+    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
+
+
+async def test_a_login_the_relay_cannot_take_is_a_configuration_error(sandbox, control):
+    # the sandbox relay offers no AUTH: a configured username cannot log in
+    with_login = SmtpEmailSender(sandbox.smtp_host, sandbox.smtp_port, username="acme", password="secret", timeout=2)
+    with pytest.raises(MessagingError, match=r"does not support what we asked.*AUTH") as caught:
+        await with_login.send(email())
+    assert (caught.value.retryable, caught.value.recipient_fault, caught.value.maybe_sent) == (False, False, False)
+    assert sandbox.state.emails == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match", "recipient_fault"),
+    [
+        ({"sender": ""}, "no From address: set the policy's email sender", False),
+        ({"sender": "Acme Shop"}, "the From 'Acme Shop' is not an email address", False),
+        ({"channel": Channel.SMS}, "SMTP sends email, not sms", False),
+        ({"recipient": "ada at example.com"}, "not an email address: 'ada at example.com'", True),
+    ],
+)
+async def test_refused_before_connecting(sender, sandbox, control, overrides, match, recipient_fault):
+    with pytest.raises(MessagingError, match=match) as caught:
+        await sender.send(email(**overrides))
+    assert (caught.value.retryable, caught.value.recipient_fault) == (False, recipient_fault)
+    assert caught.value.suppression is None  # only a provider's word suppresses an address
+    assert sandbox.state.emails == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from connectors.messaging import build_sender
 from connectors.messaging.base import MessagingError, OutgoingMessage
-from connectors.messaging.twilio import TwilioSender
+from connectors.messaging.twilio import CONFIGURATION_CODES, RECIPIENT_CODES, TwilioSender
 from domain import Channel
 from sandbox import RunningSandbox
 
@@ -62,19 +63,52 @@ async def test_whatsapp_goes_to_whatsapp_addresses(whatsapp, sandbox, control):
     assert got["body"] == "Your parcel was delivered 📦" and got["channel"] == "whatsapp"
 
 
-async def test_an_invalid_number_is_not_retryable(sms, sandbox, control):
+async def test_an_invalid_number_is_not_retryable_and_the_recipients_fault(sms, sandbox, control):
     with pytest.raises(MessagingError, match="21211") as caught:
         await sms.send(text(recipient="555-1234"))
     assert caught.value.retryable is False and caught.value.maybe_sent is False
     assert "'To' number 555-1234 is not a valid phone number" in str(caught.value)
+    assert (caught.value.recipient_fault, caught.value.suppression) == (True, "bounced")
     assert sandbox.state.texts == []
 
 
-async def test_an_unsubscribed_recipient_is_not_retryable(sms, control: httpx.AsyncClient):
+async def test_an_unsubscribed_recipient_is_opted_out(sms, control: httpx.AsyncClient):
     await control.post("/_sandbox/twilio/opt-out", json={"number": "+15551234567"})
     with pytest.raises(MessagingError, match="21610") as caught:
         await sms.send(text())
     assert caught.value.retryable is False
+    assert (caught.value.recipient_fault, caught.value.suppression) == (True, "opted_out")
+
+
+@pytest.mark.parametrize(
+    ("code", "recipient_fault", "suppression"),
+    [
+        (21612, True, None),  # unreachable from this From: another sender may reach it
+        (21614, True, "bounced"),  # a landline
+        (63003, True, "bounced"),  # not on WhatsApp
+        (63024, True, None),
+        (21408, False, None),  # the account's Geo Permissions: the merchant's to change, not the customer's
+        (21608, False, None),  # trial account
+        (20005, False, None),  # account not active
+        (21212, False, None),  # bad From
+        (21606, False, None),
+        (63007, False, None),  # no WhatsApp channel for the From
+        (63016, False, None),
+    ],
+)
+async def test_whose_fault_a_twilio_error_is(
+    sms, sandbox, control: httpx.AsyncClient, code, recipient_fault, suppression
+):
+    await control.post("/_sandbox/twilio/fail-next", json={"status_code": 400, "code": code, "message": "Refused"})
+    with pytest.raises(MessagingError, match=f"Twilio error {code}: Refused") as caught:
+        await sms.send(text())
+    assert caught.value.retryable is False and caught.value.maybe_sent is False
+    assert (caught.value.recipient_fault, caught.value.suppression) == (recipient_fault, suppression)
+    assert sandbox.state.texts == []
+
+
+def test_every_permanent_code_says_whose_fault_it_is():
+    assert not CONFIGURATION_CODES.keys() & RECIPIENT_CODES.keys()
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -97,12 +131,28 @@ async def test_a_timeout_after_sending_is_maybe_sent(sandbox, control: httpx.Asy
     assert len(sandbox.state.texts) == 1  # Twilio took it: a blind resend would double it
 
 
-async def test_wrong_credentials_are_not_retryable(sandbox, control):
+async def test_wrong_credentials_are_not_retryable_and_say_what_to_check(sandbox, control):
     wrong = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, "")
     with pytest.raises(MessagingError, match="20003") as caught:
         await wrong.send(text())
     await wrong.aclose()
     assert caught.value.retryable is False
+    assert caught.value.recipient_fault is False
+    assert "Authenticate; authentication failed (check the Account SID and Auth Token)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "match"),
+    [
+        (text(sender=""), re.escape("no From number: set the policy's sms sender (channels.sms.sender)")),
+        (text(Channel.WHATSAPP), "this Twilio sender sends sms, not whatsapp"),
+    ],
+)
+async def test_a_missing_sender_or_wrong_channel_is_ours_to_fix(sms, sandbox, control, message, match):
+    with pytest.raises(MessagingError, match=match) as caught:
+        await sms.send(message)
+    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
+    assert sandbox.state.texts == []
 
 
 async def test_build_sender_picks_twilio_for_phones_and_refuses_nonsense(sandbox, control):
