@@ -44,7 +44,7 @@ channels:
 defaults:
   quiet_hours: {}
   business_days: [mon, tue, wed, thu, fri, sat, sun]
-  caps: {email: {window: 2s}}        # the reminder comes 3s after the request: not capped
+  caps: {}        # caps are tested on their own; here timers may bunch up after a worker restart
 steps:
   confirmation: {channels: [email]}
   shipped: {channels: [email]}
