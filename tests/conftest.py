@@ -11,6 +11,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 
 def venv_binary(name: str) -> str:
     """A console script installed next to this interpreter (the project's .venv), else on PATH."""

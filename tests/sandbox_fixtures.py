@@ -1,4 +1,4 @@
-"""A real sandbox (HTTP + SMTP on free ports) for the sandbox tests, started once per session."""
+"""A real sandbox (HTTP + SMTP on free ports), started once per session, for connector and sandbox tests."""
 
 from __future__ import annotations
 
