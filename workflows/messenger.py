@@ -7,6 +7,7 @@ Shared by the order journey and the tracking child so both follow the same rules
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -62,15 +63,9 @@ class Messenger:
                 "id": order.order_id,
                 "total": str(order.total),
                 "currency": order.currency,
-                "items": [
-                    {"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity} for i in order.items
-                ],
+                "items": [{"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity} for i in order.items],
             },
-            "links": {
-                k: v
-                for k in ("tracking", "review", "reorder", "support")
-                if (v := self.link(k)) is not None
-            },
+            "links": {k: v for k in ("tracking", "review", "reorder", "support") if (v := self.link(k)) is not None},
         }
 
     def step_config(self, step: Step) -> StepConfig | None:
@@ -80,22 +75,52 @@ class Messenger:
         return config if config is not None and config.enabled else None
 
     async def send(
-        self, step: Step, key_suffix: str = "", context: dict[str, Any] | None = None
+        self,
+        step: Step,
+        key_suffix: str = "",
+        context: dict[str, Any] | None = None,
+        *,
+        still_relevant: Callable[[], bool] | None = None,
     ) -> list[MessageOutcome]:
-        """Send `step` on each of its channels, concurrently; an SMS waiting out quiet hours holds no email."""
+        """Send `step` on each of its channels, concurrently; an SMS waiting out quiet hours holds no email.
+
+        `still_relevant` is asked when a channel's quiet hours end: news overtaken while it waited (an
+        "out for delivery" SMS held overnight for a parcel delivered at 23:00) is skipped, not sent late.
+        """
         config = self.step_config(step)
         if config is None:
             return []
         merged = self.base_context() | (context or {})
         return list(
-            await asyncio.gather(*(self._send_one(step, ch, key_suffix, merged) for ch in config.channels))
+            await asyncio.gather(
+                *(self._send_one(step, ch, key_suffix, merged, still_relevant) for ch in config.channels)
+            )
         )
 
-    def skip(self, step: Step, reason: SkipReason, key_suffix: str = "", detail: str = "") -> None:
-        """Record a step the journey decided not to send at all (e.g. nothing was delivered)."""
+    def must_wait(self, step: Step) -> bool:
+        """True if sending `step` now would wait out some channel's quiet hours (so `send` would block)."""
+        config = self.step_config(step)
+        now = workflow.now()
+        return any(
+            self._refusal(step, ch) is None
+            and quiet_until(now, self.policy.defaults.quiet_hours.get(ch), self._customer_tz) is not None
+            for ch in (config.channels if config else [])
+        )
+
+    def skip(
+        self, step: Step, reason: SkipReason, key_suffix: str = "", detail: str = "", *, refusal_first: bool = False
+    ) -> None:
+        """Record a step the journey decided not to send at all (e.g. nothing was delivered).
+
+        `refusal_first`: where the customer could not have received it anyway (no consent, no address),
+        record that reason instead, as `send` would have.
+        """
         config = self.step_config(step)
         for channel in config.channels if config else []:
-            self._record(step, channel, self._key(step, channel, key_suffix), None, reason, detail)
+            refusal = self._refusal(step, channel) if refusal_first else None
+            self._record(
+                step, channel, self._key(step, channel, key_suffix), None, refusal or reason, "" if refusal else detail
+            )
 
     def _key(self, step: Step, channel: Channel, suffix: str) -> str:
         parts = [self.key_prefix, step.value, channel.value] + ([suffix] if suffix else [])
@@ -137,7 +162,14 @@ class Messenger:
         self.outcomes.append(outcome)
         return outcome
 
-    async def _send_one(self, step: Step, channel: Channel, suffix: str, context: dict[str, Any]) -> MessageOutcome:
+    async def _send_one(
+        self,
+        step: Step,
+        channel: Channel,
+        suffix: str,
+        context: dict[str, Any],
+        still_relevant: Callable[[], bool] | None = None,
+    ) -> MessageOutcome:
         key = self._key(step, channel, suffix)
         recipient = self._recipient(channel)
         refusal = self._refusal(step, channel)
@@ -147,6 +179,15 @@ class Messenger:
         until = quiet_until(workflow.now(), quiet, self._customer_tz)
         if until is not None:
             await workflow.sleep(until - workflow.now(), summary=f"quiet hours: {step.value} by {channel.value}")
+            if still_relevant is not None and not still_relevant():
+                return self._record(
+                    step,
+                    channel,
+                    key,
+                    recipient,
+                    SkipReason.NOT_APPLICABLE,
+                    "overtaken by later news during quiet hours",
+                )
         cap = self.policy.defaults.caps.get(channel) if step.is_marketing else None
         request = MessageRequest(
             idempotency_key=key,

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain import DelayAlert, MessageOutcome, Order, Shipment, TrackingEvent, TrackingStatus
+from domain import DelayAlert, ExceptionReason, MessageOutcome, Order, Shipment, TrackingEvent, TrackingStatus
 from policies.schema import Policy
 
 TASK_QUEUE = "aftercare"
@@ -117,6 +117,7 @@ class TrackingCarry(BaseModel):
     next_poll_at: datetime
     alerted: list[str]
     exception_since: datetime | None = None
+    exception_reason: ExceptionReason | None = None
     pending_events: list[TrackingEvent] = Field(default_factory=list)
 
 

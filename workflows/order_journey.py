@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingInput,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
-    from workflows.timecalc import add_duration, zone
+    from workflows.timecalc import add_duration, sub_duration, zone
 
 SA_MERCHANT = SearchAttributeKey.for_keyword("AftercareMerchant")
 SA_CUSTOMER = SearchAttributeKey.for_keyword("AftercareCustomer")
@@ -80,6 +80,7 @@ class OrderJourney:
         self._children: dict[str, ChildWorkflowHandle[ShipmentTracking, ParcelState]] = {}
         self._plan: list[_Planned] = []
         self._plan_changed = False
+        self._held: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
 
     # --- what the outside world tells us ---------------------------------------------------------
 
@@ -137,6 +138,7 @@ class OrderJourney:
         await self._until_parcels_done()
         await self._post_delivery()
         await confirmation
+        await asyncio.gather(*self._held)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.completed_at = workflow.now()
         self._set_stage(Stage.COMPLETED)
@@ -160,8 +162,9 @@ class OrderJourney:
             parcels_before = [(p.tracking_number, p.final) for p in self._state.parcels]
             try:
                 await workflow.wait_condition(
-                    lambda pb=parcels_before: bool(self._new_shipments)
-                    or [(p.tracking_number, p.final) for p in self._state.parcels] != pb,
+                    lambda pb=parcels_before: (
+                        bool(self._new_shipments) or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
+                    ),
                     timeout=timeout,
                     timeout_summary="fulfillment SLA",
                 )
@@ -177,7 +180,16 @@ class OrderJourney:
         self._upsert(SA_DELAYED.value_set(True))
         if DelayKind.FULFILLMENT_LATE in self._policy.steps.delay_alert.kinds:
             context = {"delay": {"kind": alert.kind.value, "level": level, "detail": "not shipped yet"}}
-            await self._messenger.send(Step.DELAY_ALERT, key_suffix=f"fulfillment_late-{level}", context=context)
+            send = self._messenger.send(
+                Step.DELAY_ALERT,
+                key_suffix=f"fulfillment_late-{level}",
+                context=context,
+                still_relevant=lambda: not self._state.parcels,  # shipped overnight: no "not shipped" SMS
+            )
+            if self._messenger.must_wait(Step.DELAY_ALERT):
+                self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
+            else:
+                await send
 
     async def _track(self, shipment: Shipment) -> None:
         """Run one parcel's tracking child to its end and keep its final word."""
@@ -314,7 +326,15 @@ class OrderJourney:
             if item is None or rule is None:
                 continue
             runs_out = delivered_at + timedelta(days=rule.supply_days_per_unit * qty)
-            due = max(runs_out - rule.remind_before.as_timedelta(), delivered_at)
+            defaults = self._policy.defaults
+            before = sub_duration(
+                runs_out,
+                rule.remind_before,
+                tz=self._tz,
+                business_days=defaults.business_days,
+                holidays=defaults.holidays,
+            )
+            due = max(before, delivered_at)
             context = {
                 "reorder": {"sku": item.sku, "name": item.name},
                 "links": self._messenger.base_context()["links"]
@@ -343,7 +363,11 @@ class OrderJourney:
     async def _carry_out(self, planned: _Planned) -> None:
         if planned.step is Step.REVIEW_REMINDER and not self._was_sent(Step.REVIEW_REQUEST, planned.key):
             self._messenger.skip(
-                planned.step, SkipReason.NOT_APPLICABLE, planned.key, detail="the review request was not sent"
+                planned.step,
+                SkipReason.NOT_APPLICABLE,
+                planned.key,
+                detail="the review request was not sent",
+                refusal_first=True,  # no consent: say so, as for the request itself
             )
             return
         await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
@@ -384,4 +408,3 @@ class OrderJourney:
 
 def _due(p: _Planned | PlannedAction) -> datetime:
     return p.due_at
-

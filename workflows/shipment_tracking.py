@@ -8,8 +8,11 @@ final status. Continues-as-new before its history grows large.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         FINAL_STATUSES,
         DelayAlert,
         DelayKind,
+        ExceptionReason,
         PollRequest,
         PollResult,
         Step,
@@ -29,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from policies.durations import Duration
     from workflows.messenger import Messenger
     from workflows.models import ParcelState, TrackingCarry, TrackingInput
-    from workflows.timecalc import add_duration, end_of_local_day, is_date_only, zone
+    from workflows.timecalc import add_duration, edd_deadline, zone
 
 POLL_CARRIER = "poll_carrier"
 POLL_RETRY = RetryPolicy(
@@ -48,6 +52,8 @@ class ShipmentTracking:
         self._inp = inp
         self._policy = inp.policy
         self._tz = zone(self._policy.merchant.timezone)
+        # A date-only EDD means a day at the delivery address: the customer's zone, else the merchant's.
+        self._edd_tz = zone(inp.order.customer.timezone, self._policy.merchant.timezone)
         carry = inp.carry
         self._parcel = (
             carry.parcel
@@ -59,6 +65,7 @@ class ShipmentTracking:
         self._seen: set[str] = set(carry.seen_event_ids) if carry else set()
         self._alerted: set[str] = set(carry.alerted) if carry else set()
         self._exception_since: datetime | None = carry.exception_since if carry else None
+        self._exception_reason: ExceptionReason | None = carry.exception_reason if carry else None
         self._inbox: list[TrackingEvent] = list(carry.pending_events) if carry else []
         self._poll_every = self._policy.tracking.poll_every.as_timedelta()
         self._poll_interval = timedelta(seconds=carry.poll_interval_seconds) if carry else self._poll_every
@@ -66,6 +73,8 @@ class ShipmentTracking:
         key_prefix = f"{inp.parent_workflow_id}:{self._parcel.tracking_number}"
         self._messenger = Messenger(inp.order, self._policy, inp.policy_hash, key_prefix=key_prefix)
         self._messenger.outcomes = self._parcel.messages  # one list: reports and carries include it
+        self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
+        self._reported_messages = len(self._parcel.messages)
 
     @workflow.signal
     def tracking_update(self, events: list[TrackingEvent]) -> None:
@@ -79,9 +88,9 @@ class ShipmentTracking:
     @workflow.run
     async def run(self, inp: TrackingInput) -> ParcelState:
         if inp.carry is None:
-            await self._messenger.send(Step.SHIPPED, context=self._shipment_context())
+            await self._send(Step.SHIPPED, context=self._shipment_context())
         while True:
-            if self._should_continue_as_new():
+            if self._should_continue_as_new() and all(t.done() for t in self._deferred):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"carry": self._carry()}))
             now = workflow.now()
@@ -89,7 +98,7 @@ class ShipmentTracking:
             if not self._inbox:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox),
+                        lambda: bool(self._inbox) or self._unreported_messages(),
                         timeout=max(deadline - now, timedelta(seconds=1)),
                         timeout_summary="next poll or delay check",
                     )
@@ -103,9 +112,11 @@ class ShipmentTracking:
             changed = await self._apply(events)
             changed |= await self._check_delays(workflow.now())
             changed |= self._check_expiry(workflow.now())
+            changed |= self._unreported_messages()  # e.g. the email sent while its SMS waits for morning
             if changed:
                 await self._report()
             if self._parcel.final:
+                await asyncio.gather(*self._deferred)  # a delivered SMS held for the morning still goes out
                 return self._parcel
 
     # --- carrier input -------------------------------------------------------------------------
@@ -129,7 +140,8 @@ class ShipmentTracking:
         else:
             backed_off = self._poll_interval * self._policy.tracking.poll_backoff
             self._poll_interval = min(backed_off, self._policy.tracking.poll_max_interval.as_timedelta())
-        self._next_poll_at = workflow.now() + self._poll_interval
+        # From when this poll was due, not when its activity returned: the schedule does not creep.
+        self._next_poll_at = now + self._poll_interval
         return fresh
 
     async def _apply(self, events: list[TrackingEvent]) -> bool:
@@ -141,10 +153,10 @@ class ShipmentTracking:
             self._seen.add(event.event_id)
             parcel.events_seen += 1
             changed = True
+            if parcel.last_event_at is not None and event.occurred_at < parcel.last_event_at:
+                continue  # a late-arriving older scan: history, not news (its EDD included)
             if event.estimated_delivery is not None:
                 await self._note_edd(event.estimated_delivery)
-            if parcel.last_event_at is not None and event.occurred_at < parcel.last_event_at:
-                continue  # a late-arriving older scan: history, not news
             previous = parcel.status
             parcel.last_event_at = event.occurred_at
             parcel.last_description = event.description
@@ -172,20 +184,38 @@ class ShipmentTracking:
         parcel, status = self._parcel, event.status
         if status is TrackingStatus.EXCEPTION:
             self._exception_since = event.occurred_at
+            self._exception_reason = event.exception_reason
         elif previous is TrackingStatus.EXCEPTION:
             self._exception_since = None
+            self._exception_reason = None
         if status is TrackingStatus.DELIVERED:
             parcel.delivered_at = event.occurred_at
             parcel.final = True
-            await self._messenger.send(Step.DELIVERED, key_suffix="delivered", context=self._shipment_context())
+            await self._send(Step.DELIVERED, key_suffix="delivered", context=self._shipment_context())
         elif status in FINAL_STATUSES:
             parcel.final = True
         if status in self._policy.steps.status_update.statuses:
-            await self._messenger.send(
+            await self._send(
                 Step.STATUS_UPDATE,
                 key_suffix=f"{status.value}@{event.occurred_at.isoformat()}",
                 context=self._shipment_context(),
+                still_relevant=lambda: self._parcel.status is status,
             )
+
+    async def _send(
+        self,
+        step: Step,
+        key_suffix: str = "",
+        context: dict[str, Any] | None = None,
+        still_relevant: Callable[[], bool] | None = None,
+    ) -> None:
+        """Send now; or, if a channel is in its quiet hours, in the background: later scans (and the email
+        of the same moment) are not held up. The main loop reports the outcomes as they come in."""
+        if not self._messenger.must_wait(step):
+            await self._messenger.send(step, key_suffix, context)
+            return
+        held = self._messenger.send(step, key_suffix, context, still_relevant=still_relevant)
+        self._deferred.append(asyncio.create_task(held))
 
     # --- delays ---------------------------------------------------------------------------------
 
@@ -217,7 +247,7 @@ class ShipmentTracking:
             )
         if parcel.estimated_delivery is not None:
             edd = parcel.estimated_delivery
-            deadline = end_of_local_day(edd, self._tz) if is_date_only(edd) else edd
+            deadline = edd_deadline(edd, self._edd_tz)
             out.append(
                 (
                     DelayKind.EDD_MISSED,
@@ -227,12 +257,13 @@ class ShipmentTracking:
                 )
             )
         if parcel.status is TrackingStatus.EXCEPTION and self._exception_since is not None:
+            reason = self._exception_reason.value if self._exception_reason else ""
             out.append(
                 (
                     DelayKind.CARRIER_EXCEPTION,
                     f"carrier_exception@{self._exception_since.isoformat()}",
                     self._due(self._exception_since, delays.exception_grace),
-                    parcel.last_description,
+                    ": ".join(part for part in (reason, parcel.last_description) if part),
                 )
             )
         return [d for d in out if d[1] not in self._alerted]
@@ -255,8 +286,16 @@ class ShipmentTracking:
         )
         self._parcel.delays.append(alert)
         if kind in self._policy.steps.delay_alert.kinds:
-            context = self._shipment_context() | {"delay": {"kind": kind.value, "level": 1, "detail": detail}}
-            await self._messenger.send(Step.DELAY_ALERT, key_suffix=episode, context=context)
+            delay: dict[str, object] = {"kind": kind.value, "level": 1, "detail": detail}
+            if kind is DelayKind.CARRIER_EXCEPTION and self._exception_reason is not None:
+                delay["reason"] = self._exception_reason.value
+            context = self._shipment_context() | {"delay": delay}
+            await self._send(
+                Step.DELAY_ALERT,
+                key_suffix=episode,
+                context=context,
+                still_relevant=lambda: not self._parcel.final,  # no "late" news after the parcel arrived
+            )
 
     # --- the end --------------------------------------------------------------------------------
 
@@ -282,8 +321,12 @@ class ShipmentTracking:
         return max(min(candidates), now)
 
     async def _report(self) -> None:
+        self._reported_messages = len(self._parcel.messages)
         parent = workflow.get_external_workflow_handle(self._inp.parent_workflow_id)
         await parent.signal(SHIPMENT_PROGRESS_SIGNAL, self._parcel)
+
+    def _unreported_messages(self) -> bool:
+        return len(self._parcel.messages) != self._reported_messages
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -297,6 +340,7 @@ class ShipmentTracking:
             next_poll_at=self._next_poll_at,
             alerted=sorted(self._alerted),
             exception_since=self._exception_since,
+            exception_reason=self._exception_reason,
             pending_events=self._inbox,
         )
 

@@ -51,6 +51,31 @@ def add_duration(
     return result.astimezone(UTC)
 
 
+def sub_duration(
+    start: datetime,
+    duration: Duration,
+    *,
+    tz: ZoneInfo,
+    business_days: Iterable[Weekday] = (),
+    holidays: Iterable[date] = (),
+) -> datetime:
+    """`start` minus a policy duration: `add_duration` backwards (business days count back over weekends)."""
+    if not duration.business_days:
+        return start - duration.as_timedelta()
+    workdays = {d.index for d in business_days}
+    if not workdays:
+        raise ValueError("business days are undefined: the policy lists no business_days")
+    closed = set(holidays)
+    local = start.astimezone(tz)
+    day, remaining = local.date(), duration.amount
+    while remaining > 0:
+        day -= timedelta(days=1)
+        if day.weekday() in workdays and day not in closed:
+            remaining -= 1
+    result = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
+    return result.astimezone(UTC)
+
+
 def quiet_until(now: datetime, quiet: QuietHours | None, tz: ZoneInfo) -> datetime | None:
     """When quiet hours end if `now` falls inside them (local to `tz`), else None: send now."""
     if quiet is None or quiet.start == quiet.end:
@@ -71,6 +96,18 @@ def end_of_local_day(moment: datetime, tz: ZoneInfo) -> datetime:
     """The last instant of `moment`'s local date: an EDD given as a date is missed only after that day."""
     local = moment.astimezone(tz)
     return _local_to_utc(local.date() + timedelta(days=1), time(0, 0), tz)
+
+
+def edd_deadline(edd: datetime, tz: ZoneInfo) -> datetime:
+    """When an estimated delivery counts as missed: the EDD itself, or for a date-only EDD (midnight UTC,
+    as carriers send a bare date) the end of that calendar date in `tz`, the delivery address's zone.
+
+    The date is read as given, not converted: 2026-11-25T00:00Z means "the 25th" everywhere, and in New
+    York the 25th ends at 2026-11-26T05:00Z (converting first would make it the 24th's evening).
+    """
+    if not is_date_only(edd):
+        return edd
+    return _local_to_utc(edd.astimezone(UTC).date() + timedelta(days=1), time(0, 0), tz)
 
 
 def is_date_only(moment: datetime) -> bool:
