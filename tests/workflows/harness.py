@@ -7,17 +7,23 @@ script of scans by the Temporal clock. Everything inside the workflows is the re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain import (
     MessageOutcome,
@@ -32,9 +38,13 @@ from domain import (
     shipment_workflow_id,
 )
 from policies.schema import Policy
-from worker import build_worker
-from workflows.models import JourneyInput, JourneyOptions, JourneyState
+from worker import WORKFLOWS, workflow_runner
+from workflows.models import JourneyInput, JourneyOptions, JourneyState, ParcelState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
+from workflows.shipment_tracking import ShipmentTracking
+from workflows.timecalc import zone
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,6 +80,10 @@ class RecordingProvider:
             for r in self.requests.values()
         ]
         return sorted(out, key=lambda s: (s.at, s.step, s.channel))
+
+    def of_step(self, step: str) -> list[MessageRequest]:
+        """The requests for one step, in the order they reached the provider's clock."""
+        return sorted((r for r in self.requests.values() if r.step.value == step), key=lambda r: r.requested_at)
 
 
 @dataclass
@@ -181,6 +195,7 @@ class Scenario:
         self.task_queue = f"scenario-{uuid.uuid4().hex[:8]}"
         self.handle: WorkflowHandle[OrderJourney, JourneyState] | None = None
         self.order: Order | None = None
+        self.shipments: list[Shipment] = []
 
     async def now(self) -> datetime:
         return (await self.env.get_current_time()).astimezone(UTC)
@@ -205,19 +220,53 @@ class Scenario:
         )
         return self.handle
 
+    async def signal(self, workflow_id: str, signal: str, arg: Any) -> None:
+        """Signal a journey or a tracking child, first letting any of its timers due this very moment fire.
+
+        The time-skipping test server refuses a workflow task that cancels a timer which fired while the
+        task ran ("invalid history builder state for action", temporalio/sdk-java#2606) and then never
+        redelivers it (#3088): the journey hangs. A real server buffers the firing and accepts the cancel.
+        A signal at the instant of a timer (a poll due at the scan's time) is exactly that race, so the
+        signal waits out timers due within the next second; message times move by milliseconds at most.
+        """
+        handle = self.env.client.get_workflow_handle(workflow_id)
+        now = await self.now()
+        due = [at for at in await _pending_timers(handle) if at <= now + timedelta(seconds=1)]
+        if due:
+            await self.env.sleep(max(max(due) - now, timedelta(0)) + timedelta(milliseconds=20))
+        await handle.signal(signal, arg)
+
     async def ship(self, shipment: Shipment) -> None:
-        assert self.handle is not None
-        await self.handle.signal(OrderJourney.shipment_created, shipment)
+        assert self.order is not None
+        self.shipments.append(shipment)
+        await self.signal(self.order.workflow_id, "shipment_created", shipment)
 
     async def webhook(self, *events: TrackingEvent) -> None:
         """What the API does with a carrier webhook: signal the parcel's tracking child."""
         first = events[0]
-        child = self.env.client.get_workflow_handle(shipment_workflow_id(first.carrier, first.tracking_number))
-        await child.signal("tracking_update", list(events))
+        await self.signal(shipment_workflow_id(first.carrier, first.tracking_number), "tracking_update", list(events))
+
+    async def scan_at(self, tracking_number: str, status: TrackingStatus, at: datetime, **extra: Any) -> TrackingEvent:
+        """Let the clock reach `at`, then deliver the carrier's scan of that moment by webhook."""
+        await self.advance_to(at)
+        event = scan(tracking_number, status, at, **extra)
+        await self.webhook(event)
+        return event
+
+    async def stop(self) -> None:
+        """Terminate what a failed scenario left running, the journey and each tracking child (the test
+        server does not apply parent close policies): with its worker gone, a leftover workflow's next task
+        would wait forever and hold the shared clock still for every scenario after it."""
+        ids = ([self.order.workflow_id] if self.order else []) + [s.workflow_id for s in self.shipments]
+        for workflow_id in ids:
+            handle = self.env.client.get_workflow_handle(workflow_id)
+            with contextlib.suppress(RPCError):
+                if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate(reason="scenario over")
 
     async def finish(self) -> JourneyState:
         assert self.handle is not None
-        return await self.handle.result()
+        return await _stuck_after(self.handle.result(), "waiting for the journey to complete")
 
     async def state(self) -> JourneyState:
         assert self.handle is not None
@@ -226,18 +275,134 @@ class Scenario:
     def sent(self) -> list[tuple[str, str, str | None, datetime]]:
         return [(s.step, s.channel, s.recipient, s.at) for s in self.provider.sent()]
 
+    def alerts(self) -> list[tuple[str, int, datetime]]:
+        """Delay alerts the provider got: (kind, level, when), from the template context they carried."""
+        return [
+            (r.context["delay"]["kind"], r.context["delay"]["level"], r.requested_at.replace(microsecond=0))
+            for r in self.provider.of_step("delay_alert")
+        ]
+
+    def script(self, *events: TrackingEvent) -> None:
+        """Scans the carrier will reveal to polls once the Temporal clock reaches them."""
+        for event in events:
+            self.carrier.scans.setdefault(event.tracking_number, []).append(event)
+
+    def polls(self, tracking_number: str) -> list[datetime]:
+        return [at for tn, at in self.carrier.polls if tn == tracking_number]
+
+    async def parcel(self, tracking_number: str, carrier: str = "easypost") -> ParcelState:
+        """The tracking child's own view of its parcel (a query on its latest run)."""
+        child = self.env.client.get_workflow_handle(shipment_workflow_id(carrier, tracking_number))
+        return await child.query(ShipmentTracking.state)
+
+    async def review_submitted(self, *item_ids: str) -> None:
+        assert self.order is not None
+        await self.signal(self.order.workflow_id, "review_submitted", ReviewSubmitted(item_ids=list(item_ids)))
+
+    async def reordered(self, *skus: str, new_order_id: str | None = None) -> None:
+        assert self.order is not None
+        reorder = Reordered(skus=list(skus), new_order_id=new_order_id)
+        await self.signal(self.order.workflow_id, "reordered", reorder)
+
+    async def runs(self, workflow_id: str) -> list[str]:
+        """Run ids of a workflow's continue-as-new chain, first run first (walks back from the latest run)."""
+        run_ids: list[str] = []
+        run_id: str | None = None
+        while True:
+            handle = self.env.client.get_workflow_handle(workflow_id, run_id=run_id)
+            history = await handle.fetch_history()
+            first = history.events[0]
+            assert first.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+            run_ids.append(run_id or (await handle.describe()).run_id)
+            previous = first.workflow_execution_started_event_attributes.continued_execution_run_id
+            if not previous:
+                return list(reversed(run_ids))
+            run_id = previous
+
+
+# Real seconds a journey may take to complete once the test awaits it: skipped time costs next to none.
+# (Only the result wait is bounded: abandoning an `env.sleep` midway leaves the test server's time-skipping
+# lock unbalanced, and every later scenario would hang.)
+RESULT_TIMEOUT = 30.0
+
+
+async def _stuck_after(step: Awaitable[T], what: str) -> T:
+    try:
+        return await asyncio.wait_for(step, RESULT_TIMEOUT)
+    except TimeoutError:
+        raise AssertionError(f"the journey looks stuck: {what} took over {RESULT_TIMEOUT:.0f} real seconds") from None
+
+
+async def _pending_timers(handle: WorkflowHandle[Any, Any]) -> list[datetime]:
+    """When each timer the workflow's current run has started and not yet seen fire or cancelled is due."""
+    due: dict[str, datetime] = {}
+    for event in (await handle.fetch_history()).events:
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            started = event.timer_started_event_attributes
+            at = event.event_time.ToDatetime(tzinfo=UTC) + started.start_to_fire_timeout.ToTimedelta()
+            due[started.timer_id] = at
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            due.pop(event.timer_fired_event_attributes.timer_id, None)
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
+            due.pop(event.timer_canceled_event_attributes.timer_id, None)
+    return list(due.values())
+
+
+def skipped(state: JourneyState) -> list[tuple[str, str, str | None, datetime | None]]:
+    """What the journey decided not to send: (step, channel, skip reason, when), in the order it decided."""
+    return [
+        (
+            m.step.value,
+            m.channel.value,
+            m.skip_reason.value if m.skip_reason else None,
+            m.at.replace(microsecond=0) if m.at else None,
+        )
+        for m in state.messages
+        if m.status is MessageStatus.SKIPPED
+    ]
+
+
+def delays(state: JourneyState) -> list[tuple[str, str | None, int, datetime]]:
+    """The journey's delays: (kind, parcel or None for the order, level, detected at), oldest first."""
+    return sorted(
+        ((d.kind.value, d.tracking_number, d.level, d.detected_at.replace(microsecond=0)) for d in state.delays),
+        key=lambda d: d[3],
+    )
+
+
+def local(day: date | datetime, at: str, tz: str) -> datetime:
+    """`day` at local clock time `at` ("HH:MM") in zone `tz`, as UTC (DST-proof expectations)."""
+    d = day.date() if isinstance(day, datetime) else day
+    return datetime.combine(d, time.fromisoformat(at), tzinfo=zone(tz)).astimezone(UTC)
+
+
+def midnight_utc(moment: datetime) -> datetime:
+    """How carriers send an EDD that is only a date: that date at 00:00 UTC."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
 
 @asynccontextmanager
 async def scenario(env: WorkflowEnvironment) -> Iterator[Scenario]:  # type: ignore[misc]
     sc = Scenario(env)
-    worker = build_worker(
+    activities = [sc.provider.send_message, sc.carrier.poll_carrier]
+    # What worker.build_worker registers, plus one test-only knob: an exception in workflow code fails the journey
+    # at once (the test sees it in `finish`) instead of failing its task forever, which would hold the
+    # shared clock still and hang every scenario after it.
+    worker = Worker(
         env.client,
         task_queue=sc.task_queue,
-        activities=[sc.provider.send_message, sc.carrier.poll_carrier],
+        workflows=WORKFLOWS,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+        activity_executor=ThreadPoolExecutor(max_workers=10),
         max_concurrent_activities=10,
+        workflow_failure_exception_types=[Exception],
     )
     async with worker:
-        yield sc
+        try:
+            yield sc
+        finally:
+            await sc.stop()
 
 
 async def next_monday_10utc(env: WorkflowEnvironment) -> datetime:

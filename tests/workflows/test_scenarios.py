@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain import Shipment, TrackingStatus
-from tests.workflows.harness import make_order, make_policy, next_monday_10utc, scan, scenario
+from domain import ExceptionReason, Shipment, TrackingStatus
+from tests.workflows.harness import (
+    Scenario,
+    delays,
+    local,
+    make_order,
+    make_policy,
+    midnight_utc,
+    next_monday_10utc,
+    scan,
+    scenario,
+    skipped,
+)
 from workflows.models import Stage
 
 D, H = timedelta(days=1), timedelta(hours=1)
+# Scans land a little off the hour, away from the hourly polls (Scenario.signal says why that matters).
+Q = timedelta(minutes=17)
 EMAIL, PHONE = "ada@example.com", "+15555550100"
+NY = "America/New_York"
 
 
 async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
@@ -42,3 +57,710 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
     assert state.delays == []
     assert [p.status for p in state.parcels] == [TrackingStatus.DELIVERED]
     assert len(state.messages) == 7
+
+
+# --- 1. late fulfillment --------------------------------------------------------------------------
+
+
+async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        await sc.advance_to(t0 + 3 * D)
+        waiting = await sc.state()
+        assert waiting.stage is Stage.AWAITING_FULFILLMENT
+        assert delays(waiting) == [("fulfillment_late", None, 1, t0 + 2 * D)]
+        assert waiting.next_action is not None and waiting.next_action.due_at == t0 + 5 * D
+        await sc.advance_to(t0 + 6 * D)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="LATE1001", shipped_at=t0 + 6 * D))
+        await sc.scan_at("LATE1001", TrackingStatus.IN_TRANSIT, t0 + 6 * D + 3 * H + Q)
+        delivered = t0 + 7 * D + 4 * H + Q
+        await sc.scan_at("LATE1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, t0 + 2 * D),
+        ("delay_alert", "email", EMAIL, t0 + 5 * D),
+        ("shipped", "email", EMAIL, t0 + 6 * D),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("review_request", "email", EMAIL, delivered + 14 * D),
+        ("review_reminder", "email", EMAIL, delivered + 21 * D),
+    ]
+    assert sc.alerts() == [("fulfillment_late", 1, t0 + 2 * D), ("fulfillment_late", 2, t0 + 5 * D)]
+    assert delays(state) == [("fulfillment_late", None, 1, t0 + 2 * D), ("fulfillment_late", None, 2, t0 + 5 * D)]
+    assert state.stage is Stage.COMPLETED
+    assert [(p.tracking_number, p.status) for p in state.parcels] == [("LATE1001", TrackingStatus.DELIVERED)]
+
+
+async def test_late_fulfillment_counts_business_days(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)  # Monday 10:00 UTC
+    policy = make_policy(delays={"fulfillment_ladder": ["2bd", "5bd"]})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), policy)
+        await sc.advance_to(t0 + 8 * D)  # the Tuesday after
+        await sc.ship(Shipment(carrier="easypost", tracking_number="LATEBD1001", shipped_at=t0 + 8 * D))
+        await sc.scan_at("LATEBD1001", TrackingStatus.IN_TRANSIT, t0 + 8 * D + 2 * H + Q)
+        await sc.scan_at("LATEBD1001", TrackingStatus.DELIVERED, t0 + 9 * D + Q)
+        state = await sc.finish()
+
+    wednesday, next_monday = t0 + 2 * D, t0 + 7 * D
+    assert (wednesday.weekday(), next_monday.weekday()) == (2, 0)
+    assert sc.alerts() == [("fulfillment_late", 1, wednesday), ("fulfillment_late", 2, next_monday)]
+    assert sc.sent()[:5] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, wednesday),
+        ("delay_alert", "email", EMAIL, next_monday),
+        ("shipped", "email", EMAIL, t0 + 8 * D),
+        ("delivered", "email", EMAIL, t0 + 9 * D + Q),
+    ]
+    assert delays(state) == [("fulfillment_late", None, 1, wednesday), ("fulfillment_late", None, 2, next_monday)]
+    assert state.stage is Stage.COMPLETED
+
+
+# --- 2. stalled parcel, late pickup ---------------------------------------------------------------
+
+
+async def test_stalled_parcel_alerts_once_per_episode(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(tracking={"poll_every": "6h", "poll_backoff": 1.0, "poll_max_interval": "6h"})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="STALL1001", shipped_at=t0))
+        first = t0 + 3 * H
+        sc.script(scan("STALL1001", TrackingStatus.IN_TRANSIT, first))  # only the carrier's API knows it
+        await sc.advance_to(first + 71 * H)
+        quiet = await sc.state()
+        assert quiet.parcels[0].status is TrackingStatus.IN_TRANSIT
+        assert quiet.parcels[0].last_event_at == first
+        assert sc.alerts() == []
+        await sc.advance_to(first + 73 * H)
+        assert sc.alerts() == [("stalled", 1, first + 72 * H)]
+        resumed = t0 + 4 * D + Q
+        await sc.scan_at("STALL1001", TrackingStatus.IN_TRANSIT, resumed)
+        out = resumed + 74 * H  # a second silence, as long
+        await sc.scan_at("STALL1001", TrackingStatus.OUT_FOR_DELIVERY, out)
+        delivered = out + 5 * H
+        await sc.scan_at("STALL1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    assert sc.sent()[:7] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, first + 72 * H),
+        ("delay_alert", "email", EMAIL, resumed + 72 * H),
+        ("status_update", "sms", PHONE, out),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert sc.alerts() == [("stalled", 1, first + 72 * H), ("stalled", 1, resumed + 72 * H)]
+    assert delays(state) == [
+        ("stalled", "STALL1001", 1, first + 72 * H),
+        ("stalled", "STALL1001", 1, resumed + 72 * H),
+    ]
+    # the carrier was asked every 6 hours through the first silence and had nothing new to say
+    silent = [p for p in sc.polls("STALL1001") if first < p < resumed]
+    assert len(silent) == 16  # +6h ... +96h
+    assert all(timedelta(hours=5, minutes=59) < b - a < timedelta(hours=6, minutes=1) for a, b in pairwise(silent))
+    assert state.parcels[0].events_seen == 4
+    assert state.stage is Stage.COMPLETED
+
+
+async def test_pickup_late_when_label_but_no_scan(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())  # pickup_sla: 1d
+        await sc.advance_to(t0 + 1 * D)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="PICK1001", shipped_at=t0 + 1 * D))
+        await sc.advance_to(t0 + 2 * D + 5 * H)
+        labelled = await sc.state()
+        assert [p.status for p in labelled.parcels] == [TrackingStatus.PENDING]
+        assert delays(labelled) == [("pickup_late", "PICK1001", 1, t0 + 2 * D)]
+        await sc.scan_at("PICK1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 5 * H + Q)
+        await sc.scan_at("PICK1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        state = await sc.finish()
+
+    assert sc.sent()[:5] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0 + 1 * D),
+        ("delay_alert", "email", EMAIL, t0 + 2 * D),
+        ("delivered", "email", EMAIL, t0 + 3 * D + Q),
+        ("follow_up", "email", EMAIL, t0 + 6 * D + Q),
+    ]
+    assert sc.alerts() == [("pickup_late", 1, t0 + 2 * D)]
+    assert delays(state) == [("pickup_late", "PICK1001", 1, t0 + 2 * D)]
+
+
+# --- 3. estimated delivery date -------------------------------------------------------------------
+
+
+async def test_edd_given_as_a_date_is_missed_at_the_end_of_that_local_day(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The date is the customer's: it ends at midnight New York time, whatever zone the merchant is in."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(
+        merchant={"id": "acme", "name": "Acme", "timezone": "Europe/Berlin"},
+        delays={"edd_grace": "2h"},
+    )
+    order = make_order(t0, customer={"timezone": NY})
+    edd = midnight_utc(t0 + 2 * D)  # "Wednesday", as carriers send a bare date
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(order, policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="EDD1001", shipped_at=t0))
+        await sc.scan_at("EDD1001", TrackingStatus.IN_TRANSIT, t0 + 1 * H + Q, edd=edd)
+        await sc.scan_at("EDD1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + Q)
+        end_of_wednesday_ny = local(edd.date() + D, "00:00", NY)
+        missed = end_of_wednesday_ny + 2 * H
+        await sc.advance_to(missed - 1 * H)
+        assert sc.alerts() == []  # Wednesday evening in New York: still on time
+        delivered = t0 + 3 * D + 10 * H + Q
+        await sc.scan_at("EDD1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    assert sc.alerts() == [("edd_missed", 1, missed)]
+    assert delays(state) == [("edd_missed", "EDD1001", 1, missed)]
+    assert sc.sent()[:5] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, missed),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert state.parcels[0].estimated_delivery == edd
+
+
+async def test_edd_revised_later_alerts_once_per_revision(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    day = [midnight_utc(t0 + n * D) for n in range(8)]
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        await sc.ship(Shipment(carrier="easypost", tracking_number="REV1001", shipped_at=t0))
+        for at, edd in [
+            (t0 + 1 * H, day[3]),  # first estimate: nothing to alert
+            (t0 + 1 * D, day[5]),  # later: alert
+            (t0 + 2 * D, day[4]),  # earlier: good news, no alert
+            (t0 + 2 * D + 6 * H, day[5]),  # back to what the customer was already told: no alert
+            (t0 + 3 * D, day[5]),  # the same estimate again: no alert
+            (t0 + 4 * D, day[6]),  # later again: alert
+        ]:
+            await sc.scan_at("REV1001", TrackingStatus.IN_TRANSIT, at + Q, edd=edd)
+        delivered = t0 + 5 * D + Q
+        await sc.scan_at("REV1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    revised = [t0 + 1 * D + Q, t0 + 4 * D + Q]
+    assert sc.alerts() == [("edd_revised", 1, revised[0]), ("edd_revised", 1, revised[1])]
+    assert delays(state) == [("edd_revised", "REV1001", 1, revised[0]), ("edd_revised", "REV1001", 1, revised[1])]
+    assert [r.context["shipment"]["estimated_delivery"] for r in sc.provider.of_step("delay_alert")] == [
+        day[5].date().isoformat(),
+        day[6].date().isoformat(),
+    ]
+    parcel = state.parcels[0]
+    assert parcel.edd_history == [day[3], day[5], day[4], day[5], day[6]]
+    assert parcel.estimated_delivery == day[6]
+    assert sc.sent()[:6] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, revised[0]),
+        ("delay_alert", "email", EMAIL, revised[1]),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+
+
+# --- 4. carrier exception -------------------------------------------------------------------------
+
+
+async def test_carrier_exception_alerts_once_per_episode(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    weather = {"exception_reason": ExceptionReason.WEATHER}
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        await sc.ship(Shipment(carrier="easypost", tracking_number="EXC1001", shipped_at=t0))
+        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 1 * D + Q, **weather)
+        await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 1 * D + 8 * H + Q, **weather)  # same episode
+        await sc.advance_to(t0 + 1 * D + 9 * H)
+        snowed_in = await sc.state()
+        assert snowed_in.parcels[0].status is TrackingStatus.EXCEPTION
+        assert len(snowed_in.delays) == 1
+        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + Q)  # resolved
+        await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 2 * D + 6 * H + Q, **weather)  # a new episode
+        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 12 * H + Q)
+        await sc.scan_at("EXC1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        state = await sc.finish()
+
+    episodes = [t0 + 1 * D + Q, t0 + 2 * D + 6 * H + Q]
+    assert sc.alerts() == [("carrier_exception", 1, episodes[0]), ("carrier_exception", 1, episodes[1])]
+    assert [r.context["delay"].get("reason") for r in sc.provider.of_step("delay_alert")] == ["weather", "weather"]
+    assert delays(state) == [
+        ("carrier_exception", "EXC1001", 1, episodes[0]),
+        ("carrier_exception", "EXC1001", 1, episodes[1]),
+    ]
+    assert all(d.detail.startswith("weather") for d in state.delays)
+    assert sc.sent()[:6] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, episodes[0]),
+        ("delay_alert", "email", EMAIL, episodes[1]),
+        ("delivered", "email", EMAIL, t0 + 3 * D + Q),
+        ("follow_up", "email", EMAIL, t0 + 6 * D + Q),
+    ]
+    assert state.stage is Stage.COMPLETED
+    assert state.parcels[0].status is TrackingStatus.DELIVERED
+
+
+# --- 5. split shipment ----------------------------------------------------------------------------
+
+TWO_ITEMS = [
+    {"id": "li-1", "sku": "MUG-1", "name": "Mug", "quantity": 1, "unit_price": "30.00"},
+    {"id": "li-2", "sku": "TEA-1", "name": "Tea", "quantity": 1, "unit_price": "24.00"},
+]
+
+
+async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0, items=TWO_ITEMS), make_policy())
+        await sc.advance_to(t0 + 1 * D)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITA1", items={"li-1": 1}, shipped_at=t0 + D))
+        await sc.advance_to(t0 + 1 * D + 1 * H)
+        assert (await sc.state()).stage is Stage.PARTIALLY_SHIPPED
+        await sc.scan_at("SPLITA1", TrackingStatus.IN_TRANSIT, t0 + 1 * D + 4 * H + Q)
+        first = t0 + 2 * D + 2 * H + Q
+        await sc.scan_at("SPLITA1", TrackingStatus.DELIVERED, first)
+        await sc.advance_to(t0 + 3 * D)
+        half = await sc.state()
+        assert half.stage is Stage.PARTIALLY_SHIPPED
+        assert [(p.tracking_number, p.status) for p in half.parcels] == [("SPLITA1", TrackingStatus.DELIVERED)]
+        assert half.planned == []  # nothing is timed from the first parcel
+        await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITB1", items={"li-2": 1}, shipped_at=t0 + 3 * D))
+        await sc.advance_to(t0 + 3 * D + 1 * H)
+        assert (await sc.state()).stage is Stage.IN_TRANSIT
+        await sc.scan_at("SPLITB1", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 4 * H + Q)
+        last = t0 + 5 * D + Q
+        await sc.scan_at("SPLITB1", TrackingStatus.DELIVERED, last)
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0 + 1 * D),
+        ("delivered", "email", EMAIL, first),
+        ("shipped", "email", EMAIL, t0 + 3 * D),
+        ("delivered", "email", EMAIL, last),
+        ("follow_up", "email", EMAIL, last + 3 * D),
+        ("review_request", "email", EMAIL, last + 14 * D),
+        ("review_reminder", "email", EMAIL, last + 21 * D),
+    ]
+    for step in ("shipped", "delivered"):
+        assert [r.context["shipment"]["tracking_number"] for r in sc.provider.of_step(step)] == ["SPLITA1", "SPLITB1"]
+    assert [(p.tracking_number, p.items, p.status) for p in state.parcels] == [
+        ("SPLITA1", {"li-1": 1}, TrackingStatus.DELIVERED),
+        ("SPLITB1", {"li-2": 1}, TrackingStatus.DELIVERED),
+    ]
+    assert state.delays == []
+    assert state.stage is Stage.COMPLETED
+
+
+# --- 6. reorder reminders -------------------------------------------------------------------------
+
+COFFEE = [{"id": "li-1", "sku": "COFFEE-250", "name": "Coffee 250g", "quantity": 2, "unit_price": "12.00"}]
+COFFEE_RULE = {
+    "skus": ["COFFEE-*"],
+    "supply_days_per_unit": 15,
+    "remind_before": "3d",
+    "repeat_every": "7d",
+    "max_reminders": 3,
+}
+
+
+async def _deliver_quickly(sc: Scenario, t0: datetime, tracking_number: str) -> datetime:
+    """Shipped at t0, in transit two hours later, delivered the next day: returns the delivery moment."""
+    await sc.ship(Shipment(carrier="easypost", tracking_number=tracking_number, shipped_at=t0))
+    await sc.scan_at(tracking_number, TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+    await sc.scan_at(tracking_number, TrackingStatus.DELIVERED, t0 + 1 * D + Q)
+    return t0 + 1 * D + Q
+
+
+async def test_reorder_reminders_before_the_supply_runs_out(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0, items=COFFEE), make_policy(reorder=[COFFEE_RULE]))
+        delivered = await _deliver_quickly(sc, t0, "REO1001")
+        state = await sc.finish()
+
+    runs_out = delivered + 30 * D  # 2 bags x 15 days
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("review_request", "email", EMAIL, delivered + 14 * D),
+        ("review_reminder", "email", EMAIL, delivered + 21 * D),
+        ("reorder_reminder", "email", EMAIL, runs_out - 3 * D),
+        ("reorder_reminder", "email", EMAIL, runs_out + 4 * D),
+        ("reorder_reminder", "email", EMAIL, runs_out + 11 * D),
+    ]
+    assert [r.context["reorder"]["sku"] for r in sc.provider.of_step("reorder_reminder")] == ["COFFEE-250"] * 3
+    assert state.stage is Stage.COMPLETED
+    assert state.completed_at is not None and state.completed_at >= runs_out + 11 * D
+
+
+async def test_reordered_signal_cancels_pending_reminders(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    three_bags = [{**COFFEE[0], "quantity": 3}]
+    rule = {**COFFEE_RULE, "supply_days_per_unit": 9, "remind_before": "2bd"}  # business days count back
+    policy = make_policy(reorder=[rule], steps={"review_request": {"enabled": False}})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0, items=three_bags), policy)
+        delivered = await _deliver_quickly(sc, t0, "REO2001")
+        runs_out = delivered + 27 * D  # a Monday
+        first = runs_out - 4 * D  # two business days before: the Thursday
+        assert (runs_out.weekday(), first.weekday()) == (0, 3)
+        await sc.advance_to(first + 1 * H)
+        await sc.reordered("TEA-1", new_order_id="B2")  # another product: changes nothing
+        await sc.advance_to(first + 2 * H)
+        planned = await sc.state()
+        assert [(p.what, p.due_at) for p in planned.planned] == [
+            ("reorder_reminder (li-1)", first + 7 * D),
+            ("reorder_reminder (li-1)", first + 14 * D),
+        ]
+        await sc.advance_to(runs_out)
+        await sc.reordered("COFFEE-250", new_order_id="B3")  # what the API sends on the new order
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("reorder_reminder", "email", EMAIL, first),
+    ]
+    assert state.reordered_skus == ["COFFEE-250", "TEA-1"]
+    assert state.planned == [] and state.next_action is None
+    assert state.stage is Stage.COMPLETED
+    assert state.completed_at is not None and runs_out <= state.completed_at < runs_out + 1 * H
+
+
+# --- 7. no marketing consent ----------------------------------------------------------------------
+
+
+async def test_no_marketing_consent_skips_marketing_steps(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(reorder=[{**COFFEE_RULE, "max_reminders": 1}])
+    order = make_order(t0, items=COFFEE, customer={"marketing_consent": False})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(order, policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="NOMK1001", shipped_at=t0))
+        await sc.scan_at("NOMK1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await sc.scan_at("NOMK1001", TrackingStatus.OUT_FOR_DELIVERY, t0 + 1 * D + Q)
+        delivered = t0 + 1 * D + 5 * H + Q
+        await sc.scan_at("NOMK1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("status_update", "sms", PHONE, t0 + 1 * D + Q),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert not any(r.marketing for r in sc.provider.requests.values())
+    assert skipped(state) == [
+        ("review_request", "email", "opted_out", delivered + 14 * D),
+        ("review_reminder", "email", "opted_out", delivered + 21 * D),
+        ("reorder_reminder", "email", "opted_out", delivered + 27 * D),
+    ]
+    assert state.stage is Stage.COMPLETED
+
+
+# --- 8. quiet hours -------------------------------------------------------------------------------
+
+QUIET_SMS = {"quiet_hours": {"sms": {"start": "21:00", "end": "08:00"}}}
+
+
+async def test_quiet_hours_defer_the_sms_not_the_email(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(defaults=QUIET_SMS, steps={"status_update": {"channels": ["sms", "email"]}})
+    order = make_order(t0, customer={"timezone": NY})
+    out = local(t0 + 1 * D, "22:30", NY)
+    morning = local(t0 + 2 * D, "08:00", NY)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(order, policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="QUIET1001", shipped_at=t0))
+        await sc.scan_at("QUIET1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await sc.scan_at("QUIET1001", TrackingStatus.OUT_FOR_DELIVERY, out)
+        await sc.advance_to(out + 30 * Q)
+        at_night = await sc.state()
+        assert at_night.parcels[0].status is TrackingStatus.OUT_FOR_DELIVERY  # the journey is not held up
+        assert [(m.step.value, m.channel.value) for m in at_night.messages][-1] == ("status_update", "email")
+        delivered = local(t0 + 2 * D, "13:17", NY)
+        await sc.scan_at("QUIET1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+
+    assert sc.sent()[:6] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("status_update", "email", EMAIL, out),
+        ("status_update", "sms", PHONE, morning),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert skipped(state) == []
+
+
+async def test_quiet_hours_hold_no_later_news(time_skipping_env: WorkflowEnvironment) -> None:
+    """Delivered overnight: the delivered email goes out at once; the held "out for delivery" SMS never does."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(defaults=QUIET_SMS)
+    order = make_order(t0, customer={"timezone": NY})
+    out = local(t0 + 1 * D, "22:30", NY)
+    delivered = local(t0 + 1 * D, "23:15", NY)
+    morning = local(t0 + 2 * D, "08:00", NY)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(order, policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="QUIET2001", shipped_at=t0))
+        await sc.scan_at("QUIET2001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await sc.scan_at("QUIET2001", TrackingStatus.OUT_FOR_DELIVERY, out)
+        await sc.scan_at("QUIET2001", TrackingStatus.DELIVERED, delivered)
+        await sc.advance_to(delivered + 1 * H)
+        overnight = await sc.state()
+        assert [p.status for p in overnight.parcels] == [TrackingStatus.DELIVERED]
+        assert overnight.stage is Stage.DELIVERED
+        state = await sc.finish()
+
+    assert sc.sent()[:4] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert skipped(state) == [("status_update", "sms", "not_applicable", morning)]
+
+
+# --- 9. policy variants ---------------------------------------------------------------------------
+
+
+async def test_international_variant_delays_the_review(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    international = {
+        "name": "international",
+        "when": {"country_not_in": ["US"]},
+        "override": {"steps": {"review_request": {"after": "21d"}}},
+    }
+    order = make_order(t0, shipping_address={"country": "DE"}, currency="EUR")
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(order, make_policy(variants=[international]))
+        delivered = await _deliver_quickly(sc, t0, "INTL1001")
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("review_request", "email", EMAIL, delivered + 21 * D),
+        ("review_reminder", "email", EMAIL, delivered + 28 * D),
+    ]
+    assert state.variants == ["international"]
+    assert state.stage is Stage.COMPLETED
+
+
+# --- 10. reviews ----------------------------------------------------------------------------------
+
+
+async def test_review_submitted_before_the_request(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        delivered = await _deliver_quickly(sc, t0, "REV2001")
+        await sc.advance_to(delivered + 5 * D)
+        await sc.review_submitted()
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert state.review_submitted is True
+    assert skipped(state) == []
+    assert state.stage is Stage.COMPLETED
+    assert state.completed_at is not None and state.completed_at < delivered + 5 * D + 1 * H
+
+
+async def test_review_submitted_after_the_request_cancels_the_reminder(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        delivered = await _deliver_quickly(sc, t0, "REV3001")
+        await sc.advance_to(delivered + 16 * D)
+        await sc.review_submitted()
+        state = await sc.finish()
+
+    assert sc.sent()[-2:] == [
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("review_request", "email", EMAIL, delivered + 14 * D),
+    ]
+    assert not sc.provider.of_step("review_reminder")
+    assert state.stage is Stage.COMPLETED
+    assert state.completed_at is not None and state.completed_at < delivered + 16 * D + 1 * H
+
+
+async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(
+        steps={"review_request": {"after": "14d", "reminder_after": "7d", "per": "item", "channels": ["email"]}}
+    )
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0, items=TWO_ITEMS), policy)
+        delivered = await _deliver_quickly(sc, t0, "REV4001")
+        await sc.advance_to(delivered + 16 * D)
+        await sc.review_submitted("li-1")  # the mug is reviewed; the tea is not
+        state = await sc.finish()
+
+    def per_item(step: str) -> list[tuple[str, datetime]]:
+        requests = sc.provider.of_step(step)
+        return sorted((r.context["item"]["id"], r.requested_at.replace(microsecond=0)) for r in requests)
+
+    assert per_item("review_request") == [("li-1", delivered + 14 * D), ("li-2", delivered + 14 * D)]
+    assert per_item("review_reminder") == [("li-2", delivered + 21 * D)]
+    assert state.reviewed_items == ["li-1"]
+    assert state.review_submitted is False
+    assert state.stage is Stage.COMPLETED
+
+
+# --- 11. duplicate and out-of-order scans ---------------------------------------------------------
+
+
+async def test_duplicate_and_out_of_order_scans(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy(delays={"pickup_sla": "2d"}))
+        await sc.ship(Shipment(carrier="easypost", tracking_number="DUP1001", shipped_at=t0))
+        tomorrow, day_after = midnight_utc(t0 + 1 * D), midnight_utc(t0 + 2 * D)
+        early = scan("DUP1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H, edd=day_after)
+        out = scan("DUP1001", TrackingStatus.OUT_FOR_DELIVERY, t0 + 1 * D + Q, edd=tomorrow)
+        sc.script(out)  # the carrier's API has it too: the next poll returns it again
+        await sc.advance_to(out.occurred_at)
+        await sc.webhook(out)
+        await sc.webhook(out)  # the carrier retried its webhook
+        await sc.advance_to(out.occurred_at + 2 * H)
+        assert any(p > out.occurred_at for p in sc.polls("DUP1001"))  # and a poll saw it once more
+        await sc.webhook(early)  # an older scan, late, with an older estimate
+        await sc.advance_to(out.occurred_at + 3 * H)
+        parcel = await sc.parcel("DUP1001")
+        assert parcel.status is TrackingStatus.OUT_FOR_DELIVERY
+        assert parcel.last_event_at == out.occurred_at
+        assert parcel.estimated_delivery == tomorrow
+        assert parcel.events_seen == 2
+        delivered = t0 + 1 * D + 4 * H + Q
+        await sc.advance_to(delivered)
+        await sc.webhook(scan("DUP1001", TrackingStatus.DELIVERED, delivered), out)
+        state = await sc.finish()
+
+    assert sc.sent()[:5] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("status_update", "sms", PHONE, out.occurred_at),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert state.delays == []
+    assert state.parcels[0].events_seen == 3
+    assert state.parcels[0].edd_history == [tomorrow]
+
+
+# --- 12. continue-as-new --------------------------------------------------------------------------
+
+
+async def test_long_tracking_continues_as_new_and_keeps_its_memory(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(tracking={"poll_every": "2h", "poll_backoff": 1.0, "poll_max_interval": "2h"})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), policy, tracking_history_limit=60)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="CAN1001", shipped_at=t0))
+        moved = t0 + 3 * H
+        sc.script(scan("CAN1001", TrackingStatus.IN_TRANSIT, moved))  # every poll returns it again
+        out = moved + 4 * D + Q
+        sc.script(scan("CAN1001", TrackingStatus.OUT_FOR_DELIVERY, out))  # a poll finds it first...
+        await sc.advance_to(out + 3 * H)
+        await sc.webhook(scan("CAN1001", TrackingStatus.OUT_FOR_DELIVERY, out))  # ...the webhook is late
+        delivered = out + 5 * H
+        await sc.scan_at("CAN1001", TrackingStatus.DELIVERED, delivered)
+        state = await sc.finish()
+        runs = await sc.runs("shipment-easypost-CAN1001")
+
+    assert len(runs) >= 3
+    polls = sc.polls("CAN1001")
+    assert len(polls) >= 45
+    found = min(p for p in polls if p >= out).replace(microsecond=0)
+    assert sc.sent()[:6] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delay_alert", "email", EMAIL, moved + 72 * H),
+        ("status_update", "sms", PHONE, found),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+    assert delays(state) == [("stalled", "CAN1001", 1, moved + 72 * H)]
+    parcel = state.parcels[0]
+    assert parcel.events_seen == 3
+    assert [m.step.value for m in parcel.messages] == ["shipped", "delay_alert", "status_update", "delivered"]
+
+
+# --- 13. nothing delivered ------------------------------------------------------------------------
+
+
+async def test_returned_parcel_skips_follow_up_and_review(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        await sc.ship(Shipment(carrier="easypost", tracking_number="RET1001", shipped_at=t0))
+        await sc.scan_at("RET1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await sc.scan_at("RET1001", TrackingStatus.RETURNING, t0 + 1 * D + Q)
+        returned = t0 + 3 * D + Q
+        await sc.scan_at("RET1001", TrackingStatus.RETURNED, returned)
+        state = await sc.finish()
+
+    assert sc.sent() == [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("status_update", "sms", PHONE, t0 + 1 * D + Q),
+    ]
+    assert skipped(state) == [
+        ("follow_up", "email", "not_applicable", returned),
+        ("review_request", "email", "not_applicable", returned),
+    ]
+    assert [p.status for p in state.parcels] == [TrackingStatus.RETURNED]
+    assert state.stage is Stage.COMPLETED
+    assert state.completed_at is not None and state.completed_at < returned + 1 * H
+
+
+# --- 14. polling back-off -------------------------------------------------------------------------
+
+
+async def test_polls_back_off_and_a_webhook_resets_them(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(tracking={"poll_every": "1h", "poll_backoff": 2.0, "poll_max_interval": "8h"})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), policy)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="POLL1001", shipped_at=t0))
+        await sc.advance_to(t0 + 32 * H)
+        silent = list(sc.polls("POLL1001"))
+        await sc.webhook(scan("POLL1001", TrackingStatus.IN_TRANSIT, t0 + 32 * H))
+        await sc.advance_to(t0 + 50 * H)
+        talking = sc.polls("POLL1001")[len(silent) :]
+        await sc.webhook(scan("POLL1001", TrackingStatus.DELIVERED, t0 + 50 * H))
+        await sc.finish()
+
+    def hours(polls: list[datetime]) -> list[float]:
+        return [round((p - t0) / H, 2) for p in polls]
+
+    assert hours(silent) == [1, 3, 7, 15, 23, 31]  # gaps 1, 2, 4, 8, then capped at 8
+    assert hours(talking) == [33, 35, 39, 47]  # the webhook at 32 started the ladder again
