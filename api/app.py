@@ -20,6 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, install
+from api.journey_state import read_journey_state
 from api.services import Services
 from connectors.carriers.base import WebhookError
 from domain import Order, Shipment, journey_id, shipment_workflow_id
@@ -163,7 +164,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         """The journey's whole state: parcels, messages sent or skipped with reasons, what is planned next."""
         merchant, oid = await resolve_order(order_id, merchant_id)
         try:
-            return await journey(merchant, oid).query(OrderJourney.state)
+            return await read_journey_state(svc().temporal, journey_id(merchant, oid))
         except WorkflowQueryFailedError as err:
             raise ApiError(500, "state_unavailable", f"the journey of {oid!r} could not answer: {err}") from err
         except RPCError as err:

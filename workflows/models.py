@@ -108,6 +108,24 @@ class JourneyState(BaseModel):
     completed_at: datetime | None = None
 
 
+def merge_live_parcels(state: JourneyState, live: list[ParcelState]) -> JourneyState:
+    """The journey's state with its running parcels as their tracking children see them now.
+
+    The order journey hears from a child only about delays and at its end (short histories); a reader
+    who wants the live picture queries the children and folds them in here.
+    """
+    fresh = {p.tracking_number: p for p in live}
+    if not fresh:
+        return state
+    parcels = [fresh.get(p.tracking_number, p) for p in state.parcels]
+    replaced = {f"{state.workflow_id}:{n}:" for n in fresh}
+    messages = [m for m in state.messages if not any(m.idempotency_key.startswith(r) for r in replaced)]
+    for parcel in fresh.values():
+        messages.extend(parcel.messages)
+    messages.sort(key=lambda m: (m.at is None, m.at))
+    return state.model_copy(update={"parcels": parcels, "messages": messages})
+
+
 class TrackingCarry(BaseModel):
     """What a tracking child hands to its next run when it continues-as-new."""
 

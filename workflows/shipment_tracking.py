@@ -74,7 +74,7 @@ class ShipmentTracking:
         self._messenger = Messenger(inp.order, self._policy, inp.policy_hash, key_prefix=key_prefix)
         self._messenger.outcomes = self._parcel.messages  # one list: reports and carries include it
         self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
-        self._reported_messages = len(self._parcel.messages)
+        self._reported_delays = len(self._parcel.delays)
 
     @workflow.signal
     def tracking_update(self, events: list[TrackingEvent]) -> None:
@@ -88,7 +88,12 @@ class ShipmentTracking:
     @workflow.run
     async def run(self, inp: TrackingInput) -> ParcelState:
         if inp.carry is None:
-            await self._send(Step.SHIPPED, context=self._shipment_context())
+            # Asking the carrier at once registers the parcel for its webhooks and picks up scans that
+            # arrived before this child existed (the API keeps those, and answers the carrier 202).
+            known = await self._fetch()
+            if not any(e.status in FINAL_STATUSES for e in known):
+                await self._send(Step.SHIPPED, context=self._shipment_context())
+            await self._apply(known)
         while True:
             if self._should_continue_as_new() and all(t.done() for t in self._deferred):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -98,7 +103,7 @@ class ShipmentTracking:
             if not self._inbox:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox) or self._unreported_messages(),
+                        lambda: bool(self._inbox),
                         timeout=max(deadline - now, timedelta(seconds=1)),
                         timeout_summary="next poll or delay check",
                     )
@@ -109,12 +114,12 @@ class ShipmentTracking:
                 self._next_poll_at = now + self._poll_interval
             elif now >= self._next_poll_at:
                 events = await self._poll(now)
-            changed = await self._apply(events)
-            changed |= await self._check_delays(workflow.now())
-            changed |= self._check_expiry(workflow.now())
-            changed |= self._unreported_messages()  # e.g. the email sent while its SMS waits for morning
-            if changed:
-                await self._report()
+            await self._apply(events)
+            await self._check_delays(workflow.now())
+            self._check_expiry(workflow.now())
+            held = not all(t.done() for t in self._deferred)
+            if len(self._parcel.delays) > self._reported_delays or (self._parcel.final and held):
+                await self._report()  # a final parcel with a message held for the morning: say so now
             if self._parcel.final:
                 await asyncio.gather(*self._deferred)  # a delivered SMS held for the morning still goes out
                 return self._parcel
@@ -122,6 +127,19 @@ class ShipmentTracking:
     # --- carrier input -------------------------------------------------------------------------
 
     async def _poll(self, now: datetime) -> list[TrackingEvent]:
+        """A scheduled poll: news resets the interval, silence backs it off up to the policy's maximum."""
+        fresh = await self._fetch()
+        if fresh:
+            self._poll_interval = self._poll_every
+        else:
+            backed_off = self._poll_interval * self._policy.tracking.poll_backoff
+            self._poll_interval = min(backed_off, self._policy.tracking.poll_max_interval.as_timedelta())
+        # From when this poll was due, not when its activity returned: the schedule does not creep.
+        self._next_poll_at = now + self._poll_interval
+        return fresh
+
+    async def _fetch(self) -> list[TrackingEvent]:
+        """Every scan the carrier knows that we have not seen yet."""
         try:
             result = await workflow.execute_activity(
                 POLL_CARRIER,
@@ -134,15 +152,7 @@ class ShipmentTracking:
             events = list(result.events)
         except ActivityError:
             events = []  # carrier unreachable or does not know the parcel yet: try again later
-        fresh = [e for e in events if e.event_id not in self._seen]
-        if fresh:
-            self._poll_interval = self._poll_every
-        else:
-            backed_off = self._poll_interval * self._policy.tracking.poll_backoff
-            self._poll_interval = min(backed_off, self._policy.tracking.poll_max_interval.as_timedelta())
-        # From when this poll was due, not when its activity returned: the schedule does not creep.
-        self._next_poll_at = now + self._poll_interval
-        return fresh
+        return [e for e in events if e.event_id not in self._seen]
 
     async def _apply(self, events: list[TrackingEvent]) -> bool:
         """Fold new scans into the parcel; send the messages status changes call for. True if anything changed."""
@@ -321,12 +331,11 @@ class ShipmentTracking:
         return max(min(candidates), now)
 
     async def _report(self) -> None:
-        self._reported_messages = len(self._parcel.messages)
+        """Tell the order journey about new delays: all it needs before the final result. Live status and
+        messages are read by query (the API merges them), which keeps both histories short."""
+        self._reported_delays = len(self._parcel.delays)
         parent = workflow.get_external_workflow_handle(self._inp.parent_workflow_id)
         await parent.signal(SHIPMENT_PROGRESS_SIGNAL, self._parcel)
-
-    def _unreported_messages(self) -> bool:
-        return len(self._parcel.messages) != self._reported_messages
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.journey_state import read_journey_state
 from domain import (
     MessageOutcome,
     MessageRequest,
@@ -269,8 +270,9 @@ class Scenario:
         return await _stuck_after(self.handle.result(), "waiting for the journey to complete")
 
     async def state(self) -> JourneyState:
+        """What the API answers: the journey's state with its running parcels' live state folded in."""
         assert self.handle is not None
-        return await self.handle.query(OrderJourney.state)
+        return await read_journey_state(self.env.client, self.handle.id)
 
     def sent(self) -> list[tuple[str, str, str | None, datetime]]:
         return [(s.step, s.channel, s.recipient, s.at) for s in self.provider.sent()]

@@ -762,5 +762,30 @@ async def test_polls_back_off_and_a_webhook_resets_them(time_skipping_env: Workf
     def hours(polls: list[datetime]) -> list[float]:
         return [round((p - t0) / H, 2) for p in polls]
 
-    assert hours(silent) == [1, 3, 7, 15, 23, 31]  # gaps 1, 2, 4, 8, then capped at 8
+    assert hours(silent) == [0, 1, 3, 7, 15, 23, 31]  # registered at once; then gaps 1, 2, 4, 8, capped at 8
     assert hours(talking) == [33, 35, 39, 47]  # the webhook at 32 started the ladder again
+
+
+async def test_scans_from_before_tracking_started_are_picked_up_at_once(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A shipment reported late, or webhooks that beat the tracking child: the first poll catches up."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        sc.script(
+            scan("EARLY1001", TrackingStatus.IN_TRANSIT, t0 + 1 * H),
+            scan("EARLY1001", TrackingStatus.DELIVERED, t0 + 5 * H),
+        )
+        reported = t0 + 6 * H
+        await sc.advance_to(reported)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="EARLY1001", shipped_at=t0))
+        state = await sc.finish()
+
+    assert sc.sent()[:2] == [
+        ("confirmation", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, reported),  # no "shipped" for a parcel already at the door
+    ]
+    tracking_number, polled_at = sc.carrier.polls[0]
+    assert (tracking_number, polled_at.replace(microsecond=0)) == ("EARLY1001", reported)
+    assert [p.delivered_at for p in state.parcels] == [t0 + 5 * H]
