@@ -80,6 +80,7 @@ class OrderJourney:
         self._children: dict[str, ChildWorkflowHandle[ShipmentTracking, ParcelState]] = {}
         self._plan: list[_Planned] = []
         self._plan_changed = False
+        self._published_stage: Stage | None = None
         self._held: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
 
     # --- what the outside world tells us ---------------------------------------------------------
@@ -142,6 +143,7 @@ class OrderJourney:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.completed_at = workflow.now()
         self._set_stage(Stage.COMPLETED)
+        self._publish_stage()
         self._state.next_action = None
         return self.state()
 
@@ -160,6 +162,7 @@ class OrderJourney:
                 self._state.next_action = PlannedAction(what=f"fulfillment check {level + 1}", due_at=due)
                 timeout = max(due - workflow.now(), timedelta(0))
             parcels_before = [(p.tracking_number, p.final) for p in self._state.parcels]
+            self._publish_stage()
             try:
                 await workflow.wait_condition(
                     lambda pb=parcels_before: (
@@ -276,6 +279,7 @@ class OrderJourney:
             self._plan_changed = False
             wait = upcoming.due_at - workflow.now()
             if wait > timedelta(0):
+                self._publish_stage()
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: self._plan_changed, timeout=wait, timeout_summary=upcoming.label
@@ -388,19 +392,24 @@ class OrderJourney:
         )
 
     def _set_stage(self, stage: Stage) -> None:
-        if self._state.stage is stage and stage is not Stage.CONFIRMED:
-            return
         self._state.stage = stage
-        self._upsert(SA_STAGE.value_set(stage.value))
+
+    def _publish_stage(self) -> None:
+        """Make the stage findable, once per wait rather than per passing stage: stages a journey only
+        passes through inside one workflow task (confirmed, delivered) would each cost a history event."""
+        if self._published_stage is not self._state.stage:
+            self._upsert()
 
     def _upsert(self, *updates: SearchAttributeUpdate) -> None:
         if not self._inp.options.search_attributes:
             return
         order = self._inp.order
+        self._published_stage = self._state.stage
         workflow.upsert_search_attributes(
             [
                 SA_MERCHANT.value_set(order.merchant_id),
                 SA_CUSTOMER.value_set(order.customer.id),
+                SA_STAGE.value_set(self._state.stage.value),
                 *updates,
             ]
         )
