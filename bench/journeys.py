@@ -235,15 +235,7 @@ class StandIns:
     @activity.defn(name="send_message")
     async def send_message(self, req: MessageRequest) -> MessageOutcome:
         self.sends[req.step.value] += 1
-        return MessageOutcome(
-            idempotency_key=req.idempotency_key,
-            step=req.step,
-            channel=req.channel,
-            recipient=req.recipient,
-            status=MessageStatus.SENT,
-            provider_message_id=f"bench-{req.idempotency_key}",
-            at=req.requested_at,
-        )
+        return MessageOutcome.sent(req, f"bench-{req.idempotency_key}", req.requested_at)
 
     @activity.defn(name="poll_carrier")
     async def poll_carrier(self, req: PollRequest) -> PollResult:

@@ -90,3 +90,16 @@ class MessageOutcome(BaseModel):
     provider_message_id: str | None = None
     at: datetime | None = None
     detail: str = ""
+
+    @classmethod
+    def sent(cls, req: MessageRequest, provider_message_id: str, at: datetime) -> MessageOutcome:
+        """The outcome of a request the provider accepted."""
+        return cls(
+            idempotency_key=req.idempotency_key,
+            step=req.step,
+            channel=req.channel,
+            recipient=req.recipient,
+            status=MessageStatus.SENT,
+            provider_message_id=provider_message_id,
+            at=at,
+        )

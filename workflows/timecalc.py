@@ -35,20 +35,7 @@ def add_duration(
     holidays: Iterable[date] = (),
 ) -> datetime:
     """`start` plus a policy duration. Business days keep the local time of day and skip weekends/holidays."""
-    if not duration.business_days:
-        return start + duration.as_timedelta()
-    workdays = {d.index for d in business_days}
-    if not workdays:
-        raise ValueError("business days are undefined: the policy lists no business_days")
-    closed = set(holidays)
-    local = start.astimezone(tz)
-    day, remaining = local.date(), duration.amount
-    while remaining > 0:
-        day += timedelta(days=1)
-        if day.weekday() in workdays and day not in closed:
-            remaining -= 1
-    result = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
-    return result.astimezone(UTC)
+    return _shift(start, duration, 1, tz, business_days, holidays)
 
 
 def sub_duration(
@@ -60,8 +47,19 @@ def sub_duration(
     holidays: Iterable[date] = (),
 ) -> datetime:
     """`start` minus a policy duration: `add_duration` backwards (business days count back over weekends)."""
+    return _shift(start, duration, -1, tz, business_days, holidays)
+
+
+def _shift(
+    start: datetime,
+    duration: Duration,
+    direction: int,
+    tz: ZoneInfo,
+    business_days: Iterable[Weekday],
+    holidays: Iterable[date],
+) -> datetime:
     if not duration.business_days:
-        return start - duration.as_timedelta()
+        return start + direction * duration.as_timedelta()
     workdays = {d.index for d in business_days}
     if not workdays:
         raise ValueError("business days are undefined: the policy lists no business_days")
@@ -69,7 +67,7 @@ def sub_duration(
     local = start.astimezone(tz)
     day, remaining = local.date(), duration.amount
     while remaining > 0:
-        day -= timedelta(days=1)
+        day += timedelta(days=direction)
         if day.weekday() in workdays and day not in closed:
             remaining -= 1
     result = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)

@@ -65,15 +65,7 @@ class RecordingProvider:
     @activity.defn(name="send_message")
     async def send_message(self, req: MessageRequest) -> MessageOutcome:
         self.requests.setdefault(req.idempotency_key, req)
-        return MessageOutcome(
-            idempotency_key=req.idempotency_key,
-            step=req.step,
-            channel=req.channel,
-            recipient=req.recipient,
-            status=MessageStatus.SENT,
-            provider_message_id=f"fake-{len(self.requests)}",
-            at=req.requested_at,
-        )
+        return MessageOutcome.sent(req, f"fake-{len(self.requests)}", req.requested_at)
 
     def sent(self) -> list[Sent]:
         out = [
