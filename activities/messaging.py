@@ -58,29 +58,20 @@ PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
 
 def recorded_outcome(row: OutboxRow) -> MessageOutcome | None:
     """The outcome a final outbox row stands for; None while the row still needs work."""
-    if row.status is OutboxStatus.SENT:
-        return MessageOutcome(
-            idempotency_key=row.idempotency_key,
-            step=row.step,
-            channel=row.channel,
-            recipient=row.recipient,
-            status=MessageStatus.SENT,
-            provider_message_id=row.provider_message_id,
-            at=row.sent_at,
-            detail=row.detail,
-        )
-    if row.status is OutboxStatus.SKIPPED:
-        return MessageOutcome(
-            idempotency_key=row.idempotency_key,
-            step=row.step,
-            channel=row.channel,
-            recipient=row.recipient,
-            status=MessageStatus.SKIPPED,
-            skip_reason=row.skip_reason,
-            at=row.updated_at,
-            detail=row.detail,
-        )
-    return None
+    if row.status not in (OutboxStatus.SENT, OutboxStatus.SKIPPED):
+        return None
+    sent = row.status is OutboxStatus.SENT
+    return MessageOutcome(
+        idempotency_key=row.idempotency_key,
+        step=row.step,
+        channel=row.channel,
+        recipient=row.recipient,
+        status=MessageStatus.SENT if sent else MessageStatus.SKIPPED,
+        provider_message_id=row.provider_message_id if sent else None,
+        skip_reason=None if sent else row.skip_reason,
+        at=row.sent_at if sent else row.updated_at,
+        detail=row.detail,
+    )
 
 
 def cap_window(req: MessageRequest) -> tuple[datetime, datetime] | None:

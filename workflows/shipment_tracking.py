@@ -154,15 +154,14 @@ class ShipmentTracking:
             events = []  # carrier unreachable or does not know the parcel yet: try again later
         return [e for e in events if e.event_id not in self._seen]
 
-    async def _apply(self, events: list[TrackingEvent]) -> bool:
-        """Fold new scans into the parcel; send the messages status changes call for. True if anything changed."""
-        parcel, changed = self._parcel, False
+    async def _apply(self, events: list[TrackingEvent]) -> None:
+        """Fold new scans into the parcel; send the messages status changes call for."""
+        parcel = self._parcel
         for event in sorted(events, key=lambda e: e.occurred_at):
             if event.event_id in self._seen:
                 continue
             self._seen.add(event.event_id)
             parcel.events_seen += 1
-            changed = True
             if parcel.last_event_at is not None and event.occurred_at < parcel.last_event_at:
                 continue  # a late-arriving older scan: history, not news (its EDD included)
             if event.estimated_delivery is not None:
@@ -176,7 +175,6 @@ class ShipmentTracking:
             await self._on_status(event, previous)
             if parcel.final:
                 break
-        return changed
 
     async def _note_edd(self, edd: datetime) -> None:
         parcel = self._parcel
@@ -278,13 +276,10 @@ class ShipmentTracking:
             )
         return [d for d in out if d[1] not in self._alerted]
 
-    async def _check_delays(self, now: datetime) -> bool:
-        fired = False
+    async def _check_delays(self, now: datetime) -> None:
         for kind, episode, due, detail in self._delay_deadlines():
             if now >= due:
                 await self._alert(kind, episode, detail)
-                fired = True
-        return fired
 
     async def _alert(self, kind: DelayKind, episode: str, detail: str) -> None:
         """Record a delay once per episode and tell the customer if the policy wants this kind told."""
@@ -309,18 +304,16 @@ class ShipmentTracking:
 
     # --- the end --------------------------------------------------------------------------------
 
-    def _check_expiry(self, now: datetime) -> bool:
+    def _check_expiry(self, now: datetime) -> None:
         """No carrier word at all for `expire_after`, or tracking for `give_up_after`: stop tracking."""
         parcel, tracking = self._parcel, self._policy.tracking
         if parcel.final:
-            return False
+            return
         silent = parcel.events_seen == 0 and now >= self._inp.started_at + tracking.expire_after.as_timedelta()
         too_long = now >= self._inp.started_at + tracking.give_up_after.as_timedelta()
         if silent or too_long:
             parcel.status = TrackingStatus.EXPIRED
             parcel.final = True
-            return True
-        return False
 
     def _next_wake(self, now: datetime) -> datetime:
         tracking = self._policy.tracking
