@@ -3,6 +3,9 @@
 from domain.delays import DelayAlert, DelayKind
 from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
 from domain.orders import Address, Customer, LineItem, Order, journey_id
+from domain.payments import PaymentRef, RefundInstruction, RefundReason, RefundReceipt
+from domain.returns import ReturnLabel, ReturnLabelRequest
+from domain.support import Actor, AuditEntry, Role
 from domain.tracking import (
     FINAL_STATUSES,
     ExceptionReason,
@@ -16,7 +19,9 @@ from domain.tracking import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "Actor",
     "Address",
+    "AuditEntry",
     "Channel",
     "Customer",
     "DelayAlert",
@@ -27,8 +32,15 @@ __all__ = [
     "MessageRequest",
     "MessageStatus",
     "Order",
+    "PaymentRef",
     "PollRequest",
     "PollResult",
+    "RefundInstruction",
+    "RefundReason",
+    "RefundReceipt",
+    "ReturnLabel",
+    "ReturnLabelRequest",
+    "Role",
     "Shipment",
     "SkipReason",
     "Step",

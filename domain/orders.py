@@ -8,14 +8,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from domain.payments import PaymentRef
+
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def _check_id(value: str, what: str) -> str:
     if not _ID_RE.match(value):
-        raise ValueError(
-            f"{what} {value!r} must be 1-128 characters of letters, digits, '.', '_', ':' or '-'"
-        )
+        raise ValueError(f"{what} {value!r} must be 1-128 characters of letters, digits, '.', '_', ':' or '-'")
     return value
 
 
@@ -92,6 +92,7 @@ class Order(BaseModel):
     shipping_address: Address
     items: list[LineItem] = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)
+    payment: PaymentRef | None = Field(default=None, description="where the money sits; needed for refunds")
 
     @field_validator("merchant_id")
     @classmethod

@@ -66,6 +66,9 @@ class Shipment(BaseModel):
     items: dict[str, int] = Field(default_factory=dict)
     shipped_at: datetime | None = None
     tracking_url: str | None = None
+    exchange_id: str | None = Field(
+        default=None, description="set when this parcel carries an exchange's replacement (then `items` may be empty)"
+    )
 
     @property
     def workflow_id(self) -> str:

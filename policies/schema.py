@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain import Channel, DelayKind, Order, TrackingStatus
+from domain import Address, Channel, DelayKind, Order, TrackingStatus
 from policies.durations import Duration
 
 
@@ -229,8 +229,18 @@ class ExchangeBonus(_Strict):
 
 
 class Returns(_Strict):
+    """Exchanges: how long after delivery they are open, where labels send parcels, the bonus offered."""
+
     window: Duration = Duration(30, "d")
     exchange_bonus: ExchangeBonus | None = None
+    address: Address | None = Field(default=None, description="where return labels send parcels back")
+    label_carrier: str = Field(default="easypost", description="the carrier connector that makes return labels")
+
+
+class Cancellation(_Strict):
+    """What a cancellation before shipment does with the money: refund it all, or leave it to the merchant."""
+
+    refund: Literal["full", "none"] = "full"
 
 
 class Condition(_Strict):
@@ -256,7 +266,7 @@ class Condition(_Strict):
         return all(checks)
 
 
-OVERRIDE_SECTIONS: tuple[str, ...] = ("defaults", "steps", "delays", "tracking", "reorder", "returns")
+OVERRIDE_SECTIONS: tuple[str, ...] = ("defaults", "steps", "delays", "tracking", "reorder", "returns", "cancellation")
 """The policy sections a variant's `override` may set."""
 
 
@@ -291,6 +301,7 @@ class Policy(_Strict):
     tracking: Tracking = Tracking()
     reorder: list[ReorderRule] = Field(default_factory=list)
     returns: Returns = Returns()
+    cancellation: Cancellation = Cancellation()
     variants: list[Variant] = Field(default_factory=list)
 
     @model_validator(mode="after")

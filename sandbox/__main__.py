@@ -27,14 +27,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
-        description="Local stand-ins for EasyPost, Twilio and an SMTP relay, with an outbox page.",
+        description="Local stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, with an outbox page.",
     )
     parser.add_argument("--host", default=env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
     parser.add_argument(
         "--http-port",
         type=int,
         default=_int_env("AFTERCARE_SANDBOX_PORT", 8025),
-        help="EasyPost, Twilio, outbox (0 = any free port)",
+        help="EasyPost, Twilio, Stripe, outbox (0 = any free port)",
     )
     parser.add_argument(
         "--smtp-port", type=int, default=_int_env("AFTERCARE_SMTP_PORT", 2525), help="SMTP sink (0 = any free port)"
@@ -56,13 +56,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an EasyPost API key the stand-in accepts (repeatable); default "
         "$AFTERCARE_EASYPOST_API_KEY or 'sandbox-key'",
     )
+    parser.add_argument(
+        "--stripe-api-key",
+        action="append",
+        dest="stripe_api_keys",
+        help="a Stripe secret key the stand-in accepts (repeatable); default "
+        "$AFTERCARE_STRIPE_API_KEY or 'sk_test_sandbox'",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)  # fmt: skip
 
 
 async def serve(args: argparse.Namespace) -> None:
     keys = args.easypost_api_keys or [os.environ.get("AFTERCARE_EASYPOST_API_KEY", "sandbox-key")]
-    state = SandboxState(easypost_api_keys=set(keys))
+    stripe_keys = args.stripe_api_keys or [os.environ.get("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox")]
+    state = SandboxState(easypost_api_keys=set(keys), stripe_api_keys=set(stripe_keys))
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, args.webhook_secret,
         state=state, log_level=args.log_level,
@@ -71,6 +79,7 @@ async def serve(args: argparse.Namespace) -> None:
             f"Aftercare sandbox\n"
             f"  EasyPost  {sandbox.easypost_base_url}  (webhooks -> {args.webhook_url})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"
+            f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"
             f"  Outbox    {sandbox.outbox_url}\n"
             f"Ctrl+C to stop.",

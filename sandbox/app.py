@@ -1,4 +1,4 @@
-"""The sandbox's HTTP side: EasyPost and Twilio stand-ins, the outbox, and the controls, in one app."""
+"""The sandbox's HTTP side: EasyPost, Twilio and Stripe stand-ins, the outbox, and the controls, in one app."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, twilio
+from sandbox import easypost, outbox, stripe, twilio
 from sandbox.state import SandboxState
 
 
@@ -38,12 +38,13 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Local stand-ins for EasyPost, Twilio and an SMTP relay, each speaking the vendor's format.",
+        description="Stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, each speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
     app.include_router(twilio.build_router(state))
+    app.include_router(stripe.build_router(state))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -57,6 +58,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 "ok": True,
                 "easypost": f"{state.http_url}/easypost",
                 "twilio": f"{state.http_url}/twilio",
+                "stripe": f"{state.http_url}/stripe",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }

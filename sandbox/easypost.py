@@ -5,6 +5,14 @@ Real API (under `/easypost`): `POST /v2/trackers` (JSON `{"tracker": {...}}` or 
 `GET /v2/trackers` (`tracking_codes[]`, `tracking_code`, `carrier`), `GET /v2/trackers/{id}`; basic
 auth with the API key as user name.
 
+Return labels: `POST /v2/shipments` (JSON `{"shipment": {...}}`) with `carrier` and `service` buys the
+label in the same call (EasyPost's one-call buy); `is_return: true` swaps the two addresses as
+EasyPost does. Each shipment gets a tracker for its fresh tracking code (follow it with the scan
+controls below) and a PNG label served by the sandbox at `GET /easypost/labels/{shp_id}.png`.
+`GET /v2/shipments/{id}` also takes a shipment's `reference` in place of its id. Like EasyPost, a
+repeated `reference` makes a second shipment: the connector looks the reference up before buying.
+A missing street1, country or parcel weight is a 422 `SHIPMENT.INVALID_PARAMS` naming each field.
+
 Sandbox controls (under `/_sandbox/easypost`), in EasyPost's own vocabulary:
 - `POST trackers/{code}/scan`: append a scan; POST the signed `tracker.updated` Event to the webhook
   URL (first attempt before answering, retries with back-off in the background) unless
@@ -23,14 +31,17 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import random
 import re
+import struct
 import unicodedata
 import uuid
+import zlib
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from sandbox.state import DeliveryAttempt, SandboxState, SinkedWebhook, WebhookDelivery, iso, utcnow
@@ -78,8 +89,8 @@ def sign(body: bytes, secret: str) -> str:
     return "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "errors": []}}, status_code=status)
+def error(status: int, code: str, message: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "errors": errors or []}}, status_code=status)
 
 
 class Scan(BaseModel):
@@ -205,6 +216,162 @@ def apply_scan(tracker: dict[str, Any], scan: Scan) -> dict[str, Any]:
         tracker["signed_by"] = scan.signed_by
     tracker["finalized"] = tracker["status"] in ("delivered", "return_to_sender", "cancelled", "failure")
     return detail
+
+
+# --- shipments (return labels) ----------------------------------------------------------------
+
+# Services the sandbox sells per carrier (EasyPost's names); other carriers take any service.
+SERVICES = {
+    "USPS": ("GroundAdvantage", "Priority", "Express", "First", "ParcelSelect", "MediaMail", "LibraryMail"),
+    "UPS": ("Ground", "3DaySelect", "2ndDayAir", "NextDayAir", "NextDayAirSaver"),
+    "FedEx": ("FEDEX_GROUND", "FEDEX_2_DAY", "FEDEX_EXPRESS_SAVER", "PRIORITY_OVERNIGHT", "STANDARD_OVERNIGHT"),
+}
+ADDRESS_FIELDS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
+
+
+def shipment_errors(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """Every field EasyPost would refuse, in its `{"field", "message"}` style."""
+    problems: list[dict[str, str]] = []
+    for side in ("to_address", "from_address"):
+        address = payload.get(side)
+        if not isinstance(address, dict):
+            problems.append({"field": side, "message": "must be present and an object"})
+            continue
+        for name in ("street1", "country"):
+            if not str(address.get(name) or "").strip():
+                problems.append({"field": f"{side}.{name}", "message": "must be present and a string"})
+        country = str(address.get("country") or "")
+        if country and not re.fullmatch(r"[A-Za-z]{2}", country):
+            problems.append({"field": f"{side}.country", "message": "must be a 2-letter ISO country code"})
+    parcel = payload.get("parcel")
+    weight = parcel.get("weight") if isinstance(parcel, dict) else None
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
+        problems.append({"field": "parcel.weight", "message": "must be a number of ounces greater than 0"})
+    carrier, service = payload.get("carrier"), payload.get("service")
+    if service and carrier in SERVICES and service not in SERVICES[str(carrier)]:
+        offered = ", ".join(SERVICES[str(carrier)])
+        problems.append(
+            {"field": "service", "message": f"{service!r} is not a {carrier} service; use one of {offered}"}
+        )
+    return problems
+
+
+def _address(raw: dict[str, Any]) -> dict[str, Any]:
+    now = iso(utcnow())
+    fields = {name: raw.get(name) for name in ADDRESS_FIELDS}
+    fields["country"] = str(fields["country"]).upper()
+    return {"id": "adr_" + uuid.uuid4().hex, "object": "Address", "mode": "test", **fields,
+            "created_at": now, "updated_at": now}  # fmt: skip
+
+
+def _tracking_code(carrier: str) -> str:
+    rng = random.SystemRandom()
+    digits = "".join(rng.choice("0123456789") for _ in range(18))
+    if carrier == "UPS":
+        return "1Z" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(16))
+    return ("9434" + digits) if carrier == "USPS" else digits[:12]
+
+
+def new_shipment(state: SandboxState, payload: dict[str, Any]) -> dict[str, Any]:
+    """A Shipment as EasyPost stores it; bought at once (label, tracking code, tracker) when a service is given."""
+    now = iso(utcnow())
+    shipment_id = "shp_" + uuid.uuid4().hex
+    is_return = bool(payload.get("is_return"))
+    to_raw, from_raw = payload["to_address"], payload["from_address"]
+    if is_return:  # EasyPost swaps them: the label goes back to where the parcel came from
+        to_raw, from_raw = from_raw, to_raw
+    carrier = str(payload.get("carrier") or "USPS")
+    shipment: dict[str, Any] = {
+        "id": shipment_id,
+        "object": "Shipment",
+        "mode": "test",
+        "reference": payload.get("reference"),
+        "status": "unknown",
+        "is_return": is_return,
+        "to_address": _address(to_raw),
+        "from_address": _address(from_raw),
+        "return_address": _address(from_raw),
+        "buyer_address": _address(to_raw),
+        "parcel": {
+            "id": "prcl_" + uuid.uuid4().hex,
+            "object": "Parcel",
+            "weight": payload["parcel"]["weight"],
+            "length": None,
+            "width": None,
+            "height": None,
+            "predefined_package": None,
+        },
+        "options": payload.get("options") or {},
+        "customs_info": None,
+        "rates": [],
+        "selected_rate": None,
+        "postage_label": None,
+        "tracking_code": None,
+        "tracker": None,
+        "fees": [],
+        "messages": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    if payload.get("service"):  # one-call buy
+        rate = {"id": "rate_" + uuid.uuid4().hex, "object": "Rate", "mode": "test", "carrier": carrier,
+                "service": payload["service"], "rate": "7.58", "currency": "USD", "delivery_days": 3,
+                "shipment_id": shipment_id}  # fmt: skip
+        code = _tracking_code(carrier)
+        tracker = new_tracker(state, code, carrier)
+        tracker.update(shipment_id=shipment_id, is_return=is_return)
+        shipment.update(
+            rates=[rate],
+            selected_rate=rate,
+            tracking_code=code,
+            tracker=tracker,
+            postage_label={
+                "id": "pl_" + uuid.uuid4().hex,
+                "object": "PostageLabel",
+                "label_date": now,
+                "label_file_type": "image/png",
+                "label_resolution": 50,
+                "label_size": "4x6",
+                "label_type": "default",
+                "label_url": f"{state.http_url}/easypost/labels/{shipment_id}.png",
+                "label_pdf_url": None,
+                "label_zpl_url": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    state.shipments[shipment_id] = shipment
+    return shipment
+
+
+def find_shipment(state: SandboxState, id_or_reference: str) -> dict[str, Any] | None:
+    """By id, else the newest shipment with that reference (EasyPost takes references in place of ids)."""
+    if id_or_reference in state.shipments:
+        return state.shipments[id_or_reference]
+    same = [s for s in state.shipments.values() if s.get("reference") == id_or_reference]
+    return same[-1] if same else None
+
+
+def label_png(tracking_code: str, width: int = 200, height: int = 300) -> bytes:
+    """A 4x6 in label at 50 dpi: a frame and a barcode drawn from the tracking code (no fonts needed)."""
+    bars = [bit == "1" for ch in tracking_code for bit in format(ord(ch), "08b")]
+    bar_width = max(1, (width - 40) // max(1, len(bars)))
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # PNG filter type: none
+        for x in range(width):
+            frame = x < 4 or x >= width - 4 or y < 4 or y >= height - 4
+            in_code = 190 <= y < 260 and 20 <= x < 20 + bar_width * len(bars)
+            ink = frame or (in_code and bars[(x - 20) // bar_width]) or (y in (60, 120) and 10 < x < width - 10)
+            rows.append(0 if ink else 255)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+    )
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -381,6 +548,39 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         if tracker is None:
             return error(404, "NOT_FOUND", f"The requested resource could not be found: {tracker_id}")
         return JSONResponse(tracker)
+
+    @router.post("/easypost/v2/shipments", tags=["easypost"])
+    async def create_shipment(request: Request) -> JSONResponse:
+        if (denied := await auth_error(request)) is not None:
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(422, "SHIPMENT.INVALID_PARAMS", 'The request body must be JSON: {"shipment": {...}}')
+        payload = body.get("shipment") if isinstance(body, dict) else None
+        if not isinstance(payload, dict):
+            return error(422, "SHIPMENT.INVALID_PARAMS", 'Missing the shipment object: {"shipment": {...}}')
+        if problems := shipment_errors(payload):
+            message = "Unable to create shipment, one or more parameters were invalid."
+            return error(422, "SHIPMENT.INVALID_PARAMS", message, problems)
+        return JSONResponse(new_shipment(state, payload), status_code=201)
+
+    @router.get("/easypost/v2/shipments/{id_or_reference:path}", tags=["easypost"])
+    async def retrieve_shipment(id_or_reference: str, request: Request) -> JSONResponse:
+        if (denied := await auth_error(request)) is not None:
+            return denied
+        shipment = find_shipment(state, id_or_reference)
+        if shipment is None:
+            return error(404, "NOT_FOUND", f"The requested resource could not be found: {id_or_reference}")
+        return JSONResponse(shipment)
+
+    @router.get("/easypost/labels/{shipment_id}.png", tags=["easypost"])
+    async def label(shipment_id: str) -> Response:
+        """The label's image, public like EasyPost's label URLs (no API key needed to print it)."""
+        shipment = state.shipments.get(shipment_id)
+        if shipment is None or not shipment.get("tracking_code"):
+            return error(404, "NOT_FOUND", f"no label for shipment {shipment_id!r}")
+        return Response(label_png(shipment["tracking_code"]), media_type="image/png")
 
     # sandbox controls ---------------------------------------------------------------------------
 

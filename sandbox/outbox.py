@@ -1,4 +1,5 @@
-"""The outbox: every email, SMS and WhatsApp message the stand-ins received, newest first.
+"""The outbox: every email, SMS and WhatsApp message the stand-ins received, and every payment and refund,
+newest first.
 
 Server-rendered with Jinja2 (autoescaped: message bodies come from templates we are testing), and
 refreshing itself so a demo shows messages as the journeys send them.
@@ -6,13 +7,15 @@ refreshing itself so a demo shows messages as the journeys send them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from jinja2 import DictLoader, Environment, select_autoescape
 
-from sandbox.state import SandboxState
+from sandbox.state import SandboxState, iso
+from sandbox.stripe import money
 
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -53,6 +56,18 @@ _OUTBOX = """{% extends "layout.html" %}{% block body %}
  <td>{% for a in d.attempts %}{{ a.status_code or a.error }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
  <td>{{ "delivered" if d.delivered else ("gave up" if d.gave_up else "retrying") }}</td>
 </tr>{% endfor %}</table>{% else %}<p class="muted">No webhook sent yet.</p>{% endif %}
+<h2>Payments ({{ payments|length }}) and refunds ({{ refunds|length }})</h2>
+{% if payments %}<table><tr><th>Paid</th><th>PaymentIntent</th><th>Amount</th><th>Refunded</th><th>Order</th></tr>
+{% for p in payments %}<tr class="payment">
+ <td class="muted">{{ p.created }}</td><td>{{ p.id }}</td><td>{{ p.amount }}</td><td>{{ p.refunded }}</td>
+ <td>{{ p.order }}</td>
+</tr>{% endfor %}</table>{% else %}<p class="muted">No payment yet.</p>{% endif %}
+{% if refunds %}<table><tr><th>Refunded</th><th>Refund</th><th>PaymentIntent</th><th>Amount</th><th>Status</th>
+<th>Why</th></tr>
+{% for r in refunds %}<tr class="refund">
+ <td class="muted">{{ r.created }}</td><td>{{ r.id }}</td><td>{{ r.payment_intent }}</td><td>{{ r.amount }}</td>
+ <td><span class="tag">{{ r.status }}</span></td><td>{{ r.why }}</td>
+</tr>{% endfor %}</table>{% endif %}
 {% endblock %}"""
 
 _EMAIL = """{% extends "layout.html" %}{% block body %}
@@ -83,6 +98,42 @@ def _emails(state: SandboxState) -> list[Any]:
         return list(reversed(state.emails))
 
 
+def _when(unix: int) -> str:
+    return iso(datetime.fromtimestamp(unix, UTC)).replace("T", " ").rstrip("Z")
+
+
+def _payments(state: SandboxState) -> list[dict[str, Any]]:
+    """PaymentIntents newest first, with what was refunded of each, as the page shows them."""
+    rows = []
+    for intent in reversed(state.payment_intents.values()):
+        charge = state.charges.get(intent.get("latest_charge") or "") or {}
+        rows.append({
+            "id": intent["id"],
+            "created": _when(intent["created"]),
+            "amount": money(intent["amount"], intent["currency"]),
+            "refunded": money(charge.get("amount_refunded", 0), intent["currency"]),
+            "order": intent["metadata"].get("order_id", ""),
+        })  # fmt: skip
+    return rows
+
+
+def _refunds(state: SandboxState) -> list[dict[str, Any]]:
+    rows = []
+    for refund in reversed(state.refunds.values()):
+        meta = refund["metadata"]
+        why = " · ".join(v for v in (meta.get("aftercare_reason") or refund["reason"], meta.get("note"),
+                                     meta.get("requested_by")) if v)  # fmt: skip
+        rows.append({
+            "id": refund["id"],
+            "created": _when(refund["created"]),
+            "payment_intent": refund["payment_intent"],
+            "amount": money(refund["amount"], refund["currency"]),
+            "status": refund["status"],
+            "why": why,
+        })  # fmt: skip
+    return rows
+
+
 def build_router(state: SandboxState) -> APIRouter:
     router = APIRouter(tags=["outbox"])
 
@@ -94,6 +145,8 @@ def build_router(state: SandboxState) -> APIRouter:
             emails=_emails(state),
             texts=_texts(state),
             deliveries=list(reversed(state.deliveries)),
+            payments=_payments(state),
+            refunds=_refunds(state),
         )
         return HTMLResponse(html)
 
@@ -104,6 +157,8 @@ def build_router(state: SandboxState) -> APIRouter:
                 "emails": [e.to_json() for e in _emails(state)],
                 "texts": _texts(state),
                 "webhooks": [d.to_json() for d in reversed(state.deliveries)],
+                "payment_intents": list(reversed(state.payment_intents.values())),
+                "refunds": list(reversed(state.refunds.values())),
             }
         )
 

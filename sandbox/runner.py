@@ -40,6 +40,10 @@ class RunningSandbox:
         return f"{self.http_url}/twilio"
 
     @property
+    def stripe_base_url(self) -> str:
+        return f"{self.http_url}/stripe"
+
+    @property
     def outbox_url(self) -> str:
         return f"{self.http_url}/outbox"
 

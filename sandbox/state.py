@@ -103,6 +103,7 @@ class SandboxState:
     webhook_url: str = "http://127.0.0.1:8000/v1/carriers/easypost/events"
     webhook_secret: str = "sandbox-webhook-secret"
     easypost_api_keys: set[str] = field(default_factory=lambda: {"sandbox-key"})
+    stripe_api_keys: set[str] = field(default_factory=lambda: {"sk_test_sandbox"})
     # waits before the 2nd, 3rd... delivery attempt of a webhook that failed
     webhook_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
     webhook_timeout: float = 10.0
@@ -119,6 +120,14 @@ class SandboxState:
     sink_fail_next: int = 0
     easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shp_ id -> Shipment JSON (return labels)
+    # Stripe
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pi_ id -> PaymentIntent JSON
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ch_ id -> Charge JSON
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # re_ id -> Refund JSON, oldest first
+    stripe_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> request and answer
+    stripe_in_flight: set[str] = field(default_factory=set)  # idempotency keys of requests still running
+    stripe_fail_next: list[dict[str, Any]] = field(default_factory=list)
     # Twilio
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -171,8 +180,12 @@ class SandboxState:
                 "smtp_fail_next",
                 "twilio_fail_next",
                 "easypost_fail_next",
+                "stripe_fail_next",
             ):
                 getattr(self, name).clear()
+            for mapping in (self.shipments, self.payment_intents, self.charges, self.refunds, self.stripe_idempotency):
+                mapping.clear()
+            self.stripe_in_flight.clear()
             self.trackers.clear()
             self.tracker_ids.clear()
             self.scripts.clear()

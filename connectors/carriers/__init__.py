@@ -1,10 +1,13 @@
-"""Carrier connectors, one module per carrier, and the registry the activities look carriers up in."""
+"""Carrier connectors, one module per carrier, and the registry the activities look carriers up in.
+
+A carrier that also makes return labels satisfies `ReturnLabelMaker` (EasyPost does).
+"""
 
 from __future__ import annotations
 
 import httpx
 
-from connectors.carriers.base import CarrierClient, CarrierError, WebhookError
+from connectors.carriers.base import CarrierClient, CarrierError, ReturnLabelMaker, WebhookError
 from connectors.carriers.easypost import EasyPostCarrier
 
 
@@ -22,4 +25,4 @@ def build_carriers(
     return {c.name: c for c in carriers}
 
 
-__all__ = ["CarrierClient", "CarrierError", "EasyPostCarrier", "WebhookError", "build_carriers"]
+__all__ = ["CarrierClient", "CarrierError", "EasyPostCarrier", "ReturnLabelMaker", "WebhookError", "build_carriers"]

@@ -1,11 +1,14 @@
-"""What every carrier connector offers: track a parcel on demand, and read the carrier's webhooks."""
+"""What every carrier connector offers: track a parcel on demand, and read the carrier's webhooks.
+
+Some carriers also make return labels (`ReturnLabelMaker`); the returns activity checks for it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from domain import PollResult, TrackingEvent
+from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 
 
 class CarrierError(Exception):
@@ -30,3 +33,14 @@ class CarrierClient(Protocol):
     async def track(self, tracking_number: str) -> PollResult: ...
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]: ...
+
+
+@runtime_checkable
+class ReturnLabelMaker(Protocol):
+    """A carrier that buys return labels: from the customer back to the merchant, paid by the merchant."""
+
+    name: str
+
+    async def create_return_label(self, request: ReturnLabelRequest) -> ReturnLabel:
+        """One label per `request.idempotency_key`, however often it is called; CarrierError if not."""
+        ...

@@ -6,6 +6,12 @@ finds-or-creates with `POST /v2/trackers`; once it knows the tracker id it reads
 `GET /v2/trackers/{id}` instead, and creates it again if that answers 404.
 Webhooks carry the whole Tracker inside an `Event`, signed with HMAC-SHA256 of the raw body in the
 `X-Hmac-Signature` header (`hmac-sha256-hex=<digest>`, key = the NFKD-normalised webhook secret).
+
+Return labels are Shipments bought in one call (`carrier` + `service` given at creation) with
+`is_return: true`. EasyPost swaps the two addresses of a return itself, so we send them as the
+outbound parcel had them: `to_address` the customer, `from_address` the merchant. EasyPost has no
+idempotency keys, but a shipment can be fetched by its `reference` in place of its id: we use our
+idempotency key as the reference and look it up before buying, so a retried activity buys one label.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from connectors.carriers.base import CarrierError, WebhookError
-from domain import ExceptionReason, PollResult, TrackingEvent, TrackingStatus
+from domain import Address, ExceptionReason, PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent, TrackingStatus
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="
@@ -187,6 +194,8 @@ class EasyPostCarrier:
         http: httpx.AsyncClient | None = None,
         *,
         timeout: float = 10.0,
+        return_carrier: str = "USPS",
+        return_service: str = "GroundAdvantage",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = httpx.BasicAuth(api_key, "")
@@ -195,6 +204,8 @@ class EasyPostCarrier:
         self._owns_http = http is None
         self._timeout = timeout
         self._tracker_ids: dict[str, str] = {}  # tracking code -> trk_ id; saves a create per poll
+        self.return_carrier = return_carrier  # the carrier and service return labels are bought with
+        self.return_service = return_service
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -220,22 +231,62 @@ class EasyPostCarrier:
         return tracker_to_result(tracker, self.name)
 
     async def _request(self, method: str, path: str, tracking_number: str, payload: Any = None) -> dict[str, Any]:
-        url = self.base_url + path
-        try:
-            resp = await self._http.request(method, url, json=payload, auth=self._auth, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierError(f"EasyPost timed out ({type(exc).__name__})", retryable=True) from exc
-        except httpx.TransportError as exc:
-            raise CarrierError(f"EasyPost unreachable at {self.base_url}: {exc}", retryable=True) from exc
+        resp = await self._send(method, path, payload)
         if resp.is_success:
-            try:
-                body = resp.json()
-            except ValueError as exc:
-                raise CarrierError("EasyPost answered with a body that is not JSON", retryable=True) from exc
-            if not isinstance(body, dict) or body.get("object") != "Tracker":
-                raise CarrierError("EasyPost answered with something that is not a Tracker", retryable=True)
-            return body
+            return _object(resp, "Tracker")
         raise _http_error(resp, tracking_number)
+
+    async def _send(self, method: str, path: str, payload: Any = None, doing: str = "") -> httpx.Response:
+        url = self.base_url + path
+        context = f" {doing}" if doing else ""
+        try:
+            return await self._http.request(method, url, json=payload, auth=self._auth, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise CarrierError(f"EasyPost timed out{context} ({type(exc).__name__})", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise CarrierError(f"EasyPost unreachable at {self.base_url}{context}: {exc}", retryable=True) from exc
+
+    async def create_return_label(self, request: ReturnLabelRequest) -> ReturnLabel:
+        """A bought return label from the customer to the merchant; one per `request.idempotency_key`."""
+        what = f"the return label for order {request.order_id}"
+        doing = f"making {what}"
+        # a retry after a lost answer: the shipment the first attempt bought is found by its reference
+        found = await self._send("GET", f"/v2/shipments/{quote(request.idempotency_key, safe='')}", doing=doing)
+        if found.is_success:
+            shipment = _object(found, "Shipment")
+            if _label_of(shipment) is not None:
+                return self._return_label(shipment, what)
+        elif found.status_code != 404 or not _easypost_error(found):
+            raise _shipment_error(found, what)
+        payload = {
+            "shipment": {
+                "to_address": easypost_address(request.from_address),  # EasyPost swaps these for a return
+                "from_address": easypost_address(request.to_address),
+                "parcel": {"weight": request.weight_oz},
+                "is_return": True,
+                "carrier": self.return_carrier,
+                "service": self.return_service,
+                "reference": request.idempotency_key,
+                "options": {"label_format": "PNG", "print_custom_1": f"Return for order {request.order_id}"},
+            }
+        }
+        resp = await self._send("POST", "/v2/shipments", payload, doing=doing)
+        if not resp.is_success:
+            raise _shipment_error(resp, what)
+        return self._return_label(_object(resp, "Shipment"), what)
+
+    def _return_label(self, shipment: Mapping[str, Any], what: str) -> ReturnLabel:
+        label = _label_of(shipment)
+        if label is None:
+            raise CarrierError(
+                f"EasyPost created shipment {shipment.get('id')} for {what} but bought no label: is "
+                f"{self.return_service!r} a {self.return_carrier} service on this EasyPost account?",
+                retryable=False,
+            )
+        label_url, tracking_code = label
+        created = parse_datetime((shipment.get("postage_label") or {}).get("label_date"))
+        created = created or parse_datetime(shipment.get("created_at")) or datetime.now(UTC)
+        return ReturnLabel(carrier=self.name, tracking_number=tracking_code, label_url=label_url, created_at=created)
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]:
         """Verify an EasyPost webhook and return every event of the tracker it carries."""
@@ -261,6 +312,82 @@ class EasyPostCarrier:
         if result.get("id") and result.get("tracking_code"):
             self._tracker_ids[str(result["tracking_code"])] = str(result["id"])
         return tracker_to_result(result, self.name).events
+
+
+def easypost_address(address: Address) -> dict[str, str]:
+    """Our Address in EasyPost's words (street1, state, zip); empty fields left out."""
+    fields = {
+        "name": address.name,
+        "street1": address.line1,
+        "street2": address.line2,
+        "city": address.city,
+        "state": address.region,
+        "zip": address.postal_code,
+        "country": address.country,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def _object(resp: httpx.Response, expected: str) -> dict[str, Any]:
+    """The JSON object of a successful answer, checked to be the EasyPost `object` we asked for."""
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise CarrierError("EasyPost answered with a body that is not JSON", retryable=True) from exc
+    if not isinstance(body, dict) or body.get("object") != expected:
+        raise CarrierError(f"EasyPost answered with something that is not a {expected}", retryable=True)
+    return body
+
+
+def _label_of(shipment: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(label URL, tracking code) of a bought shipment, None while it has no postage label."""
+    label = shipment.get("postage_label")
+    url = label.get("label_url") if isinstance(label, Mapping) else None
+    code = shipment.get("tracking_code")
+    return (str(url), str(code)) if url and code else None
+
+
+def _easypost_error(resp: httpx.Response) -> dict[str, Any] | None:
+    """EasyPost's `error` object, None when the body is not EasyPost's (a proxy, a wrong URL)."""
+    try:
+        err = resp.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return err if isinstance(err, dict) else None
+
+
+# In a return shipment we send the customer as `to_address` (EasyPost swaps them): name fields plainly.
+RETURN_FIELD_NAMES = {"to_address": "customer address", "from_address": "merchant address"}
+
+
+def _field(name: str) -> str:
+    side, dot, rest = name.partition(".")
+    return f"{RETURN_FIELD_NAMES[side]}{' ' + rest if dot else ''}" if side in RETURN_FIELD_NAMES else name
+
+
+def _shipment_error(resp: httpx.Response, what: str) -> CarrierError:
+    """A failed shipment call, with EasyPost's words and each field it named; retryable only for outages."""
+    err = _easypost_error(resp)
+    status = resp.status_code
+    if err is None and status == 404:
+        text = f"EasyPost API not found at {resp.request.url} (HTTP 404): check the EasyPost base URL"
+        return CarrierError(text, retryable=False, status_code=status)
+    err = err or {}
+    parts = [": ".join(str(p) for p in (err.get("code"), err.get("message")) if p)]
+    for field_error in err.get("errors") or []:
+        if isinstance(field_error, Mapping) and "field" in field_error:
+            parts.append(f"{_field(str(field_error['field']))} {field_error.get('message') or 'is invalid'}")
+        elif isinstance(field_error, Mapping):  # EasyPost's older {"to_address": "Invalid format."}
+            parts.extend(f"{_field(str(k))}: {v}" for k, v in field_error.items())
+    said = f" ({'; '.join(p.rstrip('.') for p in parts if p)})" if any(parts) else ""
+    if status in (401, 403):
+        return CarrierError(f"EasyPost rejected the API key{said}", retryable=False, status_code=status)
+    if status == 429:
+        return CarrierError(f"EasyPost rate limit reached making {what}{said}", retryable=True, status_code=status)
+    if status >= 500:
+        text = f"EasyPost failed with HTTP {status} making {what}{said}"
+        return CarrierError(text, retryable=True, status_code=status)
+    return CarrierError(f"EasyPost refused {what} (HTTP {status}){said}", retryable=False, status_code=status)
 
 
 def _http_error(resp: httpx.Response, tracking_number: str) -> CarrierError:

@@ -14,7 +14,7 @@ import pytest
 from connectors.carriers import build_carriers
 from connectors.carriers.base import CarrierError, WebhookError
 from connectors.carriers.easypost import EasyPostCarrier, map_status, sign
-from domain import ExceptionReason, TrackingStatus
+from domain import Address, ExceptionReason, ReturnLabelRequest, TrackingStatus
 from sandbox import RunningSandbox
 
 EDD = "2026-11-28T00:00:00Z"
@@ -232,3 +232,86 @@ async def test_a_wrong_base_url_is_named_as_such(sandbox, control, api_key, webh
     with pytest.raises(CarrierError, match="check the EasyPost base URL") as caught:
         await misconfigured.track("9400100000000000000005")
     assert caught.value.retryable is False
+
+
+# --- return labels ----------------------------------------------------------------------------
+
+CUSTOMER = Address(name="Ada Lovelace", line1="12 Analytical Way", city="Oakland", region="CA",
+                   postal_code="94607", country="us")  # fmt: skip
+MERCHANT = Address(name="Acme Returns", line1="1 Dock Street", line2="Bay 4", city="Portland", region="OR",
+                   postal_code="97201", country="US")  # fmt: skip
+
+
+def return_request(key: str = "order-acme-1001:exchange:1", **fields: object) -> ReturnLabelRequest:
+    values: dict[str, object] = {
+        "idempotency_key": key, "merchant_id": "acme", "order_id": "1001", "carrier": "easypost",
+        "from_address": CUSTOMER, "to_address": MERCHANT, "items": {"li-1": 1}, "weight_oz": 12.5,
+    }  # fmt: skip
+    values.update(fields)
+    return ReturnLabelRequest.model_validate(values)
+
+
+async def test_a_return_label_goes_from_the_customer_to_the_merchant(carrier, sandbox, control, http):
+    label = await carrier.create_return_label(return_request())
+
+    [shipment] = sandbox.state.shipments.values()
+    assert label.carrier == "easypost" and label.tracking_number == shipment["tracking_code"]
+    assert shipment["is_return"] is True and shipment["reference"] == "order-acme-1001:exchange:1"
+    assert (shipment["from_address"]["street1"], shipment["from_address"]["zip"]) == ("12 Analytical Way", "94607")
+    assert (shipment["to_address"]["name"], shipment["to_address"]["street2"]) == ("Acme Returns", "Bay 4")
+    assert shipment["parcel"]["weight"] == 12.5
+    assert (shipment["selected_rate"]["carrier"], shipment["selected_rate"]["service"]) == ("USPS", "GroundAdvantage")
+    printed = await http.get(label.label_url)
+    assert printed.status_code == 200 and printed.headers["content-type"] == "image/png"
+    assert printed.content.startswith(b"\x89PNG\r\n\x1a\n")
+    # the parcel going back can be tracked like any other
+    assert label.tracking_number in sandbox.state.tracker_ids
+    assert (await carrier.track(label.tracking_number)).events == []
+
+
+async def test_the_same_request_twice_buys_one_label(carrier, sandbox, control):
+    first = await carrier.create_return_label(return_request())
+    again = await carrier.create_return_label(return_request())
+    other = await carrier.create_return_label(return_request("order-acme-1001:exchange:2"))
+
+    assert again == first
+    assert other.tracking_number != first.tracking_number
+    assert len(sandbox.state.shipments) == 2
+
+
+async def test_a_return_label_without_a_street_is_refused_naming_the_field(carrier, sandbox, control):
+    no_street = CUSTOMER.model_copy(update={"line1": None})
+
+    with pytest.raises(CarrierError) as caught:
+        await carrier.create_return_label(return_request(from_address=no_street))
+
+    assert str(caught.value) == (
+        "EasyPost refused the return label for order 1001 (HTTP 422) (SHIPMENT.INVALID_PARAMS: Unable to create "
+        "shipment, one or more parameters were invalid; customer address street1 must be present and a string)"
+    )
+    assert caught.value.retryable is False and caught.value.status_code == 422
+    assert sandbox.state.shipments == {}
+
+
+async def test_a_service_the_carrier_does_not_sell_is_refused(sandbox, control, api_key, webhook_secret, http):
+    ground = EasyPostCarrier(sandbox.easypost_base_url, api_key, webhook_secret, http=http, return_service="Ground")
+
+    with pytest.raises(CarrierError, match="'Ground' is not a USPS service; use one of GroundAdvantage") as caught:
+        await ground.create_return_label(return_request())
+
+    assert caught.value.retryable is False
+
+
+async def test_return_labels_survive_outages_and_refuse_a_wrong_key(carrier, sandbox, control, webhook_secret):
+    await control.post("/_sandbox/easypost/fail-next", json={"status_code": 503})
+    with pytest.raises(CarrierError, match="EasyPost failed with HTTP 503 making the return label") as caught:
+        await carrier.create_return_label(return_request())
+    assert caught.value.retryable is True
+    assert (await carrier.create_return_label(return_request())).label_url  # EasyPost is back
+
+    wrong = EasyPostCarrier(sandbox.easypost_base_url, "not-the-key", webhook_secret)
+    with pytest.raises(CarrierError, match="EasyPost rejected the API key") as caught:
+        await wrong.create_return_label(return_request("another-key"))
+    await wrong.aclose()
+    assert caught.value.retryable is False
+    assert len(sandbox.state.shipments) == 1

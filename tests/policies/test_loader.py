@@ -170,7 +170,7 @@ variants:
     assert problems(text) == [
         f"{FILE}:10:7: variants[0].override.stepz: unknown key 'stepz'; did you mean 'steps'?",
         f"{FILE}:11:7: variants[0].override.merchant: a variant cannot override 'merchant'; it may set: "
-        f"defaults, steps, delays, tracking, reorder, returns",
+        f"defaults, steps, delays, tracking, reorder, returns, cancellation",
     ]
 
 

@@ -141,3 +141,65 @@ async def test_a_scan_must_use_easypost_words(control):
     answer = await control.post("/_sandbox/easypost/trackers/WORDS0001/scan", json={"status": "attempt_failed"})
     assert answer.status_code == 422
     assert "not an EasyPost status" in answer.json()["error"]["message"]
+
+
+CUSTOMER = {"name": "Ada Lovelace", "street1": "12 Analytical Way", "city": "Oakland", "state": "CA",
+            "zip": "94607", "country": "US"}  # fmt: skip
+MERCHANT = {"name": "Acme Returns", "street1": "1 Dock Street", "city": "Portland", "state": "OR",
+            "zip": "97201", "country": "US"}  # fmt: skip
+
+
+def return_shipment(**fields: object) -> dict:
+    shipment = {"to_address": CUSTOMER, "from_address": MERCHANT, "parcel": {"weight": 16}, "is_return": True,
+                "carrier": "USPS", "service": "GroundAdvantage", "reference": "rma-1"}  # fmt: skip
+    shipment.update(fields)
+    return {"shipment": shipment}
+
+
+async def test_a_return_shipment_is_bought_in_one_call_with_swapped_addresses(sandbox, easypost, control):
+    resp = await easypost.post("/v2/shipments", json=return_shipment())
+
+    assert resp.status_code == 201, resp.text
+    shipment = resp.json()
+    assert shipment["object"] == "Shipment" and shipment["id"].startswith("shp_")
+    assert shipment["from_address"]["name"] == "Ada Lovelace" and shipment["to_address"]["name"] == "Acme Returns"
+    assert shipment["selected_rate"]["service"] == "GroundAdvantage"
+    assert shipment["tracking_code"].startswith("9434") and len(shipment["tracking_code"]) == 22
+    assert shipment["postage_label"]["label_url"] == f"{sandbox.http_url}/easypost/labels/{shipment['id']}.png"
+    assert shipment["tracker"]["tracking_code"] == shipment["tracking_code"]
+    assert (await easypost.get(f"/v2/shipments/{shipment['id']}")).json() == shipment
+    assert (await easypost.get("/v2/shipments/rma-1")).json()["id"] == shipment["id"]  # a reference stands for an id
+    label = await easypost.get(f"/labels/{shipment['id']}.png")
+    assert label.status_code == 200 and label.content.startswith(b"\x89PNG")
+
+
+async def test_like_easypost_a_repeated_reference_is_a_second_shipment(sandbox, easypost, control):
+    first = (await easypost.post("/v2/shipments", json=return_shipment())).json()
+    second = (await easypost.post("/v2/shipments", json=return_shipment())).json()
+
+    assert first["id"] != second["id"] and first["tracking_code"] != second["tracking_code"]
+    assert (await easypost.get("/v2/shipments/rma-1")).json()["id"] == second["id"]
+
+
+async def test_a_shipment_without_a_service_is_not_bought(easypost, control):
+    shipment = (await easypost.post("/v2/shipments", json=return_shipment(service=None))).json()
+
+    assert shipment["postage_label"] is None and shipment["tracking_code"] is None
+    assert (await easypost.get(f"/labels/{shipment['id']}.png")).status_code == 404
+
+
+async def test_a_shipment_names_every_missing_field(sandbox, easypost, control):
+    no_street = {k: v for k, v in CUSTOMER.items() if k != "street1"}
+    no_country = {k: v for k, v in MERCHANT.items() if k != "country"}
+
+    resp = await easypost.post(
+        "/v2/shipments", json=return_shipment(to_address=no_street, from_address=no_country, parcel={})
+    )
+
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert error["code"] == "SHIPMENT.INVALID_PARAMS"
+    assert [e["field"] for e in error["errors"]] == ["to_address.street1", "from_address.country", "parcel.weight"]
+    assert sandbox.state.shipments == {}
+    missing = await easypost.get("/v2/shipments/shp_nothere")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"

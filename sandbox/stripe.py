@@ -1,0 +1,416 @@
+"""A stand-in for Stripe's PaymentIntents and Refunds APIs, speaking Stripe's form encoding, JSON and errors.
+
+Real API (under `/stripe`): `POST /v1/payment_intents` (form `amount`, `currency`, `confirm=true`,
+`payment_method`, `metadata[...]`: a confirmed intent succeeds at once with a `latest_charge`; it
+stands in for the merchant's checkout), `GET /v1/payment_intents/{id}`, `GET /v1/charges/{id}`,
+`POST /v1/refunds` (form `payment_intent` or `charge`, `amount` in minor units (all that is left when
+absent), `reason`, `metadata[...]`), `GET /v1/refunds/{id}`, `GET /v1/refunds?payment_intent=&charge=`.
+Auth: `Authorization: Bearer <secret key>` (or basic auth with the key as user name).
+
+POSTs honour `Idempotency-Key` as Stripe does: the answer is stored under the key and a repeat with
+the same parameters gets it back (header `Idempotent-Replayed: true`) without acting twice; the same
+key with other parameters is a 400 `idempotency_error`; a repeat while the first is still running is
+a 409 `idempotency_key_in_use`.
+
+Test payment method `pm_card_refundFail`: refunds of that payment come back `failed` (Stripe fails
+them moments later; the sandbox at once, so the answer shows it).
+
+Sandbox control: `POST /_sandbox/stripe/fail-next`: the next refund calls answer an error without
+refunding (500 `api_error`, 429 `rate_limit`...), or refund and then answer the error anyway
+(`drop_after_commit`: the answer lost on its way back), or answer late (`delay_seconds`), or create
+the refund in another status (`refund_status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from sandbox.state import SandboxState
+
+API = "/stripe/v1"
+ZERO_DECIMAL = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+)
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "chf": "CHF "}
+REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+REFUND_FAILS = "pm_card_refundFail"
+ACTED_ERRORS = frozenset({"amount_too_large", "charge_already_refunded"})  # refusals stored under the key
+METADATA_KEYS_MAX, METADATA_VALUE_MAX = 50, 500
+
+
+def error_body(
+    message: str, *, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """Stripe's error object: `{"error": {"type", "message", "code", "doc_url", "param"}}`."""
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        error["code"] = code
+        error["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
+    if param:
+        error["param"] = param
+    return {"error": error}
+
+
+def stripe_error(status: int, message: str, **fields: Any) -> JSONResponse:
+    return JSONResponse(error_body(message, **fields), status_code=status)
+
+
+def money(minor: int, currency: str) -> str:
+    """Stripe's way of writing an amount in messages: €30.00, $25.00, ¥500."""
+    currency = currency.lower()
+    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    value = f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
+    return f"{SYMBOLS[currency]}{value}" if currency in SYMBOLS else f"{value} {currency.upper()}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+class StripeFailNext(BaseModel):
+    """What the next refund calls do instead of simply working.
+
+    `status_code` >= 400: answer that error without refunding, unless `drop_after_commit`: then refund
+    and answer the error anyway. A 2xx `status_code` refunds normally; `delay_seconds` answers late
+    either way; `refund_status` creates the refund in that status.
+    """
+
+    status_code: int = Field(default=500, ge=200, le=599)
+    type: str | None = Field(
+        default=None, description="Stripe error type; default api_error (5xx) or invalid_request_error"
+    )
+    code: str | None = Field(default=None, description="Stripe error code; default rate_limit for 429")
+    message: str | None = None
+    drop_after_commit: bool = False
+    delay_seconds: float = Field(default=0, ge=0)
+    refund_status: Literal["succeeded", "pending", "requires_action", "failed", "canceled"] | None = None
+    count: int = Field(default=1, ge=1)
+
+
+class _Refused(Exception):
+    """A Stripe error answer (status, body), raised from deep in the request handling."""
+
+    def __init__(self, status: int, message: str, **fields: Any) -> None:
+        self.status = status
+        self.body = error_body(message, **fields)
+
+
+def _positive_int(raw: str | None, param: str) -> int:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise _Refused(400, "Invalid positive integer", code="parameter_invalid_integer", param=param)
+    return value
+
+
+def _metadata(params: dict[str, str]) -> dict[str, str]:
+    found = {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[") and k.endswith("]")}
+    if len(found) > METADATA_KEYS_MAX:
+        raise _Refused(400, f"Invalid metadata: at most {METADATA_KEYS_MAX} keys", param="metadata")
+    for key, value in found.items():
+        if len(value) > METADATA_VALUE_MAX:
+            text = f"Invalid metadata: values can have up to {METADATA_VALUE_MAX} characters, {key} has {len(value)}"
+            raise _Refused(400, text, param=f"metadata[{key}]")
+    return found
+
+
+def build_router(state: SandboxState) -> APIRouter:
+    router = APIRouter()
+
+    def auth_error(request: Request) -> JSONResponse | None:
+        header = request.headers.get("authorization", "")
+        key = ""
+        if header.lower().startswith("bearer "):
+            key = header[7:].strip()
+        elif header.lower().startswith("basic "):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                key = base64.b64decode(header[6:]).decode().partition(":")[0]
+        if not key:
+            return stripe_error(
+                401,
+                "You did not provide an API key. Provide your secret key in the Authorization header, "
+                "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        if key not in state.stripe_api_keys:
+            shown = f"{key[:8]}****{key[-4:]}" if len(key) > 16 else "****"  # Stripe masks the key it refuses
+            return stripe_error(401, f"Invalid API Key provided: {shown}")
+        return None
+
+    async def form_params(request: Request) -> dict[str, str]:
+        form = await request.form()
+        return {k: str(v) for k, v in form.multi_items()}
+
+    async def idempotent(
+        request: Request, params: dict[str, str], act: Callable[[], tuple[int, dict[str, Any]]], delay: float = 0
+    ) -> JSONResponse:
+        """Run `act` once per Idempotency-Key and store its answer, as Stripe does once it started acting:
+        a refund made, or refused on the charge's state. Parameter errors are not stored (Stripe's rule too)."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            status, body = act()
+            await asyncio.sleep(delay)
+            return JSONResponse(body, status_code=status)
+        signature = {"path": request.url.path, "params": sorted(params.items())}
+        if key in state.stripe_in_flight:
+            return stripe_error(
+                409,
+                "There is currently another in-progress request using this Idempotent Key (that probably means "
+                f"you submitted twice, and the other request is still going through): {key}. Please try again later.",
+                code="idempotency_key_in_use",
+            )
+        stored = state.stripe_idempotency.get(key)
+        if stored is not None:
+            if stored["request"] != signature:
+                return stripe_error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters they were first used "
+                    f"with. Try using a key other than '{key}' if you meant to execute a different request.",
+                    type_="idempotency_error",
+                )
+            return JSONResponse(stored["body"], status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
+        state.stripe_in_flight.add(key)
+        status, body = 500, {"error": {"type": "api_error", "message": "interrupted"}}
+        try:
+            status, body = act()
+            await asyncio.sleep(delay)  # still running: a repeat now gets the 409
+        finally:
+            state.stripe_in_flight.discard(key)
+            if status < 400 or body.get("error", {}).get("code") in ACTED_ERRORS:
+                state.stripe_idempotency[key] = {"request": signature, "status": status, "body": body}
+        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "false"})
+
+    # --- payment intents (the merchant's checkout) ---------------------------------------------
+
+    def create_intent(params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        try:
+            amount = _positive_int(params.get("amount"), "amount")
+            currency = params.get("currency", "").strip().lower()
+            if len(currency) != 3 or not currency.isalpha():
+                raise _Refused(400, "Missing required param: currency.", code="parameter_missing", param="currency")
+            metadata = _metadata(params)
+        except _Refused as refused:
+            return refused.status, refused.body
+        now = int(time.time())
+        intent_id = new_id("pi")
+        confirm = params.get("confirm", "").lower() == "true"
+        payment_method = params.get("payment_method") or ("pm_card_visa" if confirm else None)
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": amount if confirm else 0,
+            "capture_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{uuid.uuid4().hex[:24]}",
+            "confirmation_method": "automatic",
+            "created": now,
+            "currency": currency,
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "metadata": metadata,
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "status": "succeeded" if confirm else "requires_payment_method",
+        }
+        if confirm:
+            charge_id = new_id("ch")
+            state.charges[charge_id] = {
+                "id": charge_id,
+                "object": "charge",
+                "amount": amount,
+                "amount_captured": amount,
+                "amount_refunded": 0,
+                "captured": True,
+                "created": now,
+                "currency": currency,
+                "livemode": False,
+                "metadata": metadata,
+                "paid": True,
+                "payment_intent": intent_id,
+                "payment_method": payment_method,
+                "refunded": False,
+                "status": "succeeded",
+            }
+            intent["latest_charge"] = charge_id
+        state.payment_intents[intent_id] = intent
+        return 200, intent
+
+    @router.post(API + "/payment_intents", tags=["stripe"])
+    async def post_payment_intent(request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        params = await form_params(request)
+        return await idempotent(request, params, lambda: create_intent(params))
+
+    @router.get(API + "/payment_intents/{intent_id}", tags=["stripe"])
+    async def get_payment_intent(intent_id: str, request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        if intent_id not in state.payment_intents:
+            return _missing("payment_intent", intent_id, "intent")
+        return JSONResponse(state.payment_intents[intent_id])
+
+    @router.get(API + "/charges/{charge_id}", tags=["stripe"])
+    async def get_charge(charge_id: str, request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        if charge_id not in state.charges:
+            return _missing("charge", charge_id, "id")
+        return JSONResponse(state.charges[charge_id])
+
+    # --- refunds ----------------------------------------------------------------------------------
+
+    def create_refund(params: dict[str, str], forced_status: str | None) -> tuple[int, dict[str, Any]]:
+        try:
+            charge = _charge_to_refund(params)
+            metadata = _metadata(params)
+            reason = params.get("reason") or None
+            if reason is not None and reason not in REASONS:
+                text = f"Invalid reason: must be one of {', '.join(REASONS[:-1])}, or {REASONS[-1]}"
+                raise _Refused(400, text, code="parameter_invalid_string", param="reason")
+            left = charge["amount"] - charge["amount_refunded"]
+            if left <= 0:
+                raise _Refused(400, f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded")
+            amount = _positive_int(params["amount"], "amount") if "amount" in params else left
+            if amount > left:
+                text = (
+                    f"Refund amount ({money(amount, charge['currency'])}) is greater than unrefunded amount on "
+                    f"charge ({money(left, charge['currency'])})"
+                )
+                raise _Refused(400, text, code="amount_too_large", param="amount")
+        except _Refused as refused:
+            return refused.status, refused.body
+        status = forced_status or ("failed" if charge.get("payment_method") == REFUND_FAILS else "succeeded")
+        refund: dict[str, Any] = {
+            "id": new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn"),
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "metadata": metadata,
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": status,
+            "transfer_reversal": None,
+        }
+        if status in ("failed", "canceled"):
+            refund["failure_reason"] = "expired_or_canceled_card" if status == "failed" else None
+        else:
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        state.refunds[refund["id"]] = refund
+        return 200, refund
+
+    def _charge_to_refund(params: dict[str, str]) -> dict[str, Any]:
+        if params.get("charge"):
+            charge = state.charges.get(params["charge"])
+            if charge is None:
+                raise _no_such("charge", params["charge"], "charge")
+            return charge
+        intent_id = params.get("payment_intent")
+        if not intent_id:
+            text = "One of the following params should be provided for this request: payment_intent or charge."
+            raise _Refused(400, text, code="parameter_missing")
+        intent = state.payment_intents.get(intent_id)
+        if intent is None:
+            raise _no_such("payment_intent", intent_id, "payment_intent")
+        charge = state.charges.get(intent.get("latest_charge") or "")
+        if charge is None:
+            text = f"This PaymentIntent ({intent_id}) does not have a successful charge to refund."
+            raise _Refused(400, text, code="charge_not_refundable", param="payment_intent")
+        return charge
+
+    @router.post(API + "/refunds", tags=["stripe"])
+    async def post_refund(request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        params = await form_params(request)
+        failure = state.stripe_fail_next.pop(0) if state.stripe_fail_next else None
+        if failure and failure["count"] > 1:
+            state.stripe_fail_next.insert(0, {**failure, "count": failure["count"] - 1})
+        if failure is None:
+            return await idempotent(request, params, lambda: create_refund(params, None))
+        delay = failure["delay_seconds"]
+        if failure["status_code"] >= 400:
+            error = _scripted_error(failure)
+            if failure["drop_after_commit"]:  # Stripe refunded and stored its answer; ours got lost
+                await idempotent(request, params, lambda: create_refund(params, failure["refund_status"]), delay)
+            else:  # Stripe failed before acting: nothing stored under the key, a retry acts afresh
+                await asyncio.sleep(delay)
+            return error
+        return await idempotent(request, params, lambda: create_refund(params, failure["refund_status"]), delay)
+
+    @router.get(API + "/refunds/{refund_id}", tags=["stripe"])
+    async def get_refund(refund_id: str, request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        if refund_id not in state.refunds:
+            return _missing("refund", refund_id, "id")
+        return JSONResponse(state.refunds[refund_id])
+
+    @router.get(API + "/refunds", tags=["stripe"])
+    async def list_refunds(request: Request) -> JSONResponse:
+        if (denied := auth_error(request)) is not None:
+            return denied
+        params = request.query_params
+        found = [
+            r for r in reversed(state.refunds.values())
+            if (not params.get("payment_intent") or r["payment_intent"] == params["payment_intent"])
+            and (not params.get("charge") or r["charge"] == params["charge"])
+        ]  # fmt: skip
+        try:
+            limit = max(1, min(100, int(params.get("limit", 10))))
+        except ValueError:
+            return stripe_error(400, "Invalid integer: limit", code="parameter_invalid_integer", param="limit")
+        return JSONResponse({"object": "list", "data": found[:limit], "has_more": len(found) > limit,
+                             "url": "/v1/refunds"})  # fmt: skip
+
+    # --- sandbox control -----------------------------------------------------------------------
+
+    @router.post("/_sandbox/stripe/fail-next", tags=["sandbox"])
+    async def fail_next(body: StripeFailNext) -> JSONResponse:
+        state.stripe_fail_next.append(body.model_dump())
+        return JSONResponse({"queued": state.stripe_fail_next})
+
+    return router
+
+
+def _no_such(kind: str, object_id: str, param: str) -> _Refused:
+    return _Refused(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+
+
+def _missing(kind: str, object_id: str, param: str) -> JSONResponse:
+    refused = _no_such(kind, object_id, param)
+    return JSONResponse(refused.body, status_code=refused.status)
+
+
+def _scripted_error(failure: dict[str, Any]) -> JSONResponse:
+    status = failure["status_code"]
+    type_ = failure["type"] or ("api_error" if status >= 500 else "invalid_request_error")
+    code = failure["code"] or ("rate_limit" if status == 429 else None)
+    default = (
+        "Too many requests hit the API too quickly." if status == 429
+        else "Sandbox failure requested by fail-next"
+    )  # fmt: skip
+    return stripe_error(status, failure["message"] or default, type_=type_, code=code)
