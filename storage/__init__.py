@@ -7,18 +7,25 @@ from storage.db import init_db, make_engine
 from storage.migrations import SchemaError, latest_version
 from storage.repository import (
     FINAL_OUTBOX_STATUSES,
+    ApiTokenInfo,
+    IssuedToken,
+    OrderSummary,
     OutboxRow,
     OutboxStatus,
     ShipmentConflictError,
     StorageError,
     Store,
     SuppressionReason,
+    TokenNameTakenError,
     UnknownOrderError,
     UnmatchedEvent,
 )
 
 __all__ = [
     "FINAL_OUTBOX_STATUSES",
+    "ApiTokenInfo",
+    "IssuedToken",
+    "OrderSummary",
     "OutboxRow",
     "OutboxStatus",
     "SchemaError",
@@ -26,6 +33,7 @@ __all__ = [
     "StorageError",
     "Store",
     "SuppressionReason",
+    "TokenNameTakenError",
     "UnknownOrderError",
     "UnmatchedEvent",
     "init_db",

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from storage import tables
-from storage.types import utcnow
+from storage.types import JSONDoc, UTCDateTime, utcnow
 
 # Any 64-bit number unique to Aftercare's schema lock; "aftercar" in ASCII.
 _PG_LOCK_KEY = 0x6166746572636172
@@ -42,8 +42,66 @@ def _baseline(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
+# Version 2's new tables as they were when it shipped: a private copy, so that a later change to the
+# models (and the migration that goes with it) cannot change what version 2 does to an old database.
+_V2 = sa.MetaData()
+sa.Table(
+    "api_tokens",
+    _V2,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("merchant_id", sa.String, nullable=True),
+    sa.Column("token_hash", sa.String, nullable=False),
+    sa.Column("prefix", sa.String, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+    sa.Index(
+        "uq_api_tokens_active_name",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)
+sa.Table(
+    "audit_log",
+    _V2,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("entry_id", sa.String, nullable=False),
+    sa.Column("merchant_id", sa.String, nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("actor_name", sa.String, nullable=False),
+    sa.Column("actor_role", sa.String, nullable=False),
+    sa.Column("actor_merchant_id", sa.String, nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("request", JSONDoc, nullable=False),
+    sa.Column("result", JSONDoc, nullable=False),
+    sa.Column("before", JSONDoc, nullable=False),
+    sa.Column("after", JSONDoc, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("entry_id", name="uq_audit_log_entry"),
+    sa.Index("ix_audit_log_order", "merchant_id", "order_id", "at"),
+)
+
+
+def _support_console(conn: Connection) -> None:
+    """Version 2: API tokens and the audit log for support actions, and the indexes behind the
+    console's order search (by order id alone, by email in any case, by tracking number alone)."""
+    _V2.create_all(conn)
+    conn.exec_driver_sql("CREATE INDEX ix_orders_order_id ON orders (order_id)")
+    conn.exec_driver_sql("CREATE INDEX ix_customers_email_lower ON customers (lower(email))")
+    conn.exec_driver_sql("CREATE INDEX ix_shipments_tracking_number ON shipments (tracking_number)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
+    Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]

@@ -10,17 +10,32 @@ Datetimes go in aware and come out aware in UTC (see storage.types.UTCDateTime).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from domain import Channel, Customer, MessageRequest, Order, Shipment, SkipReason, Step, TrackingEvent
+from domain import (
+    Actor,
+    AuditEntry,
+    Channel,
+    Customer,
+    MessageRequest,
+    Order,
+    Role,
+    Shipment,
+    SkipReason,
+    Step,
+    TrackingEvent,
+)
 from storage import tables
 from storage.db import init_db, make_engine, writer
 from storage.types import utcnow
@@ -33,8 +48,17 @@ _EVENTS: sa.Table = tables.TrackingEventRow.__table__  # type: ignore[attr-defin
 _UNMATCHED: sa.Table = tables.UnmatchedEventRow.__table__  # type: ignore[attr-defined]
 _MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
 _SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
+_TOKENS: sa.Table = tables.ApiTokenRow.__table__  # type: ignore[attr-defined]
+_AUDIT: sa.Table = tables.AuditLogRow.__table__  # type: ignore[attr-defined]
 
 TRACKING_SOURCES = ("webhook", "poll")
+
+# Tokens read "ac_<role>_<secret>", so a token pasted into a chat or a log says what it opens.
+ROLE_SHORT: dict[Role, str] = {Role.SUPPORT: "sup", Role.MERCHANT: "mer", Role.ENGINEER: "eng", Role.ADMIN: "adm"}
+TOKEN_PREFIX_SECRET_CHARS = 4  # how much of the secret part a listing shows: enough to tell tokens apart
+# last_used_at is a hint for people, not an access log: refresh it at most this often, so that a busy
+# token does not turn every authenticated request into a write (on SQLite, a wait for the write lock).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class StorageError(Exception):
@@ -47,6 +71,10 @@ class UnknownOrderError(StorageError, LookupError):
 
 class ShipmentConflictError(StorageError):
     """The tracking number is already recorded for a different order."""
+
+
+class TokenNameTakenError(StorageError):
+    """An active API token already has this name."""
 
 
 class OutboxStatus(StrEnum):
@@ -110,6 +138,53 @@ class UnmatchedEvent(BaseModel):
     tracking_number: str
     payload: dict[str, Any]
     received_at: datetime
+
+
+class IssuedToken(BaseModel):
+    """A token just created. `token` is the only copy of the secret there will ever be: show it once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: Role
+    merchant_id: str | None
+    token: str = Field(repr=False)  # never in a repr, so never in a log line or a traceback by accident
+    prefix: str
+
+
+class ApiTokenInfo(BaseModel):
+    """What a listing shows of a token: everything but the secret and its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: Role
+    merchant_id: str | None
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class OrderSummary(BaseModel):
+    """One hit of the support console's search box, and which key it matched on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    merchant_id: str
+    order_id: str
+    customer_name: str | None
+    customer_email: str | None
+    placed_at: datetime
+    total: Decimal
+    currency: str
+    matched_by: Literal["order_id", "email", "tracking_number"]
+
+
+def hash_token(token: str) -> str:
+    """sha256 hex: what the database keeps instead of a token. Tokens carry 256 random bits, so a fast
+    unsalted hash is enough (there is nothing to brute-force) and it lets a lookup use an index."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class _Rollback(Exception):
@@ -469,6 +544,23 @@ class Store:
         with self._writer.begin() as conn:
             return conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_(ids))).rowcount
 
+    def tracking_events_for_order(self, merchant_id: str, order_id: str) -> list[TrackingEvent]:
+        """Every stored scan of every parcel of an order, oldest first: the support console's timeline."""
+        with self.engine.begin() as conn:
+            docs = conn.execute(
+                sa.select(_EVENTS.c.event)
+                .join(
+                    _SHIPMENTS,
+                    sa.and_(
+                        _SHIPMENTS.c.carrier == _EVENTS.c.carrier,
+                        _SHIPMENTS.c.tracking_number == _EVENTS.c.tracking_number,
+                    ),
+                )
+                .where(_SHIPMENTS.c.merchant_id == merchant_id, _SHIPMENTS.c.order_id == order_id)
+                .order_by(_EVENTS.c.occurred_at, _EVENTS.c.pk)
+            ).scalars()
+            return [TrackingEvent.model_validate(doc) for doc in docs]
+
     # -- outbox -------------------------------------------------------------------------------------
 
     def claim_message(self, req: MessageRequest) -> OutboxRow:
@@ -661,6 +753,236 @@ class Store:
             )
         ).scalar()
         return None if reason is None else SuppressionReason(reason)
+
+    # -- support console: order search --------------------------------------------------------------
+
+    def find_orders(self, query: str, limit: int = 20, *, merchant_id: str | None = None) -> list[OrderSummary]:
+        """Orders matching what someone typed in the search box: an exact order id, a customer's email
+        (any case), or a tracking number. Order-id hits come first, then email, then tracking-number
+        hits, each newest first; an order matching on several keys appears once, under the first.
+        `merchant_id` keeps a merchant-scoped caller to its own merchant's orders.
+
+        Email matches the customer's latest known address (storage keeps one per customer), which finds
+        all of that customer's orders, including those placed under an earlier address.
+        """
+        text = query.strip()
+        if not text or limit < 1:
+            return []
+        keys: list[tuple[Literal["order_id", "email", "tracking_number"], sa.ColumnElement[bool]]] = [
+            ("order_id", _ORDERS.c.order_id == text),
+            ("email", sa.func.lower(_CUSTOMERS.c.email) == text.lower()),
+            (
+                "tracking_number",
+                sa.tuple_(_ORDERS.c.merchant_id, _ORDERS.c.order_id).in_(
+                    sa.select(_SHIPMENTS.c.merchant_id, _SHIPMENTS.c.order_id)
+                    # carriers print numbers in capitals; people type them in whatever case
+                    .where(_SHIPMENTS.c.tracking_number.in_(sorted({text, text.upper()})))
+                ),
+            ),
+        ]
+        if "@" not in text:  # not an email: skip a lookup that cannot match
+            keys = [k for k in keys if k[0] != "email"]
+        found: dict[tuple[str, str], OrderSummary] = {}
+        with self.engine.begin() as conn:
+            for matched_by, condition in keys:
+                select = (
+                    sa.select(
+                        _ORDERS.c.merchant_id,
+                        _ORDERS.c.order_id,
+                        _ORDERS.c.placed_at,
+                        _ORDERS.c.total,
+                        _ORDERS.c.currency,
+                        _CUSTOMERS.c.first_name,
+                        _CUSTOMERS.c.last_name,
+                        _CUSTOMERS.c.email,
+                    )
+                    .join(
+                        _CUSTOMERS,
+                        sa.and_(
+                            _CUSTOMERS.c.merchant_id == _ORDERS.c.merchant_id,
+                            _CUSTOMERS.c.customer_id == _ORDERS.c.customer_id,
+                        ),
+                    )
+                    .where(condition)
+                    .order_by(_ORDERS.c.placed_at.desc(), _ORDERS.c.pk.desc())
+                    .limit(limit)
+                )
+                if merchant_id is not None:
+                    select = select.where(_ORDERS.c.merchant_id == merchant_id)
+                for row in conn.execute(select):
+                    name = " ".join(part for part in (row.first_name, row.last_name) if part) or None
+                    found.setdefault(
+                        (row.merchant_id, row.order_id),
+                        OrderSummary(
+                            merchant_id=row.merchant_id,
+                            order_id=row.order_id,
+                            customer_name=name,
+                            customer_email=row.email,
+                            placed_at=row.placed_at,
+                            total=row.total,
+                            currency=row.currency,
+                            matched_by=matched_by,
+                        ),
+                    )
+        return list(found.values())[:limit]
+
+    # -- API tokens ---------------------------------------------------------------------------------
+
+    def create_api_token(self, name: str, role: Role, merchant_id: str | None = None) -> IssuedToken:
+        """Issue a token; the plaintext is in the result only, the database keeps its sha256.
+
+        A merchant token needs `merchant_id` (it acts on that merchant's orders only); other roles act on
+        every merchant and take none. Raises ValueError for a bad argument, naming it, and
+        TokenNameTakenError when an active token already has `name`.
+        """
+        name = name.strip()
+        if not name or len(name) > 128:
+            raise ValueError(f"name must be 1-128 characters, got {len(name)}")
+        try:
+            role = Role(role)
+        except ValueError:
+            valid = ", ".join(r.value for r in Role)
+            raise ValueError(f"role {role!r} is not one of: {valid}") from None
+        if role is Role.MERCHANT and not merchant_id:
+            raise ValueError("merchant_id is required for a merchant token: it acts on that merchant's orders only")
+        if role is not Role.MERCHANT and merchant_id is not None:
+            raise ValueError(
+                f"merchant_id is only for merchant tokens; a {role.value} token acts on every merchant, "
+                f"so leave it out (or use role merchant)"
+            )
+        short = f"ac_{ROLE_SHORT[role]}_"
+        token = short + secrets.token_urlsafe(32)
+        prefix = token[: len(short) + TOKEN_PREFIX_SECRET_CHARS]
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(
+                    _TOKENS.insert().values(
+                        name=name,
+                        role=role.value,
+                        merchant_id=merchant_id,
+                        token_hash=hash_token(token),
+                        prefix=prefix,
+                        created_at=utcnow(),
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    sa.select(_TOKENS.c.pk).where(_TOKENS.c.name == name, _TOKENS.c.revoked_at.is_(None))
+                ).first()
+            if taken is None:  # not the name: a hash collision of 256 random bits, or a real fault
+                raise
+            raise TokenNameTakenError(
+                f"an active API token is already named {name!r}; revoke it first or choose another name"
+            ) from exc
+        return IssuedToken(name=name, role=role, merchant_id=merchant_id, token=token, prefix=prefix)
+
+    def authenticate(self, token: str) -> Actor | None:
+        """The actor a token stands for, or None if the token is unknown or revoked.
+
+        Marks the token used, at most once per LAST_USED_RESOLUTION, so that most requests only read.
+        """
+        if not token:
+            return None
+        digest = hash_token(token)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(
+                    _TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id, _TOKENS.c.last_used_at
+                ).where(_TOKENS.c.token_hash == digest, _TOKENS.c.revoked_at.is_(None))
+            ).first()
+        if row is None:
+            return None
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+            stale = sa.or_(_TOKENS.c.last_used_at.is_(None), _TOKENS.c.last_used_at < now - LAST_USED_RESOLUTION)
+            with self._writer.begin() as conn:
+                conn.execute(_TOKENS.update().where(_TOKENS.c.pk == row.pk, stale).values(last_used_at=now))
+        return Actor(name=row.name, role=Role(row.role), merchant_id=row.merchant_id)
+
+    def list_api_tokens(self) -> list[ApiTokenInfo]:
+        """Every token ever issued, revoked ones included, oldest first; never a hash."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(_TOKENS).order_by(_TOKENS.c.created_at, _TOKENS.c.pk)).all()
+        return [
+            ApiTokenInfo(
+                name=r.name,
+                role=Role(r.role),
+                merchant_id=r.merchant_id,
+                prefix=r.prefix,
+                created_at=r.created_at,
+                last_used_at=r.last_used_at,
+                revoked_at=r.revoked_at,
+            )
+            for r in rows
+        ]
+
+    def revoke_api_token(self, name: str) -> bool:
+        """Revoke the active token called `name` at once; False if there is none (unknown or already revoked).
+        The row stays, so listings and the audit log can still say whose token it was."""
+        with self._writer.begin() as conn:
+            result = conn.execute(
+                _TOKENS.update()
+                .where(_TOKENS.c.name == name.strip(), _TOKENS.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return result.rowcount > 0
+
+    # -- audit log ----------------------------------------------------------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> bool:
+        """Keep one action on an order; True if new. The same `entry_id` again (a retried activity, a
+        replayed update) changes nothing, whatever the second copy says."""
+        with self._writer.begin() as conn:
+            inserted = conn.execute(
+                _insert(conn, _AUDIT)
+                .values(
+                    entry_id=entry.entry_id,
+                    merchant_id=entry.merchant_id,
+                    order_id=entry.order_id,
+                    action=entry.action,
+                    actor_name=entry.actor.name,
+                    actor_role=entry.actor.role.value,
+                    actor_merchant_id=entry.actor.merchant_id,
+                    at=entry.at,
+                    outcome=entry.outcome,
+                    reason=entry.reason,
+                    request=entry.request,
+                    result=entry.result,
+                    before=entry.before,
+                    after=entry.after,
+                    recorded_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["entry_id"])
+                .returning(_AUDIT.c.pk)
+            ).first()
+        return inserted is not None
+
+    def list_audit(self, merchant_id: str, order_id: str) -> list[AuditEntry]:
+        """Every recorded action on an order, oldest first."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(_AUDIT)
+                .where(_AUDIT.c.merchant_id == merchant_id, _AUDIT.c.order_id == order_id)
+                .order_by(_AUDIT.c.at, _AUDIT.c.pk)
+            ).all()
+        return [
+            AuditEntry(
+                entry_id=r.entry_id,
+                merchant_id=r.merchant_id,
+                order_id=r.order_id,
+                action=r.action,
+                actor=Actor(name=r.actor_name, role=Role(r.actor_role), merchant_id=r.actor_merchant_id),
+                at=r.at,
+                outcome=r.outcome,
+                request=r.request,
+                result=r.result,
+                before=r.before,
+                after=r.after,
+                reason=r.reason,
+            )
+            for r in rows
+        ]
 
 
 def _outbox_row(row: Any) -> OutboxRow:

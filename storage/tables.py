@@ -69,6 +69,10 @@ class CustomerRow(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# The support console finds a customer's orders by email, whatever its case (migration 2).
+sa.Index("ix_customers_email_lower", sa.func.lower(CustomerRow.__table__.c.email))  # type: ignore[attr-defined]
+
+
 class OrderRow(SQLModel, table=True):
     """An order as first received: `order_json` is the validated domain.Order, `raw_payload` what came in."""
 
@@ -80,6 +84,7 @@ class OrderRow(SQLModel, table=True):
             ["customers.merchant_id", "customers.customer_id"],
             name="fk_orders_customer",
         ),
+        sa.Index("ix_orders_order_id", "order_id"),  # the support console's search box (migration 2)
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -106,6 +111,7 @@ class ShipmentRow(SQLModel, table=True):
             name="fk_shipments_order",
         ),
         sa.Index("ix_shipments_order", "merchant_id", "order_id"),
+        sa.Index("ix_shipments_tracking_number", "tracking_number"),  # search by number alone (migration 2)
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -197,3 +203,60 @@ class SuppressionRow(SQLModel, table=True):
     recipient: str
     reason: str  # 'opted_out' | 'bounced'
     created_at: datetime = _created()
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A named API token. Only the sha256 of the token is kept: a leaked database holds no usable token.
+
+    Names are unique among active tokens, so a person's token can be rotated (revoke, then create it
+    again under the same name) while the audit log keeps naming the same person.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        sa.Index(
+            "uq_api_tokens_active_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: str  # a domain.Role value
+    merchant_id: str | None = None  # set for merchant tokens only
+    token_hash: str  # sha256 hex of the whole token
+    prefix: str  # the token's first characters, to tell tokens apart in listings
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class AuditLogRow(SQLModel, table=True):
+    """One action a person took on an order (a domain.AuditEntry), unique on its entry id."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.UniqueConstraint("entry_id", name="uq_audit_log_entry"),
+        sa.Index("ix_audit_log_order", "merchant_id", "order_id", "at"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    entry_id: str
+    merchant_id: str
+    order_id: str
+    action: str
+    actor_name: str
+    actor_role: str
+    actor_merchant_id: str | None = None
+    at: datetime = _ts()
+    outcome: str  # 'done' | 'refused' | 'failed'
+    reason: str = Field(default="", sa_type=sa.Text)
+    request: dict[str, Any] = Field(sa_type=JSONDoc)
+    result: dict[str, Any] = Field(sa_type=JSONDoc)
+    before: dict[str, Any] = Field(sa_type=JSONDoc)
+    after: dict[str, Any] = Field(sa_type=JSONDoc)
+    recorded_at: datetime = _created()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,9 +30,8 @@ PG_ADMIN_DSN = os.environ.get(
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, its schema created; dropped afterwards."""
+@contextmanager
+def _pg_admin() -> Iterator[psycopg.Connection]:
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
@@ -39,20 +39,53 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (CI is set, so PostgreSQL tests must run)")
         pytest.skip(f"{reason}; start it, or set CI=1 to make this a failure")
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def _create_database(admin: psycopg.Connection) -> tuple[str, str]:
+    """A new, empty database named `aftercare_test_<random>`: (name, SQLAlchemy URL)."""
     name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
-    info = admin.info
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = admin.info
     url = sa.URL.create(
         "postgresql+psycopg", username=info.user, host=info.host, port=info.port, database=name
     ).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    init_db(engine)
-    engine.dispose()
-    try:
-        yield url
-    finally:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
+    return name, url
+
+
+def _drop_database(admin: psycopg.Connection, name: str) -> None:
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, its schema created; dropped afterwards."""
+    with _pg_admin() as admin:
+        name, url = _create_database(admin)
+        try:
+            engine = make_engine(url)
+            init_db(engine)
+            engine.dispose()
+            yield url
+        finally:
+            _drop_database(admin, name)
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with nothing in it, on each backend: for tests that build an old schema."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with _pg_admin() as admin:
+        name, url = _create_database(admin)
+        try:
+            yield url
+        finally:
+            _drop_database(admin, name)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +99,7 @@ def _truncate_all(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
             "TRUNCATE messages, suppressions, tracking_events, unmatched_carrier_events, shipments, "
-            "orders, customers, merchants RESTART IDENTITY"
+            "orders, customers, merchants, api_tokens, audit_log RESTART IDENTITY"
         )
 
 
