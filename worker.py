@@ -18,8 +18,21 @@ from workflows.shipment_tracking import ShipmentTracking
 
 WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking]
 
-# Our pure data modules are deterministic; passing them through keeps one copy of each pydantic class.
-_PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "domain", "policies")
+# Our pure data and rule modules are deterministic; passing them through keeps one copy of each pydantic class.
+# The `workflows.*` ones must be named one by one: the sandbox re-imports the workflow modules' own package, so a
+# submodule imported from it would otherwise be a fresh copy per run and its models would not match the host's.
+_PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "email_validator",
+    "domain",
+    "policies",
+    "workflows.actions",
+    "workflows.models",
+    "workflows.support",
+    "workflows.timecalc",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -18,9 +18,7 @@ def test_business_days_skip_the_weekend_and_keep_local_time() -> None:
 
 def test_business_days_skip_holidays() -> None:
     wednesday = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
-    due = add_duration(
-        wednesday, Duration(1, "bd"), tz=NY, business_days=WEEKDAYS, holidays=[date(2026, 11, 26)]
-    )
+    due = add_duration(wednesday, Duration(1, "bd"), tz=NY, business_days=WEEKDAYS, holidays=[date(2026, 11, 26)])
     assert due == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # Thanksgiving skipped
 
 
@@ -48,7 +46,5 @@ def test_quiet_hours_within_a_day() -> None:
 
 
 def test_end_of_local_day_and_unknown_zone_fallback() -> None:
-    assert end_of_local_day(datetime(2026, 11, 21, 17, 0, tzinfo=UTC), NY) == datetime(
-        2026, 11, 22, 5, 0, tzinfo=UTC
-    )
+    assert end_of_local_day(datetime(2026, 11, 21, 17, 0, tzinfo=UTC), NY) == datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
     assert zone("Mars/Olympus", "Europe/Berlin").key == "Europe/Berlin"

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Order, SkipReason, Step
     from policies.schema import Policy, StepConfig
+    from workflows.models import MessagePreferences
     from workflows.timecalc import quiet_until, zone
 
 SEND_MESSAGE = "send_message"
@@ -28,6 +29,9 @@ SEND_RETRY = RetryPolicy(
 )
 SEND_START_TO_CLOSE = timedelta(seconds=60)
 SEND_SCHEDULE_TO_CLOSE = timedelta(hours=6)
+
+# Answers to what support just did for the customer: a pause does not hold these back (an opt-out does).
+SUPPORT_STEPS = frozenset({Step.REFUND_ISSUED, Step.EXCHANGE_CREATED, Step.CANCELLED})
 
 
 class _Links(dict[str, str]):
@@ -46,6 +50,7 @@ class Messenger:
         self.policy_hash = policy_hash
         self.key_prefix = key_prefix
         self.outcomes: list[MessageOutcome] = []
+        self.preferences = MessagePreferences()
         self._customer_tz = zone(order.customer.timezone, policy.merchant.timezone)
 
     def link(self, name: str, **values: str) -> str | None:
@@ -138,6 +143,10 @@ class Messenger:
             return SkipReason.OPTED_OUT
         if channel is Channel.WHATSAPP and not customer.whatsapp_opt_in:
             return SkipReason.OPTED_OUT
+        if channel in self.preferences.opted_out:
+            return SkipReason.OPTED_OUT
+        if step not in SUPPORT_STEPS and self.preferences.paused_at(workflow.now()):
+            return SkipReason.PAUSED
         return None
 
     def _record(
@@ -179,6 +188,8 @@ class Messenger:
         until = quiet_until(workflow.now(), quiet, self._customer_tz)
         if until is not None:
             await workflow.sleep(until - workflow.now(), summary=f"quiet hours: {step.value} by {channel.value}")
+            if (refusal := self._refusal(step, channel)) is not None:  # paused or opted out overnight
+                return self._record(step, channel, key, recipient, refusal)
             if still_relevant is not None and not still_relevant():
                 return self._record(
                     step,

@@ -7,12 +7,23 @@ reads their state.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain import DelayAlert, ExceptionReason, MessageOutcome, Order, Shipment, TrackingEvent, TrackingStatus
+from domain import (
+    Channel,
+    DelayAlert,
+    ExceptionReason,
+    MessageOutcome,
+    Order,
+    Shipment,
+    TrackingEvent,
+    TrackingStatus,
+)
 from policies.schema import Policy
+from workflows.actions import ActionRecord, ExchangeRecord, Note, RefundRecord
 
 TASK_QUEUE = "aftercare"
 
@@ -32,7 +43,19 @@ class Stage(StrEnum):
     IN_TRANSIT = "in_transit"
     DELIVERED = "delivered"
     POST_DELIVERY = "post_delivery"
+    CANCELLED = "cancelled"
     COMPLETED = "completed"
+
+
+class MessagePreferences(BaseModel):
+    """What support set for this order's messages: a pause (maybe until a time) and channels opted out of."""
+
+    paused: bool = False
+    paused_until: datetime | None = None
+    opted_out: list[Channel] = Field(default_factory=list)
+
+    def paused_at(self, now: datetime) -> bool:
+        return self.paused and (self.paused_until is None or now < self.paused_until)
 
 
 class JourneyOptions(BaseModel):
@@ -70,6 +93,7 @@ class ParcelState(BaseModel):
     carrier: str
     tracking_number: str
     items: dict[str, int] = Field(default_factory=dict)
+    exchange_id: str | None = Field(default=None, description="set when the parcel carries an exchange's replacement")
     status: TrackingStatus = TrackingStatus.PENDING
     last_event_at: datetime | None = None
     last_description: str = ""
@@ -103,6 +127,18 @@ class JourneyState(BaseModel):
     review_submitted: bool = False
     reordered_skus: list[str] = Field(default_factory=list)
     reorder_cancelled: bool = False
+    paid: Decimal = Decimal(0)
+    currency: str = ""
+    refunds: list[RefundRecord] = Field(default_factory=list)
+    refunded_total: Decimal = Decimal(0)
+    refundable: Decimal = Decimal(0)
+    exchanges: list[ExchangeRecord] = Field(default_factory=list)
+    cancelled_at: datetime | None = None
+    cancel_reason: str = ""
+    preferences: MessagePreferences = MessagePreferences()
+    notes: list[Note] = Field(default_factory=list)
+    actions: list[ActionRecord] = Field(default_factory=list)
+    returns_open_until: datetime | None = None
     planned: list[PlannedAction] = Field(default_factory=list)
     next_action: PlannedAction | None = None
     completed_at: datetime | None = None
@@ -150,4 +186,5 @@ class TrackingInput(BaseModel):
     started_at: datetime
     history_limit: int = 2000
     search_attributes: bool = True
+    preferences: MessagePreferences = MessagePreferences()
     carry: TrackingCarry | None = None

@@ -2,28 +2,65 @@
 
 `setup` then `run`: confirmation; waiting for parcels (with the fulfillment-late ladder) and one
 `ShipmentTracking` child per parcel; then the post-delivery plan (follow-up, review request and
-reminder, reorder reminders) that signals can prune at any moment. Completes when nothing is left.
+reminder, reorder reminders) that signals can prune at any moment. The journey stays open until the
+return window closes, so support can act on it; it completes when nothing is left.
+
+Support acts through Updates (refund, exchange, cancel, pause/resume, opt-out, notes): a validator refuses
+a wrong request before anything happens; handlers run one at a time under a lock and check again, so two
+agents at once never refund more than was paid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
-    from domain import DelayAlert, DelayKind, Shipment, SkipReason, Step, TrackingStatus
+    from domain import (
+        Actor,
+        AuditEntry,
+        DelayAlert,
+        DelayKind,
+        RefundInstruction,
+        RefundReason,
+        RefundReceipt,
+        ReturnLabel,
+        ReturnLabelRequest,
+        Shipment,
+        SkipReason,
+        Step,
+        TrackingStatus,
+    )
     from policies.durations import Duration
+    from workflows import actions as act
+    from workflows.actions import (
+        ActionRecord,
+        ActionResult,
+        CancelCommand,
+        ExchangeCommand,
+        ExchangeRecord,
+        NoteCommand,
+        OptOutCommand,
+        PauseCommand,
+        RefundCommand,
+        RefundRecord,
+        ResumeCommand,
+    )
     from workflows.messenger import Messenger
     from workflows.models import (
         JourneyInput,
         JourneyState,
+        MessagePreferences,
         ParcelState,
         PlannedAction,
         Reordered,
@@ -32,6 +69,17 @@ with workflow.unsafe.imports_passed_through():
         TrackingInput,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
+    from workflows.support import (
+        Refusal,
+        cancel_check,
+        delivered_at,
+        exchange_bonus,
+        exchange_check,
+        fully_refunded_items,
+        money,
+        refund_terms,
+        refunded_total,
+    )
     from workflows.timecalc import add_duration, sub_duration, zone
 
 SA_MERCHANT = SearchAttributeKey.for_keyword("AftercareMerchant")
@@ -41,6 +89,17 @@ SA_DELAYED = SearchAttributeKey.for_bool("AftercareDelayed")
 
 # Parcels whose items never reached the customer: no review, no reorder for those.
 _NOT_RECEIVED = frozenset({TrackingStatus.RETURNED, TrackingStatus.CANCELLED})
+
+ISSUE_REFUND = "issue_refund"
+CREATE_RETURN_LABEL = "create_return_label"
+RECORD_ACTION = "record_action"
+# A person is waiting for these: a few quick retries (the provider's idempotency key makes them safe), then
+# the error goes back to them rather than hanging for hours.
+PROVIDER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+PROVIDER_TIMEOUT = timedelta(seconds=30)
+PROVIDER_DEADLINE = timedelta(minutes=2)
+AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+_REVIEW_STEPS = frozenset({Step.REVIEW_REQUEST, Step.REVIEW_REMINDER})
 
 
 @dataclass
@@ -81,7 +140,13 @@ class OrderJourney:
         self._plan: list[_Planned] = []
         self._plan_changed = False
         self._published_stage: Stage | None = None
-        self._held: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
+        self._held: list[asyncio.Task[Any]] = []  # messages waiting out quiet hours, audit records
+        self._watchers: list[asyncio.Task[None]] = []  # one per tracking child
+        self._lock = asyncio.Lock()  # support's handlers run one at a time
+        # (action, idempotency key) -> the request's fingerprint and its result: a repeat gets the same answer
+        self._done: dict[tuple[str, str], tuple[dict[str, Any], ActionResult]] = {}
+        self._state.paid = order.total
+        self._state.currency = order.currency
 
     # --- what the outside world tells us ---------------------------------------------------------
 
@@ -90,6 +155,15 @@ class OrderJourney:
         """A parcel left the warehouse (fulfillment webhook). The same parcel twice changes nothing."""
         if shipment.tracking_number in self._known_parcels:
             return
+        if self._state.cancelled_at is not None:
+            workflow.logger.warning("order cancelled; parcel %s is not tracked", shipment.tracking_number)
+            return
+        if shipment.exchange_id is not None:
+            exchange = self._exchange(shipment.exchange_id)
+            if exchange is None:
+                workflow.logger.warning("parcel %s: no exchange %s", shipment.tracking_number, shipment.exchange_id)
+                return
+            exchange.replacement_tracking_number = shipment.tracking_number
         self._known_parcels.add(shipment.tracking_number)
         self._new_shipments.append(shipment)
 
@@ -117,18 +191,411 @@ class OrderJourney:
     @workflow.query
     def state(self) -> JourneyState:
         """The whole journey: parcels, every message sent or skipped (with reason), what is planned next."""
-        planned = [PlannedAction(what=p.label, due_at=p.due_at) for p in sorted(self._plan, key=_due)]
+        planned = [
+            PlannedAction(
+                what=p.label + (" (after the exchange's replacement arrives)" if self._blocked(p) else ""),
+                due_at=p.due_at,
+            )
+            for p in sorted(self._plan, key=_due)
+        ]
         messages = list(self._messenger.outcomes)
         for parcel in self._state.parcels:
             messages.extend(parcel.messages)
         messages.sort(key=lambda o: o.at or self._inp.order.placed_at)
+        refunded = refunded_total(self._state)
         return self._state.model_copy(
             update={
                 "messages": messages,
                 "planned": planned,
                 "next_action": planned[0] if planned else self._state.next_action,
+                "refunded_total": refunded,
+                "refundable": self._inp.order.total - refunded,
             }
         )
+
+    # --- what support asks for (Updates) -----------------------------------------------------------
+
+    @workflow.update(name=act.REFUND)
+    async def refund(self, cmd: RefundCommand) -> ActionResult:
+        """Money back through the payment provider; refunded items drop out of reviews and reorders."""
+        async with self._lock:
+            if (done := self._repeat(act.REFUND, cmd.idempotency_key, cmd)) is not None:
+                return done
+            amount, items = _checked(lambda: refund_terms(self._inp.order, self._state, cmd))
+            assert cmd.reason is not None
+            before = self._summary()
+            record = await self._issue_refund(cmd.idempotency_key, amount, items, cmd.reason, cmd.note, cmd.actor)
+            self._plan_changed = True
+            self._send_later(
+                Step.REFUND_ISSUED,
+                f"refund-{cmd.idempotency_key}",
+                {"refund": {"amount": str(record.amount), "currency": record.currency, "reason": record.reason.value}},
+            )
+            result = self._result(
+                act.REFUND, f"refunded {money(record.amount, record.currency)} ({record.reason.value})", refund=record
+            )
+            return self._finish(act.REFUND, cmd, result, before, key=cmd.idempotency_key)
+
+    @refund.validator
+    def _validate_refund(self, cmd: RefundCommand) -> None:
+        if self._seen(act.REFUND, cmd.idempotency_key, cmd):
+            return
+        _checked(lambda: refund_terms(self._inp.order, self._state, cmd))
+
+    @workflow.update(name=act.EXCHANGE)
+    async def exchange(self, cmd: ExchangeCommand) -> ActionResult:
+        """A return label for the items, the replacement tracked like any parcel, the review held until it arrives."""
+        async with self._lock:
+            if (done := self._repeat(act.EXCHANGE, cmd.idempotency_key, cmd)) is not None:
+                return done
+            order, policy = self._inp.order, self._policy
+            _checked(lambda: exchange_check(order, policy, self._state, cmd, workflow.now(), self._window_ends()))
+            assert policy.returns.address is not None
+            before = self._summary()
+            back = {}
+            for entry in cmd.items:
+                back[entry.item_id] = back.get(entry.item_id, 0) + entry.quantity
+            to_customer = order.shipping_address
+            if not to_customer.name:
+                customer = order.customer
+                name = " ".join(n for n in (customer.first_name, customer.last_name) if n) or None
+                to_customer = to_customer.model_copy(update={"name": name})
+            request = ReturnLabelRequest(
+                idempotency_key=f"{order.workflow_id}:exchange:{cmd.idempotency_key}",
+                merchant_id=order.merchant_id,
+                order_id=order.order_id,
+                carrier=policy.returns.label_carrier,
+                from_address=to_customer,
+                to_address=policy.returns.address,
+                items=back,
+            )
+            label = await self._call_provider(
+                CREATE_RETURN_LABEL, request, ReturnLabel, "label_failed", "no return label could be made"
+            )
+            record = ExchangeRecord(
+                exchange_id=f"EX{len(self._state.exchanges) + 1}",
+                key=cmd.idempotency_key,
+                items=cmd.items,
+                reason=cmd.reason,
+                label=label,
+                bonus=exchange_bonus(order, policy, cmd.items),
+                by=cmd.actor,
+                at=workflow.now(),
+            )
+            self._state.exchanges.append(record)
+            self._plan_changed = True
+            bonus = record.bonus
+            context = {
+                "exchange": {
+                    "id": record.exchange_id,
+                    "label_url": label.label_url,
+                    "bonus": f"{money(bonus.amount, bonus.currency)} store credit" if bonus else None,
+                    "items": [i.model_dump(mode="json") for i in record.items],
+                }
+            }
+            self._send_later(Step.EXCHANGE_CREATED, f"exchange-{cmd.idempotency_key}", context)
+            swaps = ", ".join(f"{i.quantity}x {i.item_id} for {i.replacement_sku}" for i in record.items)
+            summary = f"exchange {record.exchange_id}: {swaps}; return label {label.tracking_number}"
+            if bonus:
+                summary += f"; bonus {money(bonus.amount, bonus.currency)}"
+            result = self._result(act.EXCHANGE, summary, exchange=record)
+            return self._finish(act.EXCHANGE, cmd, result, before, key=cmd.idempotency_key)
+
+    @exchange.validator
+    def _validate_exchange(self, cmd: ExchangeCommand) -> None:
+        if self._seen(act.EXCHANGE, cmd.idempotency_key, cmd):
+            return
+        _checked(
+            lambda: exchange_check(self._inp.order, self._policy, self._state, cmd, workflow.now(), self._window_ends())
+        )
+
+    @workflow.update(name=act.CANCEL)
+    async def cancel(self, cmd: CancelCommand) -> ActionResult:
+        """Before anything shipped: refund per policy, tell the customer, and end the journey."""
+        async with self._lock:
+            _checked(lambda: cancel_check(self._state, cmd))
+            before = self._summary()
+            order = self._inp.order
+            record: RefundRecord | None = None
+            refundable = order.total - refunded_total(self._state)
+            note = ""
+            if self._policy.cancellation.refund == "full" and refundable > 0:
+                if order.payment is None:
+                    note = "; no payment reference, so refund it at the payment provider"
+                else:
+                    items = {i.id: i.quantity for i in order.items}
+                    reason_note = f"order cancelled: {cmd.reason}"
+                    record = await self._issue_refund(
+                        "cancel", refundable, items, RefundReason.OTHER, reason_note, cmd.actor
+                    )
+            self._state.cancelled_at = workflow.now()
+            self._state.cancel_reason = cmd.reason
+            self._set_stage(Stage.CANCELLED)
+            self._publish_stage()
+            self._plan, self._plan_changed = [], True
+            context = {"refund": {"amount": str(record.amount), "currency": record.currency}} if record else {}
+            self._send_later(Step.CANCELLED, "", context)
+            refunded = f"; refunded {money(record.amount, record.currency)}" if record else ""
+            result = self._result(act.CANCEL, f"cancelled: {cmd.reason}{refunded}{note}", refund=record)
+            return self._finish(act.CANCEL, cmd, result, before)
+
+    @cancel.validator
+    def _validate_cancel(self, cmd: CancelCommand) -> None:
+        _checked(lambda: cancel_check(self._state, cmd))
+
+    @workflow.update(name=act.PAUSE)
+    async def pause_messages(self, cmd: PauseCommand) -> ActionResult:
+        """Hold back the journey's messages (not answers to support's own actions) until resumed or `until`."""
+        async with self._lock:
+            before = self._summary()
+            prefs = self._state.preferences.model_copy(update={"paused": True, "paused_until": cmd.until})
+            await self._set_preferences(prefs)
+            until = f" until {cmd.until:%Y-%m-%d %H:%M} UTC" if cmd.until else " until resumed"
+            return self._finish(act.PAUSE, cmd, self._result(act.PAUSE, f"messages paused{until}"), before)
+
+    @pause_messages.validator
+    def _validate_pause(self, cmd: PauseCommand) -> None:
+        if cmd.until is not None and cmd.until <= workflow.now():
+            raise Refusal(422, "until_in_past", f"until {cmd.until.isoformat()} is not in the future").to_error()
+
+    @workflow.update(name=act.RESUME)
+    async def resume_messages(self, cmd: ResumeCommand) -> ActionResult:
+        async with self._lock:
+            _checked(self._check_paused)
+            before = self._summary()
+            resumed = self._state.preferences.model_copy(update={"paused": False, "paused_until": None})
+            await self._set_preferences(resumed)
+            return self._finish(act.RESUME, cmd, self._result(act.RESUME, "messages resumed"), before)
+
+    @resume_messages.validator
+    def _validate_resume(self, cmd: ResumeCommand) -> None:
+        _checked(self._check_paused)
+
+    @workflow.update(name=act.OPT_OUT)
+    async def opt_out(self, cmd: OptOutCommand) -> ActionResult:
+        """The customer wants no more messages on these channels from this order."""
+        async with self._lock:
+            new = _checked(lambda: self._new_opt_outs(cmd))
+            before = self._summary()
+            prefs = self._state.preferences
+            await self._set_preferences(prefs.model_copy(update={"opted_out": sorted({*prefs.opted_out, *new})}))
+            summary = f"opted out of {', '.join(c.value for c in new)}"
+            return self._finish(act.OPT_OUT, cmd, self._result(act.OPT_OUT, summary), before)
+
+    @opt_out.validator
+    def _validate_opt_out(self, cmd: OptOutCommand) -> None:
+        _checked(lambda: self._new_opt_outs(cmd))
+
+    @workflow.update(name=act.ADD_NOTE)
+    async def add_note(self, cmd: NoteCommand) -> ActionResult:
+        """Free text on the order's record, for the next person who picks it up."""
+        async with self._lock:
+            before = self._summary()
+            self._state.notes.append(act.Note(text=cmd.text.strip(), by=cmd.actor, at=workflow.now()))
+            preview = cmd.text.strip().splitlines()[0][:80]
+            return self._finish(act.ADD_NOTE, cmd, self._result(act.ADD_NOTE, f"note: {preview}"), before)
+
+    @add_note.validator
+    def _validate_note(self, cmd: NoteCommand) -> None:
+        if not cmd.text.strip():
+            raise Refusal(422, "empty_note", "a note needs some text").to_error()
+
+    # --- how support's handlers work ----------------------------------------------------------------
+
+    def _seen(self, action: str, key: str, cmd: act.Command) -> bool:
+        """True if this idempotency key already did exactly this; a different request under it is refused."""
+        known = self._done.get((action, key))
+        if known is None:
+            return False
+        if known[0] != _fingerprint(cmd):
+            raise Refusal(
+                409,
+                "idempotency_key_reused",
+                f"idempotency key {key!r} was used for a different {action} ({known[1].summary}); use a new key",
+            ).to_error()
+        return True
+
+    def _repeat(self, action: str, key: str, cmd: act.Command) -> ActionResult | None:
+        if not self._seen(action, key, cmd):
+            return None
+        return self._done[(action, key)][1].model_copy(update={"repeated": True})
+
+    def _result(self, action: str, summary: str, **extra: Any) -> ActionResult:
+        refunded = refunded_total(self._state)
+        return ActionResult(
+            action=action,
+            summary=summary,
+            at=workflow.now(),
+            refunded_total=refunded,
+            refundable=self._inp.order.total - refunded,
+            **extra,
+        )
+
+    def _finish(
+        self, action: str, cmd: act.Command, result: ActionResult, before: dict[str, Any], key: str | None = None
+    ) -> ActionResult:
+        """Log the action in the journey's state and, durably, in the audit table."""
+        update_id = workflow.current_update_info().id  # type: ignore[union-attr]
+        self._state.actions.append(
+            ActionRecord(update_id=update_id, action=action, by=cmd.actor, at=result.at, summary=result.summary)
+        )
+        if key is not None:
+            self._done[(action, key)] = (_fingerprint(cmd), result)
+        self._audit(action, cmd, "done", before, result=result.model_dump(mode="json"), update_id=update_id)
+        return result
+
+    def _audit(
+        self,
+        action: str,
+        cmd: act.Command,
+        outcome: str,
+        before: dict[str, Any],
+        *,
+        update_id: str,
+        result: dict[str, Any] | None = None,
+        reason: str = "",
+    ) -> None:
+        order = self._inp.order
+        entry = AuditEntry(
+            entry_id=f"{order.workflow_id}:{update_id}",
+            merchant_id=order.merchant_id,
+            order_id=order.order_id,
+            action=action,
+            actor=cmd.actor,
+            at=workflow.now(),
+            outcome=outcome,  # type: ignore[arg-type]
+            request=cmd.model_dump(mode="json", exclude={"actor"}),
+            result=result or {},
+            before=before,
+            after=self._summary(),
+            reason=reason,
+        )
+        self._held.append(
+            asyncio.create_task(
+                workflow.execute_activity(
+                    RECORD_ACTION,
+                    entry,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=AUDIT_RETRY,
+                    summary=f"audit {action}",
+                )
+            )
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        """The journey's state in a few fields: what an auditor compares before and after an action."""
+        state, refunded = self._state, refunded_total(self._state)
+        prefs = state.preferences
+        return {
+            "stage": state.stage.value,
+            "refunded_total": str(refunded),
+            "refundable": str(self._inp.order.total - refunded),
+            "cancelled": state.cancelled_at is not None,
+            "paused": prefs.paused_at(workflow.now()),
+            "paused_until": prefs.paused_until.isoformat() if prefs.paused_until else None,
+            "opted_out": [c.value for c in prefs.opted_out],
+            "exchanges": [e.exchange_id for e in state.exchanges],
+            "notes": len(state.notes),
+            "planned": [p.label for p in sorted(self._plan, key=_due)],
+        }
+
+    async def _call_provider(self, activity: str, arg: Any, result_type: type[Any], code: str, what: str) -> Any:
+        """An activity a person waits on: quick retries, then their error in plain words (HTTP 502)."""
+        try:
+            return await workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=PROVIDER_TIMEOUT,
+                schedule_to_close_timeout=PROVIDER_DEADLINE,
+                retry_policy=PROVIDER_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
+            raise ApplicationError(
+                f"{what}: {cause}", {"status": 502, "code": code}, type=act.PROVIDER_FAILED, non_retryable=True
+            ) from err
+
+    async def _issue_refund(
+        self, key: str, amount: Decimal, items: dict[str, int], reason: RefundReason, note: str, actor: Actor
+    ) -> RefundRecord:
+        order = self._inp.order
+        assert order.payment is not None
+        instruction = RefundInstruction(
+            idempotency_key=f"{order.workflow_id}:refund:{key}",
+            merchant_id=order.merchant_id,
+            order_id=order.order_id,
+            payment=order.payment,
+            amount=amount,
+            currency=order.currency,
+            reason=reason,
+            note=note,
+            requested_by=actor.name,
+        )
+        receipt: RefundReceipt = await self._call_provider(
+            ISSUE_REFUND, instruction, RefundReceipt, "payment_failed", "the refund did not go through"
+        )
+        record = RefundRecord(
+            key=key,
+            amount=receipt.amount,
+            currency=receipt.currency,
+            reason=reason,
+            items=items,
+            note=note,
+            provider=receipt.provider,
+            provider_refund_id=receipt.refund_id,
+            status=receipt.status,
+            by=actor,
+            at=workflow.now(),
+        )
+        self._state.refunds.append(record)
+        return record
+
+    def _send_later(self, step: Step, key_suffix: str, context: dict[str, Any]) -> None:
+        """Tell the customer without making the agent wait (an SMS may wait out quiet hours)."""
+        self._held.append(asyncio.create_task(self._messenger.send(step, key_suffix=key_suffix, context=context)))
+
+    async def _set_preferences(self, prefs: MessagePreferences) -> None:
+        """This journey's messages and every running tracking child's follow the new preferences."""
+        self._state.preferences = prefs
+        self._messenger.preferences = prefs
+        live = {p.tracking_number for p in self._state.parcels if not p.final}
+        for tracking_number, handle in self._children.items():
+            if tracking_number in live:
+                try:
+                    await handle.signal(ShipmentTracking.preferences_changed, prefs)
+                except Exception as err:  # the child ended meanwhile: nothing left for it to send
+                    workflow.logger.info("preferences not delivered to %s: %s", tracking_number, err)
+
+    def _check_paused(self) -> None:
+        if not self._state.preferences.paused_at(workflow.now()):
+            raise Refusal(409, "not_paused", "this order's messages are not paused")
+
+    def _new_opt_outs(self, cmd: OptOutCommand) -> list[Any]:
+        new = sorted(set(cmd.channels) - set(self._state.preferences.opted_out))
+        if not new:
+            raise Refusal(409, "already_opted_out", f"already opted out of {', '.join(c.value for c in cmd.channels)}")
+        return new
+
+    def _window_ends(self) -> dict[str, datetime]:
+        """Item id -> when its return window closes (only items the customer has received)."""
+        ends: dict[str, datetime] = {}
+        for item in self._inp.order.items:
+            received = delivered_at(self._state, item.id)
+            if received is not None:
+                ends[item.id] = self._due(received, self._policy.returns.window)
+        return ends
+
+    def _exchange(self, exchange_id: str) -> ExchangeRecord | None:
+        return next((e for e in self._state.exchanges if e.exchange_id == exchange_id), None)
+
+    async def _drain(self) -> None:
+        """Wait for held messages, audit records and running handlers, including any they started."""
+        while True:
+            await asyncio.gather(*self._held)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if all(t.done() for t in self._held):
+                return
 
     # --- the journey ----------------------------------------------------------------------------
 
@@ -137,25 +604,31 @@ class OrderJourney:
         self._set_stage(Stage.CONFIRMED)
         confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION))
         await self._until_parcels_done()
-        await self._post_delivery()
+        if not self._cancelled():
+            await self._post_delivery()
         await confirmation
-        await asyncio.gather(*self._held)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
         self._state.completed_at = workflow.now()
-        self._set_stage(Stage.COMPLETED)
+        if not self._cancelled():
+            self._set_stage(Stage.COMPLETED)
         self._publish_stage()
         self._state.next_action = None
         return self.state()
+
+    def _cancelled(self) -> bool:
+        return self._state.cancelled_at is not None
+
+    def _start_tracking(self) -> None:
+        while self._new_shipments:
+            self._watchers.append(asyncio.create_task(self._track(self._new_shipments.pop(0))))
 
     async def _until_parcels_done(self) -> None:
         """Start a child per parcel; alert on the fulfillment ladder while nothing has shipped."""
         rungs = [self._due(self._inp.order.placed_at, d) for d in self._policy.delays.fulfillment_ladder]
         level = 0
-        watchers: list[asyncio.Task[None]] = []
         self._set_stage(Stage.AWAITING_FULFILLMENT)
-        while not (self._fully_shipped() and all(p.final for p in self._state.parcels)):
-            while self._new_shipments:
-                watchers.append(asyncio.create_task(self._track(self._new_shipments.pop(0))))
+        while not self._cancelled() and not (self._fully_shipped() and all(p.final for p in self._state.parcels)):
+            self._start_tracking()
             timeout: timedelta | None = None
             if not self._state.parcels and level < len(rungs):
                 due = rungs[level]
@@ -166,7 +639,9 @@ class OrderJourney:
             try:
                 await workflow.wait_condition(
                     lambda pb=parcels_before: (
-                        bool(self._new_shipments) or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
+                        bool(self._new_shipments)
+                        or self._cancelled()
+                        or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
                     ),
                     timeout=timeout,
                     timeout_summary="fulfillment SLA",
@@ -174,7 +649,7 @@ class OrderJourney:
             except TimeoutError:
                 level += 1
                 await self._fulfillment_late(level)
-        await asyncio.gather(*watchers)
+        await asyncio.gather(*self._watchers)
         self._state.next_action = None
 
     async def _fulfillment_late(self, level: int) -> None:
@@ -187,7 +662,8 @@ class OrderJourney:
                 Step.DELAY_ALERT,
                 key_suffix=f"fulfillment_late-{level}",
                 context=context,
-                still_relevant=lambda: not self._state.parcels,  # shipped overnight: no "not shipped" SMS
+                # shipped (or cancelled) overnight: no "not shipped" SMS in the morning
+                still_relevant=lambda: not self._state.parcels and not self._cancelled(),
             )
             if self._messenger.must_wait(Step.DELAY_ALERT):
                 self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
@@ -196,9 +672,15 @@ class OrderJourney:
 
     async def _track(self, shipment: Shipment) -> None:
         """Run one parcel's tracking child to its end and keep its final word."""
-        parcel = ParcelState(carrier=shipment.carrier, tracking_number=shipment.tracking_number, items=shipment.items)
+        parcel = ParcelState(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            items=shipment.items,
+            exchange_id=shipment.exchange_id,
+        )
         self._update_parcel(parcel)
         order, options = self._inp.order, self._inp.options
+        preferences = self._state.preferences
         handle = await workflow.start_child_workflow(
             ShipmentTracking.run,
             TrackingInput(
@@ -210,11 +692,14 @@ class OrderJourney:
                 started_at=workflow.now(),
                 history_limit=options.tracking_history_limit,
                 search_attributes=options.search_attributes,
+                preferences=preferences,
             ),
             id=shipment.workflow_id,
             static_summary=f"{shipment.carrier} {shipment.tracking_number} for {order.workflow_id}",
         )
         self._children[shipment.tracking_number] = handle
+        if self._state.preferences != preferences:  # support paused or opted out while the child was starting
+            await handle.signal(ShipmentTracking.preferences_changed, self._state.preferences)
         try:
             final = await handle
         except ChildWorkflowError as err:
@@ -235,11 +720,19 @@ class OrderJourney:
         if fresh:
             self._state.delays.extend(fresh)
             self._upsert(SA_DELAYED.value_set(True))
+        if parcel.final and not (known and known.final):
+            self._plan_changed = True
+            if parcel.exchange_id and parcel.status is TrackingStatus.DELIVERED:
+                self._replacement_delivered(parcel)
         self._refresh_stage()
+
+    def _originals(self) -> list[ParcelState]:
+        """The order's own parcels, not exchanges' replacements."""
+        return [p for p in self._state.parcels if p.exchange_id is None]
 
     def _fully_shipped(self) -> bool:
         """Every unit of every line item is in some parcel (a parcel without item list carries all)."""
-        parcels = self._state.parcels
+        parcels = self._originals()
         if any(not p.items for p in parcels):
             return True
         shipped: dict[str, int] = {}
@@ -249,8 +742,8 @@ class OrderJourney:
         return bool(parcels) and all(shipped.get(i.id, 0) >= i.quantity for i in self._inp.order.items)
 
     def _refresh_stage(self) -> None:
-        parcels = self._state.parcels
-        if not parcels or self._state.stage in (Stage.POST_DELIVERY, Stage.COMPLETED):
+        parcels = self._originals()
+        if not parcels or self._state.stage in (Stage.POST_DELIVERY, Stage.COMPLETED, Stage.CANCELLED):
             return
         if not self._fully_shipped():
             self._set_stage(Stage.PARTIALLY_SHIPPED)
@@ -262,37 +755,79 @@ class OrderJourney:
     # --- after delivery ---------------------------------------------------------------------------
 
     async def _post_delivery(self) -> None:
-        delivered = [p for p in self._state.parcels if p.status is TrackingStatus.DELIVERED and p.delivered_at]
+        """Work through the plan, and stay open for support until the return window closes."""
+        delivered = [p for p in self._originals() if p.status is TrackingStatus.DELIVERED and p.delivered_at]
         if not delivered:
             for step in (Step.FOLLOW_UP, Step.REVIEW_REQUEST):
                 self._messenger.skip(step, SkipReason.NOT_APPLICABLE, detail="no parcel was delivered")
             return
         self._set_stage(Stage.POST_DELIVERY)
         delivered_at = max(p.delivered_at for p in delivered if p.delivered_at)
+        returns_close = self._due(delivered_at, self._policy.returns.window)
+        self._state.returns_open_until = returns_close
         self._plan = self._build_plan(delivered_at, self._received_items())
-        while self._plan:
+        while True:
+            self._start_tracking()
             self._prune_plan()
-            if not self._plan:
+            ready = [p for p in self._plan if not self._blocked(p)]
+            upcoming = min(ready, key=_due) if ready else None
+            now = workflow.now()
+            tracking = any(not p.final for p in self._state.parcels)
+            if upcoming is None and now >= returns_close and not tracking:
                 break
-            upcoming = min(self._plan, key=_due)
-            self._state.next_action = PlannedAction(what=upcoming.label, due_at=upcoming.due_at)
+            wake: PlannedAction | None = None
+            if upcoming is not None:
+                wake = PlannedAction(what=upcoming.label, due_at=upcoming.due_at)
+            if now < returns_close and (wake is None or returns_close < wake.due_at):
+                wake = PlannedAction(what="return window closes", due_at=returns_close)
+            self._state.next_action = wake
             self._plan_changed = False
-            wait = upcoming.due_at - workflow.now()
-            if wait > timedelta(0):
+            wait = wake.due_at - now if wake else None
+            if wait is None or wait > timedelta(0):
                 self._publish_stage()
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: self._plan_changed, timeout=wait, timeout_summary=upcoming.label
+                        lambda: self._plan_changed or bool(self._new_shipments),
+                        timeout=wait,
+                        timeout_summary=wake.what if wake else None,
                     )
-                    continue  # a signal changed the plan: look again
-            self._plan.remove(upcoming)
-            await self._carry_out(upcoming)
+                    continue  # a signal or an action changed the plan: look again
+            if upcoming is not None and upcoming.due_at <= workflow.now():
+                self._plan.remove(upcoming)
+                await self._carry_out(upcoming)
+        for planned in self._plan:  # held for a replacement that never arrived
+            detail = "the exchange's replacement was not delivered"
+            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, detail, refusal_first=True)
+        self._plan = []
+        await asyncio.gather(*self._watchers)
         self._state.next_action = None
+
+    def _blocked(self, planned: _Planned) -> bool:
+        """A review waits while an exchange of its item (or any, for a whole-order review) is on its way."""
+        return planned.step in _REVIEW_STEPS and any(
+            e.open and e.covers(planned.item_id) for e in self._state.exchanges
+        )
+
+    def _replacement_delivered(self, parcel: ParcelState) -> None:
+        """The replacement arrived: its reviews are due as long after this delivery as after the first."""
+        exchange = self._exchange(parcel.exchange_id or "")
+        if exchange is None or parcel.delivered_at is None:
+            return
+        exchange.replacement_delivered_at = parcel.delivered_at
+        review = self._policy.steps.review_request
+        request_due = self._due(parcel.delivered_at, review.after)
+        for planned in self._plan:
+            if planned.step not in _REVIEW_STEPS or not exchange.covers(planned.item_id):
+                continue
+            due = request_due
+            if planned.step is Step.REVIEW_REMINDER and review.reminder_after is not None:
+                due = self._due(request_due, review.reminder_after)
+            planned.due_at = max(planned.due_at, due)
 
     def _received_items(self) -> dict[str, int]:
         """Line items (id -> quantity) the customer actually received."""
         received: dict[str, int] = {}
-        for p in self._state.parcels:
+        for p in self._originals():
             if p.status is not TrackingStatus.DELIVERED:
                 continue
             items = p.items or {i.id: i.quantity for i in self._inp.order.items}
@@ -352,17 +887,34 @@ class OrderJourney:
         return plan
 
     def _prune_plan(self) -> None:
-        """Drop what signals made moot: reviews already written, reminders for SKUs bought again."""
-        state = self._state
+        """Drop what signals and refunds made moot: reviews already written, reminders for SKUs bought again,
+        anything about items refunded (recorded as skipped, so the state says why)."""
+        state, order = self._state, self._inp.order
+        refunded = fully_refunded_items(order, state)
+        all_refunded = refunded >= {i.id for i in order.items}
 
         def moot(p: _Planned) -> bool:
-            if p.step in (Step.REVIEW_REQUEST, Step.REVIEW_REMINDER):
+            if p.step in _REVIEW_STEPS:
                 return state.review_submitted or (p.item_id is not None and p.item_id in state.reviewed_items)
             if p.step is Step.REORDER_REMINDER:
                 return state.reorder_cancelled or p.sku in state.reordered_skus
             return False
 
-        self._plan = [p for p in self._plan if not moot(p)]
+        def refunded_away(p: _Planned) -> bool:
+            if p.step not in (*_REVIEW_STEPS, Step.REORDER_REMINDER):
+                return False
+            return all_refunded if p.item_id is None else p.item_id in refunded
+
+        keep: list[_Planned] = []
+        for planned in self._plan:
+            if moot(planned):
+                continue
+            if refunded_away(planned):
+                what = "the order was refunded" if planned.item_id is None else f"item {planned.item_id} was refunded"
+                self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, what, refusal_first=True)
+                continue
+            keep.append(planned)
+        self._plan = keep
 
     async def _carry_out(self, planned: _Planned) -> None:
         if planned.step is Step.REVIEW_REMINDER and not self._was_sent(Step.REVIEW_REQUEST, planned.key):
@@ -417,3 +969,15 @@ class OrderJourney:
 
 def _due(p: _Planned | PlannedAction) -> datetime:
     return p.due_at
+
+
+def _fingerprint(cmd: act.Command) -> dict[str, Any]:
+    return cmd.model_dump(mode="json", exclude={"actor", "note"})
+
+
+def _checked(rule: Callable[[], Any]) -> Any:
+    """Run a support rule; its `Refusal` becomes the error the person who asked sees."""
+    try:
+        return rule()
+    except Refusal as refusal:
+        raise refusal.to_error() from None

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.durations import Duration
     from workflows.messenger import Messenger
-    from workflows.models import ParcelState, TrackingCarry, TrackingInput
+    from workflows.models import MessagePreferences, ParcelState, TrackingCarry, TrackingInput
     from workflows.timecalc import add_duration, edd_deadline, zone
 
 POLL_CARRIER = "poll_carrier"
@@ -59,7 +59,10 @@ class ShipmentTracking:
             carry.parcel
             if carry
             else ParcelState(
-                carrier=inp.shipment.carrier, tracking_number=inp.shipment.tracking_number, items=inp.shipment.items
+                carrier=inp.shipment.carrier,
+                tracking_number=inp.shipment.tracking_number,
+                items=inp.shipment.items,
+                exchange_id=inp.shipment.exchange_id,
             )
         )
         self._seen: set[str] = set(carry.seen_event_ids) if carry else set()
@@ -73,6 +76,7 @@ class ShipmentTracking:
         key_prefix = f"{inp.parent_workflow_id}:{self._parcel.tracking_number}"
         self._messenger = Messenger(inp.order, self._policy, inp.policy_hash, key_prefix=key_prefix)
         self._messenger.outcomes = self._parcel.messages  # one list: reports and carries include it
+        self._messenger.preferences = inp.preferences
         self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
         self._reported_delays = len(self._parcel.delays)
 
@@ -80,6 +84,11 @@ class ShipmentTracking:
     def tracking_update(self, events: list[TrackingEvent]) -> None:
         """Carrier webhook events for this parcel (the API forwards them)."""
         self._inbox.extend(events)
+
+    @workflow.signal
+    def preferences_changed(self, preferences: MessagePreferences) -> None:
+        """Support paused this order's messages or opted the customer out of a channel."""
+        self._messenger.preferences = preferences
 
     @workflow.query
     def state(self) -> ParcelState:
@@ -97,7 +106,9 @@ class ShipmentTracking:
         while True:
             if self._should_continue_as_new() and all(t.done() for t in self._deferred):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(inp.model_copy(update={"carry": self._carry()}))
+                workflow.continue_as_new(
+                    inp.model_copy(update={"carry": self._carry(), "preferences": self._messenger.preferences})
+                )
             now = workflow.now()
             deadline = self._next_wake(now)
             if not self._inbox:

@@ -443,7 +443,10 @@ async def test_reordered_signal_cancels_pending_reminders(time_skipping_env: Wor
     assert state.reordered_skus == ["COFFEE-250", "TEA-1"]
     assert state.planned == [] and state.next_action is None
     assert state.stage is Stage.COMPLETED
-    assert state.completed_at is not None and runs_out <= state.completed_at < runs_out + 1 * H
+    # Nothing more to send, but the journey stays open for support until the return window closes.
+    closes = delivered + 30 * D
+    assert state.returns_open_until == closes
+    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
 
 
 # --- 7. no marketing consent ----------------------------------------------------------------------
@@ -591,7 +594,10 @@ async def test_review_submitted_before_the_request(time_skipping_env: WorkflowEn
     assert state.review_submitted is True
     assert skipped(state) == []
     assert state.stage is Stage.COMPLETED
-    assert state.completed_at is not None and state.completed_at < delivered + 5 * D + 1 * H
+    # Nothing more to send, but the journey stays open for support until the return window closes.
+    closes = delivered + 30 * D
+    assert state.returns_open_until == closes
+    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
 
 
 async def test_review_submitted_after_the_request_cancels_the_reminder(time_skipping_env: WorkflowEnvironment) -> None:
@@ -609,7 +615,10 @@ async def test_review_submitted_after_the_request_cancels_the_reminder(time_skip
     ]
     assert not sc.provider.of_step("review_reminder")
     assert state.stage is Stage.COMPLETED
-    assert state.completed_at is not None and state.completed_at < delivered + 16 * D + 1 * H
+    # Nothing more to send, but the journey stays open for support until the return window closes.
+    closes = delivered + 30 * D
+    assert state.returns_open_until == closes
+    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
 
 
 async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
