@@ -1,7 +1,10 @@
-"""The HTTP front door: order and shipment intake, carrier webhooks, journey state and customer signals.
+"""The HTTP front door: order and shipment intake, carrier webhooks, journey state, customer signals, and
+(through its routers) support's actions and the support console.
 
 Every handler validates first and writes second, so a refused request changes nothing; every write the
-outside world may repeat (a duplicate webhook, a client retry) is idempotent.
+outside world may repeat (a duplicate webhook, a client retry) is idempotent. Who may call what: the store's
+intake needs a merchant (or admin) token, reading an order any staff token; carrier webhooks prove themselves
+by signature, and the customer-facing signals (a review written, a reorder) need no token.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel
@@ -19,11 +22,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import console, support_routes
+from api.actions import resolve_order as _resolve_order
+from api.auth import check_merchant, require
 from api.errors import ApiError, install
 from api.journey_state import read_journey_state
 from api.services import Services
 from connectors.carriers.base import WebhookError
-from domain import Order, Shipment, journey_id, shipment_workflow_id
+from domain import Actor, Order, Role, Shipment, journey_id, shipment_workflow_id
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
@@ -72,22 +78,10 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         return app.state.services  # type: ignore[no-any-return]
 
     async def resolve_order(order_id: str, merchant_id: str | None) -> tuple[str, str]:
-        """The order's merchant: given, or the only merchant that has an order with this id."""
-        if merchant_id is not None:
-            if await run_in_threadpool(svc().store.get_order, merchant_id, order_id) is None:
-                raise ApiError(404, "unknown_order", f"no order {order_id!r} for merchant {merchant_id!r}")
-            return merchant_id, order_id
-        merchants = await run_in_threadpool(svc().store.merchants_with_order, order_id)
-        if not merchants:
-            raise ApiError(404, "unknown_order", f"no order {order_id!r}")
-        if len(merchants) > 1:
-            raise ApiError(
-                409,
-                "ambiguous_order",
-                f"order id {order_id!r} exists for several merchants; add ?merchant_id= one of "
-                f"{', '.join(sorted(merchants))}",
-            )
-        return merchants[0], order_id
+        return await _resolve_order(svc(), order_id, merchant_id)
+
+    intake = Depends(require(Role.MERCHANT, Role.ADMIN))
+    staff = Depends(require(*support_routes.READERS))
 
     def journey(merchant_id: str, order_id: str) -> WorkflowHandle[Any, Any]:
         return svc().temporal.get_workflow_handle(journey_id(merchant_id, order_id))
@@ -103,8 +97,9 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
             raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
 
     @app.post("/v1/orders", status_code=201, response_model=OrderAccepted, tags=["orders"])
-    async def create_order(order: Order, request: Request, response: Response) -> OrderAccepted:
+    async def create_order(order: Order, request: Request, response: Response, actor: Actor = intake) -> OrderAccepted:
         """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
+        check_merchant(actor, order.merchant_id)
         loaded = svc().policies.get(order.merchant_id)
         if loaded is None:
             raise ApiError(
@@ -160,9 +155,12 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
                     log.warning("could not tell %s about reorder: %s", earlier_order_id, err.message)
 
     @app.get("/v1/orders/{order_id}", response_model=JourneyState, tags=["orders"])
-    async def order_state(order_id: str, merchant_id: Annotated[str | None, Query()] = None) -> JourneyState:
+    async def order_state(
+        order_id: str, merchant_id: Annotated[str | None, Query()] = None, actor: Actor = staff
+    ) -> JourneyState:
         """The journey's whole state: parcels, messages sent or skipped with reasons, what is planned next."""
         merchant, oid = await resolve_order(order_id, merchant_id)
+        check_merchant(actor, merchant)
         try:
             return await read_journey_state(svc().temporal, journey_id(merchant, oid))
         except WorkflowQueryFailedError as err:
@@ -178,11 +176,17 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         shipment: Shipment,
         response: Response,
         merchant_id: Annotated[str | None, Query()] = None,
+        actor: Actor = intake,
     ) -> ShipmentAccepted:
-        """A parcel left the warehouse: track it. The same parcel again changes nothing (200)."""
+        """A parcel left the warehouse: track it. The same parcel again changes nothing (200).
+
+        An exchange's replacement names its exchange (`exchange_id`, from the exchange's result)."""
         merchant, oid = await resolve_order(order_id, merchant_id)
+        check_merchant(actor, merchant)
         order = await run_in_threadpool(svc().store.get_order, merchant, oid)
         assert order is not None
+        if shipment.exchange_id is not None:
+            await check_exchange(merchant, oid, shipment.exchange_id)
         unknown = sorted(set(shipment.items) - {i.id for i in order.items})
         if unknown:
             raise ApiError(
@@ -203,6 +207,19 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
             tracking_workflow_id=shipment.workflow_id,
             created=created,
         )
+
+    async def check_exchange(merchant: str, oid: str, exchange_id: str) -> None:
+        try:
+            state = await read_journey_state(svc().temporal, journey_id(merchant, oid))
+        except RPCError as err:
+            raise ApiError(409, "journey_finished", f"the journey of order {oid!r} has ended") from err
+        known = [e.exchange_id for e in state.exchanges]
+        if exchange_id not in known:
+            raise ApiError(
+                422,
+                "unknown_exchange",
+                f"order {oid!r} has no exchange {exchange_id!r}; its exchanges: {', '.join(known) or 'none'}",
+            )
 
     @app.post("/v1/carriers/{carrier}/events", status_code=202, response_model=EventsAccepted, tags=["carriers"])
     async def carrier_events(carrier: str, request: Request) -> EventsAccepted:
@@ -265,6 +282,9 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         merchant, oid = await resolve_order(order_id, merchant_id)
         await signal_journey(merchant, oid, "reordered", reorder)
         return {"status": "accepted", "workflow_id": journey_id(merchant, oid)}
+
+    app.include_router(support_routes.build_router())
+    app.include_router(console.build_router())
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

@@ -10,9 +10,14 @@ from fastapi.responses import JSONResponse
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+    """`headers` go on the response (a 401's WWW-Authenticate); `details` join the JSON body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **details: Any
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or {}
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -27,7 +32,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(
-            status_code=exc.status, content={"error": exc.code, "message": exc.message, **exc.details}
+            status_code=exc.status,
+            content={"error": exc.code, "message": exc.message, **exc.details},
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,103 @@
+"""Who is calling: FastAPI dependencies that turn an API token into an `Actor` and check its role.
+
+Tokens come as `Authorization: Bearer <token>` (scripts, other services) or, for the web console, in the
+`aftercare_token` cookie. They are resolved with `Store.authenticate`, so a revoked token stops working on
+its next request. Use it as
+
+    actor: Actor = Depends(require(Role.SUPPORT, Role.MERCHANT))
+
+and call `check_merchant(actor, merchant_id)` once the order's merchant is known. Admin passes every
+role check. A refusal never repeats the token, not even part of it: error bodies end up in logs.
+401s carry the `WWW-Authenticate` header RFC 6750 asks for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiError
+from domain import Actor, Role
+
+log = logging.getLogger("aftercare.api.auth")
+
+TOKEN_COOKIE = "aftercare_token"
+CREATE_HINT = "create one with `aftercare token create`"
+
+# Declared as security schemes so /docs offers an "Authorize" button; both are read leniently
+# (auto_error=False) so that a missing or malformed credential gets our error shape, not FastAPI's.
+_bearer = HTTPBearer(auto_error=False, description="an Aftercare API token (`aftercare token create`)")
+_cookie = APIKeyCookie(name=TOKEN_COOKIE, auto_error=False, description="the web console's session token")
+
+
+def _unauthenticated(code: str, message: str, challenge: str = "Bearer") -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": challenge})
+
+
+def _article(role: Role) -> str:
+    return "an" if role.value[0] in "aeiou" else "a"
+
+
+def _either(roles: list[Role]) -> str:
+    names = [r.value for r in roles]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def allows(actor: Actor, roles: frozenset[Role]) -> bool:
+    """Whether the actor's role is one of `roles` (an empty set: any role). Admin is always allowed."""
+    return not roles or actor.role in roles or actor.role is Role.ADMIN
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
+    """A dependency that returns the calling Actor if its token is valid and its role is one of
+    `roles` (or admin); none given means any valid token. 401 without a valid token, 403 for a role
+    that may not do this."""
+    allowed = frozenset(Role(r) for r in roles)
+    wanted = [Role(r) for r in dict.fromkeys(roles)]
+    if allowed and Role.ADMIN not in allowed:
+        wanted.append(Role.ADMIN)
+    needs = f"{_article(wanted[0])} {_either(wanted)} token" if allowed else "an API token"
+
+    async def current_actor(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        cookie: Annotated[str | None, Security(_cookie)],
+    ) -> Actor:
+        token = bearer.credentials if bearer is not None else cookie
+        if not token:
+            if request.headers.get("authorization"):
+                raise _unauthenticated(
+                    "unauthenticated", f"the Authorization header must read 'Bearer <token>'; {CREATE_HINT}"
+                )
+            raise _unauthenticated(
+                "unauthenticated", f"this needs {needs}: send Authorization: Bearer <token>; {CREATE_HINT}"
+            )
+        store = request.app.state.services.store
+        actor: Actor | None = await run_in_threadpool(store.authenticate, token)
+        if actor is None:
+            log.info("refused %s %s: unknown or revoked API token", request.method, request.url.path)
+            raise _unauthenticated(
+                "invalid_token",
+                f"the API token is unknown or revoked; ask an admin for a new one ({CREATE_HINT})",
+                'Bearer error="invalid_token"',
+            )
+        if not allows(actor, allowed):
+            raise ApiError(403, "forbidden", f"this needs {needs}; yours is {actor.role.value}")
+        return actor
+
+    return current_actor
+
+
+def check_merchant(actor: Actor, merchant_id: str) -> None:
+    """403 unless the actor may act on `merchant_id`'s orders: a merchant token only on its own merchant's,
+    every other role on any merchant's. The message does not say whether the order exists."""
+    if actor.merchant_id is None and actor.role is not Role.MERCHANT:
+        return
+    if actor.merchant_id != merchant_id:
+        scope = f"merchant {actor.merchant_id!r} only" if actor.merchant_id else "no merchant (ask an admin)"
+        raise ApiError(403, "forbidden", f"token {actor.name!r} acts for {scope}, not for merchant {merchant_id!r}")

@@ -1,0 +1,214 @@
+"""Support's actions over HTTP: `POST /v1/orders/{id}/refunds`, `/exchanges`, `/cancel`, `/pause`, `/resume`,
+`/opt-out`, `/notes`, and the order's action log. Each answers with the action's result and the order's state
+afterwards; a refusal is 409 or 422 with the journey's reason."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from api.actions import perform, resolve_order
+from api.auth import check_merchant, require
+from api.errors import ApiError
+from api.journey_state import read_journey_state
+from api.services import Services
+from domain import Actor, AuditEntry, Channel, RefundReason, Role, journey_id
+from workflows import actions as act
+from workflows.actions import ActionResult, ExchangeItem
+from workflows.models import JourneyState
+
+ACTORS = (Role.SUPPORT, Role.MERCHANT, Role.ADMIN)
+READERS = (Role.SUPPORT, Role.MERCHANT, Role.ENGINEER, Role.ADMIN)
+
+_KEY_HELP = "also accepted as an Idempotency-Key header; keep it to retry safely"
+
+
+class RefundBody(BaseModel):
+    """No `items` and no `amount` refunds what is left of the order."""
+
+    idempotency_key: str | None = Field(default=None, description=_KEY_HELP)
+    reason: RefundReason | None = None
+    items: dict[str, int] = Field(default_factory=dict, description="line item id -> quantity")
+    amount: Decimal | None = None
+    note: str = ""
+
+
+class ExchangeBody(BaseModel):
+    idempotency_key: str | None = Field(default=None, description=_KEY_HELP)
+    items: list[ExchangeItem] = Field(min_length=1)
+    reason: str = ""
+    note: str = ""
+
+
+class CancelBody(BaseModel):
+    reason: str = ""
+    note: str = ""
+
+
+class PauseBody(BaseModel):
+    until: Any = Field(default=None, description="ISO time to resume by itself; none = until resumed")
+    note: str = ""
+
+
+class ResumeBody(BaseModel):
+    note: str = ""
+
+
+class OptOutBody(BaseModel):
+    channels: list[Channel] = Field(min_length=1)
+    note: str = ""
+
+
+class NoteBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ActionResponse(BaseModel):
+    result: ActionResult
+    state: JourneyState | None = Field(default=None, description="the order's state after the action")
+
+
+def _svc(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _key(body_key: str | None, header_key: str | None) -> str:
+    key = body_key or header_key
+    if not key:
+        raise ApiError(
+            422,
+            "missing_idempotency_key",
+            "idempotency_key is required (in the body, or as an Idempotency-Key header): a value you keep, such "
+            "as a UUID, so that retrying the request can never refund or exchange twice",
+        )
+    return key
+
+
+async def act_on_order(
+    svc: Services,
+    actor: Actor,
+    order_id: str,
+    merchant_id: str | None,
+    action: str,
+    fields: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> ActionResponse:
+    """Resolve the order, check the actor may touch it, run the Update, read the state afterwards."""
+    merchant, oid = await resolve_order(svc, order_id, merchant_id)
+    check_merchant(actor, merchant)
+    command_type = _COMMANDS[action]
+    try:
+        command = command_type.model_validate({**fields, "actor": actor})
+    except ValueError as err:
+        raise ApiError(422, "invalid_request", str(err)) from err
+    result = await perform(svc, merchant, oid, action, command, idempotency_key)
+    try:
+        state: JourneyState | None = await read_journey_state(svc.temporal, journey_id(merchant, oid))
+    except Exception:  # the action is done; a journey that just ended may not answer a query
+        state = None
+    return ActionResponse(result=result, state=state)
+
+
+_COMMANDS: dict[str, type[act.Command]] = {
+    act.REFUND: act.RefundCommand,
+    act.EXCHANGE: act.ExchangeCommand,
+    act.CANCEL: act.CancelCommand,
+    act.PAUSE: act.PauseCommand,
+    act.RESUME: act.ResumeCommand,
+    act.OPT_OUT: act.OptOutCommand,
+    act.ADD_NOTE: act.NoteCommand,
+}
+
+MerchantQuery = Annotated[str | None, Query(description="needed only when several merchants share the order id")]
+KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])
+    acting = Depends(require(*ACTORS))
+
+    @router.post("/refunds", response_model=ActionResponse)
+    async def refund(
+        order_id: str,
+        body: RefundBody,
+        request: Request,
+        merchant_id: MerchantQuery = None,
+        idempotency_key: KeyHeader = None,
+        actor: Actor = acting,
+    ) -> ActionResponse:
+        """Refund the whole order, chosen items with quantities, or an amount; the customer is told."""
+        key = _key(body.idempotency_key, idempotency_key)
+        fields = body.model_dump(exclude_none=True) | {"idempotency_key": key}
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.REFUND, fields, key)
+
+    @router.post("/exchanges", response_model=ActionResponse)
+    async def exchange(
+        order_id: str,
+        body: ExchangeBody,
+        request: Request,
+        merchant_id: MerchantQuery = None,
+        idempotency_key: KeyHeader = None,
+        actor: Actor = acting,
+    ) -> ActionResponse:
+        """Exchange delivered items within the return window: a return label, the replacement tracked."""
+        key = _key(body.idempotency_key, idempotency_key)
+        fields = body.model_dump(mode="json") | {"idempotency_key": key}
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.EXCHANGE, fields, key)
+
+    @router.post("/cancel", response_model=ActionResponse)
+    async def cancel(
+        order_id: str, body: CancelBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
+    ) -> ActionResponse:
+        """Cancel before anything shipped: refunded per policy, the customer told, the journey ended."""
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.CANCEL, body.model_dump())
+
+    @router.post("/pause", response_model=ActionResponse)
+    async def pause(
+        order_id: str, body: PauseBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
+    ) -> ActionResponse:
+        """Hold back this order's messages, until resumed or until a time."""
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.PAUSE, body.model_dump())
+
+    @router.post("/resume", response_model=ActionResponse)
+    async def resume(
+        order_id: str,
+        request: Request,
+        body: ResumeBody | None = None,
+        merchant_id: MerchantQuery = None,
+        actor: Actor = acting,
+    ) -> ActionResponse:
+        fields = (body or ResumeBody()).model_dump()
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.RESUME, fields)
+
+    @router.post("/opt-out", response_model=ActionResponse)
+    async def opt_out(
+        order_id: str, body: OptOutBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
+    ) -> ActionResponse:
+        """No more messages on these channels for this order."""
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.OPT_OUT, body.model_dump())
+
+    @router.post("/notes", response_model=ActionResponse)
+    async def add_note(
+        order_id: str, body: NoteBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
+    ) -> ActionResponse:
+        """Free text on the order's record."""
+        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.ADD_NOTE, body.model_dump())
+
+    @router.get("/actions", response_model=list[AuditEntry])
+    async def action_log(
+        order_id: str,
+        request: Request,
+        merchant_id: MerchantQuery = None,
+        actor: Actor = Depends(require(*READERS)),  # noqa: B008
+    ) -> list[AuditEntry]:
+        """Every action taken or refused on the order: who, when, what, the result, state before and after."""
+        svc = _svc(request)
+        merchant, oid = await resolve_order(svc, order_id, merchant_id)
+        check_merchant(actor, merchant)
+        return await run_in_threadpool(svc.store.list_audit, merchant, oid)
+
+    return router
