@@ -1,4 +1,5 @@
-"""The `aftercare` command: start the stack, run the demo, validate policies, run single parts."""
+"""The `aftercare` command: start the stack, run the demo, validate policies, manage API tokens, act on orders
+(refund, exchange, cancel, pause...), run single parts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import asyncio
 import sys
 
+from aftercare import support_cli, token_cli
 from aftercare.settings import load_settings
 
 
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("paths", nargs="+")
 
     sub.add_parser("worker", help="run the Temporal worker only")
+    token_cli.add_parser(sub)
+    support_cli.register(sub)
 
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -42,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from aftercare.policy_cli import validate_command
 
         return validate_command(args.paths)
+    if args.command == "token":
+        return token_cli.run(args, settings)
+    if args.command in support_cli.COMMANDS:
+        return support_cli.run(args, settings)
     if args.command == "worker":
         import worker
 

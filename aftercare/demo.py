@@ -2,7 +2,9 @@
 
 Each order takes a different path (on time, shipped late, split in two parcels, a carrier exception,
 no marketing consent) so a newcomer sees every stage happen while messages land in the sandbox outbox.
-Everything goes through the public HTTP API and the sandbox carrier's own controls.
+Every order is paid through the sandbox's Stripe; once the weather-delayed parcel is delivered, support
+gives a goodwill refund, which the customer hears about. Everything goes through the public HTTP API (with
+the local stack's admin token) and the sandbox's own controls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from aftercare.local_token import ensure_local_token
+from aftercare.runtime import open_store
 from aftercare.settings import Settings
 
 console = Console()
@@ -47,6 +51,8 @@ class DemoOrder:
     ship_after: float = 15.0
     parcels: list[tuple[dict[str, int], list[tuple[float, str, str | None, str]]]] = field(default_factory=list)
     shipped: bool = False
+    goodwill: bool = False  # support refunds a little once it is delivered
+    refunded: bool = False
     state: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,18 +78,41 @@ def sample_orders(count: int) -> list[DemoOrder]:
     orders = []
     for n in range(count):
         label, items, consent, ship_after, parcels = kinds[n % len(kinds)]
-        orders.append(DemoOrder(label, f"DEMO-{run}-{n + 1}", items, consent, ship_after, parcels))
+        demo = DemoOrder(label, f"DEMO-{run}-{n + 1}", items, consent, ship_after, parcels)
+        demo.goodwill = label == "weather exception"
+        orders.append(demo)
     return orders
 
 
-def _order_payload(order: DemoOrder, n: int) -> dict[str, Any]:
-    total = sum(float(i["unit_price"]) * i["quantity"] for i in order.items)
+def _total(order: DemoOrder) -> str:
+    return f"{sum(float(i['unit_price']) * i['quantity'] for i in order.items):.2f}"
+
+
+def _pay(stripe: httpx.Client, order: DemoOrder) -> dict[str, str]:
+    """The shop's checkout: a paid PaymentIntent in the sandbox's Stripe, referenced by the order."""
+    cents = str(round(float(_total(order)) * 100))
+    response = stripe.post("/v1/payment_intents", data={"amount": cents, "currency": "usd", "confirm": "true"})
+    response.raise_for_status()
+    return {"provider": "stripe", "reference": response.json()["id"]}
+
+
+def _refund_goodwill(api: httpx.Client, order: DemoOrder) -> None:
+    api.post(
+        f"/v1/orders/{order.order_id}/refunds",
+        params={"merchant_id": MERCHANT},
+        headers={"Idempotency-Key": f"demo-goodwill-{order.order_id}"},
+        json={"amount": "5.00", "reason": "late", "note": "sorry about the weather delay"},
+    ).raise_for_status()
+    order.refunded = True
+
+
+def _order_payload(order: DemoOrder, n: int, payment: dict[str, str]) -> dict[str, Any]:
     return {
         "merchant_id": MERCHANT,
         "order_id": order.order_id,
         "placed_at": datetime.now(UTC).isoformat(),
         "currency": "USD",
-        "total": f"{total:.2f}",
+        "total": _total(order),
         "customer": {
             "id": f"demo-customer-{n + 1}",
             "first_name": ["Ada", "Grace", "Linus", "Barbara", "Ken"][n % 5],
@@ -91,8 +120,9 @@ def _order_payload(order: DemoOrder, n: int) -> dict[str, Any]:
             "phone": f"+1555555{n + 1:04d}",
             "marketing_consent": order.consent,
         },
-        "shipping_address": {"country": "US", "city": "Springfield"},
+        "shipping_address": {"country": "US", "city": "Springfield", "line1": f"{n + 1} Evergreen Terrace"},
         "items": order.items,
+        "payment": payment,
     }
 
 
@@ -114,7 +144,7 @@ def _ship(api: httpx.Client, sandbox: httpx.Client, order: DemoOrder) -> None:
 
 def _table(orders: list[DemoOrder], outbox: int, elapsed: float) -> Table:
     table = Table(title=f"Aftercare demo — {elapsed:,.0f}s — {outbox} messages in the sandbox outbox")
-    for column in ("order", "path", "stage", "sent", "skipped", "delays", "next"):
+    for column in ("order", "path", "stage", "sent", "skipped", "delays", "refunded", "next"):
         table.add_column(column)
     for o in orders:
         messages = o.state.get("messages", [])
@@ -122,8 +152,16 @@ def _table(orders: list[DemoOrder], outbox: int, elapsed: float) -> Table:
         skipped = sum(1 for m in messages if m["status"] != "sent")
         delays = ", ".join(sorted({d["kind"] for d in o.state.get("delays", [])})) or "-"
         nxt = o.state.get("next_action") or {}
+        refunded = o.state.get("refunded_total") or "0"
         table.add_row(
-            o.order_id, o.label, o.state.get("stage", "starting"), str(sent), str(skipped), delays, nxt.get("what", "-")
+            o.order_id,
+            o.label,
+            o.state.get("stage", "starting"),
+            str(sent),
+            str(skipped),
+            delays,
+            "-" if float(refunded) == 0 else f"{float(refunded):.2f}",
+            nxt.get("what", "-"),
         )
     return table
 
@@ -146,9 +184,16 @@ def run_demo(settings: Settings, *, orders: int = 5, timeout: float = 600.0) -> 
 def _run(settings: Settings, orders: int, timeout: float) -> int:
     demo_orders = sample_orders(orders)
     started = time.monotonic()
+    store = open_store(settings)
+    try:
+        token = ensure_local_token(settings, store)
+    finally:
+        store.close()
+    stripe_auth = {"Authorization": f"Bearer {settings.stripe_api_key}"}
     with (
-        httpx.Client(base_url=settings.api_url, timeout=10) as api,
+        httpx.Client(base_url=settings.api_url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as api,
         httpx.Client(base_url=settings.sandbox_url, timeout=10) as sandbox,
+        httpx.Client(base_url=settings.stripe_base_url, timeout=10, headers=stripe_auth) as stripe,
     ):
         try:
             api.get("/healthz").raise_for_status()
@@ -156,7 +201,7 @@ def _run(settings: Settings, orders: int, timeout: float) -> int:
             console.print(f"[red]the API at {settings.api_url} is not up ({err}); start it with `make run`[/red]")
             return 2
         for n, order in enumerate(demo_orders):
-            api.post("/v1/orders", json=_order_payload(order, n)).raise_for_status()
+            api.post("/v1/orders", json=_order_payload(order, n, _pay(stripe, order))).raise_for_status()
         console.print(
             f"fed {len(demo_orders)} orders; watch {settings.sandbox_url}/outbox and {settings.temporal_ui_url}"
         )
@@ -169,6 +214,8 @@ def _run(settings: Settings, orders: int, timeout: float) -> int:
                     response = api.get(f"/v1/orders/{order.order_id}", params={"merchant_id": MERCHANT})
                     if response.status_code == 200:
                         order.state = response.json()
+                    if order.goodwill and not order.refunded and order.state.get("stage") == "post_delivery":
+                        _refund_goodwill(api, order)
                 outbox = sandbox.get("/outbox.json").json()
                 count = sum(len(v) for v in outbox.values() if isinstance(v, list))
                 live.update(_table(demo_orders, count, elapsed))

@@ -34,6 +34,13 @@ def build_carriers(settings: Settings) -> dict[str, Any]:
     return _build(settings.easypost_base_url, settings.easypost_api_key, settings.easypost_webhook_secret)
 
 
+def build_payments(settings: Settings) -> dict[str, Any]:
+    """Payment providers by name (Stripe). Only the worker needs them: refunds are activities."""
+    from connectors.payments import build_payments as _build
+
+    return _build(settings.stripe_base_url, settings.stripe_api_key)
+
+
 def build_senders(settings: Settings) -> dict[Channel, Any]:
     """Provider connectors per channel. Twilio credentials come from the environment, never from YAML."""
     from connectors.messaging import build_sender
@@ -57,15 +64,32 @@ def build_senders(settings: Settings) -> dict[Channel, Any]:
 
 def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]], Callable[[], Awaitable[None]]]:
     """The worker's activities wired to the real store and connectors, and how to close them."""
+    from activities.audit import AuditActivities
     from activities.messaging import MessagingActivities
+    from activities.payments import PaymentActivities
+    from activities.returns import ReturnActivities
     from activities.templates import TemplateRenderer
     from activities.tracking import TrackingActivities
 
     store = open_store(settings)
+    carriers = build_carriers(settings)
+    providers = build_payments(settings)
     messaging = MessagingActivities(store, build_senders(settings), TemplateRenderer(settings.templates_dir))
-    tracking = TrackingActivities(store, build_carriers(settings))
+    tracking = TrackingActivities(store, carriers)
+    payments = PaymentActivities(providers)
+    returns = ReturnActivities(carriers)
+    audit = AuditActivities(store)
 
     async def close() -> None:
+        for client in [*carriers.values(), *providers.values()]:
+            await client.aclose()
         store.close()
 
-    return [messaging.send_message, tracking.poll_carrier], close
+    activities = [
+        messaging.send_message,
+        tracking.poll_carrier,
+        payments.issue_refund,
+        returns.create_return_label,
+        audit.record_action,
+    ]
+    return activities, close

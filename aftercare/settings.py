@@ -57,6 +57,9 @@ class Settings:
         default_factory=lambda: _env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", "sandbox-webhook-secret")
     )
     twilio_base_url: str = ""
+    stripe_base_url: str = ""
+    # a secret: kept out of repr() so printing the settings never shows it
+    stripe_api_key: str = field(default_factory=lambda: _env("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox"), repr=False)
 
     def __post_init__(self) -> None:
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
@@ -64,6 +67,7 @@ class Settings:
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
+            "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
         }
         for name, value in defaults.items():
             if not getattr(self, name):

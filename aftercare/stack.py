@@ -131,12 +131,24 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def connector_env(settings: Settings) -> dict[str, str]:
+    """Where the children's connectors point, from this process's settings (so a changed Settings reaches them)."""
+    return {
+        "AFTERCARE_EASYPOST_BASE_URL": settings.easypost_base_url,
+        "AFTERCARE_TWILIO_BASE_URL": settings.twilio_base_url,
+        "AFTERCARE_STRIPE_BASE_URL": settings.stripe_base_url,
+    }
+
+
 def plan_children(settings: Settings) -> list[Child]:
     logs = settings.home / "logs"
     py = sys.executable
     search_attributes = [
         arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
     ]
+    # the Stripe key travels in the environment, never on a command line that `ps` shows
+    stripe_key = {"AFTERCARE_STRIPE_API_KEY": settings.stripe_api_key}
+    # fmt: off
     return [
         Child(
             "temporal",
@@ -163,14 +175,17 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--webhook-secret", settings.easypost_webhook_secret,
             ],
             logs / "sandbox.log",
+            env=stripe_key,  # the sandbox's Stripe accepts the key the worker sends
         ),
-        Child("worker", [py, "-m", "worker"], logs / "worker.log"),
+        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | stripe_key),
         Child(
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
             logs / "api.log",
+            env=connector_env(settings),
         ),
     ]
+    # fmt: on
 
 
 def print_urls(settings: Settings, children: list[Child]) -> None:
@@ -179,7 +194,8 @@ def print_urls(settings: Settings, children: list[Child]) -> None:
     table.add_column("where")
     table.add_row("API docs", f"{settings.api_url}/docs")
     table.add_row("Temporal Web UI", settings.temporal_ui_url)
-    table.add_row("Sandbox outbox (emails, SMS)", f"{settings.sandbox_url}/outbox")
+    table.add_row("Sandbox outbox (emails, SMS, refunds)", f"{settings.sandbox_url}/outbox")
+    table.add_row("Payments API (Stripe)", settings.stripe_base_url)
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
     table.add_row("Database", settings.database_url)

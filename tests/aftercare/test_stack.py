@@ -1,4 +1,5 @@
-"""`aftercare up` refuses to start on a busy port with a message naming the variable to change."""
+"""`aftercare up`: refuses a busy port naming the variable to change, and wires the children (the worker gets
+the Stripe URL and key, the sandbox accepts that key) without putting secrets on a command line."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 
+from aftercare.runtime import production_activities
 from aftercare.settings import Settings
 from aftercare.stack import StackError, check_ports, plan_children
+from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
+from workflows.order_journey import CREATE_RETURN_LABEL, ISSUE_REFUND, RECORD_ACTION
+from workflows.shipment_tracking import POLL_CARRIER
 
 
 def test_a_busy_port_is_named_with_the_variable_that_moves_it() -> None:
@@ -32,3 +38,44 @@ def test_the_dev_server_keeps_state_in_a_file_and_registers_our_search_attribute
     assert argv[argv.index("--db-filename") + 1] == str(tmp_path / "temporal.db")
     registered = {argv[i + 1] for i, a in enumerate(argv) if a == "--search-attribute"}
     assert registered == {f"{name}={kind}" for name, kind in SEARCH_ATTRIBUTES.items()}
+
+
+def test_stripe_defaults_to_the_sandbox_and_its_key_stays_out_of_sight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AFTERCARE_STRIPE_BASE_URL", raising=False)
+    monkeypatch.delenv("AFTERCARE_STRIPE_API_KEY", raising=False)
+    monkeypatch.setenv("AFTERCARE_SANDBOX_PORT", "18025")
+    default = Settings()
+    assert default.stripe_base_url == "http://127.0.0.1:18025/stripe"
+    assert default.stripe_api_key == "sk_test_sandbox"
+
+    monkeypatch.setenv("AFTERCARE_STRIPE_BASE_URL", "https://api.stripe.com")
+    monkeypatch.setenv("AFTERCARE_STRIPE_API_KEY", "sk_live_secret123")
+    live = Settings()
+    assert (live.stripe_base_url, live.stripe_api_key) == ("https://api.stripe.com", "sk_live_secret123")
+    assert "sk_live_secret123" not in repr(live)
+
+
+def test_the_worker_gets_the_stripe_url_and_key_and_the_sandbox_accepts_that_key(tmp_path: Path) -> None:
+    settings = replace(
+        Settings(), home=tmp_path, stripe_base_url="http://127.0.0.1:9999/stripe", stripe_api_key="sk_test_planned"
+    )
+    children = {child.name: child for child in plan_children(settings)}
+
+    worker, api, sandbox = children["worker"], children["api"], children["sandbox"]
+    assert worker.env["AFTERCARE_STRIPE_BASE_URL"] == "http://127.0.0.1:9999/stripe"
+    assert worker.env["AFTERCARE_STRIPE_API_KEY"] == "sk_test_planned"
+    assert sandbox.env["AFTERCARE_STRIPE_API_KEY"] == "sk_test_planned"
+    assert api.env["AFTERCARE_EASYPOST_BASE_URL"] == settings.easypost_base_url
+    assert "AFTERCARE_STRIPE_API_KEY" not in api.env  # only the worker refunds
+    assert all("sk_test_planned" not in arg for child in children.values() for arg in child.argv)
+
+
+async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:
+    settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    activities, close = production_activities(settings)
+    try:
+        names = {activity._Definition.must_from_callable(fn).name for fn in activities}
+    finally:
+        await close()
+    called = {SEND_MESSAGE, POLL_CARRIER, ISSUE_REFUND, CREATE_RETURN_LABEL, RECORD_ACTION}
+    assert names == called == {"send_message", "poll_carrier", "issue_refund", "create_return_label", "record_action"}
