@@ -25,6 +25,7 @@ from aftercare.runtime import build_carriers
 from aftercare.settings import REPO_ROOT, Settings
 from api.app import create_app
 from api.services import Services
+from domain import Role
 from policies.loader import load_policy_text
 from sandbox.runner import RunningSandbox, run_sandbox
 from storage.repository import Store
@@ -59,6 +60,9 @@ delays:
   pickup_sla: 10m
   stalled_after: 10m
 tracking: {poll_every: 5m, poll_max_interval: 10m}
+returns:          # short, so delivered journeys complete within a test; the exchange tests set their own
+  window: 10s
+  address: {name: E2E Returns, line1: 1 Dock Street, city: Portland, postal_code: "97201", country: US}
 """
 
 
@@ -148,6 +152,8 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             "AFTERCARE_SMTP_PORT": str(sandbox.smtp_port),
             "AFTERCARE_TWILIO_BASE_URL": sandbox.twilio_base_url,
             "AFTERCARE_EASYPOST_BASE_URL": sandbox.easypost_base_url,
+            "AFTERCARE_STRIPE_BASE_URL": sandbox.stripe_base_url,
+            "AFTERCARE_STRIPE_API_KEY": next(iter(sandbox.state.stripe_api_keys)),
             "AFTERCARE_HOME": str(tmp_path),
         }
         settings = _settings_from(env)
@@ -169,7 +175,9 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         worker = WorkerProcess(env=env, log=tmp_path / "worker.log")
         worker.start()
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
+            token = store.create_api_token("e2e-admin", Role.ADMIN).token
+            headers = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30, headers=headers) as api:
                 yield Stack(api, sandbox, store, worker, dev_env, task_queue)
         finally:
             worker.stop()

@@ -124,9 +124,7 @@ async def test_order_journey_through_the_http_api(stack: Stack) -> None:
 
 
 async def test_bad_input_is_refused_and_changes_nothing(stack: Stack) -> None:
-    malformed = await stack.api.post(
-        "/v1/orders", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    malformed = await stack.api.post("/v1/orders", content=b"{not json", headers={"content-type": "application/json"})
     assert malformed.status_code == 422 and "malformed JSON" in malformed.json()["message"]
 
     bad = order_payload("E2E-BAD", email="not-an-email")
