@@ -188,10 +188,25 @@ def plan_children(settings: Settings) -> list[Child]:
     # fmt: on
 
 
-def print_urls(settings: Settings, children: list[Child]) -> None:
+def local_admin_token_file(settings: Settings) -> Path:
+    """Make sure this machine's admin token exists (the console and CLI need one) and say where it is."""
+    from aftercare.local_token import ensure_local_token, token_path
+    from aftercare.runtime import open_store
+
+    store = open_store(settings)
+    try:
+        ensure_local_token(settings, store)
+    finally:
+        store.close()
+    return token_path(settings)
+
+
+def print_urls(settings: Settings, children: list[Child], token_file: Path) -> None:
     table = Table(title="Aftercare is up", show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("where")
+    table.add_row("Support console", f"{settings.api_url}/console")
+    table.add_row("Admin token (console login, CLI)", str(token_file))
     table.add_row("API docs", f"{settings.api_url}/docs")
     table.add_row("Temporal Web UI", settings.temporal_ui_url)
     table.add_row("Sandbox outbox (emails, SMS, refunds)", f"{settings.sandbox_url}/outbox")
@@ -231,7 +246,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
                 started.append(child)
             wait_until("sandbox", _http_ok(f"{settings.sandbox_url}/healthz"), sandbox)
             wait_until("API", _http_ok(f"{settings.api_url}/healthz"), api)
-        print_urls(settings, children)
+        print_urls(settings, children, local_admin_token_file(settings))
         if demo:
             from aftercare.demo import run_demo
 

@@ -17,6 +17,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from aftercare.local_token import token_path
 from aftercare.settings import Settings
 from domain import RefundReason
 
@@ -68,7 +69,11 @@ def run(args: argparse.Namespace, settings: Settings, *, console: Console | None
     try:
         token = os.environ.get("AFTERCARE_TOKEN")
         if not token:
-            raise CliError("set AFTERCARE_TOKEN to an API token (create one with `aftercare token create`)")
+            raise CliError(
+                "set AFTERCARE_TOKEN to your API token: create one with "
+                "`aftercare token create --name YOU --role support` "
+                f"(on the local stack, the admin token is in {token_path(settings)})"
+            )
         base = os.environ.get("AFTERCARE_API_URL", settings.api_url).rstrip("/")
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60.0) as api:
             if args.command == "actions":

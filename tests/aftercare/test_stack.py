@@ -1,5 +1,6 @@
-"""`aftercare up`: refuses a busy port naming the variable to change, and wires the children (the worker gets
-the Stripe URL and key, the sandbox accepts that key) without putting secrets on a command line."""
+"""`aftercare up`: refuses a busy port naming the variable to change, keeps the local admin token, and wires
+the children (the worker gets the Stripe URL and key, the sandbox accepts that key) without putting secrets on
+a command line."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from temporalio import activity
 
 from aftercare.runtime import production_activities
 from aftercare.settings import Settings
-from aftercare.stack import StackError, check_ports, plan_children
+from aftercare.stack import StackError, check_ports, local_admin_token_file, plan_children
+from domain import Role
+from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
 from workflows.order_journey import CREATE_RETURN_LABEL, ISSUE_REFUND, RECORD_ACTION
@@ -79,3 +82,22 @@ async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) 
         await close()
     called = {SEND_MESSAGE, POLL_CARRIER, ISSUE_REFUND, CREATE_RETURN_LABEL, RECORD_ACTION}
     assert names == called == {"send_message", "poll_carrier", "issue_refund", "create_return_label", "record_action"}
+
+
+def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remade_after_a_reset(
+    tmp_path: Path,
+) -> None:
+    settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    path = local_admin_token_file(settings)
+    token = path.read_text().strip()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert local_admin_token_file(settings).read_text().strip() == token  # a restart keeps it
+    store = Store.open(settings.database_url)
+    try:
+        who = store.authenticate(token)
+        assert who is not None and who.role is Role.ADMIN
+        store.revoke_api_token("local-admin")  # as if the database had been reset
+    finally:
+        store.close()
+    fresh = local_admin_token_file(settings).read_text().strip()
+    assert fresh != token
