@@ -10,15 +10,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
+from aftercare.codec import data_converter, load_keys
 from aftercare.settings import Settings
 from domain import Channel
 
 
+def temporal_converter(settings: Settings) -> DataConverter:
+    """The one data converter the worker, API, CLI and replayer use: pydantic, encrypted (`aftercare.codec`)."""
+    return data_converter(load_keys(settings.home))
+
+
 async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
+        settings.temporal_address, namespace=settings.namespace, data_converter=temporal_converter(settings)
     )
 
 

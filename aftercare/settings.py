@@ -43,6 +43,12 @@ class Settings:
     temporal_ui_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_UI_PORT", 8233))
     namespace: str = field(default_factory=lambda: _env("AFTERCARE_NAMESPACE", "default"))
     task_queue: str = field(default_factory=lambda: _env("AFTERCARE_TASK_QUEUE", "aftercare"))
+    # browser origins allowed to call /codec (comma-separated); none: the Temporal Web UI's own
+    codec_cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            o.strip() for o in _env("AFTERCARE_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
+        )
+    )
     # API
     api_host: str = field(default_factory=lambda: _env("AFTERCARE_API_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _int("AFTERCARE_API_PORT", 8000))

@@ -22,6 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from aftercare.codec import CodecKeyError, load_keys
 from aftercare.settings import REPO_ROOT, Settings
 from workflows.models import SEARCH_ATTRIBUTES
 
@@ -158,6 +159,7 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--port", str(settings.temporal_port),
                 "--ui-port", str(settings.temporal_ui_port),
                 "--db-filename", str(settings.home / "temporal.db"),
+                "--ui-codec-endpoint", f"{settings.api_url}/codec",  # the Web UI shows decrypted payloads
                 "--namespace", settings.namespace,
                 "--log-level", "warn",
                 *search_attributes,
@@ -222,10 +224,11 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
     """Start everything, print where it is, wait for Ctrl-C (or a child's death), stop everything."""
     try:
         check_ports(settings)
-    except StackError as err:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
+    except (StackError, CodecKeyError) as err:
         console.print(f"[red]{err}[/red]")
         return 2
-    settings.home.mkdir(parents=True, exist_ok=True)
     children = plan_children(settings)
     temporal, sandbox, worker, api = children
     started: list[Child] = []

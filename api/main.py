@@ -29,6 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task_queue=settings.task_queue,
         temporal_ui_url=settings.temporal_ui_url,
         namespace=settings.namespace,
+        codec_origins=frozenset(settings.codec_cors_origins),
     )
     try:
         yield

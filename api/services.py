@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
@@ -21,3 +21,21 @@ class Services:
     task_queue: str
     temporal_ui_url: str | None = None
     namespace: str = "default"
+    # Origins allowed to call /codec from a browser; none given: the Temporal Web UI's.
+    codec_origins: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if not self.codec_origins:
+            self.codec_origins = web_ui_origins(self.temporal_ui_url)
+
+
+def web_ui_origins(temporal_ui_url: str | None) -> frozenset[str]:
+    """The Web UI's origin as a browser sends it: both loopback spellings where it is local."""
+    if not temporal_ui_url:
+        return frozenset()
+    origin = temporal_ui_url.rstrip("/")
+    origins = {origin}
+    for a, b in (("127.0.0.1", "localhost"), ("localhost", "127.0.0.1")):
+        if f"//{a}:" in origin:
+            origins.add(origin.replace(f"//{a}:", f"//{b}:"))
+    return frozenset(origins)

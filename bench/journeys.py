@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -48,11 +49,11 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowHandle
     from temporalio.common import SearchAttributeKey
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.service import RPCError, RPCStatusCode
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
+    from aftercare.codec import CodecKeys, data_converter
     from domain import (
         Channel,
         MessageOutcome,
@@ -803,7 +804,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     with console.status("starting the Temporal dev server (in-memory)"):
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(),
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(CodecKeys((("bench", secrets.token_bytes(32)),))),  # as in production
             search_attributes=search_attribute_keys(),
             dev_server_log_level="error",
         )

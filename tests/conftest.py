@@ -8,10 +8,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from aftercare.codec import CodecKeys, data_converter
+
 pytest_plugins = ["tests.sandbox_fixtures"]
+
+# The suite's own codec keys, newest first: test fixtures, not secrets (production keys come from the
+# environment). The saved histories in tests/histories/ were written under them.
+TEST_CODEC_KEYS = (
+    "test-2:6HUC0q686GJL9CPGNFNExW8W8R0FEoIISXWULvjzhk8=,test-1:/Uom0oc1SUiiwANA1cmKBCdSuJuBVlkm6sIcyYYTzgA="
+)
+# The production converter (pydantic, encrypted) with the suite's keys: what every test client uses.
+CONVERTER = data_converter(CodecKeys.parse(TEST_CODEC_KEYS))
 
 
 def venv_binary(name: str) -> str:
@@ -28,7 +37,7 @@ def venv_binary(name: str) -> str:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=venv_binary("temporal-test-server"),
     )
     try:

@@ -41,6 +41,7 @@ def test_the_dev_server_keeps_state_in_a_file_and_registers_our_search_attribute
     assert argv[argv.index("--db-filename") + 1] == str(tmp_path / "temporal.db")
     registered = {argv[i + 1] for i, a in enumerate(argv) if a == "--search-attribute"}
     assert registered == {f"{name}={kind}" for name, kind in SEARCH_ATTRIBUTES.items()}
+    assert argv[argv.index("--ui-codec-endpoint") + 1] == f"{settings.api_url}/codec"
 
 
 def test_stripe_defaults_to_the_sandbox_and_its_key_stays_out_of_sight(monkeypatch: pytest.MonkeyPatch) -> None:

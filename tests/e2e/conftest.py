@@ -18,7 +18,6 @@ import httpx
 import pytest
 import uvicorn
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from aftercare.runtime import build_carriers
@@ -29,7 +28,7 @@ from domain import Role
 from policies.loader import load_policy_text
 from sandbox.runner import RunningSandbox, run_sandbox
 from storage.repository import Store
-from tests.conftest import venv_binary
+from tests.conftest import CONVERTER, TEST_CODEC_KEYS, venv_binary
 from workflows.models import SEARCH_ATTRIBUTES
 
 E2E_POLICY = """
@@ -79,7 +78,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         for n, t in SEARCH_ATTRIBUTES.items()
     ]
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
         search_attributes=keys,
         dev_server_log_level="error",
@@ -121,6 +120,9 @@ class WorkerProcess:
                 self.process.kill()
 
 
+WEB_UI = "http://127.0.0.1:8233"  # the origin the codec endpoint answers CORS for in these tests
+
+
 @dataclass
 class Stack:
     api: httpx.AsyncClient
@@ -155,6 +157,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             "AFTERCARE_STRIPE_BASE_URL": sandbox.stripe_base_url,
             "AFTERCARE_STRIPE_API_KEY": next(iter(sandbox.state.stripe_api_keys)),
             "AFTERCARE_HOME": str(tmp_path),
+            "AFTERCARE_CODEC_KEYS": TEST_CODEC_KEYS,
         }
         settings = _settings_from(env)
         store = Store.open(db_url)
@@ -165,6 +168,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             policies={"e2e": loaded},
             carriers=build_carriers(settings),
             task_queue=task_queue,
+            temporal_ui_url=WEB_UI,
         )
         server = uvicorn.Server(
             uvicorn.Config(create_app(services), host="127.0.0.1", port=api_port, log_level="warning", lifespan="off")
