@@ -36,6 +36,7 @@ from policies.schema import Policy
 from sandbox.runner import RunningSandbox, run_sandbox
 from storage.repository import Store
 from tests.e2e.waiting import eventually
+from tests.recording import record_histories
 from tests.workflows.harness import RecordingProvider, ScriptedCarrier, make_order, make_policy, scan
 from worker import build_worker
 from workflows import actions as act
@@ -103,7 +104,7 @@ class Desk:
                 order=order,
                 policy=pol,
                 policy_hash=pol.content_hash(),
-                options=JourneyOptions(search_attributes=False),
+                options=JourneyOptions(),  # search attributes on, as in production
             ),
             id=order.workflow_id,
             task_queue=self.task_queue,
@@ -323,6 +324,7 @@ async def test_refund_drops_the_refunded_item_from_reviews(desk: Desk) -> None:
     skipped = [(m.step.value, m.skip_reason, m.detail) for m in state.messages if m.status == "skipped"]
     assert ("review_request", "not_applicable", "item li-2 was refunded") in skipped
     assert ("review_reminder", "not_applicable", "item li-2 was refunded") in skipped
+    await record_histories(desk.env.client, order.workflow_id, "refund")
 
 
 async def test_exchange_makes_a_label_tracks_the_replacement_and_holds_the_review(desk: Desk) -> None:
@@ -369,6 +371,7 @@ async def test_exchange_makes_a_label_tracks_the_replacement_and_holds_the_revie
     assert delivered_again is not None and review.due_at >= delivered_again + timedelta(days=14)
     # The replacement's parcel told the customer like any other: shipped and delivered, twice in all.
     assert len(await desk.sent_at_least(order, "delivered", 2)) == 2
+    await record_histories(desk.env.client, order.workflow_id, "exchange")
 
 
 async def test_exchange_refused_after_the_return_window(desk: Desk) -> None:

@@ -39,6 +39,7 @@ from domain import (
     shipment_workflow_id,
 )
 from policies.schema import Policy
+from tests.recording import record_histories
 from worker import WORKFLOWS, workflow_runner
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, ParcelState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
@@ -260,6 +261,11 @@ class Scenario:
     async def finish(self) -> JourneyState:
         assert self.handle is not None
         return await _stuck_after(self.handle.result(), "waiting for the journey to complete")
+
+    async def record(self, name: str) -> None:
+        """Save this journey's histories as tests/histories/<name>.json (only when recording is switched on)."""
+        assert self.order is not None
+        await record_histories(self.env.client, self.order.workflow_id, name)
 
     async def state(self) -> JourneyState:
         """What the API answers: the journey's state with its running parcels' live state folded in."""

@@ -43,6 +43,7 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
         await sc.advance_to(delivered)
         await sc.webhook(scan("TRK1001", TrackingStatus.DELIVERED, delivered))
         state = await sc.finish()
+        await sc.record("on_time")
 
     assert sc.sent() == [
         ("confirmation", "email", EMAIL, t0),
@@ -77,6 +78,7 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
         delivered = t0 + 7 * D + 4 * H + Q
         await sc.scan_at("LATE1001", TrackingStatus.DELIVERED, delivered)
         state = await sc.finish()
+        await sc.record("delayed_fulfillment")
 
     assert sc.sent() == [
         ("confirmation", "email", EMAIL, t0),
@@ -291,6 +293,7 @@ async def test_carrier_exception_alerts_once_per_episode(time_skipping_env: Work
         await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 12 * H + Q)
         await sc.scan_at("EXC1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
         state = await sc.finish()
+        await sc.record("delayed_carrier_exception")
 
     episodes = [t0 + 1 * D + Q, t0 + 2 * D + 6 * H + Q]
     assert sc.alerts() == [("carrier_exception", 1, episodes[0]), ("carrier_exception", 1, episodes[1])]
@@ -345,6 +348,7 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         last = t0 + 5 * D + Q
         await sc.scan_at("SPLITB1", TrackingStatus.DELIVERED, last)
         state = await sc.finish()
+        await sc.record("split_shipment")
 
     assert sc.sent() == [
         ("confirmation", "email", EMAIL, t0),
@@ -392,6 +396,7 @@ async def test_reorder_reminders_before_the_supply_runs_out(time_skipping_env: W
         await sc.start(make_order(t0, items=COFFEE), make_policy(reorder=[COFFEE_RULE]))
         delivered = await _deliver_quickly(sc, t0, "REO1001")
         state = await sc.finish()
+        await sc.record("reorder")
 
     runs_out = delivered + 30 * D  # 2 bags x 15 days
     assert sc.sent() == [
@@ -703,6 +708,7 @@ async def test_long_tracking_continues_as_new_and_keeps_its_memory(time_skipping
         delivered = out + 5 * H
         await sc.scan_at("CAN1001", TrackingStatus.DELIVERED, delivered)
         state = await sc.finish()
+        await sc.record("long_tracking_continued_as_new")
         runs = await sc.runs("shipment-easypost-CAN1001")
 
     assert len(runs) >= 3
