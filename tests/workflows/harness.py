@@ -39,6 +39,7 @@ from domain import (
     shipment_workflow_id,
 )
 from policies.schema import Policy
+from aftercare.histories import collect
 from tests.recording import record_histories
 from worker import WORKFLOWS, workflow_runner
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, ParcelState, Reordered, ReviewSubmitted
@@ -261,6 +262,14 @@ class Scenario:
     async def finish(self) -> JourneyState:
         assert self.handle is not None
         return await _stuck_after(self.handle.result(), "waiting for the journey to complete")
+
+    async def history_lengths(self) -> dict[str, list[int]]:
+        """Events per run, for the journey and each tracking child: what the history budgets are about."""
+        assert self.order is not None
+        lengths: dict[str, list[int]] = {}
+        for run in await collect(self.env.client, self.order.workflow_id):
+            lengths.setdefault(run.workflow_id, []).append(len(run.history.events))
+        return lengths
 
     async def record(self, name: str) -> None:
         """Save this journey's histories as tests/histories/<name>.json (only when recording is switched on)."""

@@ -44,6 +44,7 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
         await sc.webhook(scan("TRK1001", TrackingStatus.DELIVERED, delivered))
         state = await sc.finish()
         await sc.record("on_time")
+        lengths = await sc.history_lengths()
 
     assert sc.sent() == [
         ("confirmation", "email", EMAIL, t0),
@@ -58,6 +59,13 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
     assert state.delays == []
     assert [p.status for p in state.parcels] == [TrackingStatus.DELIVERED]
     assert len(state.messages) == 7
+    # History budget of a typical order: the journey stays small (its child tells it only what changes its
+    # plan); the child's events are mostly two days of polls. Far below Temporal's 10,240-event warning.
+    assert lengths.keys() == {sc.order.workflow_id, "shipment-easypost-TRK1001"}  # type: ignore[union-attr]
+    [journey_events] = lengths[sc.order.workflow_id]  # type: ignore[union-attr]
+    [child_events] = lengths["shipment-easypost-TRK1001"]
+    assert journey_events <= 80, journey_events
+    assert child_events <= 500, child_events
 
 
 # --- 1. late fulfillment --------------------------------------------------------------------------
@@ -710,8 +718,12 @@ async def test_long_tracking_continues_as_new_and_keeps_its_memory(time_skipping
         state = await sc.finish()
         await sc.record("long_tracking_continued_as_new")
         runs = await sc.runs("shipment-easypost-CAN1001")
+        lengths = await sc.history_lengths()
 
     assert len(runs) >= 3
+    # Each tracking run continues-as-new near its limit (60 here, 2,000 in production), never far past it.
+    assert len(lengths["shipment-easypost-CAN1001"]) == len(runs)
+    assert max(lengths["shipment-easypost-CAN1001"]) <= 60 + 15, lengths
     polls = sc.polls("CAN1001")
     assert len(polls) >= 45
     found = min(p for p in polls if p >= out).replace(microsecond=0)
