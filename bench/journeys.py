@@ -48,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
     from rich.table import Table
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowHandle
-    from temporalio.common import SearchAttributeKey
     from temporalio.service import RPCError, RPCStatusCode
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
@@ -69,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.schema import Policy
     from worker import build_worker
-    from workflows.models import SEARCH_ATTRIBUTES, TASK_QUEUE, JourneyInput, JourneyOptions, JourneyState
+    from workflows.models import SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, JourneyInput, JourneyOptions, JourneyState
     from workflows.order_journey import OrderJourney
 
 # Wide enough for the tables when piped to a file (rich falls back to 80 columns there).
@@ -316,16 +315,6 @@ def code_under_test() -> str:
     return f"{root} at {rev}" + (" [yellow]with uncommitted changes to the workflow code[/]" if dirty else "")
 
 
-def search_attribute_keys() -> list[SearchAttributeKey[Any]]:
-    makers: dict[str, Callable[[str], SearchAttributeKey[Any]]] = {
-        "Keyword": SearchAttributeKey.for_keyword,
-        "Bool": SearchAttributeKey.for_bool,
-        "Text": SearchAttributeKey.for_text,
-        "Int": SearchAttributeKey.for_int,
-        "Double": SearchAttributeKey.for_float,
-        "Datetime": SearchAttributeKey.for_datetime,
-    }
-    return [makers[kind](name) for name, kind in SEARCH_ATTRIBUTES.items()]
 
 
 @driver_side(frozen=True)
@@ -805,7 +794,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(),
             data_converter=data_converter(CodecKeys((("bench", secrets.token_bytes(32)),))),  # as in production
-            search_attributes=search_attribute_keys(),
+            search_attributes=SEARCH_ATTRIBUTE_KEYS,
             dev_server_log_level="error",
         )
     spid = server_pid()

@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
 
 from domain import (
     Channel,
@@ -27,13 +29,30 @@ from workflows.actions import ActionRecord, ExchangeRecord, Note, RefundRecord
 
 TASK_QUEUE = "aftercare"
 
-# Custom search attributes the journeys keep current, registered by `aftercare up` and the tests.
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "AftercareMerchant": "Keyword",
-    "AftercareCustomer": "Keyword",
-    "AftercareStage": "Keyword",
-    "AftercareDelayed": "Bool",
-}
+# Custom search attributes the journeys keep current (what `GET /v1/orders` filters on), registered by
+# `aftercare up`, the tests and the benchmark from this one list.
+SA_MERCHANT = SearchAttributeKey.for_keyword("AftercareMerchant")
+SA_CUSTOMER = SearchAttributeKey.for_keyword("AftercareCustomer")
+SA_STAGE = SearchAttributeKey.for_keyword("AftercareStage")
+SA_DELAYED = SearchAttributeKey.for_bool("AftercareDelayed")
+SA_DELAY_KINDS = SearchAttributeKey.for_keyword_list("AftercareDelayKinds")
+SA_CARRIER_STATUS = SearchAttributeKey.for_keyword("AftercareCarrierStatus")
+SA_ORDER_VALUE = SearchAttributeKey.for_float("AftercareOrderValue")
+SEARCH_ATTRIBUTE_KEYS: list[SearchAttributeKey[Any]] = [
+    SA_MERCHANT,
+    SA_CUSTOMER,
+    SA_STAGE,
+    SA_DELAYED,
+    SA_DELAY_KINDS,
+    SA_CARRIER_STATUS,
+    SA_ORDER_VALUE,
+]
+# Patches (docs/CHANGING_JOURNEYS.md): each id names what changed, and stays until no workflow that started
+# before it is still running.
+PATCH_FINDABLE_DETAIL = "findable-detail"  # 2026-11: a tracking child publishes its parcel's carrier status
+_CLI_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "KEYWORD_LIST": "KeywordList", "DOUBLE": "Double"}
+# name -> the type as `temporal server start-dev --search-attribute NAME=TYPE` spells it
+SEARCH_ATTRIBUTES: dict[str, str] = {k.name: _CLI_TYPES[k.indexed_value_type.name] for k in SEARCH_ATTRIBUTE_KEYS}
 
 
 class Stage(StrEnum):

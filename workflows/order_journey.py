@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
@@ -58,6 +58,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messenger import Messenger
     from workflows.models import (
+        SA_CUSTOMER,
+        SA_DELAY_KINDS,
+        SA_DELAYED,
+        SA_MERCHANT,
+        SA_ORDER_VALUE,
+        SA_STAGE,
         JourneyInput,
         JourneyState,
         MessagePreferences,
@@ -82,10 +88,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.timecalc import add_duration, sub_duration, zone
 
-SA_MERCHANT = SearchAttributeKey.for_keyword("AftercareMerchant")
-SA_CUSTOMER = SearchAttributeKey.for_keyword("AftercareCustomer")
-SA_STAGE = SearchAttributeKey.for_keyword("AftercareStage")
-SA_DELAYED = SearchAttributeKey.for_bool("AftercareDelayed")
 
 # Parcels whose items never reached the customer: no review, no reorder for those.
 _NOT_RECEIVED = frozenset({TrackingStatus.RETURNED, TrackingStatus.CANCELLED})
@@ -957,14 +959,25 @@ class OrderJourney:
             return
         order = self._inp.order
         self._published_stage = self._state.stage
+        # More attributes in an upsert the journey already makes replay fine: no patch needed (the replay test
+        # of the saved histories says so). A new upsert where there was none needs one, as the tracking child's.
         workflow.upsert_search_attributes(
             [
                 SA_MERCHANT.value_set(order.merchant_id),
                 SA_CUSTOMER.value_set(order.customer.id),
                 SA_STAGE.value_set(self._state.stage.value),
+                *self._findable_detail(),
                 *updates,
             ]
         )
+
+    def _findable_detail(self) -> list[SearchAttributeUpdate]:
+        """The order's value and the kinds of delay seen (each parcel's carrier status is on its child)."""
+        detail: list[SearchAttributeUpdate] = [SA_ORDER_VALUE.value_set(float(self._inp.order.total))]
+        kinds = sorted({d.kind.value for d in self._state.delays})
+        if kinds:
+            detail.append(SA_DELAY_KINDS.value_set(kinds))
+        return detail
 
 
 def _due(p: _Planned | PlannedAction) -> datetime:

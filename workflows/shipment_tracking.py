@@ -32,7 +32,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.durations import Duration
     from workflows.messenger import Messenger
-    from workflows.models import MessagePreferences, ParcelState, TrackingCarry, TrackingInput
+    from workflows.models import (
+        PATCH_FINDABLE_DETAIL,
+        SA_CARRIER_STATUS,
+        SA_MERCHANT,
+        MessagePreferences,
+        ParcelState,
+        TrackingCarry,
+        TrackingInput,
+    )
     from workflows.timecalc import add_duration, edd_deadline, zone
 
 POLL_CARRIER = "poll_carrier"
@@ -183,6 +191,7 @@ class ShipmentTracking:
             if event.status is TrackingStatus.UNKNOWN or event.status is previous:
                 continue
             parcel.status = event.status
+            self._publish_status()
             await self._on_status(event, previous)
             if parcel.final:
                 break
@@ -315,6 +324,17 @@ class ShipmentTracking:
 
     # --- the end --------------------------------------------------------------------------------
 
+    def _publish_status(self) -> None:
+        """The parcel's carrier status, findable on this child (`GET /v1/orders?carrier_status=` reads it and
+        answers with the parent journey). Children started before the patch replay without it."""
+        if self._inp.search_attributes and workflow.patched(PATCH_FINDABLE_DETAIL):
+            workflow.upsert_search_attributes(
+                [
+                    SA_MERCHANT.value_set(self._inp.order.merchant_id),
+                    SA_CARRIER_STATUS.value_set(self._parcel.status.value),
+                ]
+            )
+
     def _check_expiry(self, now: datetime) -> None:
         """No carrier word at all for `expire_after`, or tracking for `give_up_after`: stop tracking."""
         parcel, tracking = self._parcel, self._policy.tracking
@@ -325,6 +345,7 @@ class ShipmentTracking:
         if silent or too_long:
             parcel.status = TrackingStatus.EXPIRED
             parcel.final = True
+            self._publish_status()
 
     def _next_wake(self, now: datetime) -> datetime:
         tracking = self._policy.tracking

@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 from aftercare.runtime import build_carriers
@@ -29,7 +28,7 @@ from policies.loader import load_policy_text
 from sandbox.runner import RunningSandbox, run_sandbox
 from storage.repository import Store
 from tests.conftest import CONVERTER, TEST_CODEC_KEYS, venv_binary
-from workflows.models import SEARCH_ATTRIBUTES
+from workflows.models import SEARCH_ATTRIBUTE_KEYS
 
 E2E_POLICY = """
 version: 1
@@ -73,14 +72,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    keys = [
-        SearchAttributeKey.for_keyword(n) if t == "Keyword" else SearchAttributeKey.for_bool(n)
-        for n, t in SEARCH_ATTRIBUTES.items()
-    ]
     env = await WorkflowEnvironment.start_local(
         data_converter=CONVERTER,
         dev_server_existing_path=venv_binary("temporal"),
-        search_attributes=keys,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
         dev_server_log_level="error",
     )
     try:

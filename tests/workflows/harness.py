@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from aftercare.histories import collect
 from api.journey_state import read_journey_state
 from domain import (
     MessageOutcome,
@@ -39,7 +40,6 @@ from domain import (
     shipment_workflow_id,
 )
 from policies.schema import Policy
-from aftercare.histories import collect
 from tests.recording import record_histories
 from worker import WORKFLOWS, workflow_runner
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, ParcelState, Reordered, ReviewSubmitted
