@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from aftercare import support_cli, token_cli
+from aftercare import orders_cli, support_cli, token_cli
 from aftercare.settings import load_settings
 
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run the Temporal worker only")
     token_cli.add_parser(sub)
     support_cli.register(sub)
+    orders_cli.register(sub)
 
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args.paths)
     if args.command == "token":
         return token_cli.run(args, settings)
+    if args.command == "orders":
+        return orders_cli.run(args, settings)
     if args.command in support_cli.COMMANDS:
         return support_cli.run(args, settings)
     if args.command == "worker":

@@ -67,25 +67,30 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
     console = console or Console()
     try:
-        token = os.environ.get("AFTERCARE_TOKEN")
-        if not token:
-            raise CliError(
-                "set AFTERCARE_TOKEN to your API token: create one with "
-                "`aftercare token create --name YOU --role support` "
-                f"(on the local stack, the admin token is in {token_path(settings)})"
-            )
-        base = os.environ.get("AFTERCARE_API_URL", settings.api_url).rstrip("/")
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60.0) as api:
+        with open_api(settings) as api:
             if args.command == "actions":
                 return _show_actions(api, args, console)
             path, body, headers = request_for(args)
             params = {"merchant_id": args.merchant} if args.merchant else {}
-            answer = _call(api, "POST", f"/v1/orders/{args.order}/{path}", json=body, headers=headers, params=params)
+            answer = call(api, "POST", f"/v1/orders/{args.order}/{path}", json=body, headers=headers, params=params)
     except CliError as err:
         console.print(f"[bold red]refused[/]: {err}")
         return 1
     _show_result(answer, console)
     return 0
+
+
+def open_api(settings: Settings) -> httpx.Client:
+    """A client for the running API (AFTERCARE_API_URL) with the person's token (AFTERCARE_TOKEN)."""
+    token = os.environ.get("AFTERCARE_TOKEN")
+    if not token:
+        raise CliError(
+            "set AFTERCARE_TOKEN to your API token: create one with "
+            "`aftercare token create --name YOU --role support` "
+            f"(on the local stack, the admin token is in {token_path(settings)})"
+        )
+    base = os.environ.get("AFTERCARE_API_URL", settings.api_url).rstrip("/")
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
 
 
 def request_for(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -143,7 +148,8 @@ def parse_exchange_item(spec: str) -> dict[str, Any]:
     return {"item_id": parts[0], "replacement_sku": parts[1], "quantity": quantity}
 
 
-def _call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+def call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    """The API's answer, or a CliError with its message and code."""
     try:
         response = api.request(method, path, **kwargs)
     except httpx.HTTPError as err:
@@ -178,7 +184,7 @@ def _show_result(answer: dict[str, Any], console: Console) -> None:
 
 def _show_actions(api: httpx.Client, args: argparse.Namespace, console: Console) -> int:
     params = {"merchant_id": args.merchant} if args.merchant else {}
-    entries: Sequence[dict[str, Any]] = _call(api, "GET", f"/v1/orders/{args.order}/actions", params=params)
+    entries: Sequence[dict[str, Any]] = call(api, "GET", f"/v1/orders/{args.order}/actions", params=params)
     table = Table(title=f"Actions on order {args.order}")
     for column in ("when (UTC)", "who", "action", "outcome", "what"):
         table.add_column(column)

@@ -315,8 +315,6 @@ def code_under_test() -> str:
     return f"{root} at {rev}" + (" [yellow]with uncommitted changes to the workflow code[/]" if dirty else "")
 
 
-
-
 @driver_side(frozen=True)
 class WorkerTuning:
     """Overrides of `build_worker`'s settings; None = keep what build_worker (the SDK) chooses."""

@@ -657,7 +657,7 @@ class OrderJourney:
     async def _fulfillment_late(self, level: int) -> None:
         alert = DelayAlert(kind=DelayKind.FULFILLMENT_LATE, detected_at=workflow.now(), level=level)
         self._state.delays.append(alert)
-        self._upsert(SA_DELAYED.value_set(True))
+        self._upsert()
         if DelayKind.FULFILLMENT_LATE in self._policy.steps.delay_alert.kinds:
             context = {"delay": {"kind": alert.kind.value, "level": level, "detail": "not shipped yet"}}
             send = self._messenger.send(
@@ -721,7 +721,7 @@ class OrderJourney:
         fresh = [d for d in parcel.delays if (d.kind, d.tracking_number, d.detected_at) not in seen]
         if fresh:
             self._state.delays.extend(fresh)
-            self._upsert(SA_DELAYED.value_set(True))
+            self._upsert()
         if parcel.final and not (known and known.final):
             self._plan_changed = True
             if parcel.exchange_id and parcel.status is TrackingStatus.DELIVERED:
@@ -954,7 +954,7 @@ class OrderJourney:
         if self._published_stage is not self._state.stage:
             self._upsert()
 
-    def _upsert(self, *updates: SearchAttributeUpdate) -> None:
+    def _upsert(self) -> None:
         if not self._inp.options.search_attributes:
             return
         order = self._inp.order
@@ -967,14 +967,17 @@ class OrderJourney:
                 SA_CUSTOMER.value_set(order.customer.id),
                 SA_STAGE.value_set(self._state.stage.value),
                 *self._findable_detail(),
-                *updates,
             ]
         )
 
     def _findable_detail(self) -> list[SearchAttributeUpdate]:
-        """The order's value and the kinds of delay seen (each parcel's carrier status is on its child)."""
-        detail: list[SearchAttributeUpdate] = [SA_ORDER_VALUE.value_set(float(self._inp.order.total))]
+        """Order value, delayed or not (so "on time" is findable too) and the kinds of delay seen. Each
+        parcel's carrier status is on its tracking child."""
         kinds = sorted({d.kind.value for d in self._state.delays})
+        detail: list[SearchAttributeUpdate] = [
+            SA_ORDER_VALUE.value_set(float(self._inp.order.total)),
+            SA_DELAYED.value_set(bool(kinds)),
+        ]
         if kinds:
             detail.append(SA_DELAY_KINDS.value_set(kinds))
         return detail
