@@ -116,11 +116,12 @@ async def test_order_journey_through_the_http_api(stack: Stack) -> None:
     rows = stack.store.list_messages("e2e", order_id)
     assert sorted(r.status for r in rows) == ["sent"] * 7
     assert [p["status"] for p in state["parcels"]] == ["delivered"]
-    # Findable in Temporal's visibility by merchant, customer and stage.
+    # Findable in Temporal's visibility by merchant, customer, stage, on time and value.
     described = await stack.env.client.get_workflow_handle(f"order-e2e-{order_id}").describe()
     attrs = {k.name: v for k, v in described.typed_search_attributes}
     assert attrs["AftercareMerchant"] == "e2e" and attrs["AftercareCustomer"] == "cust-e2e"
-    assert attrs["AftercareStage"] == "completed" and "AftercareDelayed" not in attrs
+    assert attrs["AftercareStage"] == "completed" and attrs["AftercareDelayed"] is False
+    assert attrs["AftercareOrderValue"] == 30.0 and "AftercareDelayKinds" not in attrs
 
 
 async def test_bad_input_is_refused_and_changes_nothing(stack: Stack) -> None:
