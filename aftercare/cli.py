@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from aftercare import orders_cli, support_cli, token_cli
+from aftercare import history_cli, orders_cli, support_cli, token_cli
 from aftercare.settings import load_settings
 
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     token_cli.add_parser(sub)
     support_cli.register(sub)
     orders_cli.register(sub)
+    history_cli.register(sub)
 
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args.paths)
     if args.command == "token":
         return token_cli.run(args, settings)
+    if args.command == "history":
+        return history_cli.run(args, settings)
     if args.command == "orders":
         return orders_cli.run(args, settings)
     if args.command in support_cli.COMMANDS:

@@ -155,13 +155,17 @@ def call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     except httpx.HTTPError as err:
         raise CliError(f"could not reach the API at {api.base_url}: {err}") from err
     if response.status_code >= 400:
-        try:
-            problem = response.json()
-            message = f"{problem.get('message', response.text)} ({response.status_code} {problem.get('error', '')})"
-        except ValueError:
-            message = f"{response.status_code}: {response.text[:200]}"
-        raise CliError(message)
+        raise CliError(problem_of(response))
     return response.json()
+
+
+def problem_of(response: httpx.Response) -> str:
+    """The API's refusal in one line: its message, status and error code."""
+    try:
+        problem = response.json()
+        return f"{problem.get('message', response.text)} ({response.status_code} {problem.get('error', '')})"
+    except ValueError:
+        return f"{response.status_code}: {response.text[:200]}"
 
 
 def _show_result(answer: dict[str, Any], console: Console) -> None:
