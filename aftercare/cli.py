@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args.paths)
     if args.command == "token":
         return token_cli.run(args, settings)
+    if args.command == "inspect":
+        return history_cli.inspect(args, settings)
     if args.command == "history":
         return history_cli.run(args, settings)
     if args.command == "orders":

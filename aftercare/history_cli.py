@@ -1,7 +1,9 @@
-"""`aftercare history export ORDER > file.json`: the order's raw Temporal histories, through the API.
+"""What happened to an order, from its Temporal histories, through the API.
 
-The file is the bundle `tests/histories/` holds (payloads encrypted), so it can go with a bug report or become
-a replay test (docs/CHANGING_JOURNEYS.md).
+- `aftercare inspect ORDER`: the timeline, a line per thing that happened (messages, scans, delays, waits,
+  signals and Updates with who sent them, failures), with what is planned next.
+- `aftercare history export ORDER > file.json`: the raw histories, the bundle `tests/histories/` holds
+  (payloads encrypted), for a bug report or a replay test (docs/CHANGING_JOURNEYS.md).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.table import Table
 
 from aftercare.settings import Settings
-from aftercare.support_cli import CliError, open_api, problem_of
+from aftercare.support_cli import CliError, call, open_api, problem_of
 
 
 def register(sub: Any) -> None:
@@ -24,6 +27,45 @@ def register(sub: Any) -> None:
     export.add_argument("order", help="order number")
     export.add_argument("--merchant", metavar="ID", help="needed only when several merchants share the order number")
     export.add_argument("-o", "--output", type=Path, help="a file to write (default: standard output)")
+    inspect = sub.add_parser("inspect", help="what happened to an order and why: its timeline from the histories")
+    inspect.add_argument("order", help="order number")
+    inspect.add_argument("--merchant", metavar="ID", help="needed only when several merchants share the order number")
+    inspect.add_argument("--kind", action="append", metavar="KIND", help="only these kinds (message, delay, ...)")
+    inspect.add_argument("--links", action="store_true", help="show each entry's Temporal Web UI link")
+
+
+KIND_STYLES = {"message": "green", "delay": "yellow", "failure": "red", "update": "cyan", "tracking": "blue"}
+
+
+def inspect(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
+    """The order's timeline as a table; `--kind` narrows it, `--links` adds each event's Web UI link."""
+    console = console or Console()
+    params = {"merchant_id": args.merchant} if args.merchant else {}
+    try:
+        with open_api(settings) as api:
+            timeline: dict[str, Any] = call(api, "GET", f"/v1/orders/{args.order}/timeline", params=params)
+    except CliError as err:
+        console.print(f"[bold red]refused[/]: {err}")
+        return 1
+    entries = [e for e in timeline["entries"] if not args.kind or e["kind"] in args.kind]
+    table = Table(
+        title=f"{timeline['workflow_id']}: {timeline['runs']} run(s), {timeline['events']} events",
+        header_style="bold",
+    )
+    for column in ("when (UTC)", "kind", "where", "who", "what"):
+        table.add_column(column)
+    if args.links:
+        table.add_column("Web UI")
+    for e in entries:
+        style = KIND_STYLES.get(e["kind"], "")
+        where = "journey" if e["workflow_id"] == timeline["workflow_id"] else e["workflow_id"].split("-", 2)[-1]
+        kind = f"[{style}]{e['kind']}[/]" if style else e["kind"]
+        row = [e["at"][:19].replace("T", " "), kind, where, e.get("by") or "", e["summary"]]
+        if args.links:
+            row.append(e.get("link") or "")
+        table.add_row(*row)
+    console.print(table)
+    return 0
 
 
 def run(

@@ -1,4 +1,5 @@
-"""`GET /v1/orders/{id}/history`: the order's raw Temporal histories, for a bug report or a replay test.
+"""What happened to an order, from its Temporal histories: `GET /v1/orders/{id}/timeline` says it in
+sentences; `GET /v1/orders/{id}/history` gives the raw histories, for a bug report or a replay test.
 
 The bundle (`aftercare.histories`) holds the journey's runs and its tracking children's, payloads as Temporal
 stores them (encrypted): safe to attach to an issue, readable only where the codec keys are.
@@ -9,12 +10,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftercare.histories import collect, to_bundle
+from aftercare.histories import RecordedRun, collect, to_bundle
 from api.actions import resolve_order
 from api.auth import require
 from api.errors import ApiError
+from api.journey_state import read_journey_state
 from api.services import Services
+from api.timeline import Timeline, build_timeline
 from domain import Role, journey_id
+from workflows.models import JourneyState
 
 ENGINEERS = (Role.ENGINEER, Role.SUPPORT)
 
@@ -26,14 +30,7 @@ def build_router() -> APIRouter:
     async def history(order_id: str, request: Request, merchant_id: str | None = None) -> Response:
         """Every run of the journey and of its tracking children, as one JSON bundle."""
         svc: Services = request.app.state.services
-        merchant, oid = await resolve_order(svc, order_id, merchant_id)
-        workflow_id = journey_id(merchant, oid)
-        try:
-            runs = await collect(svc.temporal, workflow_id)
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                raise ApiError(404, "no_journey", f"order {oid!r} has no journey history in Temporal") from err
-            raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+        workflow_id, runs = await _runs(svc, order_id, merchant_id)
         filename = f"{workflow_id}.history.json"
         return Response(
             to_bundle(workflow_id, runs),
@@ -41,4 +38,28 @@ def build_router() -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
+    @router.get("/timeline", response_model=Timeline, dependencies=[Depends(require(*ENGINEERS))])
+    async def timeline(order_id: str, request: Request, merchant_id: str | None = None) -> Timeline:
+        """The journey's and its parcels' histories as a timeline: messages, scans, delays, timers, signals,
+        Updates with who sent them, failures with attempts; each entry links to its event in the Web UI."""
+        svc: Services = request.app.state.services
+        workflow_id, runs = await _runs(svc, order_id, merchant_id)
+        try:
+            state: JourneyState | None = await read_journey_state(svc.temporal, workflow_id)
+        except Exception:  # no worker to answer the query: the history alone still tells most of it
+            state = None
+        ui = f"{svc.temporal_ui_url}/namespaces/{svc.namespace}" if svc.temporal_ui_url else None
+        return await build_timeline(workflow_id, runs, svc.temporal.data_converter, ui, state)
+
     return router
+
+
+async def _runs(svc: Services, order_id: str, merchant_id: str | None) -> tuple[str, list[RecordedRun]]:
+    merchant, oid = await resolve_order(svc, order_id, merchant_id)
+    workflow_id = journey_id(merchant, oid)
+    try:
+        return workflow_id, await collect(svc.temporal, workflow_id)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, "no_journey", f"order {oid!r} has no journey history in Temporal") from err
+        raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
