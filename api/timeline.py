@@ -129,10 +129,11 @@ class _RunReader:
         name = self.scheduled.get(attrs.scheduled_event_id, "?")
         attempt, last = self.attempts.get(attrs.scheduled_event_id, (1, None))
         if attempt > 1:
+            because = f"; the last failure: {last}" if last else ""
             self.add(
                 event,
                 "failure",
-                f"{name} needed {attempt} attempts; the last failure: {last}",
+                f"{name} needed {attempt} attempts{because}",
                 detail={"activity": name, "attempts": attempt, "error": last},
             )
         if name in _QUIET_ACTIVITIES:

@@ -29,6 +29,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.audit import AuditActivities
 from activities.payments import PaymentActivities
 from activities.returns import ReturnActivities
+from aftercare.histories import collect
+from api.timeline import build_timeline
 from connectors.carriers import build_carriers
 from connectors.payments import build_payments
 from domain import Actor, Order, Role, Shipment, TrackingStatus, shipment_workflow_id
@@ -454,3 +456,18 @@ async def test_pause_resume_opt_out_and_notes(desk: Desk) -> None:
     assert [(n.text, n.by.name) for n in state.notes] == [("Called back, all good.\nSecond line", "bob")]
     assert [a.action for a in state.actions] == ["pause_messages", "resume_messages", "opt_out", "refund", "add_note"]
     assert state.preferences.opted_out == ["sms"] and not state.preferences.paused
+
+
+async def test_the_timeline_shows_a_retried_message_with_its_attempts_and_error(desk: Desk) -> None:
+    """On the real server, which records the last failure with the attempt that succeeded."""
+    desk.provider.fail_first["confirmation"] = 2
+    order = await paid_order(desk)
+    await desk.start(order)
+    await desk.sent_at_least(order, "confirmation", 1)
+    runs = await collect(desk.env.client, order.workflow_id)
+    timeline = await build_timeline(order.workflow_id, runs, desk.env.client.data_converter)
+    [failure] = [e for e in timeline.entries if e.kind == "failure"]
+    assert failure.summary == (
+        "send_message needed 3 attempts; the last failure: RuntimeError: 451 mailbox busy, try again later (attempt 2)"
+    )
+    assert failure.detail["attempts"] == 3

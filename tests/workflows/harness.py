@@ -63,9 +63,12 @@ class RecordingProvider:
 
     def __init__(self) -> None:
         self.requests: dict[str, MessageRequest] = {}
+        self.fail_first: dict[str, int] = {}  # step -> attempts that fail before one succeeds
 
     @activity.defn(name="send_message")
     async def send_message(self, req: MessageRequest) -> MessageOutcome:
+        if activity.info().attempt <= self.fail_first.get(req.step.value, 0):
+            raise RuntimeError(f"451 mailbox busy, try again later (attempt {activity.info().attempt})")
         self.requests.setdefault(req.idempotency_key, req)
         return MessageOutcome.sent(req, f"fake-{len(self.requests)}", req.requested_at)
 
