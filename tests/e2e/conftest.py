@@ -3,6 +3,7 @@ worker as its own process (so a test can kill it), all on free loopback ports.""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -198,3 +200,15 @@ def _settings_from(env: dict[str, str]) -> Settings:
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "asyncio"
+
+
+def terminal(stack: Stack, monkeypatch: pytest.MonkeyPatch, token: str, *commands: Any) -> argparse.ArgumentParser:
+    """The `aftercare` CLI as a person at a terminal has it: their token and the API's URL in the environment,
+    and a parser with the given command modules registered (each has `register(sub)`)."""
+    monkeypatch.setenv("AFTERCARE_TOKEN", token)
+    monkeypatch.setenv("AFTERCARE_API_URL", str(stack.api.base_url))
+    parser = argparse.ArgumentParser(prog="aftercare")
+    sub = parser.add_subparsers(dest="command")
+    for module in commands:
+        module.register(sub)
+    return parser

@@ -3,7 +3,6 @@ status, with pages and counts per stage, on the real dev server's visibility sto
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import uuid
@@ -16,7 +15,7 @@ from rich.console import Console
 from aftercare import orders_cli
 from aftercare.settings import Settings
 from domain import Role
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, terminal
 from tests.e2e.test_journey_e2e import order_payload, scan, wait_for_stage
 from tests.e2e.waiting import eventually
 
@@ -109,10 +108,7 @@ async def test_the_cli_lists_orders_with_counts(stack: Stack, monkeypatch: pytes
     tracking = f"EZ{uuid.uuid4().hex[:10].upper()}"
     moving = await place(stack, tracking=tracking)
     await wait_for_stage(stack, moving, "in_transit")
-    monkeypatch.setenv("AFTERCARE_TOKEN", stack.store.create_api_token("erin", Role.ENGINEER).token)
-    monkeypatch.setenv("AFTERCARE_API_URL", str(stack.api.base_url))
-    parser = argparse.ArgumentParser()
-    orders_cli.register(parser.add_subparsers(dest="command"))
+    parser = terminal(stack, monkeypatch, stack.store.create_api_token("erin", Role.ENGINEER).token, orders_cli)
 
     def cli(*argv: str) -> tuple[int, str]:
         out = io.StringIO()

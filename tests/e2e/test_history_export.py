@@ -3,7 +3,6 @@ in clear and replays against the current code, as a bug report or a new replay t
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import uuid
@@ -18,7 +17,7 @@ from aftercare.histories import from_bundle, replay
 from aftercare.settings import Settings
 from domain import Role
 from tests.conftest import CONVERTER
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, terminal
 from tests.e2e.test_journey_e2e import EMAIL, order_payload, scan, wait_for_stage
 from worker import build_replayer
 
@@ -37,10 +36,7 @@ async def test_export_writes_every_run_encrypted_and_it_replays(
     await scan(stack, tracking, "delivered", "arrived_at_destination", "Delivered, front door")
     await wait_for_stage(stack, order_id, "completed")
 
-    monkeypatch.setenv("AFTERCARE_TOKEN", stack.store.create_api_token("erin", Role.ENGINEER).token)
-    monkeypatch.setenv("AFTERCARE_API_URL", str(stack.api.base_url))
-    parser = argparse.ArgumentParser()
-    history_cli.register(parser.add_subparsers(dest="command"))
+    parser = terminal(stack, monkeypatch, stack.store.create_api_token("erin", Role.ENGINEER).token, history_cli)
     target = tmp_path / "bug.json"
     args = parser.parse_args(["history", "export", order_id, "-o", str(target)])
     said = io.StringIO()

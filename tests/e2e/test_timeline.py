@@ -3,7 +3,6 @@ histories (journey and both parcels) through `GET /v1/orders/{id}/timeline` and 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import uuid
@@ -16,7 +15,7 @@ from rich.console import Console
 from aftercare import history_cli
 from aftercare.settings import Settings
 from domain import Role
-from tests.e2e.conftest import WEB_UI, Stack
+from tests.e2e.conftest import WEB_UI, Stack, terminal
 from tests.e2e.test_journey_e2e import EMAIL, scan, wait_for_stage
 from tests.e2e.test_support_api import bearer, paid_order
 from tests.e2e.waiting import eventually
@@ -88,10 +87,7 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
             assert entry["link"].endswith(f"/history/events/{entry['event_id']}")
 
     # The same, in a terminal.
-    monkeypatch.setenv("AFTERCARE_TOKEN", engineer["Authorization"].removeprefix("Bearer "))
-    monkeypatch.setenv("AFTERCARE_API_URL", str(stack.api.base_url))
-    parser = argparse.ArgumentParser()
-    history_cli.register(parser.add_subparsers(dest="command"))
+    parser = terminal(stack, monkeypatch, engineer["Authorization"].removeprefix("Bearer "), history_cli)
     out = io.StringIO()
     args = parser.parse_args(["inspect", order_id, "--kind", "delay", "--kind", "update"])
     code = await asyncio.to_thread(history_cli.inspect, args, Settings(), console=Console(file=out, width=250))
