@@ -197,6 +197,8 @@ def bench_policy(s: Schedule) -> Policy:
             # Supply is counted in whole days: remind_before longer than the supply puts the (single)
             # reorder reminder at delivery, as the demo policy does.
             "reorder": [{"skus": ["*"], "supply_days_per_unit": 1, "remind_before": "30d", "max_reminders": 1}],
+            # The journey stays open for support until the return window closes: squeezed like the rest.
+            "returns": {"window": f"{s.review}s"},
         }
     )
 
