@@ -214,7 +214,7 @@ class _RunReader:
             )
         elif name == SHIPMENT_PROGRESS_SIGNAL and isinstance(value, dict):
             for delay in value.get("delays") or []:
-                self._delay(event, delay, by)
+                self._delay(event, delay, f"tracking child of {value.get('tracking_number')}")
         else:
             self.add(event, "signal", f"signal {name}", by=by, detail={"input": value})
 

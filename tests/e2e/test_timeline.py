@@ -71,6 +71,7 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
     [exception] = [s for s in summaries(timeline, "tracking") if "exception" in s]
     assert exception.startswith(f"{first}: exception (weather)") and "Held: severe weather" in exception
     assert summaries(timeline, "delay") == [f"delay detected: carrier_exception on {first} (level 1)"]
+    assert [e["by"] for e in timeline["entries"] if e["kind"] == "delay"] == [f"tracking child of {first}"]
     assert any(s.startswith("delay_alert sent by email") for s in summaries(timeline, "message"))
     [asked] = [e for e in timeline["entries"] if e["kind"] == "update" and e["summary"].startswith("refund asked")]
     assert asked["by"] == "sam (support)" and "refunded 5.00 USD (late)" in asked["summary"]
