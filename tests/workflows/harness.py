@@ -50,6 +50,13 @@ from workflows.timecalc import zone
 T = TypeVar("T")
 
 
+def to_the_minute(moment: datetime) -> datetime:
+    """When something happened, as the scenarios state it: to the minute. The test server's clock also runs in
+    real time while a busy machine processes a task, so a message due at 18:00 may carry 18:00:01; every
+    scenario time is a whole minute, and processing only ever makes things later, never earlier."""
+    return moment.replace(second=0, microsecond=0)
+
+
 @dataclass
 class Sent:
     step: str
@@ -74,7 +81,7 @@ class RecordingProvider:
 
     def sent(self) -> list[Sent]:
         out = [
-            Sent(r.step.value, r.channel.value, r.recipient, r.requested_at.replace(microsecond=0))
+            Sent(r.step.value, r.channel.value, r.recipient, to_the_minute(r.requested_at))
             for r in self.requests.values()
         ]
         return sorted(out, key=lambda s: (s.at, s.step, s.channel))
@@ -290,7 +297,7 @@ class Scenario:
     def alerts(self) -> list[tuple[str, int, datetime]]:
         """Delay alerts the provider got: (kind, level, when), from the template context they carried."""
         return [
-            (r.context["delay"]["kind"], r.context["delay"]["level"], r.requested_at.replace(microsecond=0))
+            (r.context["delay"]["kind"], r.context["delay"]["level"], to_the_minute(r.requested_at))
             for r in self.provider.of_step("delay_alert")
         ]
 
@@ -367,7 +374,7 @@ def skipped(state: JourneyState) -> list[tuple[str, str, str | None, datetime | 
             m.step.value,
             m.channel.value,
             m.skip_reason.value if m.skip_reason else None,
-            m.at.replace(microsecond=0) if m.at else None,
+            to_the_minute(m.at) if m.at else None,
         )
         for m in state.messages
         if m.status is MessageStatus.SKIPPED
@@ -377,7 +384,7 @@ def skipped(state: JourneyState) -> list[tuple[str, str, str | None, datetime | 
 def delays(state: JourneyState) -> list[tuple[str, str | None, int, datetime]]:
     """The journey's delays: (kind, parcel or None for the order, level, detected at), oldest first."""
     return sorted(
-        ((d.kind.value, d.tracking_number, d.level, d.detected_at.replace(microsecond=0)) for d in state.delays),
+        ((d.kind.value, d.tracking_number, d.level, to_the_minute(d.detected_at)) for d in state.delays),
         key=lambda d: d[3],
     )
 

@@ -19,6 +19,7 @@ from tests.workflows.harness import (
     scan,
     scenario,
     skipped,
+    to_the_minute,
 )
 from workflows.models import Stage
 
@@ -648,7 +649,7 @@ async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
 
     def per_item(step: str) -> list[tuple[str, datetime]]:
         requests = sc.provider.of_step(step)
-        return sorted((r.context["item"]["id"], r.requested_at.replace(microsecond=0)) for r in requests)
+        return sorted((r.context["item"]["id"], to_the_minute(r.requested_at)) for r in requests)
 
     assert per_item("review_request") == [("li-1", delivered + 14 * D), ("li-2", delivered + 14 * D)]
     assert per_item("review_reminder") == [("li-2", delivered + 21 * D)]
@@ -726,7 +727,7 @@ async def test_long_tracking_continues_as_new_and_keeps_its_memory(time_skipping
     assert max(lengths["shipment-easypost-CAN1001"]) <= 60 + 15, lengths
     polls = sc.polls("CAN1001")
     assert len(polls) >= 45
-    found = min(p for p in polls if p >= out).replace(microsecond=0)
+    found = to_the_minute(min(p for p in polls if p >= out))
     assert sc.sent()[:6] == [
         ("confirmation", "email", EMAIL, t0),
         ("shipped", "email", EMAIL, t0),
@@ -814,5 +815,5 @@ async def test_scans_from_before_tracking_started_are_picked_up_at_once(
         ("delivered", "email", EMAIL, reported),  # no "shipped" for a parcel already at the door
     ]
     tracking_number, polled_at = sc.carrier.polls[0]
-    assert (tracking_number, polled_at.replace(microsecond=0)) == ("EARLY1001", reported)
+    assert (tracking_number, to_the_minute(polled_at)) == ("EARLY1001", reported)
     assert [p.delivered_at for p in state.parcels] == [t0 + 5 * H]
