@@ -18,6 +18,7 @@ from rich.table import Table
 
 from aftercare.settings import Settings
 from aftercare.support_cli import CliError, call, open_api, problem_of
+from aftercare.terminal import wide_console
 
 
 def register(sub: Any) -> None:
@@ -39,7 +40,7 @@ KIND_STYLES = {"message": "green", "delay": "yellow", "failure": "red", "update"
 
 def inspect(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
     """The order's timeline as a table; `--kind` narrows it, `--links` adds each event's Web UI link."""
-    console = console or Console()
+    console = console or wide_console()
     params = {"merchant_id": args.merchant} if args.merchant else {}
     try:
         with open_api(settings) as api:
@@ -71,7 +72,7 @@ def inspect(args: argparse.Namespace, settings: Settings, *, console: Console | 
 def run(
     args: argparse.Namespace, settings: Settings, *, out: TextIO | None = None, console: Console | None = None
 ) -> int:
-    console = console or Console(stderr=True)
+    console = console or wide_console(stderr=True)
     params = {"merchant_id": args.merchant} if args.merchant else {}
     try:
         with open_api(settings) as api:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from aftercare.settings import Settings
 from aftercare.support_cli import CliError, call, open_api
+from aftercare.terminal import wide_console
 from domain import DelayKind, TrackingStatus
 from workflows.models import Stage
 
@@ -53,7 +54,7 @@ def params_for(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or wide_console()
     try:
         with open_api(settings) as api:
             answer: dict[str, Any] = call(api, "GET", "/v1/orders", params=params_for(args))

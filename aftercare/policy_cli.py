@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from aftercare.terminal import wide_console
 from policies.loader import LoadedPolicy, PolicyError, PolicyProblem, duplicate_merchants, load_policy, policy_files
 
 
@@ -30,7 +31,7 @@ def validate_command(paths: list[str], *, console: Console | None = None) -> int
 
     Merchant ids must also be distinct across everything checked: a directory is what a worker loads.
     """
-    console = console or _console()
+    console = console or wide_console()
     checked: list[_Checked] = []
     seen: set[Path] = set()  # a file named twice (or inside a named directory) is checked once
     for raw in paths:
@@ -84,14 +85,6 @@ def _check(file: Path) -> _Checked:
         return _Checked(str(file), problems=exc.problems)
     except OSError as exc:
         return _Checked(str(file), problems=[PolicyProblem(str(file), 1, 1, "", f"cannot read: {exc.strerror}")])
-
-
-def _console() -> Console:
-    """Wide when piped (CI logs), so table rows and long paths are never wrapped mid-line."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = max(console.width, 200)
-    return console
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from aftercare.local_token import token_path
 from aftercare.settings import Settings
+from aftercare.terminal import wide_console
 from domain import RefundReason
 
 COMMANDS = ("refund", "exchange", "cancel", "pause", "resume", "opt-out", "note", "actions")
@@ -65,7 +66,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or wide_console()
     try:
         with open_api(settings) as api:
             if args.command == "actions":

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aftercare.settings import Settings, load_settings
+from aftercare.terminal import wide_console
 from domain import Role
 
 ROLES = ", ".join(r.value for r in Role)
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings, *, console: Console | None = None) -> int:
     """Carry out a parsed `token` command against the settings' database."""
-    console = console or _console()
+    console = console or wide_console()
     if args.token_command == "create":
         return create_command(settings, args.name, args.role, args.merchant, console=console)
     if args.token_command == "list":
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, settings: Settings, *, console: Console | None
 def create_command(
     settings: Settings, name: str, role: str, merchant_id: str | None, *, console: Console | None = None
 ) -> int:
-    console = console or _console()
+    console = console or wide_console()
     try:
         parsed = Role(role.strip().lower())
     except ValueError:
@@ -77,7 +78,7 @@ def create_command(
 
 
 def list_command(settings: Settings, *, console: Console | None = None) -> int:
-    console = console or _console()
+    console = console or wide_console()
     with _store(settings) as store:
         tokens = store.list_api_tokens()
     if not tokens:
@@ -101,7 +102,7 @@ def list_command(settings: Settings, *, console: Console | None = None) -> int:
 
 
 def revoke_command(settings: Settings, name: str, *, console: Console | None = None) -> int:
-    console = console or _console()
+    console = console or wide_console()
     with _store(settings) as store:
         revoked = store.revoke_api_token(name)
     if not revoked:
@@ -130,14 +131,6 @@ def _fail(message: str, *, status: int = 1) -> int:
     """Print an error on stderr (stdout may be a file someone is saving a token to); return the status."""
     Console(stderr=True, highlight=False).print(Text(f"error: {message}", style="red"), soft_wrap=True)
     return status
-
-
-def _console() -> Console:
-    """Wide when piped, so the table and the token are never wrapped mid-line."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = max(console.width, 200)
-    return console
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,7 @@ class _RunReader:
         self.stage: str | None = None
         self.message_keys: set[str] = set()
         self.scans: dict[str, TimelineEntry] = {}
+        self.delays: set[tuple[Any, Any, Any]] = set()
 
     def add(self, event: HistoryEvent, kind: Kind, summary: str, **extra: Any) -> TimelineEntry:
         link = None
@@ -326,8 +327,9 @@ class _RunReader:
 
     def _delay(self, event: HistoryEvent, delay: dict[str, Any], by: str | None) -> None:
         key = (delay.get("kind"), delay.get("tracking_number"), delay.get("detected_at"))
-        if key in _seen_delays(self.entries):
-            return
+        if key in self.delays:
+            return  # each report carries the parcel's delays so far: only the new one is news
+        self.delays.add(key)
         self.add(
             event,
             "delay",
@@ -336,14 +338,6 @@ class _RunReader:
             by=by,
             detail=delay,
         )
-
-
-def _seen_delays(entries: list[TimelineEntry]) -> set[tuple[Any, Any, Any]]:
-    return {
-        (e.detail.get("kind"), e.detail.get("tracking_number"), e.detail.get("detected_at"))
-        for e in entries
-        if e.kind == "delay"
-    }
 
 
 async def build_timeline(
