@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from api.services import Services
-from domain import Actor, AuditEntry, journey_id
+from domain import Actor, AuditEntry, Role
 from workflows import actions as act
 from workflows.actions import ActionResult, Command
 from workflows.order_journey import OrderJourney
@@ -28,23 +29,53 @@ from workflows.order_journey import OrderJourney
 log = logging.getLogger("aftercare.api.actions")
 
 
-async def resolve_order(svc: Services, order_id: str, merchant_id: str | None) -> tuple[str, str]:
-    """The order's merchant: given, or the only merchant that has an order with this id."""
-    if merchant_id is not None:
-        if await run_in_threadpool(svc.store.get_order, merchant_id, order_id) is None:
-            raise ApiError(404, "unknown_order", f"no order {order_id!r} for merchant {merchant_id!r}")
-        return merchant_id, order_id
-    merchants = await run_in_threadpool(svc.store.merchants_with_order, order_id)
-    if not merchants:
-        raise ApiError(404, "unknown_order", f"no order {order_id!r}")
-    if len(merchants) > 1:
-        raise ApiError(
-            409,
-            "ambiguous_order",
-            f"order id {order_id!r} exists for several merchants; add ?merchant_id= one of "
-            f"{', '.join(sorted(merchants))}",
-        )
-    return merchants[0], order_id
+@dataclass(frozen=True)
+class OrderRef:
+    """An order the caller may see, and the workflow id its journey runs under."""
+
+    merchant_id: str
+    order_id: str
+    workflow_id: str
+
+
+def not_found(order_id: str, merchant_id: str | None) -> ApiError:
+    """The one answer for an order that is missing *or* another merchant's: the two must not differ."""
+    where = f" for merchant {merchant_id!r}" if merchant_id is not None else ""
+    return ApiError(404, "unknown_order", f"no order {order_id!r}{where}")
+
+
+def merchant_scope(actor: Actor) -> str | None:
+    """The one merchant a token acts for ('' for a merchant token bound to none), or None for staff."""
+    if actor.merchant_id is None and actor.role is not Role.MERCHANT:
+        return None
+    return actor.merchant_id or ""
+
+
+async def resolve_order(svc: Services, order_id: str, merchant_id: str | None, actor: Actor) -> OrderRef:
+    """The order the actor means: of the merchant given, else its own merchant (merchant tokens), else the
+    only merchant with an order of this id. A merchant token never learns of another merchant's orders: they
+    answer exactly as missing ones do, and an ambiguous id names no merchant but its own."""
+    scope = merchant_scope(actor)
+    if scope is not None:
+        if merchant_id is not None and merchant_id != scope:
+            raise not_found(order_id, merchant_id)
+        merchant_id = scope
+    if merchant_id is None:
+        merchants = await run_in_threadpool(svc.store.merchants_with_order, order_id)
+        if not merchants:
+            raise not_found(order_id, None)
+        if len(merchants) > 1:
+            raise ApiError(
+                409,
+                "ambiguous_order",
+                f"order id {order_id!r} exists for several merchants; add ?merchant_id= one of "
+                f"{', '.join(sorted(merchants))}",
+            )
+        merchant_id = merchants[0]
+    workflow_id = await run_in_threadpool(svc.store.journey_workflow_id, merchant_id, order_id)
+    if workflow_id is None:
+        raise not_found(order_id, merchant_id)
+    return OrderRef(merchant_id, order_id, workflow_id)
 
 
 def update_id_for(action: str, idempotency_key: str | None) -> str:
@@ -53,12 +84,13 @@ def update_id_for(action: str, idempotency_key: str | None) -> str:
 
 
 async def perform(
-    svc: Services, merchant_id: str, order_id: str, action: str, command: Command, idempotency_key: str | None = None
+    svc: Services, order: OrderRef, action: str, command: Command, idempotency_key: str | None = None
 ) -> ActionResult:
     """Run `action` on the order's journey and return its result, or raise the ApiError the person should see."""
     if action not in act.ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    handle = svc.temporal.get_workflow_handle(journey_id(merchant_id, order_id))
+    order_id = order.order_id
+    handle = svc.temporal.get_workflow_handle(order.workflow_id)
     update_id = update_id_for(action, idempotency_key)
     try:
         # Temporal answers a repeated Update id with the first result, as it was; the action log tells a
@@ -69,7 +101,7 @@ async def perform(
     except WorkflowUpdateFailedError as err:
         error = _refusal(err)
         if error.status in (409, 422):
-            await _audit_refusal(svc, merchant_id, order_id, action, command, error)
+            await _audit_refusal(svc, order, action, command, error)
         raise error from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
         raise ApiError(
@@ -106,13 +138,12 @@ def _refusal(err: WorkflowUpdateFailedError) -> ApiError:
     return ApiError(500, "action_failed", f"the journey could not carry out the request: {cause.message}")
 
 
-async def _audit_refusal(
-    svc: Services, merchant_id: str, order_id: str, action: str, command: Command, error: ApiError
-) -> None:
+async def _audit_refusal(svc: Services, order: OrderRef, action: str, command: Command, error: ApiError) -> None:
     """Who tried what and why it was refused: kept even though the journey's history never saw it."""
     actor: Actor = command.actor
+    merchant_id, order_id = order.merchant_id, order.order_id
     entry = AuditEntry(
-        entry_id=f"{journey_id(merchant_id, order_id)}:refused:{uuid.uuid4().hex}",
+        entry_id=f"{order.workflow_id}:refused:{uuid.uuid4().hex}",
         merchant_id=merchant_id,
         order_id=order_id,
         action=action,

@@ -4,32 +4,35 @@
 Every handler validates first and writes second, so a refused request changes nothing; every write the
 outside world may repeat (a duplicate webhook, a client retry) is idempotent. Who may call what: the store's
 intake needs a merchant (or admin) token, reading an order any staff token; carrier webhooks prove themselves
-by signature, and the customer-facing signals (a review written, a reorder) need no token.
+by signature, and the store's facts about an order (a review written, a reorder) need the merchant's token.
+Nothing here lets an anonymous caller change a journey.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import codec_routes, console, finding, history_routes, support_routes
+from api.actions import OrderRef
 from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
 from api.errors import ApiError, install
 from api.journey_state import read_journey_state
 from api.services import Services
 from connectors.carriers.base import WebhookError
-from domain import Actor, Order, Role, Shipment, journey_id, shipment_workflow_id
+from domain import Actor, Order, Role, Shipment, shipment_workflow_id
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
@@ -77,22 +80,19 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     def svc() -> Services:
         return app.state.services  # type: ignore[no-any-return]
 
-    async def resolve_order(order_id: str, merchant_id: str | None) -> tuple[str, str]:
-        return await _resolve_order(svc(), order_id, merchant_id)
+    async def resolve_order(order_id: str, merchant_id: str | None, actor: Actor) -> OrderRef:
+        return await _resolve_order(svc(), order_id, merchant_id, actor)
 
     intake = Depends(require(Role.MERCHANT, Role.ADMIN))
     staff = Depends(require(*support_routes.READERS))
 
-    def journey(merchant_id: str, order_id: str) -> WorkflowHandle[Any, Any]:
-        return svc().temporal.get_workflow_handle(journey_id(merchant_id, order_id))
-
-    async def signal_journey(merchant_id: str, order_id: str, signal: str, payload: BaseModel) -> None:
+    async def signal_journey(order: OrderRef, signal: Callable[..., Any], payload: BaseModel) -> None:
         try:
-            await journey(merchant_id, order_id).signal(signal, payload)
+            await svc().temporal.get_workflow_handle(order.workflow_id).signal(signal, payload)
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise ApiError(
-                    409, "journey_finished", f"the journey of order {order_id!r} has ended; nothing to change"
+                    409, "journey_finished", f"the journey of order {order.order_id!r} has ended; nothing to change"
                 ) from err
             raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
 
@@ -102,19 +102,25 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         check_merchant(actor, order.merchant_id)
         loaded = svc().policies.get(order.merchant_id)
         if loaded is None:
+            # Staff may learn which merchants exist; a merchant token only that its own has no policy.
+            known = (
+                f"; known merchants: {', '.join(sorted(svc().policies)) or 'none'}" if actor.role is Role.ADMIN else ""
+            )
             raise ApiError(
                 422,
                 "unknown_merchant",
-                f"merchant_id {order.merchant_id!r} has no policy; known merchants: "
-                f"{', '.join(sorted(svc().policies)) or 'none'}",
+                f"merchant_id {order.merchant_id!r} has no policy (add policies/bundled/<merchant>.yaml){known}",
             )
         raw = await request.json()
         created = await run_in_threadpool(svc().store.record_order, order, raw)
+        # A repeat of an order taken before journey ids changed finds the journey it already has.
+        workflow_id = await run_in_threadpool(svc().store.journey_workflow_id, order.merchant_id, order.order_id)
+        assert workflow_id is not None
         try:
             await svc().temporal.start_workflow(
                 OrderJourney.run,
                 JourneyInput(order=order, policy=loaded.policy, policy_hash=loaded.hash),
-                id=order.workflow_id,
+                id=workflow_id,
                 task_queue=svc().task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -133,7 +139,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         return OrderAccepted(
             merchant_id=order.merchant_id,
             order_id=order.order_id,
-            workflow_id=order.workflow_id,
+            workflow_id=workflow_id,
             created=created,
             policy_hash=loaded.hash,
             variants=loaded.policy.matching_variants(order),
@@ -146,9 +152,14 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
             svc().store.customer_orders_with_skus, order.merchant_id, order.customer.id, skus, order.order_id
         )
         for earlier_order_id, matching in earlier:
+            workflow_id = await run_in_threadpool(svc().store.journey_workflow_id, order.merchant_id, earlier_order_id)
+            if workflow_id is None:
+                continue
             try:
-                await journey(order.merchant_id, earlier_order_id).signal(
-                    "reordered", Reordered(skus=matching, new_order_id=order.order_id)
+                await (
+                    svc()
+                    .temporal.get_workflow_handle(workflow_id)
+                    .signal(OrderJourney.reordered, Reordered(skus=matching, new_order_id=order.order_id))
                 )
             except RPCError as err:
                 if err.status is not RPCStatusCode.NOT_FOUND:
@@ -159,10 +170,10 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         order_id: str, merchant_id: Annotated[str | None, Query()] = None, actor: Actor = staff
     ) -> JourneyState:
         """The journey's whole state: parcels, messages sent or skipped with reasons, what is planned next."""
-        merchant, oid = await resolve_order(order_id, merchant_id)
-        check_merchant(actor, merchant)
+        ref = await resolve_order(order_id, merchant_id, actor)
+        oid = ref.order_id
         try:
-            return await read_journey_state(svc().temporal, journey_id(merchant, oid))
+            return await read_journey_state(svc().temporal, ref.workflow_id)
         except WorkflowQueryFailedError as err:
             raise ApiError(500, "state_unavailable", f"the journey of {oid!r} could not answer: {err}") from err
         except RPCError as err:
@@ -181,12 +192,12 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         """A parcel left the warehouse: track it. The same parcel again changes nothing (200).
 
         An exchange's replacement names its exchange (`exchange_id`, from the exchange's result)."""
-        merchant, oid = await resolve_order(order_id, merchant_id)
-        check_merchant(actor, merchant)
+        ref = await resolve_order(order_id, merchant_id, actor)
+        merchant, oid = ref.merchant_id, ref.order_id
         order = await run_in_threadpool(svc().store.get_order, merchant, oid)
         assert order is not None
         if shipment.exchange_id is not None:
-            await check_exchange(merchant, oid, shipment.exchange_id)
+            await check_exchange(ref, shipment.exchange_id)
         unknown = sorted(set(shipment.items) - {i.id for i in order.items})
         if unknown:
             raise ApiError(
@@ -199,18 +210,19 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
             created = await run_in_threadpool(svc().store.record_shipment, merchant, oid, shipment)
         except ShipmentConflictError as err:  # the tracking number is another order's
             raise ApiError(409, "shipment_conflict", str(err)) from err
-        await signal_journey(merchant, oid, "shipment_created", shipment)
+        await signal_journey(ref, OrderJourney.shipment_created, shipment)
         if not created:
             response.status_code = 200
         return ShipmentAccepted(
-            workflow_id=journey_id(merchant, oid),
+            workflow_id=ref.workflow_id,
             tracking_workflow_id=shipment.workflow_id,
             created=created,
         )
 
-    async def check_exchange(merchant: str, oid: str, exchange_id: str) -> None:
+    async def check_exchange(ref: OrderRef, exchange_id: str) -> None:
+        oid = ref.order_id
         try:
-            state = await read_journey_state(svc().temporal, journey_id(merchant, oid))
+            state = await read_journey_state(svc().temporal, ref.workflow_id)
         except RPCError as err:
             raise ApiError(409, "journey_finished", f"the journey of order {oid!r} has ended") from err
         known = [e.exchange_id for e in state.exchanges]
@@ -263,25 +275,39 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         order_id: str,
         review: Annotated[ReviewSubmitted, Body()] = ReviewSubmitted(),  # noqa: B008
         merchant_id: Annotated[str | None, Query()] = None,
+        actor: Actor = intake,
     ) -> dict[str, str]:
-        merchant, oid = await resolve_order(order_id, merchant_id)
-        order = await run_in_threadpool(svc().store.get_order, merchant, oid)
+        """The store says the customer reviewed (the whole order, or these items): no review request or
+        reminder for them. A fact from the store, so it needs the merchant's token."""
+        ref = await resolve_order(order_id, merchant_id, actor)
+        order = await run_in_threadpool(svc().store.get_order, ref.merchant_id, ref.order_id)
         assert order is not None
         unknown = sorted(set(review.item_ids) - {i.id for i in order.items})
         if unknown:
-            raise ApiError(422, "unknown_items", f"items {', '.join(unknown)} are not line items of order {oid!r}")
-        await signal_journey(merchant, oid, "review_submitted", review)
-        return {"status": "accepted", "workflow_id": journey_id(merchant, oid)}
+            raise ApiError(
+                422, "unknown_items", f"item_ids {', '.join(unknown)} are not line items of order {ref.order_id!r}"
+            )
+        await signal_journey(ref, OrderJourney.review_submitted, review)
+        return {"status": "accepted", "workflow_id": ref.workflow_id}
 
     @app.post("/v1/orders/{order_id}/signals/reordered", status_code=202, tags=["orders"])
     async def reordered(
         order_id: str,
         reorder: Annotated[Reordered, Body()] = Reordered(),  # noqa: B008
         merchant_id: Annotated[str | None, Query()] = None,
+        actor: Actor = intake,
     ) -> dict[str, str]:
-        merchant, oid = await resolve_order(order_id, merchant_id)
-        await signal_journey(merchant, oid, "reordered", reorder)
-        return {"status": "accepted", "workflow_id": journey_id(merchant, oid)}
+        """The store says the customer bought these SKUs again: their reorder reminders are moot. A fact
+        from the store, so it needs the merchant's token."""
+        ref = await resolve_order(order_id, merchant_id, actor)
+        if reorder.new_order_id is not None and reorder.new_order_id != ref.order_id:
+            new = await run_in_threadpool(svc().store.get_order, ref.merchant_id, reorder.new_order_id)
+            if new is None:
+                raise ApiError(
+                    422, "unknown_order", f"new_order_id {reorder.new_order_id!r} is not an order of this merchant"
+                )
+        await signal_journey(ref, OrderJourney.reordered, reorder)
+        return {"status": "accepted", "workflow_id": ref.workflow_id}
 
     app.include_router(support_routes.build_router())
     app.include_router(console.build_router())

@@ -38,7 +38,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import TOKEN_COOKIE, allows, check_merchant
+from api.actions import merchant_scope
+from api.auth import TOKEN_COOKIE, allows
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
@@ -424,10 +425,24 @@ def temporal_link(svc: Services, workflow_id: str) -> str | None:
     return f"{svc.temporal_ui_url.rstrip('/')}/namespaces/{quote(svc.namespace)}/workflows/{quote(workflow_id)}"
 
 
+async def _visible_order(svc: Services, actor: Actor, merchant_id: str, order_id: str) -> Order | None:
+    """The order, or None when it is missing or not the actor's to see: the two look the same."""
+    scope = merchant_scope(actor)
+    if scope is not None and scope != merchant_id:
+        return None
+    return await run_in_threadpool(svc.store.get_order, merchant_id, order_id)
+
+
+async def _journey_id(svc: Services, merchant_id: str, order_id: str) -> str:
+    return await run_in_threadpool(svc.store.journey_workflow_id, merchant_id, order_id) or journey_id(
+        merchant_id, order_id
+    )
+
+
 async def _journey_state(svc: Services, merchant_id: str, order_id: str) -> tuple[JourneyState | None, str]:
     """The journey's state, or None and why it could not be read, in words."""
     try:
-        return await read_journey_state(svc.temporal, journey_id(merchant_id, order_id)), ""
+        return await read_journey_state(svc.temporal, await _journey_id(svc, merchant_id, order_id)), ""
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return None, "this order has no journey in Temporal (not started yet, or removed after it ended)"
@@ -782,11 +797,7 @@ def build_router() -> APIRouter:
         if actor is None:
             return _to_login(request)
         svc = _svc(request)
-        try:
-            check_merchant(actor, merchant_id)
-        except ApiError as err:
-            return problem(request, actor, err.status, "Not your merchant's order", err.message)
-        order = await run_in_threadpool(svc.store.get_order, merchant_id, order_id)
+        order = await _visible_order(svc, actor, merchant_id, order_id)
         if order is None:
             message = f"There is no order {order_id!r} for merchant {merchant_id!r}. Search by order number, "
             message += "customer email or tracking number."
@@ -810,7 +821,7 @@ def build_router() -> APIRouter:
             next_action=(planned_words(state.next_action.what), state.next_action.due_at)
             if state and state.next_action
             else None,
-            temporal_url=temporal_link(svc, journey_id(merchant_id, order_id)),
+            temporal_url=temporal_link(svc, await _journey_id(svc, merchant_id, order_id)),
             flash=_take_flash(request, where),
             may_act=may_act,
             can_act=may_act and state is not None and state.completed_at is None,
@@ -842,11 +853,7 @@ def build_router() -> APIRouter:
             )
             return problem(request, actor, 403, "Looking only", message, back)
         svc = _svc(request)
-        try:
-            check_merchant(actor, merchant_id)
-        except ApiError as err:
-            return problem(request, actor, err.status, "Not your merchant's order", err.message, back)
-        order = await run_in_threadpool(svc.store.get_order, merchant_id, order_id)
+        order = await _visible_order(svc, actor, merchant_id, order_id)
         if order is None:
             return problem(request, actor, 404, "No such order", f"no order {order_id!r} for merchant {merchant_id!r}")
         state, unavailable = await _journey_state(svc, merchant_id, order_id)

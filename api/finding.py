@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import check_merchant, require
 from api.errors import ApiError
 from api.services import Services
-from domain import Actor, DelayKind, Role, TrackingStatus
+from domain import Actor, DelayKind, Role, TrackingStatus, order_of_journey
 from workflows.models import (
     SA_CARRIER_STATUS,
     SA_CUSTOMER,
@@ -125,12 +125,11 @@ def _bad_token() -> ApiError:
 def _found(execution: WorkflowExecution, ui: str | None) -> OrderFound:
     attrs = execution.typed_search_attributes
     merchant = attrs.get(SA_MERCHANT)
-    prefix = f"order-{merchant}-" if merchant else "order-"
     stage = attrs.get(SA_STAGE)
     return OrderFound(
         workflow_id=execution.id,
         merchant_id=merchant,
-        order_id=execution.id.removeprefix(prefix),
+        order_id=order_of_journey(execution.id, merchant),
         stage=Stage(stage) if stage in Stage.__members__.values() else None,
         delayed=bool(attrs.get(SA_DELAYED)),
         delay_kinds=list(attrs.get(SA_DELAY_KINDS) or []),

@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
 from api.timeline import Timeline, build_timeline
-from domain import Role, journey_id
+from domain import Actor, Role
 from workflows.models import JourneyState
 
 ENGINEERS = (Role.ENGINEER, Role.SUPPORT)
@@ -25,12 +25,15 @@ ENGINEERS = (Role.ENGINEER, Role.SUPPORT)
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1/orders/{order_id}", tags=["history"])
+    engineers = Depends(require(*ENGINEERS))
 
-    @router.get("/history", dependencies=[Depends(require(*ENGINEERS))])
-    async def history(order_id: str, request: Request, merchant_id: str | None = None) -> Response:
+    @router.get("/history")
+    async def history(
+        order_id: str, request: Request, merchant_id: str | None = None, actor: Actor = engineers
+    ) -> Response:
         """Every run of the journey and of its tracking children, as one JSON bundle."""
         svc: Services = request.app.state.services
-        workflow_id, runs = await _runs(svc, order_id, merchant_id)
+        workflow_id, runs = await _runs(svc, order_id, merchant_id, actor)
         filename = f"{workflow_id}.history.json"
         return Response(
             to_bundle(workflow_id, runs),
@@ -38,12 +41,14 @@ def build_router() -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
-    @router.get("/timeline", response_model=Timeline, dependencies=[Depends(require(*ENGINEERS))])
-    async def timeline(order_id: str, request: Request, merchant_id: str | None = None) -> Timeline:
+    @router.get("/timeline", response_model=Timeline)
+    async def timeline(
+        order_id: str, request: Request, merchant_id: str | None = None, actor: Actor = engineers
+    ) -> Timeline:
         """The journey's and its parcels' histories as a timeline: messages, scans, delays, timers, signals,
         Updates with who sent them, failures with attempts; each entry links to its event in the Web UI."""
         svc: Services = request.app.state.services
-        workflow_id, runs = await _runs(svc, order_id, merchant_id)
+        workflow_id, runs = await _runs(svc, order_id, merchant_id, actor)
         try:
             state: JourneyState | None = await read_journey_state(svc.temporal, workflow_id)
         except Exception:  # no worker to answer the query: the history alone still tells most of it
@@ -54,9 +59,9 @@ def build_router() -> APIRouter:
     return router
 
 
-async def _runs(svc: Services, order_id: str, merchant_id: str | None) -> tuple[str, list[RecordedRun]]:
-    merchant, oid = await resolve_order(svc, order_id, merchant_id)
-    workflow_id = journey_id(merchant, oid)
+async def _runs(svc: Services, order_id: str, merchant_id: str | None, actor: Actor) -> tuple[str, list[RecordedRun]]:
+    order = await resolve_order(svc, order_id, merchant_id, actor)
+    workflow_id, oid = order.workflow_id, order.order_id
     try:
         return workflow_id, await collect(svc.temporal, workflow_id)
     except RPCError as err:

@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.actions import perform, resolve_order
-from api.auth import check_merchant, require
+from api.auth import require
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
-from domain import Actor, AuditEntry, Channel, RefundReason, Role, journey_id
+from domain import Actor, AuditEntry, Channel, RefundReason, Role
 from workflows import actions as act
 from workflows.actions import ActionResult, ExchangeItem
 from workflows.models import JourneyState
@@ -98,16 +98,15 @@ async def act_on_order(
     idempotency_key: str | None = None,
 ) -> ActionResponse:
     """Resolve the order, check the actor may touch it, run the Update, read the state afterwards."""
-    merchant, oid = await resolve_order(svc, order_id, merchant_id)
-    check_merchant(actor, merchant)
+    order = await resolve_order(svc, order_id, merchant_id, actor)
     command_type = _COMMANDS[action]
     try:
         command = command_type.model_validate({**fields, "actor": actor})
     except ValueError as err:
         raise ApiError(422, "invalid_request", str(err)) from err
-    result = await perform(svc, merchant, oid, action, command, idempotency_key)
+    result = await perform(svc, order, action, command, idempotency_key)
     try:
-        state: JourneyState | None = await read_journey_state(svc.temporal, journey_id(merchant, oid))
+        state: JourneyState | None = await read_journey_state(svc.temporal, order.workflow_id)
     except Exception:  # the action is done; a journey that just ended may not answer a query
         state = None
     return ActionResponse(result=result, state=state)
@@ -207,8 +206,7 @@ def build_router() -> APIRouter:
     ) -> list[AuditEntry]:
         """Every action taken or refused on the order: who, when, what, the result, state before and after."""
         svc = _svc(request)
-        merchant, oid = await resolve_order(svc, order_id, merchant_id)
-        check_merchant(actor, merchant)
-        return await run_in_threadpool(svc.store.list_audit, merchant, oid)
+        order = await resolve_order(svc, order_id, merchant_id, actor)
+        return await run_in_threadpool(svc.store.list_audit, order.merchant_id, order.order_id)
 
     return router

@@ -2,7 +2,7 @@
 
 from domain.delays import DelayAlert, DelayKind
 from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
-from domain.orders import Address, Customer, LineItem, Order, journey_id
+from domain.orders import Address, Customer, LineItem, Order, journey_id, legacy_journey_id, order_of_journey
 from domain.payments import PaymentRef, RefundInstruction, RefundReason, RefundReceipt
 from domain.returns import ReturnLabel, ReturnLabelRequest
 from domain.support import Actor, AuditEntry, Role
@@ -47,5 +47,7 @@ __all__ = [
     "TrackingEvent",
     "TrackingStatus",
     "journey_id",
+    "legacy_journey_id",
+    "order_of_journey",
     "shipment_workflow_id",
 ]

@@ -129,6 +129,24 @@ class Order(BaseModel):
         return next((i for i in self.items if i.id == item_id), None)
 
 
+# Neither merchant nor order ids may contain it, so the id splits back into exactly one pair.
+ID_SEPARATOR = "~"
+
+
 def journey_id(merchant_id: str, order_id: str) -> str:
-    """The one workflow id of an order's journey: a duplicate webhook finds the running one."""
+    """The one workflow id of an order's journey: a duplicate webhook finds the running one, and no other
+    (merchant, order) pair can produce it (`acme` + `eu-0aff` and `acme-eu` + `0aff` differ)."""
+    return f"order{ID_SEPARATOR}{merchant_id}{ID_SEPARATOR}{order_id}"
+
+
+def order_of_journey(workflow_id: str, merchant_id: str | None) -> str:
+    """The order id a journey's workflow id names (either spelling; the old one needs its merchant)."""
+    kind, sep, rest = workflow_id.partition(ID_SEPARATOR)
+    if kind == "order" and sep:
+        return rest.partition(ID_SEPARATOR)[2]
+    return workflow_id.removeprefix(f"order-{merchant_id}-" if merchant_id else "order-")
+
+
+def legacy_journey_id(merchant_id: str, order_id: str) -> str:
+    """The id journeys started before 'tenant-ids' run under (ambiguous: only for finding those)."""
     return f"order-{merchant_id}-{order_id}"

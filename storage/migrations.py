@@ -99,9 +99,17 @@ def _support_console(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_shipments_tracking_number ON shipments (tracking_number)")
 
 
+def _journey_ids(conn: Connection) -> None:
+    """Version 3: each order records its journey's workflow id; orders from before it ran under the old
+    (ambiguous) `order-{merchant}-{order}` id, which their running journeys keep."""
+    conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN workflow_id VARCHAR(300)")
+    conn.exec_driver_sql("UPDATE orders SET workflow_id = 'order-' || merchant_id || '-' || order_id")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
+    Migration(3, "orders.workflow_id: the journey each order runs under", _journey_ids),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ from domain import (
     SkipReason,
     Step,
     TrackingEvent,
+    journey_id,
 )
 from storage import tables
 from storage.db import init_db, make_engine, writer
@@ -294,6 +295,7 @@ class Store:
                         order_json=order.model_dump(mode="json"),
                         raw_payload=raw,
                         created_at=now,
+                        workflow_id=order.workflow_id,
                     )
                     .on_conflict_do_nothing(index_elements=["merchant_id", "order_id"])
                     .returning(_ORDERS.c.pk)
@@ -312,6 +314,18 @@ class Store:
                 )
             ).scalar()
         return None if doc is None else Order.model_validate(doc)
+
+    def journey_workflow_id(self, merchant_id: str, order_id: str) -> str | None:
+        """The workflow id the order's journey runs under, or None for an order we do not have."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(_ORDERS.c.workflow_id).where(
+                    _ORDERS.c.merchant_id == merchant_id, _ORDERS.c.order_id == order_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return row.workflow_id or journey_id(merchant_id, order_id)
 
     def get_raw_order(self, merchant_id: str, order_id: str) -> dict[str, Any] | None:
         """The payload exactly as the store sent it: for support and for re-parsing after a fix."""

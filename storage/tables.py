@@ -97,6 +97,9 @@ class OrderRow(SQLModel, table=True):
     order_json: dict[str, Any] = Field(sa_type=JSONDoc)
     raw_payload: dict[str, Any] = Field(sa_type=JSONDoc)
     created_at: datetime = _created()
+    # The id its journey runs under (migration 3): orders taken before journey ids became unambiguous keep
+    # their old-style id, so a repeated webhook finds their running journey instead of starting another.
+    workflow_id: str | None = Field(default=None, max_length=300)
 
 
 class ShipmentRow(SQLModel, table=True):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from temporalio.common import SearchAttributeKey
 
 from domain import (
@@ -93,17 +93,22 @@ class JourneyInput(BaseModel):
     options: JourneyOptions = JourneyOptions()
 
 
+# Bounds on what the store tells a journey: a signal's payload stays in its history for good.
+MAX_SIGNAL_ITEMS = 100
+_Ident = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
 class ReviewSubmitted(BaseModel):
     """The customer reviewed. `item_ids` empty = the whole order."""
 
-    item_ids: list[str] = Field(default_factory=list)
+    item_ids: list[_Ident] = Field(default_factory=list, max_length=MAX_SIGNAL_ITEMS)
 
 
 class Reordered(BaseModel):
     """The customer bought again. `skus` empty = every reorder reminder of this order is moot."""
 
-    skus: list[str] = Field(default_factory=list)
-    new_order_id: str | None = None
+    skus: list[_Ident] = Field(default_factory=list, max_length=MAX_SIGNAL_ITEMS)
+    new_order_id: _Ident | None = None
 
 
 class ParcelState(BaseModel):

@@ -128,9 +128,12 @@ class OrderJourney:
         self._inp = inp
         self._policy = inp.policy.for_order(order)
         self._tz = zone(self._policy.merchant.timezone)
-        self._messenger = Messenger(order, self._policy, inp.policy_hash, key_prefix=order.workflow_id)
+        # Our own id, as Temporal knows it: journeys started before 'tenant-ids' keep their old-style id, so
+        # their message, refund and audit keys stay what they were.
+        self._id = workflow.info().workflow_id
+        self._messenger = Messenger(order, self._policy, inp.policy_hash, key_prefix=self._id)
         self._state = JourneyState(
-            workflow_id=order.workflow_id,
+            workflow_id=self._id,
             merchant_id=order.merchant_id,
             order_id=order.order_id,
             policy_hash=inp.policy_hash,
@@ -263,7 +266,7 @@ class OrderJourney:
                 name = " ".join(n for n in (customer.first_name, customer.last_name) if n) or None
                 to_customer = to_customer.model_copy(update={"name": name})
             request = ReturnLabelRequest(
-                idempotency_key=f"{order.workflow_id}:exchange:{cmd.idempotency_key}",
+                idempotency_key=f"{self._id}:exchange:{cmd.idempotency_key}",
                 merchant_id=order.merchant_id,
                 order_id=order.order_id,
                 carrier=policy.returns.label_carrier,
@@ -459,7 +462,7 @@ class OrderJourney:
     ) -> None:
         order = self._inp.order
         entry = AuditEntry(
-            entry_id=f"{order.workflow_id}:{update_id}",
+            entry_id=f"{self._id}:{update_id}",
             merchant_id=order.merchant_id,
             order_id=order.order_id,
             action=action,
@@ -524,7 +527,7 @@ class OrderJourney:
         order = self._inp.order
         assert order.payment is not None
         instruction = RefundInstruction(
-            idempotency_key=f"{order.workflow_id}:refund:{key}",
+            idempotency_key=f"{self._id}:refund:{key}",
             merchant_id=order.merchant_id,
             order_id=order.order_id,
             payment=order.payment,
@@ -686,7 +689,7 @@ class OrderJourney:
         handle = await workflow.start_child_workflow(
             ShipmentTracking.run,
             TrackingInput(
-                parent_workflow_id=order.workflow_id,
+                parent_workflow_id=self._id,
                 order=order,
                 shipment=shipment,
                 policy=self._policy,
@@ -697,7 +700,7 @@ class OrderJourney:
                 preferences=preferences,
             ),
             id=shipment.workflow_id,
-            static_summary=f"{shipment.carrier} {shipment.tracking_number} for {order.workflow_id}",
+            static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
         )
         self._children[shipment.tracking_number] = handle
         if self._state.preferences != preferences:  # support paused or opted out while the child was starting
@@ -931,7 +934,7 @@ class OrderJourney:
         await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
 
     def _was_sent(self, step: Step, key_suffix: str) -> bool:
-        prefix = f"{self._inp.order.workflow_id}:{step.value}:"
+        prefix = f"{self._id}:{step.value}:"
         return any(
             o.status == "sent" and o.idempotency_key.startswith(prefix) and o.idempotency_key.endswith(f":{key_suffix}")
             for o in self._messenger.outcomes

@@ -128,6 +128,7 @@ class Stack:
     worker: WorkerProcess
     env: WorkflowEnvironment
     task_queue: str
+    services: Services
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             token = store.create_api_token("e2e-admin", Role.ADMIN).token
             headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30, headers=headers) as api:
-                yield Stack(api, sandbox, store, worker, dev_env, task_queue)
+                yield Stack(api, sandbox, store, worker, dev_env, task_queue, services)
         finally:
             worker.stop()
             server.should_exit = True

@@ -14,7 +14,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from aftercare.codec import CodecKeys, EncryptionCodec
-from domain import Role
+from domain import Role, journey_id
 from tests.e2e.conftest import WEB_UI, Stack
 from tests.e2e.test_journey_e2e import order_payload
 
@@ -31,7 +31,7 @@ def as_json(payload: Payload) -> dict[str, Any]:
 
 async def stored_input(stack: Stack, order_id: str) -> Payload:
     """The journey's input exactly as Temporal keeps it."""
-    history = await stack.env.client.get_workflow_handle(f"order-e2e-{order_id}").fetch_history()
+    history = await stack.env.client.get_workflow_handle(journey_id("e2e", order_id)).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     return started.input.payloads[0]
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from aftercare import orders_cli
 from aftercare.settings import Settings
-from domain import Role
+from domain import Role, journey_id
 from tests.e2e.conftest import Stack, terminal
 from tests.e2e.test_journey_e2e import order_payload, scan, wait_for_stage
 from tests.e2e.waiting import eventually
@@ -60,7 +60,9 @@ async def test_orders_by_stage_delay_and_carrier_status_with_pages_and_counts(st
         assert stuck in ids(delayed) and moving not in ids(delayed)
         [row] = [o for o in delayed["orders"] if o["order_id"] == stuck]
         assert row["delay_kinds"] == ["carrier_exception"] and row["order_value"] == 30.0
-        assert row["temporal_ui"].endswith(f"/workflows/order-e2e-{stuck}/{row['temporal_ui'].rsplit('/', 1)[1]}")
+        assert row["temporal_ui"].endswith(
+            f"/workflows/{journey_id('e2e', stuck)}/{row['temporal_ui'].rsplit('/', 1)[1]}"
+        )
         by_kind = await found(stack, delay_kind="carrier_exception")
         assert stuck in ids(by_kind)
         exception = await found(stack, carrier_status="exception")

@@ -15,7 +15,7 @@ from rich.console import Console
 from aftercare import history_cli
 from aftercare.histories import from_bundle, replay
 from aftercare.settings import Settings
-from domain import Role
+from domain import Role, journey_id
 from tests.conftest import CONVERTER
 from tests.e2e.conftest import Stack, terminal
 from tests.e2e.test_journey_e2e import EMAIL, order_payload, scan, wait_for_stage
@@ -46,7 +46,7 @@ async def test_export_writes_every_run_encrypted_and_it_replays(
     text = target.read_text()
     assert EMAIL not in text and "Grace" not in text  # payloads stay encrypted
     runs = from_bundle(text, source=str(target))
-    assert [r.workflow_id for r in runs] == [f"order-e2e-{order_id}", f"shipment-easypost-{tracking}"]
+    assert [r.workflow_id for r in runs] == [journey_id("e2e", order_id), f"shipment-easypost-{tracking}"]
     results = await replay(runs, build_replayer(CONVERTER))
     assert results.replay_failures == {}
 

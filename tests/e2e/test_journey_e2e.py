@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from domain import journey_id
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.devserver
@@ -78,7 +79,7 @@ async def test_order_journey_through_the_http_api(stack: Stack) -> None:
     order_id = f"E2E-{uuid.uuid4().hex[:6]}"
     first = await stack.api.post("/v1/orders", json=order_payload(order_id))
     assert first.status_code == 201, first.text
-    assert first.json()["workflow_id"] == f"order-e2e-{order_id}"
+    assert first.json()["workflow_id"] == journey_id("e2e", order_id)
     again = await stack.api.post("/v1/orders", json=order_payload(order_id))
     assert again.status_code == 200 and again.json()["created"] is False
 
@@ -117,7 +118,7 @@ async def test_order_journey_through_the_http_api(stack: Stack) -> None:
     assert sorted(r.status for r in rows) == ["sent"] * 7
     assert [p["status"] for p in state["parcels"]] == ["delivered"]
     # Findable in Temporal's visibility by merchant, customer, stage, on time and value.
-    described = await stack.env.client.get_workflow_handle(f"order-e2e-{order_id}").describe()
+    described = await stack.env.client.get_workflow_handle(journey_id("e2e", order_id)).describe()
     attrs = {k.name: v for k, v in described.typed_search_attributes}
     assert attrs["AftercareMerchant"] == "e2e" and attrs["AftercareCustomer"] == "cust-e2e"
     assert attrs["AftercareStage"] == "completed" and attrs["AftercareDelayed"] is False

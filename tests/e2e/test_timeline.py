@@ -14,7 +14,7 @@ from rich.console import Console
 
 from aftercare import history_cli
 from aftercare.settings import Settings
-from domain import Role
+from domain import Role, journey_id
 from tests.e2e.conftest import WEB_UI, Stack, terminal
 from tests.e2e.test_journey_e2e import EMAIL, scan, wait_for_stage
 from tests.e2e.test_support_api import bearer, paid_order
@@ -62,7 +62,7 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
         return timeline
 
     timeline = await eventually(told, "both parcels delivered on the timeline", timeout=30)
-    journey = f"order-e2e-{order_id}"
+    journey = journey_id("e2e", order_id)
     assert timeline["workflow_id"] == journey and timeline["runs"] == 3  # the journey and two parcels
     assert f"confirmation sent by email to {EMAIL}" in summaries(timeline, "message")
     assert {f"tracking child shipment-easypost-{t} started" for t in (first, second)} <= set(

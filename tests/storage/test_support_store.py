@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from domain import Actor, AuditEntry, Order, Role, Shipment, TrackingEvent, TrackingStatus
+from domain import Actor, AuditEntry, Order, Role, Shipment, TrackingEvent, TrackingStatus, legacy_journey_id
 from storage import Store, TokenNameTakenError, init_db, latest_version, make_engine
 from storage import repository as repo
 from storage.migrations import current_version
@@ -35,6 +35,8 @@ V1_TABLES = (
     "suppressions",
 )
 V2_INDEXES_ON_V1_TABLES = ("ix_orders_order_id", "ix_customers_email_lower", "ix_shipments_tracking_number")
+# Columns later migrations added to version 1's tables: (table, column, migration version).
+LATER_COLUMNS = (("orders", "workflow_id", 3),)
 
 
 def schema_of(engine: sa.Engine) -> dict[str, Any]:
@@ -65,11 +67,16 @@ def schema_of(engine: sa.Engine) -> dict[str, Any]:
     return shape
 
 
-def build_version_1(url: str) -> sa.Engine:
-    """A database as version 1 of the schema left it: no api_tokens, no audit_log, no search indexes."""
+def build_version_1(url: str, fill: Callable[[Store], None] = lambda _: None) -> sa.Engine:
+    """A database as version 1 of the schema left it, with the rows `fill` writes: no api_tokens, no audit_log,
+    no search indexes, none of the columns later versions added."""
     engine = make_engine(url)
     with engine.begin() as conn:
         SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[name] for name in V1_TABLES])
+    fill(Store(engine))
+    with engine.begin() as conn:
+        for table, column, _ in LATER_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for index in V2_INDEXES_ON_V1_TABLES:
             conn.exec_driver_sql(f"DROP INDEX {index}")
         conn.execute(
@@ -85,14 +92,15 @@ def build_version_1(url: str) -> sa.Engine:
 def test_a_version_1_database_upgrades_to_the_shape_of_a_fresh_one(
     empty_db_url: str, store: Store, make_order: MakeOrder
 ) -> None:
-    engine = build_version_1(empty_db_url)
+    def fill(old: Store) -> None:
+        old.record_order(make_order("1001", email="Ada@Example.com"), {})
+        old.record_shipment("acme", "1001", Shipment(carrier="ups", tracking_number="1Z0001", items={"li-1": 2}))
+
+    engine = build_version_1(empty_db_url, fill)
     assert current_version(engine) == 1
     assert "api_tokens" not in sa.inspect(engine).get_table_names()
-    old = Store(engine)
-    old.record_order(make_order("1001", email="Ada@Example.com"), {})
-    old.record_shipment("acme", "1001", Shipment(carrier="ups", tracking_number="1Z0001", items={"li-1": 2}))
 
-    assert init_db(engine) == latest_version() == 2
+    assert init_db(engine) == latest_version()
     migrated = schema_of(engine)
     assert migrated == schema_of(store.engine)  # `store` is a fresh database at the latest version
     assert set(V2_INDEXES_ON_V1_TABLES) | {"uq_api_tokens_active_name", "ix_audit_log_order"} <= set(
@@ -106,7 +114,10 @@ def test_a_version_1_database_upgrades_to_the_shape_of_a_fresh_one(
     assert upgraded.authenticate(issued.token) == Actor(name="alice", role=Role.SUPPORT)
     with engine.connect() as conn:
         versions = conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
-    assert versions == [1, 2]
+    assert versions == list(range(1, latest_version() + 1))
+    # An order taken before journey ids became unambiguous keeps the id its running journey has.
+    assert upgraded.journey_workflow_id("acme", "1001") == legacy_journey_id("acme", "1001") == "order-acme-1001"
+    assert upgraded.journey_workflow_id("acme", "nope") is None
     engine.dispose()
 
 
