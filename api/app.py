@@ -335,7 +335,8 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         return {"status": "ok" if healthy else "degraded", **checks}
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(_: Actor = Depends(require(Role.ENGINEER, Role.ADMIN))) -> Response:  # noqa: B008
+        """Prometheus metrics (scrape with an engineer token): their labels name merchants."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
