@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
 from api.services import Services
+from api.sessions import LoginLimiter, SessionPolicy
 from policies.loader import load_policy_dir
 
 
@@ -30,6 +32,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal_ui_url=settings.temporal_ui_url,
         namespace=settings.namespace,
         codec_origins=frozenset(settings.codec_cors_origins),
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.console_session_idle_minutes),
+            lifetime=timedelta(hours=settings.console_session_hours),
+        ),
+        login_limiter=LoginLimiter(
+            per_address=settings.console_logins_per_minute, overall=settings.console_logins_overall_per_minute
+        ),
     )
     try:
         yield
