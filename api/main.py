@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from aftercare.home import secure_home
+from aftercare.logs import configure_logging
 from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
@@ -19,6 +21,7 @@ from policies.loader import load_policy_dir
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = load_settings()
+    secure_home(settings.home)  # the database and key files it creates are its owner's only
     policies = load_policy_dir(settings.policy_dir)
     store = open_store(settings)
     for merchant_id, loaded in policies.items():
@@ -46,4 +49,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
 
 
+configure_logging("api")  # redacted, uvicorn's access log included (tokens in a query string)
 app = create_app(lifespan=lifespan)
