@@ -895,13 +895,8 @@ class Store:
         """
         if not token:
             return None
-        digest = hash_token(token)
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(
-                    _TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id, _TOKENS.c.last_used_at
-                ).where(_TOKENS.c.token_hash == digest, _TOKENS.c.revoked_at.is_(None))
-            ).first()
+            row = self._active_token(conn, token)
         if row is None:
             return None
         now = utcnow()
@@ -910,13 +905,6 @@ class Store:
             with self._writer.begin() as conn:
                 conn.execute(_TOKENS.update().where(_TOKENS.c.pk == row.pk, stale).values(last_used_at=now))
         return Actor(name=row.name, role=Role(row.role), merchant_id=row.merchant_id)
-
-    def _active_token(self, conn: Connection, token: str) -> Any:
-        return conn.execute(
-            sa.select(_TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id).where(
-                _TOKENS.c.token_hash == hash_token(token), _TOKENS.c.revoked_at.is_(None)
-            )
-        ).first()
 
     # -- console sessions ---------------------------------------------------------------------------
 
@@ -984,6 +972,14 @@ class Store:
         with self._writer.begin() as conn:
             result = conn.execute(_SESSIONS.delete().where(_SESSIONS.c.session_hash == hash_token(session_id)))
             return result.rowcount > 0
+
+    @staticmethod
+    def _active_token(conn: Connection, token: str) -> Any:
+        """The row of an active (not revoked) token, by its hash; None if there is none."""
+        columns = (_TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id, _TOKENS.c.last_used_at)
+        return conn.execute(
+            sa.select(*columns).where(_TOKENS.c.token_hash == hash_token(token), _TOKENS.c.revoked_at.is_(None))
+        ).first()
 
     def list_api_tokens(self) -> list[ApiTokenInfo]:
         """Every token ever issued, revoked ones included, oldest first; never a hash."""
