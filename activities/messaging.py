@@ -218,11 +218,17 @@ class MessagingActivities:
             assert current is not None
             return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
 
+        failure: MessagingError | None = None
         try:
             receipt = await sender.send(message)
         except MessagingError as exc:
-            return await self._provider_failed(req, message, getattr(sender, "provider", type(sender).__name__), exc)
+            # Out of the except block, and without the address: what is raised from here is logged with
+            # its traceback by the worker, and a chained original would name the recipient again.
+            failure = exc.without_recipient(message.recipient)
         # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
+        if failure is not None:
+            provider = getattr(sender, "provider", type(sender).__name__)
+            return await self._provider_failed(req, message, provider, failure)
 
         sent = await asyncio.to_thread(
             self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at)

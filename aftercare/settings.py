@@ -49,7 +49,16 @@ class Settings:
             o.strip() for o in _env("AFTERCARE_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
         )
     )
-    # API
+    # API; the console's sessions end after this long without a request, and this long after sign-in
+    console_session_idle_minutes: int = field(
+        default_factory=lambda: _int("AFTERCARE_CONSOLE_SESSION_IDLE_MINUTES", 60)
+    )
+    console_session_hours: int = field(default_factory=lambda: _int("AFTERCARE_CONSOLE_SESSION_HOURS", 12))
+    # console sign-in attempts let through per minute, from one client address and from everyone
+    console_logins_per_minute: int = field(default_factory=lambda: _int("AFTERCARE_CONSOLE_LOGINS_PER_MINUTE", 10))
+    console_logins_overall_per_minute: int = field(
+        default_factory=lambda: _int("AFTERCARE_CONSOLE_LOGINS_OVERALL_PER_MINUTE", 60)
+    )
     api_host: str = field(default_factory=lambda: _env("AFTERCARE_API_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _int("AFTERCARE_API_PORT", 8000))
     # Sandbox stand-ins (and where the connectors point by default in the embedded stack)

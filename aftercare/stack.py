@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from aftercare.codec import CodecKeyError, load_keys
+from aftercare.home import secure_home
+from aftercare.logs import install_redaction
 from aftercare.settings import REPO_ROOT, Settings
 from workflows.models import SEARCH_ATTRIBUTES
 
@@ -42,8 +44,9 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # logs hold order ids and what went wrong: the owner's only, whatever the umask
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = subprocess.Popen(
             self.argv,
             stdout=log,
@@ -132,6 +135,17 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def secret_env(settings: Settings, *names: str) -> dict[str, str]:
+    """Secrets for a child, by environment: a command line is readable by every local user (`ps`), a
+    process's environment only by its owner (and root)."""
+    secrets = {
+        "AFTERCARE_EASYPOST_API_KEY": settings.easypost_api_key,
+        "AFTERCARE_EASYPOST_WEBHOOK_SECRET": settings.easypost_webhook_secret,
+        "AFTERCARE_STRIPE_API_KEY": settings.stripe_api_key,
+    }
+    return {name: secrets[name] for name in names}
+
+
 def connector_env(settings: Settings) -> dict[str, str]:
     """Where the children's connectors point, from this process's settings (so a changed Settings reaches them)."""
     return {
@@ -147,8 +161,9 @@ def plan_children(settings: Settings) -> list[Child]:
     search_attributes = [
         arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
     ]
-    # the Stripe key travels in the environment, never on a command line that `ps` shows
-    stripe_key = {"AFTERCARE_STRIPE_API_KEY": settings.stripe_api_key}
+    # secrets travel in the environment, never on a command line that `ps` shows
+    easypost = secret_env(settings, "AFTERCARE_EASYPOST_API_KEY", "AFTERCARE_EASYPOST_WEBHOOK_SECRET")
+    stripe_key = secret_env(settings, "AFTERCARE_STRIPE_API_KEY")
     # fmt: off
     return [
         Child(
@@ -174,17 +189,18 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--http-port", str(settings.sandbox_port),
                 "--smtp-port", str(settings.smtp_port),
                 "--webhook-url", f"{settings.api_url}/v1/carriers/easypost/events",
-                "--webhook-secret", settings.easypost_webhook_secret,
             ],
             logs / "sandbox.log",
-            env=stripe_key,  # the sandbox's Stripe accepts the key the worker sends
+            env=easypost | stripe_key,  # signs webhooks as the API checks them, accepts the worker's keys
         ),
-        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | stripe_key),
+        Child(
+            "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | stripe_key
+        ),
         Child(
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
             logs / "api.log",
-            env=connector_env(settings),
+            env=connector_env(settings) | easypost,  # checks the carrier webhooks' signatures
         ),
     ]
     # fmt: on
@@ -222,9 +238,10 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
 
 def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
     """Start everything, print where it is, wait for Ctrl-C (or a child's death), stop everything."""
+    secure_home(settings.home)  # before anything writes there; the children inherit the umask
+    install_redaction()  # what this process prints of its children's logs is redacted like the logs
     try:
         check_ports(settings)
-        settings.home.mkdir(parents=True, exist_ok=True)
         load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
     except (StackError, CodecKeyError) as err:
         console.print(f"[red]{err}[/red]")

@@ -29,6 +29,7 @@ from api.actions import OrderRef
 from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
 from api.errors import ApiError, install
+from api.headers import SecurityHeaders
 from api.journey_state import read_journey_state
 from api.services import Services
 from connectors.carriers.base import WebhookError
@@ -315,6 +316,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(finding.build_router())
     app.include_router(history_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

@@ -1,8 +1,13 @@
-"""Who is calling: FastAPI dependencies that turn an API token into an `Actor` and check its role.
+"""Who is calling: FastAPI dependencies that turn an API token or a console session into an `Actor` and
+check its role.
 
-Tokens come as `Authorization: Bearer <token>` (scripts, other services) or, for the web console, in the
-`aftercare_token` cookie. They are resolved with `Store.authenticate`, so a revoked token stops working on
-its next request. Use it as
+Scripts and other services send `Authorization: Bearer <token>`, resolved with `Store.authenticate`, so a
+revoked token stops working on its next request. The web console's browser sends the `aftercare_session`
+cookie instead: a server-side session opened at sign-in (`Store.open_session`), never the token itself, that
+ends at logout, when idle or old, or when its token is revoked. A cookie is sent by the browser on its own,
+so a request that changes something (POST, PUT, PATCH, DELETE) and is signed in by cookie must come from
+our own origin (`Origin`, else `Referer`): anything else is refused with 403, whatever its role. Bearer
+calls are not browsers' and are not checked. Use it as
 
     actor: Actor = Depends(require(Role.SUPPORT, Role.MERCHANT))
 
@@ -14,8 +19,9 @@ role check. A refusal never repeats the token, not even part of it: error bodies
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -26,13 +32,15 @@ from domain import Actor, Role
 
 log = logging.getLogger("aftercare.api.auth")
 
-TOKEN_COOKIE = "aftercare_token"
+SESSION_COOKIE = "aftercare_session"
+LEGACY_TOKEN_COOKIE = "aftercare_token"  # what older versions kept the token itself in; deleted at sign-in/out
 CREATE_HINT = "create one with `aftercare token create`"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Declared as security schemes so /docs offers an "Authorize" button; both are read leniently
 # (auto_error=False) so that a missing or malformed credential gets our error shape, not FastAPI's.
 _bearer = HTTPBearer(auto_error=False, description="an Aftercare API token (`aftercare token create`)")
-_cookie = APIKeyCookie(name=TOKEN_COOKIE, auto_error=False, description="the web console's session token")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="the web console's session")
 
 
 def _unauthenticated(code: str, message: str, challenge: str = "Bearer") -> ApiError:
@@ -53,10 +61,39 @@ def allows(actor: Actor, roles: frozenset[Role]) -> bool:
     return not roles or actor.role in roles or actor.role is Role.ADMIN
 
 
-def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
-    """A dependency that returns the calling Actor if its token is valid and its role is one of
-    `roles` (or admin); none given means any valid token. 401 without a valid token, 403 for a role
-    that may not do this."""
+def foreign_origin(request: Request, trusted: Collection[str] = ()) -> str | None:
+    """The origin a browser says this request came from, if it is not ours (nor one of `trusted`).
+
+    `Origin` is read, else the origin of `Referer`; with neither, `Sec-Fetch-Site` saying another site.
+    A request that carries none of them did not come from a browser page of another site that we could
+    tell, and SameSite=Strict already keeps our cookie off cross-site requests."""
+    origin = request.headers.get("origin")
+    if origin is None and (referer := request.headers.get("referer")):
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "null"
+    if origin is None:
+        site = request.headers.get("sec-fetch-site")
+        return "another site" if site in ("cross-site", "same-site") else None
+    if origin in trusted:
+        return None
+    if origin == "null" or urlsplit(origin).netloc != request.headers.get("host"):
+        return origin
+    return None
+
+
+def session_actor(request: Request, session_id: str) -> Awaitable[Actor | None]:
+    """The actor a console session cookie stands for, or None if it ended (logout, expiry, revoked token)."""
+    services = request.app.state.services
+    return run_in_threadpool(services.store.session_actor, session_id, services.sessions.idle)
+
+
+def require(
+    *roles: Role, trusted_origins: Callable[[Request], Collection[str]] | None = None
+) -> Callable[..., Awaitable[Actor]]:
+    """A dependency that returns the calling Actor if its token or console session is valid and its role
+    is one of `roles` (or admin); none given means any valid token. 401 without valid credentials, 403 for
+    a role that may not do this, and 403 for a cookie-signed request that changes something from another
+    origin than ours or those `trusted_origins` names (the codec's Web UI)."""
     allowed = frozenset(Role(r) for r in roles)
     wanted = [Role(r) for r in dict.fromkeys(roles)]
     if allowed and Role.ADMIN not in allowed:
@@ -68,8 +105,9 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
         cookie: Annotated[str | None, Security(_cookie)],
     ) -> Actor:
-        token = bearer.credentials if bearer is not None else cookie
-        if not token:
+        if bearer is None and cookie:
+            return check_role(await _by_session(request, cookie))
+        if bearer is None:
             if request.headers.get("authorization"):
                 raise _unauthenticated(
                     "unauthenticated", f"the Authorization header must read 'Bearer <token>'; {CREATE_HINT}"
@@ -78,7 +116,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
                 "unauthenticated", f"this needs {needs}: send Authorization: Bearer <token>; {CREATE_HINT}"
             )
         store = request.app.state.services.store
-        actor: Actor | None = await run_in_threadpool(store.authenticate, token)
+        actor: Actor | None = await run_in_threadpool(store.authenticate, bearer.credentials)
         if actor is None:
             log.info("refused %s %s: unknown or revoked API token", request.method, request.url.path)
             raise _unauthenticated(
@@ -86,6 +124,31 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
                 f"the API token is unknown or revoked; ask an admin for a new one ({CREATE_HINT})",
                 'Bearer error="invalid_token"',
             )
+        return check_role(actor)
+
+    async def _by_session(request: Request, session_id: str) -> Actor:
+        if request.method not in SAFE_METHODS:
+            trusted = trusted_origins(request) if trusted_origins is not None else ()
+            if (origin := foreign_origin(request, trusted)) is not None:
+                log.warning("refused %s %s: console cookie sent from %s", request.method, request.url.path, origin)
+                raise ApiError(
+                    403,
+                    "foreign_origin",
+                    f"a request signed in with the console's cookie must come from this site's own pages, not "
+                    f"from {origin}; scripts send Authorization: Bearer <token> instead",
+                )
+        actor = await session_actor(request, session_id)
+        if actor is None:
+            log.info("refused %s %s: ended console session", request.method, request.url.path)
+            raise _unauthenticated(
+                "session_ended",
+                "the console session has ended (signed out, expired, or its token was revoked); sign in again "
+                f"at /console/login, or send Authorization: Bearer <token>; {CREATE_HINT}",
+                'Bearer error="invalid_token"',
+            )
+        return actor
+
+    def check_role(actor: Actor) -> Actor:
         if not allows(actor, allowed):
             raise ApiError(403, "forbidden", f"this needs {needs}; yours is {actor.role.value}")
         return actor

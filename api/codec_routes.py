@@ -49,6 +49,11 @@ async def codec_cors(request: Request, call_next: Callable[[Request], Awaitable[
     return response
 
 
+def _web_ui_origins(request: Request) -> frozenset[str]:
+    services: Services = request.app.state.services
+    return services.codec_origins
+
+
 def _codec(request: Request) -> PayloadCodec:
     services: Services = request.app.state.services
     codec = services.temporal.data_converter.payload_codec
@@ -74,7 +79,8 @@ def _answer(payloads: list[Any]) -> Response:
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix=CODEC_PREFIX, tags=["codec"])
-    allowed = Depends(require(Role.ENGINEER, Role.SUPPORT))
+    # the Web UI signs in with the console's cookie from its own origin: that origin may use it here
+    allowed = Depends(require(Role.ENGINEER, Role.SUPPORT, trusted_origins=_web_ui_origins))
 
     @router.post("/encode", dependencies=[allowed])
     async def encode(request: Request) -> Response:

@@ -7,9 +7,14 @@ refusal reads the same here as over HTTP.
 
 Why each piece is shaped the way it is:
 
-- Sign-in is an API token kept in the `aftercare_token` cookie (the one `api.auth` reads), HttpOnly so page
-  scripts cannot read it, SameSite=Strict so no other site can send a form with it; every POST also refuses
-  a foreign `Origin`. A browser that is not signed in is sent to the login page, never shown a JSON 401.
+- Sign-in takes an API token once and opens a server-side session (`Store.open_session`); the
+  `aftercare_session` cookie (the one `api.auth` reads) carries the session's random id, never the token.
+  Signing out deletes the session, so the old cookie stops working anywhere; it also ends when idle, at its
+  absolute expiry and when its token is revoked (`SessionPolicy`, from settings). The cookie is HttpOnly so
+  page scripts cannot read it, SameSite=Strict so no other site can send a form with it, Secure over https;
+  every POST also refuses a foreign `Origin` (or `Referer`). Sign-in attempts are rate-limited per client
+  address and overall (429 with Retry-After). A browser that is not signed in is sent to the login page,
+  never shown a JSON 401.
 - Every action is form -> confirmation page (what will happen, in words) -> POST -> redirect to the order
   with a banner (POST/redirect/GET), so a reload never repeats an action. The idempotency key is made when
   the form is first drawn and travels in hidden fields: pressing Confirm twice acts once.
@@ -29,7 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -39,7 +44,7 @@ from starlette.datastructures import FormData
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.actions import merchant_scope
-from api.auth import TOKEN_COOKIE, allows
+from api.auth import LEGACY_TOKEN_COOKIE, SESSION_COOKIE, allows, foreign_origin, session_actor
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
@@ -71,7 +76,6 @@ TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 STYLESHEET = HERE / "static" / "console.css"
 
 FLASH_COOKIE = "aftercare_flash"
-SESSION_SECONDS = 12 * 3600
 MAY_ACT = frozenset(ACTORS)
 TOKEN_HINT = "an admin creates one with `aftercare token create`"
 TIMES = "\N{MULTIPLICATION SIGN}"  # as in "1 TIMES Mug (li-1)"
@@ -225,10 +229,10 @@ def _link(request: Request, name: str, **params: str) -> str:
 
 
 async def _signed_in(request: Request) -> Actor | None:
-    token = request.cookies.get(TOKEN_COOKIE)
-    if not token:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         return None
-    return await run_in_threadpool(_svc(request).store.authenticate, token)
+    return await session_actor(request, session_id)
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -247,12 +251,11 @@ def _safe_next(request: Request, target: str | None) -> str:
 def _foreign_origin(request: Request) -> str | None:
     """The other site a POST came from, if it did: SameSite=Strict already keeps our cookie off such
     requests; this refuses them outright, also for browsers that send Origin but ignore SameSite."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return "another site" if request.headers.get("sec-fetch-site") == "cross-site" else None
-    if origin == "null" or urlsplit(origin).netloc != request.headers.get("host"):
-        return origin
-    return None
+    return foreign_origin(request)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _set_flash(response: Response, request: Request, kind: str, text: str, where: str) -> None:
@@ -710,8 +713,7 @@ def build_router() -> APIRouter:
         }
         response = TEMPLATES.TemplateResponse(request, f"console/{name}", context, status_code=status)
         response.headers["Cache-Control"] = "no-store"  # pages show live state and carry one-time keys
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
+        # CSP, framing and referrer headers: api.headers.SecurityHeaders, for every page
         return response
 
     def problem(
@@ -742,35 +744,48 @@ def build_router() -> APIRouter:
     async def login(request: Request) -> Response:
         if (origin := _foreign_origin(request)) is not None:
             return refused_origin(request, origin)
+        svc = _svc(request)
+        if (wait := svc.login_limiter.attempt(_client_address(request))) is not None:
+            log.warning("console sign-in refused: too many attempts (retry in %ss)", wait)
+            error = f"Too many attempts to sign in; wait {wait} seconds and try again."
+            response = page(request, "login.html", 429, next=_link(request, "console_search"), error=error)
+            response.headers["Retry-After"] = str(wait)
+            return response
         form = await request.form()
         token = _text(form, "token", 512)
         target = _safe_next(request, _text(form, "next", 2000))
         if not token:
             error = f"Paste your API token to sign in; {TOKEN_HINT}."
             return page(request, "login.html", 400, next=target, error=error)
-        actor = await run_in_threadpool(_svc(request).store.authenticate, token)
-        if actor is None:
+        opened = await run_in_threadpool(svc.store.open_session, token, svc.sessions.lifetime)
+        if opened is None:
             error = f"That token is unknown or has been revoked, so you are not signed in; {TOKEN_HINT}."
             return page(request, "login.html", 401, next=target, error=error)
+        if previous := request.cookies.get(SESSION_COOKIE):  # signing in again replaces the old session
+            await run_in_threadpool(svc.store.close_session, previous)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            TOKEN_COOKIE,
-            token,
-            max_age=SESSION_SECONDS,
+            SESSION_COOKIE,
+            opened.session_id,
+            max_age=int(svc.sessions.lifetime.total_seconds()),
             path="/",  # the JSON API reads the same cookie
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-        log.info("console sign-in: %s (%s)", actor.name, actor.role.value)
+        response.delete_cookie(LEGACY_TOKEN_COOKIE, path="/")
+        log.info("console sign-in: %s (%s)", opened.actor.name, opened.actor.role.value)
         return response
 
     @router.post("/logout", name="console_logout")
     async def logout(request: Request) -> Response:
         if (origin := _foreign_origin(request)) is not None:
             return refused_origin(request, origin)
+        if session_id := request.cookies.get(SESSION_COOKIE):
+            await run_in_threadpool(_svc(request).store.close_session, session_id)
         response = RedirectResponse(f"{_link(request, 'console_login')}?signed_out=1", status_code=303)
-        response.delete_cookie(TOKEN_COOKIE, path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(LEGACY_TOKEN_COOKIE, path="/")
         response.delete_cookie(FLASH_COOKIE, path=_link(request, "console_search"))
         return response
 

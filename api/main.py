@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
+from aftercare.home import secure_home
+from aftercare.logs import configure_logging
 from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
 from api.services import Services
+from api.sessions import LoginLimiter, SessionPolicy
 from policies.loader import load_policy_dir
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = load_settings()
+    secure_home(settings.home)  # the database and key files it creates are its owner's only
     policies = load_policy_dir(settings.policy_dir)
     store = open_store(settings)
     for merchant_id, loaded in policies.items():
@@ -30,6 +35,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal_ui_url=settings.temporal_ui_url,
         namespace=settings.namespace,
         codec_origins=frozenset(settings.codec_cors_origins),
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.console_session_idle_minutes),
+            lifetime=timedelta(hours=settings.console_session_hours),
+        ),
+        login_limiter=LoginLimiter(
+            per_address=settings.console_logins_per_minute, overall=settings.console_logins_overall_per_minute
+        ),
     )
     try:
         yield
@@ -37,4 +49,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
 
 
+configure_logging("api")  # redacted, uvicorn's access log included (tokens in a query string)
 app = create_app(lifespan=lifespan)

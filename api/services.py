@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
+from api.sessions import LoginLimiter, SessionPolicy
 from connectors.carriers.base import CarrierClient
 from policies.loader import LoadedPolicy
 from storage.repository import Store
@@ -23,6 +24,9 @@ class Services:
     namespace: str = "default"
     # Origins allowed to call /codec from a browser; none given: the Temporal Web UI's.
     codec_origins: frozenset[str] = field(default_factory=frozenset)
+    # The console's sign-in: how long a session lives, how many attempts to sign in are let through.
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
 
     def __post_init__(self) -> None:
         if not self.codec_origins:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Step(StrEnum):
@@ -61,6 +61,8 @@ class MessageRequest(BaseModel):
     workflow's time, used for cap windows so tests on skipped time see the same answers as production.
     """
 
+    model_config = ConfigDict(hide_input_in_errors=True)  # a validation error names no recipient in a log
+
     idempotency_key: str
     merchant_id: str
     order_id: str
@@ -80,6 +82,8 @@ class MessageRequest(BaseModel):
 
 class MessageOutcome(BaseModel):
     """What became of one requested message; recorded in the outbox and in the journey state."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a validation error names no recipient in a log
 
     idempotency_key: str
     step: Step

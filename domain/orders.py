@@ -20,7 +20,7 @@ def _check_id(value: str, what: str) -> str:
 
 
 class Address(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors end up in logs: no PII
 
     name: str | None = None
     line1: str | None = None
@@ -39,7 +39,7 @@ class Address(BaseModel):
 class Customer(BaseModel):
     """The buyer, with the channels they can be reached on and what they consented to."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors end up in logs: no PII
 
     id: str
     first_name: str | None = None
@@ -81,7 +81,7 @@ class LineItem(BaseModel):
 class Order(BaseModel):
     """What the store sent us. Amounts are decimals in `currency`; times are timezone-aware."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors end up in logs: no PII
 
     merchant_id: str
     order_id: str

@@ -1,16 +1,19 @@
 """`python -m sandbox`: every stand-in in one process, until Ctrl+C.
 
 Options default to the environment Aftercare's settings read, so `aftercare up` and a hand-started
-sandbox agree on ports, keys and secrets.
+sandbox agree on ports, keys and secrets. Secrets come from the environment only, never from options:
+a command line is readable by every local user (`ps`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
+from aftercare.logs import configure_logging
 from sandbox.runner import DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_URL, run_sandbox
 from sandbox.state import SandboxState
 
@@ -23,11 +26,19 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} must be a whole number") from None
 
 
+def _keys_env(name: str, default: str) -> set[str]:
+    """The keys a stand-in accepts: the variable's comma-separated values, or the sandbox's default."""
+    return {k.strip() for k in os.environ.get(name, "").split(",") if k.strip()} or {default}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
         description="Local stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, with an outbox page.",
+        epilog="Secrets come from the environment, never the command line (which `ps` shows): "
+        "AFTERCARE_EASYPOST_WEBHOOK_SECRET signs carrier webhooks; AFTERCARE_EASYPOST_API_KEY and "
+        "AFTERCARE_STRIPE_API_KEY are the keys the stand-ins accept (several: comma-separated).",
     )
     parser.add_argument("--host", default=env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
     parser.add_argument(
@@ -44,35 +55,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env("AFTERCARE_SANDBOX_WEBHOOK_URL", DEFAULT_WEBHOOK_URL),
         help="where carrier webhooks go",
     )
-    parser.add_argument(
-        "--webhook-secret",
-        default=env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
-        help="signs carrier webhooks (X-Hmac-Signature)",
-    )
-    parser.add_argument(
-        "--easypost-api-key",
-        action="append",
-        dest="easypost_api_keys",
-        help="an EasyPost API key the stand-in accepts (repeatable); default "
-        "$AFTERCARE_EASYPOST_API_KEY or 'sandbox-key'",
-    )
-    parser.add_argument(
-        "--stripe-api-key",
-        action="append",
-        dest="stripe_api_keys",
-        help="a Stripe secret key the stand-in accepts (repeatable); default "
-        "$AFTERCARE_STRIPE_API_KEY or 'sk_test_sandbox'",
-    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)  # fmt: skip
 
 
 async def serve(args: argparse.Namespace) -> None:
-    keys = args.easypost_api_keys or [os.environ.get("AFTERCARE_EASYPOST_API_KEY", "sandbox-key")]
-    stripe_keys = args.stripe_api_keys or [os.environ.get("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox")]
-    state = SandboxState(easypost_api_keys=set(keys), stripe_api_keys=set(stripe_keys))
+    keys = _keys_env("AFTERCARE_EASYPOST_API_KEY", "sandbox-key")
+    stripe_keys = _keys_env("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox")
+    secret = os.environ.get("AFTERCARE_EASYPOST_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+    state = SandboxState(easypost_api_keys=keys, stripe_api_keys=stripe_keys)
     async with run_sandbox(
-        args.host, args.http_port, args.smtp_port, args.webhook_url, args.webhook_secret,
+        args.host, args.http_port, args.smtp_port, args.webhook_url, secret,
         state=state, log_level=args.log_level,
     ) as sandbox:  # fmt: skip
         print(
@@ -90,6 +83,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    configure_logging("sandbox", getattr(logging, args.log_level.upper()))
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:

@@ -99,8 +99,30 @@ def _support_console(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_shipments_tracking_number ON shipments (tracking_number)")
 
 
+# Version 3's table as it shipped (see _V2 for why a private copy).
+_V3 = sa.MetaData()
+sa.Table("api_tokens", _V3, sa.Column("pk", sa.Integer, primary_key=True))  # only for the foreign key
+sa.Table(
+    "console_sessions",
+    _V3,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("session_hash", sa.String, nullable=False),
+    sa.Column("token_pk", sa.Integer, sa.ForeignKey("api_tokens.pk"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("session_hash", name="uq_console_sessions_hash"),
+    sa.Index("ix_console_sessions_token", "token_pk"),
+)
+
+
+def _console_sessions(conn: Connection) -> None:
+    """Version 3: server-side console sessions, so the cookie is no longer the API token itself."""
+    _V3.tables["console_sessions"].create(conn)
+
+
 def _journey_ids(conn: Connection) -> None:
-    """Version 3: each order records its journey's workflow id; orders from before it ran under the old
+    """Version 4: each order records its journey's workflow id; orders from before it ran under the old
     (ambiguous) `order-{merchant}-{order}` id, which their running journeys keep."""
     conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN workflow_id VARCHAR(300)")
     conn.exec_driver_sql("UPDATE orders SET workflow_id = 'order-' || merchant_id || '-' || order_id")
@@ -109,7 +131,8 @@ def _journey_ids(conn: Connection) -> None:
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
-    Migration(3, "orders.workflow_id: the journey each order runs under", _journey_ids),
+    Migration(3, "console sessions: console_sessions", _console_sessions),
+    Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]

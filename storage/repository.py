@@ -51,6 +51,7 @@ _MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
 _SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
 _TOKENS: sa.Table = tables.ApiTokenRow.__table__  # type: ignore[attr-defined]
 _AUDIT: sa.Table = tables.AuditLogRow.__table__  # type: ignore[attr-defined]
+_SESSIONS: sa.Table = tables.ConsoleSessionRow.__table__  # type: ignore[attr-defined]
 
 TRACKING_SOURCES = ("webhook", "poll")
 
@@ -165,6 +166,16 @@ class ApiTokenInfo(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class OpenedSession(BaseModel):
+    """A console session just opened. `session_id` is the cookie's value and the only copy there is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str = Field(repr=False)
+    actor: Actor
+    expires_at: datetime
 
 
 class OrderSummary(BaseModel):
@@ -898,13 +909,8 @@ class Store:
         """
         if not token:
             return None
-        digest = hash_token(token)
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(
-                    _TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id, _TOKENS.c.last_used_at
-                ).where(_TOKENS.c.token_hash == digest, _TOKENS.c.revoked_at.is_(None))
-            ).first()
+            row = self._active_token(conn, token)
         if row is None:
             return None
         now = utcnow()
@@ -913,6 +919,81 @@ class Store:
             with self._writer.begin() as conn:
                 conn.execute(_TOKENS.update().where(_TOKENS.c.pk == row.pk, stale).values(last_used_at=now))
         return Actor(name=row.name, role=Role(row.role), merchant_id=row.merchant_id)
+
+    # -- console sessions ---------------------------------------------------------------------------
+
+    def open_session(self, token: str, lifetime: timedelta, *, now: datetime | None = None) -> OpenedSession | None:
+        """Sign a browser in with an API token: a new session for the token's actor that ends `lifetime`
+        from now at the latest; None if the token is unknown or revoked. Only the id's sha256 is stored.
+        Sessions that ended already are deleted on the way, so the table does not grow."""
+        if not token:
+            return None
+        now = now or utcnow()
+        session_id = secrets.token_urlsafe(32)
+        with self._writer.begin() as conn:
+            row = self._active_token(conn, token)
+            if row is None:
+                return None
+            conn.execute(_SESSIONS.delete().where(_SESSIONS.c.expires_at <= now))
+            conn.execute(
+                _SESSIONS.insert().values(
+                    session_hash=hash_token(session_id),
+                    token_pk=row.pk,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+        actor = Actor(name=row.name, role=Role(row.role), merchant_id=row.merchant_id)
+        return OpenedSession(session_id=session_id, actor=actor, expires_at=now + lifetime)
+
+    def session_actor(self, session_id: str, idle: timedelta, *, now: datetime | None = None) -> Actor | None:
+        """Who a console session stands for, or None if it is unknown, ended (logout, past its absolute
+        expiry, idle for `idle` or longer) or its token was revoked. Marks it seen, at most once per
+        LAST_USED_RESOLUTION, so that most requests only read."""
+        if not session_id:
+            return None
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(
+                    _SESSIONS.c.pk, _SESSIONS.c.last_seen_at, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id
+                )
+                .join(_TOKENS, _TOKENS.c.pk == _SESSIONS.c.token_pk)
+                .where(
+                    _SESSIONS.c.session_hash == hash_token(session_id),
+                    _SESSIONS.c.expires_at > now,
+                    _SESSIONS.c.last_seen_at > now - idle,
+                    _TOKENS.c.revoked_at.is_(None),
+                )
+            ).first()
+        if row is None:
+            return None
+        if now - row.last_seen_at >= LAST_USED_RESOLUTION:
+            with self._writer.begin() as conn:
+                conn.execute(
+                    _SESSIONS.update()
+                    .where(_SESSIONS.c.pk == row.pk, _SESSIONS.c.last_seen_at < now)
+                    .values(last_seen_at=now)
+                )
+        return Actor(name=row.name, role=Role(row.role), merchant_id=row.merchant_id)
+
+    def close_session(self, session_id: str) -> bool:
+        """Sign out: the session is deleted, so its cookie stops working everywhere at once. False if
+        there was no such session."""
+        if not session_id:
+            return False
+        with self._writer.begin() as conn:
+            result = conn.execute(_SESSIONS.delete().where(_SESSIONS.c.session_hash == hash_token(session_id)))
+            return result.rowcount > 0
+
+    @staticmethod
+    def _active_token(conn: Connection, token: str) -> Any:
+        """The row of an active (not revoked) token, by its hash; None if there is none."""
+        columns = (_TOKENS.c.pk, _TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.merchant_id, _TOKENS.c.last_used_at)
+        return conn.execute(
+            sa.select(*columns).where(_TOKENS.c.token_hash == hash_token(token), _TOKENS.c.revoked_at.is_(None))
+        ).first()
 
     def list_api_tokens(self) -> list[ApiTokenInfo]:
         """Every token ever issued, revoked ones included, oldest first; never a hash."""
@@ -932,15 +1013,23 @@ class Store:
         ]
 
     def revoke_api_token(self, name: str) -> bool:
-        """Revoke the active token called `name` at once; False if there is none (unknown or already revoked).
-        The row stays, so listings and the audit log can still say whose token it was."""
+        """Revoke the active token called `name` at once, and end its console sessions; False if there is
+        none (unknown or already revoked). The row stays, so listings and the audit log can still say whose
+        token it was."""
         with self._writer.begin() as conn:
-            result = conn.execute(
-                _TOKENS.update()
-                .where(_TOKENS.c.name == name.strip(), _TOKENS.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+            pks = (
+                conn.execute(
+                    _TOKENS.update()
+                    .where(_TOKENS.c.name == name.strip(), _TOKENS.c.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                    .returning(_TOKENS.c.pk)
+                )
+                .scalars()
+                .all()
             )
-            return result.rowcount > 0
+            if pks:
+                conn.execute(_SESSIONS.delete().where(_SESSIONS.c.token_pk.in_(pks)))
+            return bool(pks)
 
     # -- audit log ----------------------------------------------------------------------------------
 

@@ -238,6 +238,27 @@ class ApiTokenRow(SQLModel, table=True):
     revoked_at: datetime | None = _ts(nullable=True)
 
 
+class ConsoleSessionRow(SQLModel, table=True):
+    """A signed-in browser: the console cookie carries a random session id, the database only its sha256.
+
+    Tied to the API token it was opened with (a revoked token ends its sessions); it ends at logout (the row
+    is deleted), after `idle` without a request, or at `expires_at` whatever happens.
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (
+        sa.UniqueConstraint("session_hash", name="uq_console_sessions_hash"),
+        sa.Index("ix_console_sessions_token", "token_pk"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    session_hash: str  # sha256 hex of the session id
+    token_pk: int = Field(foreign_key="api_tokens.pk")
+    created_at: datetime = _created()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = _ts()
+
+
 class AuditLogRow(SQLModel, table=True):
     """One action a person took on an order (a domain.AuditEntry), unique on its entry id."""
 

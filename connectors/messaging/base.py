@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -28,6 +29,7 @@ class SendReceipt(BaseModel):
 
 
 Suppression = Literal["opted_out", "bounced"]
+RECIPIENT = "[recipient]"  # what an error message says instead of the address or number
 
 
 class MessagingError(Exception):
@@ -62,6 +64,24 @@ class MessagingError(Exception):
         self.maybe_sent = maybe_sent
         self.recipient_fault = recipient_fault
         self.suppression = suppression
+
+    def without_recipient(self, recipient: str) -> MessagingError:
+        """This error with the recipient's address or number taken out of its message (providers echo it:
+        "550 <ada@example.com>: no such mailbox", "The 'To' number +1555... is not valid"), and without its
+        chained cause, whose text names it too. What stays says what happened; the message's idempotency
+        key says to whom. Raise the result `from None`: error messages end up in logs and tracebacks."""
+        text = str(self)
+        if recipient.strip():
+            text = re.sub(re.escape(recipient.strip()), RECIPIENT, text, flags=re.IGNORECASE)
+        if text == str(self) and self.__cause__ is None and self.__context__ is None:
+            return self  # nothing to take out
+        return MessagingError(
+            text,
+            retryable=self.retryable,
+            maybe_sent=self.maybe_sent,
+            recipient_fault=self.recipient_fault,
+            suppression=self.suppression,
+        )
 
 
 class MessageSender(Protocol):

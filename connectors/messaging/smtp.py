@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt, Suppression
+from connectors.messaging.base import RECIPIENT, MessagingError, OutgoingMessage, SendReceipt, Suppression
 from domain import Channel
 
 MESSAGE_ID_DOMAIN = "aftercare"
@@ -107,7 +107,11 @@ class SmtpEmailSender:
         to_addr = _envelope_address(message.recipient)
         if not to_addr:
             # no provider asked: not worth a suppression, the next message is refused here just as cheaply
-            raise MessagingError(f"not an email address: {message.recipient!r}", retryable=False, recipient_fault=True)
+            raise MessagingError(
+                "the recipient is not an email address (it needs a name, '@' and a domain)",
+                retryable=False,
+                recipient_fault=True,
+            )
         await asyncio.to_thread(self._send_blocking, msg, from_addr, to_addr)
         return SendReceipt(provider_message_id=str(msg["Message-ID"]), accepted_at=datetime.now(UTC))
 
@@ -137,7 +141,8 @@ class SmtpEmailSender:
                 # a non-ASCII mailbox name (jürgen@...) travels only over SMTPUTF8 (RFC 6531)
                 if not smtp.has_extn("smtputf8"):
                     raise MessagingError(
-                        f"{where} cannot take the non-ASCII address {to_addr if not to_addr.isascii() else from_addr}"
+                        f"{where} cannot take the non-ASCII address of the "
+                        f"{'recipient' if not to_addr.isascii() else f'sender {from_addr}'}"
                         " (no SMTPUTF8 support): use a relay that supports SMTPUTF8",
                         retryable=False,
                     )
@@ -162,7 +167,7 @@ class SmtpEmailSender:
             code, resp = next(iter(exc.recipients.values()))
             fault, suppression = recipient_refusal(code, _text(resp))
             raise MessagingError(
-                f"{where} refused recipient {to_addr}: {code} {_text(resp)}",
+                f"{where} refused the recipient: {code} {_text(resp).replace(to_addr, RECIPIENT)}",
                 retryable=_temporary(code),
                 recipient_fault=fault,
                 suppression=suppression,

@@ -4,7 +4,9 @@ a command line."""
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from temporalio import activity
 
 from aftercare.runtime import production_activities
 from aftercare.settings import Settings
-from aftercare.stack import StackError, check_ports, local_admin_token_file, plan_children
+from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, up
 from domain import Role
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
@@ -72,6 +74,61 @@ def test_the_worker_gets_the_stripe_url_and_key_and_the_sandbox_accepts_that_key
     assert api.env["AFTERCARE_EASYPOST_BASE_URL"] == settings.easypost_base_url
     assert "AFTERCARE_STRIPE_API_KEY" not in api.env  # only the worker refunds
     assert all("sk_test_planned" not in arg for child in children.values() for arg in child.argv)
+
+
+def test_no_secret_is_on_a_childs_command_line(tmp_path: Path) -> None:
+    settings = replace(
+        Settings(),
+        home=tmp_path,
+        easypost_api_key="ep-key-planned",
+        easypost_webhook_secret="whsec-planned",
+        stripe_api_key="sk_test_planned",
+    )
+    children = {child.name: child for child in plan_children(settings)}
+    secrets = ("ep-key-planned", "whsec-planned", "sk_test_planned")
+    for child in children.values():
+        assert not [arg for arg in child.argv for secret in secrets if secret in arg], child.name
+        assert not any("secret" in arg or "key" in arg for arg in child.argv if arg.startswith("--")), child.argv
+    sandbox, api, worker = children["sandbox"], children["api"], children["worker"]
+    # ...they travel in the environment, to the children that need them
+    assert sandbox.env["AFTERCARE_EASYPOST_WEBHOOK_SECRET"] == "whsec-planned"  # signs the webhooks
+    assert api.env["AFTERCARE_EASYPOST_WEBHOOK_SECRET"] == "whsec-planned"  # checks them
+    assert worker.env["AFTERCARE_EASYPOST_API_KEY"] == sandbox.env["AFTERCARE_EASYPOST_API_KEY"] == "ep-key-planned"
+
+
+def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    for name in ("aftercare.db", "admin.token", "codec.keys", "logs/worker.log"):
+        (home / name).write_text("x")
+        (home / name).chmod(0o644)  # as older versions left them
+    home.chmod(0o755)
+    (home / "logs").chmod(0o755)
+    with socket.socket() as busy:  # up() stops at the busy port: after securing the home, before any child
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        old_umask = os.umask(0o022)
+        try:
+            assert up(replace(Settings(), home=home, api_port=busy.getsockname()[1])) == 2
+            (home / "new.db").write_text("created afterwards")
+            (home / "new-dir").mkdir()
+            log = Child("x", ["true"], home / "logs" / "new.log")
+            log.start()
+            assert log.process is not None and log.process.wait() == 0
+        finally:
+            os.umask(old_umask)
+    modes = {str(p.relative_to(home)): stat.S_IMODE(p.stat().st_mode) for p in [home, *home.rglob("*")]}
+    assert modes == {
+        ".": 0o700,
+        "logs": 0o700,
+        "aftercare.db": 0o600,
+        "admin.token": 0o600,
+        "codec.keys": 0o600,
+        "logs/worker.log": 0o600,
+        "logs/new.log": 0o600,
+        "new.db": 0o600,
+        "new-dir": 0o700,
+    }
 
 
 async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""api.auth on a tiny app: tokens from the header or the console cookie, roles, merchant scope."""
+"""api.auth on a tiny app: tokens from the header, console sessions from the cookie (never the token itself),
+roles, merchant scope, and the same-origin rule for cookie-signed requests that change something."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi import Depends, FastAPI
 from api import auth, errors
 from api.auth import check_merchant, require
 from api.errors import ApiError
+from api.sessions import SessionPolicy
 from domain import Actor, Role
 from storage import Store
 
@@ -22,7 +24,7 @@ SupportOrMerchant = Annotated[Actor, Depends(require(Role.SUPPORT, Role.MERCHANT
 
 def make_app(store: Store) -> FastAPI:
     app = FastAPI()
-    app.state.services = SimpleNamespace(store=store)
+    app.state.services = SimpleNamespace(store=store, sessions=SessionPolicy())
     errors.install(app)
 
     @app.get("/console")
@@ -36,6 +38,17 @@ def make_app(store: Store) -> FastAPI:
 
     @app.get("/admin")
     async def admin_only(actor: Annotated[Actor, Depends(require(Role.ADMIN))]) -> dict[str, str]:
+        return {"name": actor.name}
+
+    @app.post("/merchants/{merchant_id}/orders/{order_id}/notes")
+    async def note(merchant_id: str, order_id: str, actor: SupportOrMerchant) -> dict[str, str]:
+        check_merchant(actor, merchant_id)
+        return {"noted_by": actor.name}
+
+    @app.post("/codec-like")
+    async def codec_like(
+        actor: Annotated[Actor, Depends(require(trusted_origins=lambda _: {"http://127.0.0.1:8233"}))],
+    ) -> dict[str, str]:
         return {"name": actor.name}
 
     @app.get("/anyone")
@@ -139,12 +152,87 @@ async def test_require_without_roles_takes_any_valid_token(client: httpx.AsyncCl
     assert (await client.get("/anyone")).status_code == 401
 
 
-async def test_the_console_cookie_works_and_the_header_wins(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    client.cookies.set(auth.TOKEN_COOKIE, tokens["merchant"])
+def session(store: Store, token: str) -> str:
+    opened = store.open_session(token, SessionPolicy().lifetime)
+    assert opened is not None
+    return opened.session_id
+
+
+async def test_a_console_session_cookie_works_and_the_header_wins(
+    client: httpx.AsyncClient, store: Store, tokens: dict[str, str]
+) -> None:
+    client.cookies.set(auth.SESSION_COOKIE, session(store, tokens["merchant"]))
     response = await client.get("/console")
     assert response.json()["name"] == "acme-shop"
     response = await client.get("/console", headers=bearer(tokens["support"]))
     assert response.json()["name"] == "alice"
+
+
+async def test_the_api_token_itself_in_the_cookie_signs_nobody_in(
+    client: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    for name in (auth.SESSION_COOKIE, "aftercare_token"):  # the cookie older versions kept the token in
+        client.cookies.clear()
+        client.cookies.set(name, tokens["merchant"])
+        response = await client.get("/console")
+        assert response.status_code == 401, name
+        assert tokens["merchant"] not in response.text
+
+
+async def test_an_ended_session_is_401_saying_to_sign_in_again(
+    client: httpx.AsyncClient, store: Store, tokens: dict[str, str]
+) -> None:
+    session_id = session(store, tokens["support"])
+    store.close_session(session_id)
+    client.cookies.set(auth.SESSION_COOKIE, session_id)
+    response = await client.get("/console")
+    assert response.status_code == 401
+    assert response.json()["error"] == "session_ended"
+    assert "sign in again at /console/login" in response.json()["message"]
+
+
+async def test_a_cookie_signed_change_must_come_from_our_own_origin(
+    client: httpx.AsyncClient, store: Store, tokens: dict[str, str]
+) -> None:
+    client.cookies.set(auth.SESSION_COOKIE, session(store, tokens["merchant"]))
+    url = "/merchants/acme/orders/1001/notes"
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://test.evil.example"},
+        {"Referer": "https://evil.example/page"},  # no Origin: the Referer's origin counts
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        refused = await client.post(url, headers=headers)
+        assert refused.status_code == 403, headers
+        assert refused.json()["error"] == "foreign_origin"
+        assert "must come from this site's own pages" in refused.json()["message"]
+
+    for headers in ({"Origin": "http://test"}, {"Referer": "http://test/console/orders/acme/1001"}, {}):
+        assert (await client.post(url, headers=headers)).json() == {"noted_by": "acme-shop"}, headers
+    # reading is not a change: a cross-origin GET with the cookie answers (CORS keeps its body from the page)
+    assert (await client.get("/console", headers={"Origin": "https://evil.example"})).status_code == 200
+
+
+async def test_bearer_calls_are_not_held_to_the_origin_rule(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+    response = await client.post(
+        "/merchants/acme/orders/1001/notes", headers={**bearer(tokens["merchant"]), "Origin": "https://evil.example"}
+    )
+    assert response.json() == {"noted_by": "acme-shop"}
+
+
+async def test_a_trusted_origin_may_use_the_cookie_where_a_route_allows_it(
+    client: httpx.AsyncClient, store: Store, tokens: dict[str, str]
+) -> None:
+    client.cookies.set(auth.SESSION_COOKIE, session(store, tokens["engineer"]))
+    ui = await client.post("/codec-like", headers={"Origin": "http://127.0.0.1:8233"})
+    assert ui.json() == {"name": "erin"}
+    other = await client.post("/codec-like", headers={"Origin": "http://127.0.0.1:9999"})
+    assert (other.status_code, other.json()["error"]) == (403, "foreign_origin")
+    # ...and only there
+    client.cookies.set(auth.SESSION_COOKIE, session(store, tokens["support"]))
+    note = await client.post("/merchants/acme/orders/1001/notes", headers={"Origin": "http://127.0.0.1:8233"})
+    assert (note.status_code, note.json()["error"]) == (403, "foreign_origin")
 
 
 async def test_a_merchant_token_acts_on_its_own_merchant_only(

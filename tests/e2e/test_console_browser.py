@@ -3,7 +3,9 @@ over HTTP on the embedded stack, with the worker refunding through the sandbox's
 
 A support agent signs in with a token, finds the order by the customer's email, refunds one item through
 the form and its confirmation page, sees the banner, the refund on the timeline and the refundable amount
-go down; a repeated confirmation refunds nothing more; a refund of more than is left is refused in words.
+go down; a repeated confirmation refunds nothing more; a refund of more than is left is refused in words;
+signing out ends the session on the server (a copy of the cookie no longer opens the console). The pages'
+Content-Security-Policy blocks nothing the console needs.
 The order page is saved as `artifacts/console-order.png` for people to look at.
 """
 
@@ -110,6 +112,8 @@ async def test_support_agent_refunds_through_the_console(stack: Stack, tmp_path:
         try:
             page = browser.pages[0] if browser.pages else await browser.new_page()
             page.set_default_timeout(WAIT_MS)
+            blocked: list[str] = []  # what the CSP refused, as Chromium reports it on the page's console
+            page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
             await sign_in(page, base, token)
             await find_order(page, email, order_id)
             action, posted = await refund_one_item(page)
@@ -118,6 +122,8 @@ async def test_support_agent_refunds_through_the_console(stack: Stack, tmp_path:
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
             print(f"\nconsole screenshot: {SCREENSHOT}")
+            await signing_out_ends_the_session(page, base)
+            assert blocked == []
         finally:
             await browser.close()
 
@@ -194,3 +200,13 @@ async def refund_too_much_is_refused(page: Page) -> None:
     )
     await expect(page.locator("#refundable")).to_have_text("40.00 USD")
     await expect(page.locator("#timeline")).to_contain_text("Refund by console-agent (support) \N{EM DASH} refused")
+
+
+async def signing_out_ends_the_session(page: Page, base: str) -> None:
+    """Sign out, then put the old cookie back: the session is gone on the server, so the login page answers."""
+    [cookie] = [c for c in await page.context.cookies(base) if c["name"] == "aftercare_session"]
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    await page.context.add_cookies([cookie])
+    await page.goto(f"{base}/console")
+    await expect(page).to_have_url(re.compile(r"/console/login\?next="))

@@ -99,7 +99,7 @@ def _truncate_all(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
             "TRUNCATE messages, suppressions, tracking_events, unmatched_carrier_events, shipments, "
-            "orders, customers, merchants, api_tokens, audit_log RESTART IDENTITY"
+            "orders, customers, merchants, console_sessions, api_tokens, audit_log RESTART IDENTITY"
         )
 
 

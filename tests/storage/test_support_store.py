@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from domain import Actor, AuditEntry, Order, Role, Shipment, TrackingEvent, TrackingStatus, legacy_journey_id
 from storage import Store, TokenNameTakenError, init_db, latest_version, make_engine
 from storage import repository as repo
-from storage.migrations import current_version
+from storage.migrations import MIGRATIONS, current_version
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MakeOrder = Callable[..., Order]
@@ -36,7 +36,7 @@ V1_TABLES = (
 )
 V2_INDEXES_ON_V1_TABLES = ("ix_orders_order_id", "ix_customers_email_lower", "ix_shipments_tracking_number")
 # Columns later migrations added to version 1's tables: (table, column, migration version).
-LATER_COLUMNS = (("orders", "workflow_id", 3),)
+LATER_COLUMNS = (("orders", "workflow_id", 4),)
 
 
 def schema_of(engine: sa.Engine) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def test_a_version_1_database_upgrades_to_the_shape_of_a_fresh_one(
     assert upgraded.authenticate(issued.token) == Actor(name="alice", role=Role.SUPPORT)
     with engine.connect() as conn:
         versions = conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
-    assert versions == list(range(1, latest_version() + 1))
+    assert versions == [m.version for m in MIGRATIONS]
     # An order taken before journey ids became unambiguous keeps the id its running journey has.
     assert upgraded.journey_workflow_id("acme", "1001") == legacy_journey_id("acme", "1001") == "order-acme-1001"
     assert upgraded.journey_workflow_id("acme", "nope") is None
@@ -341,3 +341,62 @@ def test_tracking_events_for_order_merge_every_parcel_oldest_first(orders: Store
 
     assert [e.event_id for e in orders.tracking_events_for_order("acme", "1002")] == ["u1", "d1", "u2"]
     assert orders.tracking_events_for_order("acme", "1001") == []
+
+
+# -- console sessions (schema version 3) ---------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_session_stands_for_its_tokens_actor_and_only_its_hash_is_stored(store: Store) -> None:
+    issued = store.create_api_token("acme-shop", Role.MERCHANT, merchant_id="acme")
+    opened = store.open_session(issued.token, 12 * HOUR, now=T0)
+    assert opened is not None and opened.session_id != issued.token and len(opened.session_id) >= 40
+    assert opened.session_id not in repr(opened)
+    assert opened.actor == Actor(name="acme-shop", role=Role.MERCHANT, merchant_id="acme")
+    assert store.session_actor(opened.session_id, HOUR, now=T0 + timedelta(minutes=5)) == opened.actor
+    assert store.session_actor(issued.token, HOUR, now=T0) is None  # the token is not a session
+    assert store.open_session("ac_sup_unknown", HOUR) is None and store.open_session("", HOUR) is None
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT session_hash FROM console_sessions")).scalars().all()
+    assert stored == [repo.hash_token(opened.session_id)]
+
+
+def test_a_session_ends_when_idle_and_at_its_absolute_expiry_however_busy(store: Store) -> None:
+    token = store.create_api_token("alice", Role.SUPPORT).token
+    idle = timedelta(minutes=30)
+    lazy = store.open_session(token, 12 * HOUR, now=T0)
+    assert lazy is not None
+    assert store.session_actor(lazy.session_id, idle, now=T0 + timedelta(minutes=29)) is not None
+    assert store.session_actor(lazy.session_id, idle, now=T0 + timedelta(minutes=58)) is not None  # seen at 29
+    assert store.session_actor(lazy.session_id, idle, now=T0 + timedelta(minutes=89)) is None  # 31 idle minutes
+
+    busy = store.open_session(token, 2 * HOUR, now=T0)
+    assert busy is not None
+    for minute in range(0, 120, 10):
+        assert store.session_actor(busy.session_id, idle, now=T0 + timedelta(minutes=minute)) is not None
+    assert store.session_actor(busy.session_id, idle, now=T0 + timedelta(minutes=120)) is None
+
+
+def test_closing_a_session_or_revoking_its_token_ends_it(store: Store) -> None:
+    token = store.create_api_token("alice", Role.SUPPORT).token
+    first, second = store.open_session(token, HOUR), store.open_session(token, HOUR)
+    assert first is not None and second is not None
+    assert store.close_session(first.session_id) is True
+    assert store.session_actor(first.session_id, HOUR) is None
+    assert store.close_session(first.session_id) is False
+    assert store.session_actor(second.session_id, HOUR) is not None  # another browser is not signed out
+
+    store.revoke_api_token("alice")
+    assert store.session_actor(second.session_id, HOUR) is None
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM console_sessions")).scalar() == 0
+
+
+def test_ended_sessions_are_deleted_when_new_ones_open(store: Store) -> None:
+    token = store.create_api_token("alice", Role.SUPPORT).token
+    for _ in range(3):
+        store.open_session(token, HOUR, now=T0)
+    store.open_session(token, HOUR, now=T0 + 2 * HOUR)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM console_sessions")).scalar() == 1
