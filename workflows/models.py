@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.common import SearchAttributeKey
 
 from domain import (
@@ -87,6 +87,8 @@ class JourneyOptions(BaseModel):
 class JourneyInput(BaseModel):
     """Order + the merchant's policy snapshot and its hash: a running journey never re-reads YAML."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors end up in logs: no PII
+
     order: Order
     policy: Policy
     policy_hash: str
@@ -137,6 +139,8 @@ class PlannedAction(BaseModel):
 
 class JourneyState(BaseModel):
     """Everything the `state` query answers: where the order is, what was sent or skipped, what is next."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors end up in logs: no PII
 
     workflow_id: str
     merchant_id: str
@@ -201,6 +205,8 @@ class TrackingCarry(BaseModel):
 
 class TrackingInput(BaseModel):
     """A tracking child's input: the parcel, the order it belongs to, and the order's effective policy."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors end up in logs: no PII
 
     parent_workflow_id: str
     order: Order
