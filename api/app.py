@@ -22,7 +22,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import codec_routes, console, finding, history_routes, support_routes
+from api import codec_routes, console, finding, history_routes, policy_routes, support_routes
 from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
 from api.errors import ApiError, install
@@ -288,6 +288,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(codec_routes.build_router())
     app.include_router(finding.build_router())
     app.include_router(history_routes.build_router())
+    app.include_router(policy_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
 
     @app.get("/healthz", tags=["ops"])

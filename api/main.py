@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
+from api.policy_routes import record_merchants
 from api.services import Services
 from policies.loader import load_policy_dir
 
@@ -19,9 +20,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = load_settings()
     policies = load_policy_dir(settings.policy_dir)
     store = open_store(settings)
-    for merchant_id, loaded in policies.items():
-        store.upsert_merchant(merchant_id, loaded.policy.merchant.name, loaded.hash)
-    app.state.services = Services(
+    app.state.services = services = Services(
         store=store,
         temporal=await connect_client(settings),
         policies=policies,
@@ -30,7 +29,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal_ui_url=settings.temporal_ui_url,
         namespace=settings.namespace,
         codec_origins=frozenset(settings.codec_cors_origins),
+        policy_dir=settings.policy_dir,
     )
+    record_merchants(services, policies)
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -23,6 +24,8 @@ class Services:
     namespace: str = "default"
     # Origins allowed to call /codec from a browser; none given: the Temporal Web UI's.
     codec_origins: frozenset[str] = field(default_factory=frozenset)
+    # where `policies` came from: `POST /v1/policies/reload` re-reads it (none: fixed policies, no reload)
+    policy_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.codec_origins:
