@@ -70,7 +70,7 @@ async def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = load_settings()
-    client = await connect_client(settings)
+    client = await connect_client(settings, component="worker")
     activities, close = production_activities(settings)
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities)
     stop = asyncio.Event()

@@ -27,6 +27,7 @@ from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
 from api.errors import ApiError, install
 from api.journey_state import read_journey_state
+from api.senders import SenderMiddleware
 from api.services import Services
 from connectors.carriers.base import WebhookError
 from domain import Actor, Order, Role, Shipment, journey_id, shipment_workflow_id
@@ -290,6 +291,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(history_routes.build_router())
     app.include_router(policy_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
+    app.add_middleware(SenderMiddleware)  # who each request's signals are from (api.senders)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

@@ -22,7 +22,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = open_store(settings)
     app.state.services = services = Services(
         store=store,
-        temporal=await connect_client(settings),
+        temporal=await connect_client(settings, component="api"),
         policies=policies,
         carriers=build_carriers(settings),
         task_queue=settings.task_queue,
