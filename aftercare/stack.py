@@ -177,7 +177,8 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--webhook-secret", settings.easypost_webhook_secret,
             ],
             logs / "sandbox.log",
-            env=stripe_key,  # the sandbox's Stripe accepts the key the worker sends
+            # the sandbox's Stripe accepts the key the worker sends; its outbox is kept under AFTERCARE_HOME
+            env=stripe_key | {"AFTERCARE_HOME": str(settings.home)},
         ),
         Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | stripe_key),
         Child(

@@ -15,21 +15,27 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_python_m_sandbox_serves_and_stops_on_ctrl_c():
+def start(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """`python -m sandbox` on free ports with its state in `state_dir`; the process and its banner."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--http-port", "0", "--smtp-port", "0", "--log-level", "warning",
-         "--webhook-url", "http://127.0.0.1:9/none", "--easypost-api-key", "cli-key"],
+         "--webhook-url", "http://127.0.0.1:9/none", "--easypost-api-key", "cli-key", "--state-dir", str(state_dir)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    banner = ""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 10
+    while "Ctrl+C" not in banner and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner += line
+    return proc, banner
+
+
+def test_python_m_sandbox_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc, banner = start(tmp_path / "sandbox")
     try:
-        banner = ""
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 10
-        while "Ctrl+C" not in banner and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            banner += line
         outbox = re.search(r"Outbox\s+(http://\S+)/outbox", banner)
         smtp = re.search(r"SMTP\s+([\d.]+):(\d+)", banner)
         assert outbox and smtp, banner
@@ -45,8 +51,28 @@ def test_python_m_sandbox_serves_and_stops_on_ctrl_c():
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)
+
+    # Started again on the same state directory: the outbox and the tracker are still there.
+    proc, banner = start(tmp_path / "sandbox")
+    try:
+        outbox = re.search(r"Outbox\s+(http://\S+)/outbox", banner)
+        assert outbox, banner
+        base = outbox.group(1)
+        assert [e["subject"] for e in httpx.get(f"{base}/outbox.json").json()["emails"]] == ["via cli"]
+        query = {"tracking_code": "CLI0000001"}
+        tracker = httpx.get(f"{base}/easypost/v2/trackers", auth=("cli-key", ""), params=query)
+        assert [t["tracking_code"] for t in tracker.json()["trackers"]] == ["CLI0000001"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        stop(proc)
+    assert oct((tmp_path / "sandbox" / "state.json").stat().st_mode & 0o777) == "0o600"
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
