@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import codec_routes, console, finding, history_routes, policy_routes, support_routes
 from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
+from api.docs_routes import install_docs
 from api.errors import ApiError, install
 from api.journey_state import read_journey_state
 from api.senders import SenderMiddleware
@@ -70,7 +71,10 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         version="0.1.0",
         description="Post-purchase journeys: order intake, shipment tracking, carrier webhooks, journey state.",
         lifespan=lifespan,
+        docs_url=None,  # served from our own files by api.docs_routes: the CDN one leaves /docs blank offline
+        redoc_url=None,  # ReDoc fetches from its CDN whatever we do; /docs shows the same
     )
+    install_docs(app)
     if services is not None:
         app.state.services = services
     install(app)
