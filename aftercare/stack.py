@@ -219,6 +219,19 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
     table.add_row("Database", settings.database_url)
     table.add_row("Logs", str(children[0].log_path.parent))
     console.print(table)
+    console.print(codec_steps(settings), highlight=False, soft_wrap=True)
+
+
+def codec_steps(settings: Settings) -> str:
+    """How to see decrypted payloads in the Web UI. The dev server can name the codec endpoint
+    (`--ui-codec-endpoint`) but has no flag to make the UI send credentials, and /codec needs them."""
+    return (
+        "To see decrypted payloads in the Temporal Web UI:\n"
+        f"  1. sign in to the console ({settings.api_url}/console) with an engineer, support or admin token;\n"
+        f"  2. open the Web UI at {settings.temporal_ui_url} in the same browser (the same host as the API);\n"
+        '  3. Workflows -> "Configure Codec Server" -> "Use my browser setting and ignore Cluster-level setting.",\n'
+        f'     endpoint {settings.api_url}/codec, switch on "Include cross-origin credentials", save.'
+    )
 
 
 def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
