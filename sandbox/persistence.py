@@ -1,8 +1,9 @@
 """The sandbox's memory kept on disk, so a restart of `aftercare up` still shows what was sent before it.
 
 What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-in's trackers,
-their events and webhook deliveries, and its shipments (return labels). Stripe's state is kept by
-`sandbox.stripe` itself; scripted failures and running scripts are test scaffolding and start empty.
+their events and webhook deliveries, and its shipments (return labels). Stripe's state (payments,
+refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
+start empty.
 
 One JSON file (`AFTERCARE_HOME/sandbox/state.json`, owner-only), written whole under a temporary name and
 renamed into place: a kill mid-write leaves the previous file. `keep_state` writes it whenever the state
