@@ -73,7 +73,7 @@ async def main() -> None:
     configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
     secure_home(settings.home)  # the database and key files it creates are its owner's only
-    client = await connect_client(settings)
+    client = await connect_client(settings, component="worker")
     activities, close = production_activities(settings)
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities)
     stop = asyncio.Event()

@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     validate = policy_sub.add_parser("validate", help="check policy files; print every problem with file:line")
     validate.add_argument("paths", nargs="+")
+    policy_sub.add_parser(
+        "reload",
+        help="have the running API re-read its policy directory (admin token in AFTERCARE_TOKEN); "
+        "running journeys keep their policy, new orders get the reloaded one",
+    )
 
     sub.add_parser("worker", help="run the Temporal worker only")
     token_cli.add_parser(sub)
@@ -45,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(settings, orders=args.orders, timeout=args.timeout)
     if args.command == "policy":
-        from aftercare.policy_cli import validate_command
+        from aftercare.policy_cli import reload_command, validate_command
 
+        if args.policy_command == "reload":
+            return reload_command(settings)
         return validate_command(args.paths)
     if args.command == "token":
         return token_cli.run(args, settings)

@@ -85,13 +85,18 @@ def show(answer: dict[str, Any], console: Console) -> None:
         console.print(table)
     else:
         console.print("no orders match")
-    counts = Table(title="journeys per stage", header_style="bold")
+    counts = Table(title="journeys per stage (under these filters)", header_style="bold")
     counts.add_column("stage")
     counts.add_column("journeys", justify="right")
     for stage in Stage:
         if stage.value in answer["counts"]:
             counts.add_row(stage.value, str(answer["counts"][stage.value]))
     console.print(counts)
-    console.print(f"[dim]query: {answer['query']}[/]")
+    if answer.get("parcel_query"):
+        console.print(f"parcel query: {answer['parcel_query']}", style="dim", markup=False)
+    if answer.get("query"):
+        console.print(f"query: {answer['query']}", style="dim", markup=False)
+    else:
+        console.print("no parcel is in that carrier status, so no journey query was run", style="dim")
     if answer.get("next_page_token"):
         console.print(f"more: --page-token {answer['next_page_token']}")

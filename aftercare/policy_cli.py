@@ -1,4 +1,5 @@
-"""`aftercare policy validate FILE...`: check policies before they reach a running journey.
+"""`aftercare policy validate FILE...`: check policies before they reach a running journey; `aftercare policy
+reload`: have the running API re-read its policy directory (an admin token in AFTERCARE_TOKEN).
 
 Problem lines are plain `file:line:col: path: message`, so editors and CI annotate them; the summary
 above them is a rich table. Exit status 1 if any file has a problem, so it can gate a deploy.
@@ -11,10 +12,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from aftercare.settings import Settings
+from aftercare.support_cli import CliError, open_api, problem_of
 from aftercare.terminal import wide_console
 from policies.loader import LoadedPolicy, PolicyError, PolicyProblem, duplicate_merchants, load_policy, policy_files
 
@@ -75,6 +79,40 @@ def validate_command(paths: list[str], *, console: Console | None = None) -> int
         total = sum(len(c.problems) for c in failed)
         console.print(Text(f"{len(failed)} of {len(checked)} checked with problems ({total} in all)", style="red"))
         return 1
+    return 0
+
+
+def reload_command(settings: Settings, *, console: Console | None = None) -> int:
+    """Ask the running API to reload its policies; print merchants and hashes, or every problem (exit 1)."""
+    console = console or wide_console()
+    try:
+        with open_api(settings) as api:
+            try:
+                response = api.post("/v1/policies/reload")
+            except httpx.HTTPError as err:
+                raise CliError(f"could not reach the API at {api.base_url}: {err}") from err
+    except CliError as err:
+        console.print(f"[bold red]refused[/]: {err}")
+        return 1
+    if response.status_code == 422 and response.json().get("error") == "invalid_policies":
+        problems = response.json().get("problems", [])
+        for problem in problems:
+            console.print(problem, markup=False, highlight=False, soft_wrap=True)
+        console.print(Text(f"not reloaded: {len(problems)} problem(s); the policies in use are unchanged", "red"))
+        return 1
+    if response.status_code >= 400:
+        console.print(f"[bold red]refused[/]: {problem_of(response)}", highlight=False)
+        return 1
+    answer = response.json()
+    table = Table(title=f"policies reloaded from {answer['directory']}", header_style="bold")
+    for column in ("merchant", "hash", "change", "variants", "file"):
+        table.add_column(column)
+    styles = {"added": "green", "changed": "yellow", "removed": "red", "unchanged": "dim"}
+    for row in answer["policies"]:
+        change = Text(row["change"], style=styles.get(row["change"], ""))
+        table.add_row(row["merchant_id"], row["hash"] or "-", change, str(row["variants"]), row["path"])
+    console.print(table)
+    console.print("running journeys keep the policy they started with; new orders get these")
     return 0
 
 

@@ -191,7 +191,8 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--webhook-url", f"{settings.api_url}/v1/carriers/easypost/events",
             ],
             logs / "sandbox.log",
-            env=easypost | stripe_key,  # signs webhooks as the API checks them, accepts the worker's keys
+            # signs webhooks as the API checks them, accepts the worker's keys; keeps its outbox under AFTERCARE_HOME
+            env=easypost | stripe_key | {"AFTERCARE_HOME": str(settings.home)},
         ),
         Child(
             "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | stripe_key
@@ -234,6 +235,19 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
     table.add_row("Database", settings.database_url)
     table.add_row("Logs", str(children[0].log_path.parent))
     console.print(table)
+    console.print(codec_steps(settings), highlight=False, soft_wrap=True)
+
+
+def codec_steps(settings: Settings) -> str:
+    """How to see decrypted payloads in the Web UI. The dev server can name the codec endpoint
+    (`--ui-codec-endpoint`) but has no flag to make the UI send credentials, and /codec needs them."""
+    return (
+        "To see decrypted payloads in the Temporal Web UI:\n"
+        f"  1. sign in to the console ({settings.api_url}/console) with an engineer, support or admin token;\n"
+        f"  2. open the Web UI at {settings.temporal_ui_url} in the same browser (the same host as the API);\n"
+        '  3. Workflows -> "Configure Codec Server" -> "Use my browser setting and ignore Cluster-level setting.",\n'
+        f'     endpoint {settings.api_url}/codec, switch on "Include cross-origin credentials", save.'
+    )
 
 
 def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:

@@ -24,13 +24,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import codec_routes, console, finding, history_routes, support_routes
+from api import codec_routes, console, finding, history_routes, policy_routes, support_routes
 from api.actions import OrderRef
 from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
+from api.docs_routes import install_docs
 from api.errors import ApiError, install
 from api.headers import SecurityHeaders
 from api.journey_state import read_journey_state
+from api.senders import SenderMiddleware
 from api.services import Services
 from connectors.carriers.base import WebhookError
 from domain import Actor, Order, Role, Shipment, shipment_workflow_id
@@ -73,7 +75,10 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         version="0.1.0",
         description="Post-purchase journeys: order intake, shipment tracking, carrier webhooks, journey state.",
         lifespan=lifespan,
+        docs_url=None,  # served from our own files by api.docs_routes: the CDN one leaves /docs blank offline
+        redoc_url=None,  # ReDoc fetches from its CDN whatever we do; /docs shows the same
     )
+    install_docs(app)
     if services is not None:
         app.state.services = services
     install(app)
@@ -315,8 +320,10 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(codec_routes.build_router())
     app.include_router(finding.build_router())
     app.include_router(history_routes.build_router())
+    app.include_router(policy_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SenderMiddleware)  # who each request's signals are from (api.senders)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

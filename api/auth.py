@@ -28,6 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.senders import acting_as
 from domain import Actor, Role
 
 log = logging.getLogger("aftercare.api.auth")
@@ -151,6 +152,7 @@ def require(
     def check_role(actor: Actor) -> Actor:
         if not allows(actor, allowed):
             raise ApiError(403, "forbidden", f"this needs {needs}; yours is {actor.role.value}")
+        acting_as(actor)  # signals this request sends say who sent them (api.senders)
         return actor
 
     return current_actor

@@ -3,7 +3,7 @@
 Answers "which orders are stuck?" from Temporal's visibility store, not our database: stage, delayed (and
 which kind of delay), merchant, customer, and each parcel's carrier status (published by its tracking
 child, so that filter finds the parcels and answers with their orders). Paginated with Temporal's page
-token; `counts` gives the number of journeys per stage under the other journey-level filters.
+token; `counts` gives the number of journeys per stage under all the filters given.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from workflows.models import (
 )
 
 MAX_PAGE = 200
+MAX_COUNTED_PARCELS = 2000  # with carrier_status, counts cover the journeys of at most this many parcels
 
 
 class OrderFound(BaseModel):
@@ -56,9 +57,12 @@ class OrdersFound(BaseModel):
     orders: list[OrderFound]
     next_page_token: str | None = Field(default=None, description="pass as page_token for the next page")
     counts: dict[str, int] = Field(
-        description="journeys per stage under the other filters (stage, carrier_status aside)"
+        description="journeys per stage under all the filters given (with stage: that stage's count only)"
     )
-    query: str = Field(description="the visibility query over journeys, to paste into the Web UI or `temporal`")
+    query: str | None = Field(
+        description="the visibility query over journeys, to paste into the Web UI or `temporal`; none when "
+        "carrier_status matched no parcel (no journey query was run)"
+    )
     parcel_query: str | None = Field(default=None, description="with carrier_status: the query over parcels first")
 
 
@@ -148,12 +152,41 @@ async def _page(
     return list(found.current_page or []), found.next_page_token
 
 
-async def _counts(client: Client, base: str) -> dict[str, int]:
-    stages = list(Stage)
+async def _counts(client: Client, base: str, stage: Stage | None) -> dict[str, int]:
+    """Journeys per stage under every filter of `base` (which names the stage too, when one was asked for)."""
+    stages = [stage] if stage else list(Stage)
     answers = await asyncio.gather(
-        *(client.count_workflows(f"{base} AND {SA_STAGE.name} = {_quoted(s.value)}") for s in stages)
+        *(client.count_workflows(base if stage else f"{base} AND {SA_STAGE.name} = {_quoted(s.value)}") for s in stages)
     )
     return {s.value: a.count for s, a in zip(stages, answers, strict=True) if a.count}
+
+
+def _among(base: str, workflow_ids: list[str]) -> str:
+    return f"{base} AND WorkflowId IN ({', '.join(_quoted(w) for w in workflow_ids)})"
+
+
+async def _parents(client: Client, parcels: str) -> list[str]:
+    """Every journey with a parcel matching `parcels` (at most MAX_COUNTED_PARCELS parcels are read)."""
+    parents: dict[str, None] = {}
+    seen = 0
+    async for child in client.list_workflows(parcels, page_size=MAX_PAGE):
+        if child.parent_id:
+            parents[child.parent_id] = None
+        seen += 1
+        if seen >= MAX_COUNTED_PARCELS:
+            break
+    return list(parents)
+
+
+async def _counts_among(client: Client, base: str, parents: list[str]) -> dict[str, int]:
+    """Journeys per stage among `parents` under the journey filters: each journey read once, by its stage."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(parents), MAX_PAGE):  # an empty list: no query, nothing counted
+        async for journey in client.list_workflows(_among(base, parents[start : start + MAX_PAGE]), page_size=MAX_PAGE):
+            stage = journey.typed_search_attributes.get(SA_STAGE)
+            if stage:
+                counts[stage] = counts.get(stage, 0) + 1
+    return {s.value: counts[s.value] for s in Stage if counts.get(s.value)}
 
 
 async def find_orders(
@@ -180,7 +213,7 @@ async def find_orders(
         "running": running,
     }
     base = journey_query(**filters)
-    parcels = ""
+    parcels: str | None = None
     if carrier_status is not None:
         parcels = f"WorkflowType = 'ShipmentTracking' AND {SA_CARRIER_STATUS.name} = {_quoted(carrier_status.value)}"
         if merchant:
@@ -188,22 +221,18 @@ async def find_orders(
     paged = parcels or base
     token = _token_in(paged, page_token)
     try:
-        if carrier_status is None:
-            query = base
-            executions, next_token = await _page(client, query, page_size, token)
+        if parcels is None:
+            query: str | None = base
+            executions, next_token = await _page(client, base, page_size, token)
+            counts = await _counts(client, base, stage)
         else:
             # Parcels first (the status lives on each tracking child), then their journeys under the other filters.
-            parcels = (
-                f"WorkflowType = 'ShipmentTracking' AND {SA_CARRIER_STATUS.name} = {_quoted(carrier_status.value)}"
-            )
-            if merchant:
-                parcels += f" AND {SA_MERCHANT.name} = {_quoted(merchant)}"
             children, next_token = await _page(client, parcels, page_size, token)
             parents = list(dict.fromkeys(c.parent_id for c in children if c.parent_id))
-            ids = ", ".join(_quoted(p) for p in parents) or "''"
-            query = f"{base} AND WorkflowId IN ({ids})"
-            executions = (await _page(client, query, len(parents), None))[0] if parents else []
-        counts = await _counts(client, journey_query(**(filters | {"stage": None})))
+            # No parcel in that status: no journey query to run (or to show), and nothing to count.
+            query = _among(base, parents) if parents else None
+            executions = (await _page(client, query, len(parents), None))[0] if query else []
+            counts = await _counts_among(client, base, await _parents(client, parcels))
     except RPCError as err:
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
             raise ApiError(
@@ -218,7 +247,7 @@ async def find_orders(
         next_page_token=_token_out(paged, next_token),
         counts=counts,
         query=query,
-        parcel_query=parcels if carrier_status is not None else None,
+        parcel_query=parcels,
     )
 
 

@@ -13,6 +13,7 @@ from aftercare.logs import configure_logging
 from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
+from api.policy_routes import record_merchants
 from api.services import Services
 from api.sessions import LoginLimiter, SessionPolicy
 from policies.loader import load_policy_dir
@@ -24,11 +25,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     secure_home(settings.home)  # the database and key files it creates are its owner's only
     policies = load_policy_dir(settings.policy_dir)
     store = open_store(settings)
-    for merchant_id, loaded in policies.items():
-        store.upsert_merchant(merchant_id, loaded.policy.merchant.name, loaded.hash)
-    app.state.services = Services(
+    app.state.services = services = Services(
         store=store,
-        temporal=await connect_client(settings),
+        temporal=await connect_client(settings, component="api"),
         policies=policies,
         carriers=build_carriers(settings),
         task_queue=settings.task_queue,
@@ -42,7 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         login_limiter=LoginLimiter(
             per_address=settings.console_logins_per_minute, overall=settings.console_logins_overall_per_minute
         ),
+        policy_dir=settings.policy_dir,
     )
+    record_merchants(services, policies)
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -27,6 +28,8 @@ class Services:
     # The console's sign-in: how long a session lives, how many attempts to sign in are let through.
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    # where `policies` came from: `POST /v1/policies/reload` re-reads it (none: fixed policies, no reload)
+    policy_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.codec_origins:

@@ -23,6 +23,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.converter import DataConverter, decode_search_attributes
 
 from aftercare.histories import RecordedRun
+from aftercare.senders import read_sender
 from workflows.models import SA_STAGE, JourneyState
 from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL
 
@@ -114,7 +115,8 @@ class _RunReader:
             )
         if attrs.continued_execution_run_id:
             summary = f"{summary}: a new run, continued as new from {attrs.continued_execution_run_id}"
-        self.add(event, "journey", summary, by=attrs.identity or None)
+        by = await read_sender(attrs.header.fields, self.converter) or attrs.identity or None
+        self.add(event, "journey", summary, by=by)
 
     async def _activity_task_scheduled(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_scheduled_event_attributes
@@ -200,7 +202,8 @@ class _RunReader:
     async def _workflow_execution_signaled(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_signaled_event_attributes
         value = await self.value(attrs.input.payloads)
-        by = attrs.identity or None
+        # who sent it as the API knew it (a token's holder, a webhook); else the sending process's identity
+        by = await read_sender(attrs.header.fields, self.converter) or attrs.identity or None
         name = attrs.signal_name
         if name == "tracking_update" and isinstance(value, list):
             for scan in value:

@@ -12,8 +12,10 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from aftercare.logs import configure_logging
+from sandbox.persistence import default_state_dir
 from sandbox.runner import DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_URL, run_sandbox
 from sandbox.state import SandboxState
 
@@ -55,6 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env("AFTERCARE_SANDBOX_WEBHOOK_URL", DEFAULT_WEBHOOK_URL),
         help="where carrier webhooks go",
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        help="where the outbox, trackers and the rest are kept across restarts (default $AFTERCARE_HOME/sandbox)",
+    )
+    parser.add_argument("--memory-only", action="store_true", help="keep nothing: start empty, forget on exit")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)  # fmt: skip
 
@@ -66,7 +75,7 @@ async def serve(args: argparse.Namespace) -> None:
     state = SandboxState(easypost_api_keys=keys, stripe_api_keys=stripe_keys)
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, secret,
-        state=state, log_level=args.log_level,
+        state=state, log_level=args.log_level, state_dir=None if args.memory_only else args.state_dir,
     ) as sandbox:  # fmt: skip
         print(
             f"Aftercare sandbox\n"
@@ -75,6 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
             f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"
             f"  Outbox    {sandbox.outbox_url}\n"
+            f"  State     {'memory only' if args.memory_only else args.state_dir}\n"
             f"Ctrl+C to stop.",
             flush=True,
         )

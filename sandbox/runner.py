@@ -10,10 +10,12 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
 from sandbox.app import create_app
+from sandbox.persistence import keep_state
 from sandbox.smtp_sink import start_smtp_sink
 from sandbox.state import SandboxState
 
@@ -77,10 +79,25 @@ async def run_sandbox(
     *,
     state: SandboxState | None = None,
     log_level: str = "warning",
+    state_dir: Path | None = None,
 ) -> AsyncIterator[RunningSandbox]:
-    """Run uvicorn (this loop) and the aiosmtpd sink (its own thread) until the block exits."""
+    """Run uvicorn (this loop) and the aiosmtpd sink (its own thread) until the block exits.
+
+    With `state_dir`, what the stand-ins hold (the outbox, trackers...) is restored from it first and kept
+    there while running (`sandbox.persistence`), so a restart forgets nothing; without, it is memory only."""
     state = state or SandboxState()
     state.webhook_url, state.webhook_secret = webhook_url, webhook_secret
+    async with contextlib.AsyncExitStack() as kept:
+        if state_dir is not None:
+            await kept.enter_async_context(keep_state(state, state_dir))
+        async with _serve(host, http_port, smtp_port, state, log_level) as running:
+            yield running
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    host: str, http_port: int, smtp_port: int, state: SandboxState, log_level: str
+) -> AsyncIterator[RunningSandbox]:
     sock = _bind(host, http_port)
     state.http_url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
     controller = await asyncio.to_thread(start_smtp_sink, state, host, smtp_port)

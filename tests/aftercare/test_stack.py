@@ -15,7 +15,7 @@ from temporalio import activity
 
 from aftercare.runtime import production_activities
 from aftercare.settings import Settings
-from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, up
+from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
@@ -159,3 +159,13 @@ def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remad
         store.close()
     fresh = local_admin_token_file(settings).read_text().strip()
     assert fresh != token
+
+
+def test_up_tells_how_to_make_the_web_ui_decode_payloads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dev server cannot make the Web UI send credentials to /codec: `aftercare up` prints the exact steps."""
+    settings = replace(Settings(), home=tmp_path, api_port=18000, temporal_ui_port=18233)
+    print_urls(settings, plan_children(settings), tmp_path / "admin.token")
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:18000/console" in out and "open the Web UI at http://127.0.0.1:18233" in out
+    assert '"Configure Codec Server"' in out and "endpoint http://127.0.0.1:18000/codec" in out
+    assert '"Include cross-origin credentials"' in out

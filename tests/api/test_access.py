@@ -21,7 +21,6 @@ PUBLIC = {
     ("GET", "/openapi.json"): "the API's description",
     ("GET", "/docs"): "the API's description",
     ("GET", "/docs/oauth2-redirect"): "the API's description",
-    ("GET", "/redoc"): "the API's description",
     ("GET", "/healthz"): "up or down, naming no merchant",
     ("POST", "/v1/carriers/{carrier}/events"): "the carrier's signature",
     ("GET", "/console/static/console.css"): "a stylesheet",

@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from aftercare.runtime import build_carriers
+from aftercare.runtime import build_carriers, client_identity, client_interceptors
 from aftercare.settings import REPO_ROOT, Settings
 from api.app import create_app
 from api.services import Services
@@ -160,9 +161,17 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         settings = _settings_from(env)
         store = Store.open(db_url)
         loaded = load_policy_text(E2E_POLICY, "e2e.yaml")
+        # the API's own client, as production connects it: its identity, and signals that say who sent them
+        api_client = await Client.connect(
+            target,
+            namespace=dev_env.client.namespace,
+            data_converter=CONVERTER,
+            interceptors=client_interceptors(CONVERTER),
+            identity=client_identity("api"),
+        )
         services = Services(
             store=store,
-            temporal=dev_env.client,
+            temporal=api_client,
             policies={"e2e": loaded},
             carriers=build_carriers(settings),
             task_queue=task_queue,

@@ -55,7 +55,9 @@ async def test_orders_by_stage_delay_and_carrier_status_with_pages_and_counts(st
         assert waiting in ids(awaiting) and not {moving, stuck} & ids(awaiting)
         in_transit = await found(stack, stage="in_transit")
         assert {moving, stuck} <= ids(in_transit) and waiting not in ids(in_transit)
-        assert in_transit["counts"]["in_transit"] >= 2 and in_transit["counts"]["awaiting_fulfillment"] >= 1
+        assert in_transit["counts"]["in_transit"] >= 2 and set(in_transit["counts"]) == {"in_transit"}
+        everything = await found(stack)
+        assert everything["counts"]["in_transit"] >= 2 and everything["counts"]["awaiting_fulfillment"] >= 1
         delayed = await found(stack, delayed="true")
         assert stuck in ids(delayed) and moving not in ids(delayed)
         [row] = [o for o in delayed["orders"] if o["order_id"] == stuck]
@@ -68,6 +70,9 @@ async def test_orders_by_stage_delay_and_carrier_status_with_pages_and_counts(st
         exception = await found(stack, carrier_status="exception")
         assert ids(exception) == {stuck}
         assert "ShipmentTracking" in exception["parcel_query"]
+        assert exception["counts"] == {"in_transit": 1}  # the journeys of those parcels, not every journey
+        returned = await found(stack, carrier_status="returned")  # no parcel in it: no journey query
+        assert returned["orders"] == [] and returned["query"] is None and returned["counts"] == {}
 
     await eventually(published, "the journeys' search attributes", timeout=30)
 

@@ -32,9 +32,11 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
 ) -> None:
     order_id = await paid_order(stack, total="30.00")
     first, second = (f"EZ{uuid.uuid4().hex[:10].upper()}" for _ in range(2))
-    for tracking in (first, second):
+    shop = bearer(stack, "shop", Role.MERCHANT, "e2e")
+    for tracking, headers in ((first, {}), (second, shop)):  # the admin ships one parcel, the shop the other
         body = {"carrier": "easypost", "tracking_number": tracking}
-        assert (await stack.api.post(f"/v1/orders/{order_id}/shipments", json=body)).status_code == 201
+        response = await stack.api.post(f"/v1/orders/{order_id}/shipments", json=body, headers=headers)
+        assert response.status_code == 201
     await wait_for_stage(stack, order_id, "in_transit")
     await scan(stack, first, "failure", "weather_delay", "Held: severe weather")
 
@@ -78,6 +80,14 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
     assert asked["detail"]["request"]["note"] == "sorry for the weather"
     assert any(s.startswith("refund of 5.00 USD issued by stripe (re_") for s in summaries(timeline, "update"))
     assert "stage: in_transit" in summaries(timeline, "stage")
+    # Who sent each signal: the token behind the API request, or the webhook that called; not the API process.
+    senders = {e["summary"]: e["by"] for e in timeline["entries"] if e["kind"] == "signal"}
+    assert senders[f"shipment created: easypost {first}"] == "e2e-admin (admin)"
+    assert senders[f"shipment created: easypost {second}"] == "shop (merchant)"
+    [started] = [e for e in timeline["entries"] if e["kind"] == "journey" and e["workflow_id"] == journey]
+    assert started["by"] == "e2e-admin (admin)"
+    [exception_entry] = [e for e in timeline["entries"] if e["kind"] == "tracking" and "exception" in e["summary"]]
+    assert exception_entry["by"] == "carrier webhook easypost"
     assert any("next poll or delay check" in s for s in summaries(timeline, "timer"))
     # In time order, each event linked to the Web UI.
     times = [e["at"] for e in timeline["entries"]]
@@ -97,5 +107,4 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
     assert "confirmation sent" not in text  # only the kinds asked for
 
     async with httpx.AsyncClient(base_url=str(stack.api.base_url)) as plain:
-        shop = bearer(stack, "shop", Role.MERCHANT, "e2e")
         assert (await plain.get(f"/v1/orders/{order_id}/timeline", headers=shop)).status_code == 403

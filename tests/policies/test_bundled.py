@@ -41,12 +41,13 @@ def test_every_bundled_policy_loads(path: Path) -> None:
 
 def test_bundled_policies_have_distinct_merchant_ids() -> None:
     assert [p.name for p in BUNDLED_FILES] == [
+        "acme.yaml",
         "coffee-roaster.yaml",
         "default.yaml",
         "demo.yaml",
         "fashion-boutique.yaml",
     ]
-    assert sorted(load_policy_dir(BUNDLED_DIR)) == ["bean-there", "default", "demo", "maison-lune"]
+    assert sorted(load_policy_dir(BUNDLED_DIR)) == ["acme", "bean-there", "default", "demo", "maison-lune"]
 
 
 def test_default_policy_spells_out_the_engine_defaults() -> None:
@@ -79,6 +80,19 @@ def test_demo_policy_shows_every_stage_within_minutes() -> None:
     # remind_before outlasts a demo order's supply, so the reminder is due at delivery (it is never earlier)
     assert rule.remind_before.as_timedelta().days >= rule.supply_days_per_unit * 10
     assert rule.repeat_every == Duration(2, "m")
+
+
+def test_acme_the_readme_merchant_has_a_real_world_journey() -> None:
+    """The README's examples post orders for merchant `acme`: it needs a bundled policy that can run them."""
+    policy = load_policy(BUNDLED_DIR / "acme.yaml").policy
+    assert policy.merchant.id == "acme"
+    assert set(policy.channels) == {Channel.EMAIL, Channel.SMS}
+    assert policy.steps.shipped.channels == [Channel.EMAIL, Channel.SMS]
+    assert policy.returns.address is not None  # support can make exchanges with return labels
+    filters = next(rule for rule in policy.reorder if rule.matches("FILTER-10"))
+    assert filters.supply_days_per_unit == 60 and not filters.matches("HOSE-25FT")
+    assert policy.matching_variants(order("acme", country="CA")) == ["international"]
+    assert policy.for_order(order("acme", country="CA")).steps.review_request.after == Duration(21, "d")
 
 
 def test_coffee_roaster_international_variant_waits_longer() -> None:
@@ -133,7 +147,7 @@ def test_fashion_boutique_vip_variant_needs_both_the_total_and_the_tag() -> None
 def test_validate_bundled_directory_prints_one_ok_line_per_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert validate_command([str(BUNDLED_DIR)]) == 0
     lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 4
+    assert len(lines) == 5
     demo = load_policy(BUNDLED_DIR / "demo.yaml")
     (demo_line,) = (line for line in lines if "demo.yaml" in line)
     assert demo_line.split() == [
