@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request, Response
@@ -27,6 +28,7 @@ from api.actions import resolve_order as _resolve_order
 from api.auth import check_merchant, require
 from api.errors import ApiError, install
 from api.journey_state import read_journey_state
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimits
 from api.services import Services
 from connectors.carriers.base import WebhookError
 from domain import Actor, Order, Role, Shipment, journey_id, shipment_workflow_id
@@ -62,8 +64,11 @@ class EventsAccepted(BaseModel):
     unmatched: list[str]
 
 
-def create_app(services: Services | None = None, lifespan: Any = None) -> FastAPI:
-    """The app; `services` now (tests) or from a `lifespan` that sets `app.state.services` (production)."""
+def create_app(
+    services: Services | None = None, lifespan: Any = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> FastAPI:
+    """The app; `services` now (tests) or from a `lifespan` that sets `app.state.services` (production).
+    Request bodies are bounded by api/limits.py (`max_body_bytes`: settings' AFTERCARE_MAX_BODY_BYTES)."""
     app = FastAPI(
         title="Aftercare",
         version="0.1.0",
@@ -100,6 +105,12 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     async def create_order(order: Order, request: Request, response: Response, actor: Actor = intake) -> OrderAccepted:
         """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
         check_merchant(actor, order.merchant_id)
+        try:
+            order.check_received(datetime.now(UTC))
+        except ValueError as err:
+            raise ApiError(
+                422, "invalid_request", f"placed_at: {err}", problems=[{"path": "placed_at", "message": str(err)}]
+            ) from err
         loaded = svc().policies.get(order.merchant_id)
         if loaded is None:
             raise ApiError(
@@ -185,15 +196,29 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         check_merchant(actor, merchant)
         order = await run_in_threadpool(svc().store.get_order, merchant, oid)
         assert order is not None
+        if shipment.carrier not in svc().carriers:  # its tracking could never poll: refuse, do not store
+            raise ApiError(
+                422,
+                "unknown_carrier",
+                f"carrier {shipment.carrier!r} is not one we can track; valid: {', '.join(sorted(svc().carriers))}",
+            )
         if shipment.exchange_id is not None:
             await check_exchange(merchant, oid, shipment.exchange_id)
-        unknown = sorted(set(shipment.items) - {i.id for i in order.items})
+        held = {i.id: i.quantity for i in order.items}
+        unknown = sorted(set(shipment.items) - set(held))
         if unknown:
             raise ApiError(
                 422,
                 "unknown_items",
-                f"items {', '.join(unknown)} are not line items of order {oid!r}; valid: "
-                f"{', '.join(i.id for i in order.items)}",
+                f"items {', '.join(unknown)} are not line items of order {oid!r}; valid: {', '.join(held)}",
+            )
+        too_many = [f"{i} ({q} of {held[i]})" for i, q in shipment.items.items() if q > held[i]]
+        if too_many:
+            raise ApiError(
+                422,
+                "invalid_quantity",
+                f"items: {', '.join(too_many)} is more than the order's line holds; each quantity is 1 to the "
+                f"line's quantity",
             )
         try:
             created = await run_in_threadpool(svc().store.record_shipment, merchant, oid, shipment)
@@ -289,6 +314,7 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(finding.build_router())
     app.include_router(history_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
+    app.add_middleware(BodyLimits, max_body_bytes=max_body_bytes)  # added last: runs first
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

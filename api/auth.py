@@ -8,7 +8,9 @@ its next request. Use it as
 
 and call `check_merchant(actor, merchant_id)` once the order's merchant is known. Admin passes every
 role check. A refusal never repeats the token, not even part of it: error bodies end up in logs.
-401s carry the `WWW-Authenticate` header RFC 6750 asks for.
+401s carry the `WWW-Authenticate` header RFC 6750 asks for. A route guarded this way is checked before
+its request body is read (`authenticate_before_body`, run by api/limits.py), so an anonymous upload costs
+us its headers only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Annotated
 
 from fastapi import Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
@@ -28,6 +31,7 @@ log = logging.getLogger("aftercare.api.auth")
 
 TOKEN_COOKIE = "aftercare_token"
 CREATE_HINT = "create one with `aftercare token create`"
+_CHECKED = "aftercare.actors"  # scope key: the actor each `require` check found for this request
 
 # Declared as security schemes so /docs offers an "Authorize" button; both are read leniently
 # (auto_error=False) so that a missing or malformed credential gets our error shape, not FastAPI's.
@@ -63,11 +67,13 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
         wanted.append(Role.ADMIN)
     needs = f"{_article(wanted[0])} {_either(wanted)} token" if allowed else "an API token"
 
-    async def current_actor(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-        cookie: Annotated[str | None, Security(_cookie)],
-    ) -> Actor:
+    async def identify(request: Request) -> Actor:
+        """The check itself, on headers and cookies only: `authenticate_before_body` runs it before the
+        body is read, and the dependency then finds its answer in the request's scope."""
+        checked: dict[object, Actor] = request.scope.setdefault(_CHECKED, {})
+        if identify in checked:
+            return checked[identify]
+        bearer, cookie = await _bearer(request), await _cookie(request)
         token = bearer.credentials if bearer is not None else cookie
         if not token:
             if request.headers.get("authorization"):
@@ -88,9 +94,30 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
             )
         if not allows(actor, allowed):
             raise ApiError(403, "forbidden", f"this needs {needs}; yours is {actor.role.value}")
+        checked[identify] = actor
         return actor
 
+    async def current_actor(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        cookie: Annotated[str | None, Security(_cookie)],
+    ) -> Actor:
+        # `bearer` and `cookie` are declared so /docs offers "Authorize"; `identify` reads them itself.
+        return await identify(request)
+
+    current_actor.identify = identify  # type: ignore[attr-defined]
     return current_actor
+
+
+async def authenticate_before_body(request: Request, dependant: Dependant) -> None:
+    """Run every `require` check among a route's dependencies from the request's headers alone, so a
+    caller without a valid token is refused before a byte of its body is read (api/limits.py calls
+    this). Raises the same ApiError the dependency would; the actors found are kept for it."""
+    for dependency in dependant.dependencies:
+        identify = getattr(dependency.call, "identify", None)
+        if identify is not None:
+            await identify(request)
+        await authenticate_before_body(request, dependency)
 
 
 def check_merchant(actor: Actor, merchant_id: str) -> None:

@@ -37,4 +37,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
 
 
-app = create_app(lifespan=lifespan)
+app = create_app(lifespan=lifespan, max_body_bytes=load_settings().max_body_bytes)
