@@ -8,7 +8,8 @@ Escaping is decided by the renderer, not by each template author: the same file 
 sandboxed environments, one with autoescape off (subject, text, SMS, WhatsApp) and one with it on
 (the html part), so a customer named `<script>` is text in an SMS and `&lt;script&gt;` in HTML.
 
-Undefined variables fail loudly (StrictUndefined); templates mark optional keys with `default`.
+Undefined variables fail loudly (StrictUndefined); templates mark optional keys with `default`. A link
+that could not be built whole is left out of `links` before rendering, so its button is not shown.
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def _clean_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
+def _without_unfilled_links(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Leave out a link still holding a `{placeholder}` (braces are never part of a built URL): a
+    customer gets no button rather than `https://shop.example/track/{tracking_number}`. Journeys build
+    only whole links (`Messenger.link`); this also covers messages they asked for before they did."""
+    links = context.get("links")
+    if not isinstance(links, Mapping):
+        return context
+    whole = {k: v for k, v in links.items() if not (isinstance(v, str) and ("{" in v or "}" in v))}
+    return context if len(whole) == len(links) else {**context, "links": whole}
+
+
 class TemplateRenderer:
     """Finds and renders the template for (step, channel, locale) with the workflow's context."""
 
@@ -139,6 +151,7 @@ class TemplateRenderer:
         """Render one message. Raises TemplateNotFoundError, or TemplateError naming the template and
         the problem (an undefined variable, a sandbox violation, a syntax error, an empty subject)."""
         name = self.template_name(step, channel, locale)
+        context = _without_unfilled_links(context)
         if Channel(channel) is Channel.EMAIL:
             subject = " ".join(self._render(self._text_env, name, context, "subject").split())
             if not subject:

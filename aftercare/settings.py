@@ -61,6 +61,8 @@ class Settings:
     )
     api_host: str = field(default_factory=lambda: _env("AFTERCARE_API_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _int("AFTERCARE_API_PORT", 8000))
+    # the largest request body the API reads (bytes); larger ones answer 413 before they are read
+    max_body_bytes: int = field(default_factory=lambda: _int("AFTERCARE_MAX_BODY_BYTES", 1024 * 1024))
     # Sandbox stand-ins (and where the connectors point by default in the embedded stack)
     sandbox_host: str = field(default_factory=lambda: _env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
     sandbox_port: int = field(default_factory=lambda: _int("AFTERCARE_SANDBOX_PORT", 8025))
@@ -77,6 +79,8 @@ class Settings:
     stripe_api_key: str = field(default_factory=lambda: _env("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox"), repr=False)
 
     def __post_init__(self) -> None:
+        if self.max_body_bytes < 1024:
+            raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),

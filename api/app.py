@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request, Response
@@ -32,6 +33,7 @@ from api.docs_routes import install_docs
 from api.errors import ApiError, install
 from api.headers import SecurityHeaders
 from api.journey_state import read_journey_state
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimits
 from api.senders import SenderMiddleware
 from api.services import Services
 from connectors.carriers.base import WebhookError
@@ -68,8 +70,11 @@ class EventsAccepted(BaseModel):
     unmatched: list[str]
 
 
-def create_app(services: Services | None = None, lifespan: Any = None) -> FastAPI:
-    """The app; `services` now (tests) or from a `lifespan` that sets `app.state.services` (production)."""
+def create_app(
+    services: Services | None = None, lifespan: Any = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> FastAPI:
+    """The app; `services` now (tests) or from a `lifespan` that sets `app.state.services` (production).
+    Request bodies are bounded by api/limits.py (`max_body_bytes`: settings' AFTERCARE_MAX_BODY_BYTES)."""
     app = FastAPI(
         title="Aftercare",
         version="0.1.0",
@@ -106,6 +111,12 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     async def create_order(order: Order, request: Request, response: Response, actor: Actor = intake) -> OrderAccepted:
         """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
         check_merchant(actor, order.merchant_id)
+        try:
+            order.check_received(datetime.now(UTC))
+        except ValueError as err:
+            raise ApiError(
+                422, "invalid_request", f"placed_at: {err}", problems=[{"path": "placed_at", "message": str(err)}]
+            ) from err
         loaded = svc().policies.get(order.merchant_id)
         if loaded is None:
             # Staff may learn which merchants exist; a merchant token only that its own has no policy.
@@ -202,15 +213,29 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
         merchant, oid = ref.merchant_id, ref.order_id
         order = await run_in_threadpool(svc().store.get_order, merchant, oid)
         assert order is not None
+        if shipment.carrier not in svc().carriers:  # its tracking could never poll: refuse, do not store
+            raise ApiError(
+                422,
+                "unknown_carrier",
+                f"carrier {shipment.carrier!r} is not one we can track; valid: {', '.join(sorted(svc().carriers))}",
+            )
         if shipment.exchange_id is not None:
             await check_exchange(ref, shipment.exchange_id)
-        unknown = sorted(set(shipment.items) - {i.id for i in order.items})
+        held = {i.id: i.quantity for i in order.items}
+        unknown = sorted(set(shipment.items) - set(held))
         if unknown:
             raise ApiError(
                 422,
                 "unknown_items",
-                f"items {', '.join(unknown)} are not line items of order {oid!r}; valid: "
-                f"{', '.join(i.id for i in order.items)}",
+                f"items {', '.join(unknown)} are not line items of order {oid!r}; valid: {', '.join(held)}",
+            )
+        too_many = [f"{i} ({q} of {held[i]})" for i, q in shipment.items.items() if q > held[i]]
+        if too_many:
+            raise ApiError(
+                422,
+                "invalid_quantity",
+                f"items: {', '.join(too_many)} is more than the order's line holds; each quantity is 1 to the "
+                f"line's quantity",
             )
         try:
             created = await run_in_threadpool(svc().store.record_shipment, merchant, oid, shipment)
@@ -322,8 +347,11 @@ def create_app(services: Services | None = None, lifespan: Any = None) -> FastAP
     app.include_router(history_routes.build_router())
     app.include_router(policy_routes.build_router())
     app.middleware("http")(codec_routes.codec_cors)
-    app.add_middleware(SecurityHeaders)
+    # The last added runs first: headers on every answer, then bodies bounded and callers known before
+    # anything is read, then who sent the request's signals.
     app.add_middleware(SenderMiddleware)  # who each request's signals are from (api.senders)
+    app.add_middleware(BodyLimits, max_body_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(response: Response) -> dict[str, str]:

@@ -13,7 +13,9 @@ calls are not browsers' and are not checked. Use it as
 
 and call `check_merchant(actor, merchant_id)` once the order's merchant is known. Admin passes every
 role check. A refusal never repeats the token, not even part of it: error bodies end up in logs.
-401s carry the `WWW-Authenticate` header RFC 6750 asks for.
+401s carry the `WWW-Authenticate` header RFC 6750 asks for. A route guarded this way is checked before
+its request body is read (`authenticate_before_body`, run by api/limits.py), so an anonymous upload costs
+us its headers only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
@@ -37,6 +40,7 @@ SESSION_COOKIE = "aftercare_session"
 LEGACY_TOKEN_COOKIE = "aftercare_token"  # what older versions kept the token itself in; deleted at sign-in/out
 CREATE_HINT = "create one with `aftercare token create`"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHECKED = "aftercare.actors"  # scope key: the actor each `require` check found for this request
 
 # Declared as security schemes so /docs offers an "Authorize" button; both are read leniently
 # (auto_error=False) so that a missing or malformed credential gets our error shape, not FastAPI's.
@@ -101,13 +105,20 @@ def require(
         wanted.append(Role.ADMIN)
     needs = f"{_article(wanted[0])} {_either(wanted)} token" if allowed else "an API token"
 
-    async def current_actor(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-        cookie: Annotated[str | None, Security(_cookie)],
-    ) -> Actor:
+    async def identify(request: Request) -> Actor:
+        """The check itself, on headers and cookies only: `authenticate_before_body` runs it before the
+        body is read, and the dependency then finds its answer in the request's scope."""
+        checked: dict[object, Actor] = request.scope.setdefault(_CHECKED, {})
+        actor = checked.get(identify)
+        if actor is None:
+            actor = checked[identify] = check_role(await _credentials(request))
+        acting_as(actor)  # signals this request sends say who sent them (api.senders)
+        return actor
+
+    async def _credentials(request: Request) -> Actor:
+        bearer, cookie = await _bearer(request), await _cookie(request)
         if bearer is None and cookie:
-            return check_role(await _by_session(request, cookie))
+            return await _by_session(request, cookie)
         if bearer is None:
             if request.headers.get("authorization"):
                 raise _unauthenticated(
@@ -125,7 +136,7 @@ def require(
                 f"the API token is unknown or revoked; ask an admin for a new one ({CREATE_HINT})",
                 'Bearer error="invalid_token"',
             )
-        return check_role(actor)
+        return actor
 
     async def _by_session(request: Request, session_id: str) -> Actor:
         if request.method not in SAFE_METHODS:
@@ -152,10 +163,29 @@ def require(
     def check_role(actor: Actor) -> Actor:
         if not allows(actor, allowed):
             raise ApiError(403, "forbidden", f"this needs {needs}; yours is {actor.role.value}")
-        acting_as(actor)  # signals this request sends say who sent them (api.senders)
         return actor
 
+    async def current_actor(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        cookie: Annotated[str | None, Security(_cookie)],
+    ) -> Actor:
+        # `bearer` and `cookie` are declared so /docs offers "Authorize"; `identify` reads them itself.
+        return await identify(request)
+
+    current_actor.identify = identify  # type: ignore[attr-defined]
     return current_actor
+
+
+async def authenticate_before_body(request: Request, dependant: Dependant) -> None:
+    """Run every `require` check among a route's dependencies from the request's headers alone, so a
+    caller without a valid token is refused before a byte of its body is read (api/limits.py calls
+    this). Raises the same ApiError the dependency would; the actors found are kept for it."""
+    for dependency in dependant.dependencies:
+        identify = getattr(dependency.call, "identify", None)
+        if identify is not None:
+            await identify(request)
+        await authenticate_before_body(request, dependency)
 
 
 def check_merchant(actor: Actor, merchant_id: str) -> None:

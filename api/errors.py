@@ -28,14 +28,19 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+def error_response(exc: ApiError) -> JSONResponse:
+    """The response for a refusal, for the exception handler and for middleware that answers before routing."""
+    return JSONResponse(
+        status_code=exc.status,
+        content={"error": exc.code, "message": exc.message, **exc.details},
+        headers=exc.headers,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            status_code=exc.status,
-            content={"error": exc.code, "message": exc.message, **exc.details},
-            headers=exc.headers,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

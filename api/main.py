@@ -51,4 +51,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 configure_logging("api")  # redacted, uvicorn's access log included (tokens in a query string)
-app = create_app(lifespan=lifespan)
+app = create_app(lifespan=lifespan, max_body_bytes=load_settings().max_body_bytes)

@@ -2,7 +2,17 @@
 
 from domain.delays import DelayAlert, DelayKind
 from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
-from domain.orders import Address, Customer, LineItem, Order, journey_id, legacy_journey_id, order_of_journey
+from domain.orders import (
+    Address,
+    Customer,
+    LineItem,
+    Order,
+    check_locale,
+    check_timezone,
+    journey_id,
+    legacy_journey_id,
+    order_of_journey,
+)
 from domain.payments import PaymentRef, RefundInstruction, RefundReason, RefundReceipt
 from domain.returns import ReturnLabel, ReturnLabelRequest
 from domain.support import Actor, AuditEntry, Role
@@ -46,6 +56,8 @@ __all__ = [
     "Step",
     "TrackingEvent",
     "TrackingStatus",
+    "check_locale",
+    "check_timezone",
     "journey_id",
     "legacy_journey_id",
     "order_of_journey",

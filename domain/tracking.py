@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_PARCEL_QUANTITY = 10_000  # as domain.orders.MAX_QUANTITY: no line holds more
+MAX_URL_LENGTH = 2048
 
 
 class TrackingStatus(StrEnum):
@@ -63,12 +68,32 @@ class Shipment(BaseModel):
 
     carrier: str = Field(pattern=r"^[a-z0-9_-]{2,32}$")
     tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,64}$")
-    items: dict[str, int] = Field(default_factory=dict)
+    items: dict[
+        Annotated[str, Field(min_length=1, max_length=128)], Annotated[int, Field(ge=1, le=MAX_PARCEL_QUANTITY)]
+    ] = Field(default_factory=dict, max_length=500)
     shipped_at: datetime | None = None
-    tracking_url: str | None = None
+    tracking_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH, description="http(s) only")
     exchange_id: str | None = Field(
-        default=None, description="set when this parcel carries an exchange's replacement (then `items` may be empty)"
+        default=None,
+        max_length=128,
+        description="set when this parcel carries an exchange's replacement (then `items` may be empty)",
     )
+
+    @field_validator("tracking_url")
+    @classmethod
+    def _web_link(cls, v: str | None) -> str | None:
+        """It becomes a button in the customer's email: only a web address, never `javascript:` or `data:`."""
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("tracking_url must be an http:// or https:// address, e.g. https://carrier.example/t/1Z9")
+        if any(c.isspace() or ord(c) < 32 for c in v):
+            raise ValueError("tracking_url must not contain spaces or control characters")
+        return v
 
     @property
     def workflow_id(self) -> str:

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from domain import Channel
+from domain import Channel, check_timezone
 from policies.schema import OVERRIDE_SECTIONS, ChannelConfig, Policy, Steps, _deep_merge, channel_problems
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -422,12 +422,12 @@ def _check_timezone(data: dict[Any, Any], doc: _Document) -> None:
     if not isinstance(tz, str):
         return
     try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        check_timezone(tz)  # the check orders get: a name the journey can load, of bounded length
+    except ValueError:
         loc: Loc = ("merchant", "timezone")
-        close = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
+        close = difflib.get_close_matches(tz[:64], sorted(zoneinfo.available_timezones()), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "use an IANA name such as Europe/Paris or UTC"
-        doc.problem(doc.at(loc), loc, f"{tz!r} is not a time zone; {hint}")
+        doc.problem(doc.at(loc), loc, f"{tz[:64]!r} is not a time zone; {hint}")
 
 
 def _report(err: ErrorDetails, doc: _Document, data: dict[Any, Any], *, prefix: Loc) -> None:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import string
 from collections.abc import Collection
 from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain import Address, Channel, DelayKind, Order, TrackingStatus
+from domain import Address, Channel, DelayKind, Order, TrackingStatus, check_locale
 from policies.durations import Duration
 
 
@@ -41,14 +43,53 @@ class Weekday(StrEnum):
         return list(Weekday).index(self)
 
 
+LINK_PLACEHOLDERS = ("order_id", "sku", "tracking_number")
+"""What a link template may ask for; each is filled in where the journey knows it (a tracking number once
+a parcel has one, a SKU in a reorder reminder)."""
+
+
+def link_placeholders(template: str) -> list[str]:
+    """The placeholders a link template uses; ValueError for a malformed or unknown one (`{0}`, `{nope}`,
+    `{order_id!r}`, an unbalanced brace), naming the valid ones. `{{` and `}}` are literal braces."""
+    valid = ", ".join("{" + p + "}" for p in LINK_PLACEHOLDERS)
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"{template!r} has a malformed placeholder ({exc}); valid placeholders: {valid}") from None
+    for name, spec, conversion in fields:
+        if name not in LINK_PLACEHOLDERS or spec or conversion:
+            written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{written} is not a placeholder a link can use; valid placeholders: {valid}")
+    return [name for name, _, _ in fields]
+
+
+def fill_link(template: str, **values: str | None) -> str | None:
+    """The link with every placeholder filled (values URL-quoted), or None if one has no value here: a
+    half-filled link (`/track/{tracking_number}` before anything shipped) is left out, never sent."""
+    try:
+        names = link_placeholders(template)
+    except ValueError:
+        return None
+    if any(not values.get(name) for name in names):
+        return None
+    return template.format_map({name: quote(str(values[name]), safe="") for name in names})
+
+
+def _link_template(template: str) -> str:
+    link_placeholders(template)
+    return template
+
+
 class Merchant(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     name: str
     timezone: str = "UTC"
     support_email: str | None = None
-    links: dict[Literal["tracking", "review", "reorder", "support"], str] = Field(
-        default_factory=dict,
-        description="URL templates; {order_id}, {sku}, {tracking_number} are filled in",
+    links: dict[Literal["tracking", "review", "reorder", "support"], Annotated[str, AfterValidator(_link_template)]] = (
+        Field(
+            default_factory=dict,
+            description="URL templates; {order_id}, {sku}, {tracking_number} are filled in where known",
+        )
     )
 
 
@@ -109,7 +150,9 @@ def _default_caps() -> dict[Channel, Cap]:
 
 
 class Defaults(_Strict):
-    locale: str = "en"
+    locale: Annotated[str, AfterValidator(check_locale)] = Field(
+        default="en", description="BCP 47, e.g. en or de-CH: for customers whose order names none"
+    )
     quiet_hours: dict[Channel, QuietHours] = Field(default_factory=_default_quiet_hours)
     business_days: list[Weekday] = Field(
         default_factory=lambda: [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI],

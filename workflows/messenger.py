@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Order, SkipReason, Step
-    from policies.schema import Policy, StepConfig
+    from policies.schema import Policy, StepConfig, fill_link
     from workflows.models import MessagePreferences
     from workflows.timecalc import quiet_until, zone
 
@@ -34,8 +34,13 @@ SEND_SCHEDULE_TO_CLOSE = timedelta(hours=6)
 SUPPORT_STEPS = frozenset({Step.REFUND_ISSUED, Step.EXCHANGE_CREATED, Step.CANCELLED})
 
 
+# A link whose placeholders have no value here (the tracking link before anything shipped) is left out of
+# the message instead of sent half-filled; journeys that sent before this replay the old way.
+PATCH_UNFILLED_LINKS = "links-left-out-unless-filled"
+
+
 class _Links(dict[str, str]):
-    """Leaves unknown `{placeholders}` in merchant URL templates as they are instead of failing."""
+    """Before PATCH_UNFILLED_LINKS: leaves unknown `{placeholders}` in merchant URL templates as they are."""
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -54,9 +59,12 @@ class Messenger:
         self._customer_tz = zone(order.customer.timezone, policy.merchant.timezone)
 
     def link(self, name: str, **values: str) -> str | None:
+        """The merchant's `name` link filled in for this order, or None if it has none or cannot be built."""
         template = self.policy.merchant.links.get(name)  # type: ignore[call-overload]
         if template is None:
             return None
+        if workflow.patched(PATCH_UNFILLED_LINKS):
+            return fill_link(template, order_id=self.order.order_id, **values)
         return template.format_map(_Links(order_id=self.order.order_id, **values))
 
     def base_context(self) -> dict[str, Any]:

@@ -142,3 +142,21 @@ def test_marketing_sms_carries_the_opt_out(renderer: TemplateRenderer, context: 
     for step in (Step.REVIEW_REQUEST, Step.REVIEW_REMINDER, Step.REORDER_REMINDER):
         assert renderer.render(step, Channel.SMS, "en", context).text.endswith("Reply STOP to opt out")
     assert "STOP" not in renderer.render(Step.SHIPPED, Channel.SMS, "en", context).text
+
+
+def test_a_link_that_cannot_be_built_is_left_out(renderer: TemplateRenderer, context: dict[str, Any]) -> None:
+    """The "fulfillment late" email goes out before anything shipped: no tracking number, so no tracking button
+    (it read `Track your parcel: https://shop.example/track/{tracking_number}`)."""
+    context["delay"] = {"kind": "fulfillment_late", "level": 1}
+    del context["shipment"]
+    context["links"]["tracking"] = "https://shop.example/track/{tracking_number}"
+    for channel in Channel:
+        message = renderer.render(Step.DELAY_ALERT, channel, "en", context)
+        for part in (message.text, message.html or ""):
+            assert "{tracking_number}" not in part and "shop.example/track" not in part
+            assert "Track your parcel" not in part
+    context["links"]["tracking"] = "https://shop.example/track/1001"  # a whole link still shows
+    assert (
+        "Track your parcel: https://shop.example/track/1001"
+        in renderer.render(Step.DELAY_ALERT, Channel.EMAIL, "en", context).text
+    )

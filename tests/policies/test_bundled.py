@@ -202,3 +202,14 @@ def test_module_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
     assert "channels.sms.auth_token: 'auth_token' looks like a credential" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_validate_reports_a_bad_link_placeholder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text("merchant:\n  id: acme\n  name: Acme\n  links:\n    tracking: https://acme.test/t/{0}\n")
+    assert validate_command([str(path)]) == 1
+    out = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    assert (
+        f"{path}:5:5: merchant.links.tracking: {{0}} is not a placeholder a link can use; "
+        "valid placeholders: {order_id}, {sku}, {tracking_number}" in out
+    )

@@ -383,3 +383,43 @@ def test_polling_faster_than_every_ten_seconds_is_refused() -> None:
     assert [str(p) for p in info.value.problems] == [
         "fast.yaml:3:3: tracking.poll_every: 1s is too short; poll at most every 10s (e.g. 10s, 2h)"
     ]
+
+
+# -- link templates, locale -----------------------------------------------------------------------
+
+VALID_PLACEHOLDERS = "valid placeholders: {order_id}, {sku}, {tracking_number}"
+
+
+@pytest.mark.parametrize(
+    ("template", "column", "says"),
+    [
+        ("https://shop.test/track/{0}", 5, "{0} is not a placeholder a link can use"),
+        ("https://shop.test/track/{nope}", 5, "{nope} is not a placeholder a link can use"),
+        ("https://shop.test/track/{order_id!r}", 5, "{order_id!r} is not a placeholder"),
+        ("https://shop.test/track/{tracking_number", 5, "has a malformed placeholder (expected '}'"),
+        ("https://shop.test/track/tracking_number}", 5, "has a malformed placeholder (Single '}'"),
+    ],
+)
+def test_a_link_template_with_a_bad_placeholder_is_refused_where_it_is_written(
+    template: str, column: int, says: str
+) -> None:
+    text = "merchant:\n  id: acme\n  name: Acme\n  links:\n    review: https://shop.test/r/{order_id}\n"
+    text += f"    tracking: {template}\n"
+    (problem,) = problems(text)
+    assert problem.startswith(f"{FILE}:6:{column}: merchant.links.tracking: ")
+    assert says in problem and problem.endswith(VALID_PLACEHOLDERS)
+
+
+def test_valid_link_templates_load() -> None:
+    text = (
+        "merchant:\n  id: acme\n  name: Acme\n  links:\n    reorder: https://s.test/p/{sku}?from={order_id}&x={{y}}\n"
+    )
+    assert load_policy_text(text, FILE).policy.merchant.links["reorder"].endswith("{{y}}")
+
+
+def test_policy_locale_and_an_overlong_timezone_are_refused_at_load_time() -> None:
+    assert problems("merchant: {id: acme, name: Acme}\ndefaults:\n  locale: English please\n") == [
+        f"{FILE}:3:3: defaults.locale: 'English please' is not a BCP 47 language tag; use one such as en, de or de-CH"
+    ]
+    (problem,) = problems(f"merchant: {{id: acme, name: Acme, timezone: {'A' * 300}}}\n")
+    assert "merchant.timezone" in problem and "is not a time zone" in problem  # raised OSError before
