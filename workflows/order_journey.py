@@ -851,7 +851,9 @@ class OrderJourney:
             targets: list[str | None] = [None] if review.per == "order" else [i for i in received if order.item(i)]
             for item_id in targets:
                 item = order.item(item_id) if item_id else None
-                context = {"item": item.model_dump(mode="json")} if item else {}
+                context: dict[str, Any] = {"item": item.model_dump(mode="json")} if item else {}
+                if item is not None and (link := self._messenger.link("review", sku=item.sku)) is not None:
+                    context["links"] = self._messenger.base_context()["links"] | {"review": link}
                 plan.append(_Planned(review_due, Step.REVIEW_REQUEST, item_id or "order", item_id, context=context))
                 if review.reminder_after is not None:
                     reminder_due = self._due(review_due, review.reminder_after)

@@ -640,8 +640,10 @@ async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
     policy = make_policy(
         steps={"review_request": {"after": "14d", "reminder_after": "7d", "per": "item", "channels": ["email"]}}
     )
+    policy.merchant.links["review"] = "https://shop.test/review/{order_id}/{sku}"  # type: ignore[index]
     async with scenario(time_skipping_env) as sc:
-        await sc.start(make_order(t0, items=TWO_ITEMS), policy)
+        order = make_order(t0, items=TWO_ITEMS)
+        await sc.start(order, policy)
         delivered = await _deliver_quickly(sc, t0, "REV4001")
         await sc.advance_to(delivered + 16 * D)
         await sc.review_submitted("li-1")  # the mug is reviewed; the tea is not
@@ -652,6 +654,9 @@ async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
         return sorted((r.context["item"]["id"], to_the_minute(r.requested_at)) for r in requests)
 
     assert per_item("review_request") == [("li-1", delivered + 14 * D), ("li-2", delivered + 14 * D)]
+    # Each item's request links to that item's review page, its sku filled in (never a bare {sku}).
+    links = sorted(r.context["links"]["review"] for r in sc.provider.of_step("review_request"))
+    assert links == sorted(f"https://shop.test/review/{order.order_id}/{i.sku}" for i in order.items)
     assert per_item("review_reminder") == [("li-2", delivered + 21 * D)]
     assert state.reviewed_items == ["li-1"]
     assert state.review_submitted is False
