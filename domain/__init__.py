@@ -14,7 +14,10 @@ from domain.tracking import (
     Shipment,
     TrackingEvent,
     TrackingStatus,
+    legacy_shipment_workflow_id,
+    parcel_of_workflow_id,
     shipment_workflow_id,
+    shipment_workflow_ids,
 )
 
 __all__ = [
@@ -47,5 +50,8 @@ __all__ = [
     "TrackingEvent",
     "TrackingStatus",
     "journey_id",
+    "legacy_shipment_workflow_id",
+    "parcel_of_workflow_id",
     "shipment_workflow_id",
+    "shipment_workflow_ids",
 ]

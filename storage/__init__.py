@@ -12,6 +12,7 @@ from storage.repository import (
     OrderSummary,
     OutboxRow,
     OutboxStatus,
+    PushRecorded,
     ShipmentConflictError,
     StorageError,
     Store,
@@ -19,6 +20,7 @@ from storage.repository import (
     TokenNameTakenError,
     UnknownOrderError,
     UnmatchedEvent,
+    UnmatchedLimits,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "OrderSummary",
     "OutboxRow",
     "OutboxStatus",
+    "PushRecorded",
     "SchemaError",
     "ShipmentConflictError",
     "StorageError",
@@ -36,6 +39,7 @@ __all__ = [
     "TokenNameTakenError",
     "UnknownOrderError",
     "UnmatchedEvent",
+    "UnmatchedLimits",
     "init_db",
     "latest_version",
     "make_engine",

@@ -65,7 +65,7 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
     journey = f"order-e2e-{order_id}"
     assert timeline["workflow_id"] == journey and timeline["runs"] == 3  # the journey and two parcels
     assert f"confirmation sent by email to {EMAIL}" in summaries(timeline, "message")
-    assert {f"tracking child shipment-easypost-{t} started" for t in (first, second)} <= set(
+    assert {f"tracking child shipment~e2e~easypost~{t} started" for t in (first, second)} <= set(
         summaries(timeline, "parcel")
     )
     [exception] = [s for s in summaries(timeline, "tracking") if "exception" in s]
