@@ -7,7 +7,9 @@ from itertools import pairwise
 
 from temporalio.testing import WorkflowEnvironment
 
+from aftercare.histories import collect, replay
 from domain import ExceptionReason, Shipment, TrackingStatus, shipment_workflow_id
+from tests.conftest import CONVERTER
 from tests.workflows.harness import (
     Scenario,
     delays,
@@ -21,6 +23,7 @@ from tests.workflows.harness import (
     skipped,
     to_the_minute,
 )
+from worker import build_replayer
 from workflows.models import Stage
 
 D, H = timedelta(days=1), timedelta(hours=1)
@@ -812,10 +815,15 @@ async def test_scans_from_before_tracking_started_are_picked_up_at_once(
         child = await time_skipping_env.client.get_workflow_handle(
             shipment_workflow_id("acme", "easypost", "EARLY1001")
         ).describe()
+        # the new paths (tenant-ids, findable-from-start, final-at-start) replay as they ran
+        replayed = await replay(
+            await collect(time_skipping_env.client, sc.order.workflow_id), build_replayer(CONVERTER)
+        )  # type: ignore[union-attr]
 
     # Final at its first poll: the tracking ends there and then, not an hour later at the next poll (issue 8)
     assert child.close_time is not None and child.close_time - child.start_time < timedelta(minutes=1)
     assert len(sc.polls("EARLY1001")) == 1
+    assert replayed.replay_failures == {}
     assert sc.sent()[:2] == [
         ("confirmation", "email", EMAIL, t0),
         ("delivered", "email", EMAIL, reported),  # no "shipped" for a parcel already at the door
