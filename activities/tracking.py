@@ -1,8 +1,10 @@
 """`poll_carrier`: ask a carrier about a parcel when its webhooks stay quiet.
 
 The activity records what the carrier said (source 'poll', deduplicated with webhook scans on
-carrier + tracking number + event id) and returns the carrier's whole answer: the workflow keeps
-its own list of seen event ids, so it needs every event, not just the ones new to the database.
+carrier + tracking number + event id) and returns the carrier's whole answer together with every scan the
+API stored for the parcel: pushes that came before its tracking started (claimed from the unmatched
+ones), or while its child was not running. The workflow keeps its own list of seen event ids, so it
+needs every event, not just the ones new to the database.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.carriers.base import CarrierClient, CarrierError
-from domain import PollRequest, PollResult
+from domain import PollRequest, PollResult, TrackingEvent
 from storage import Store
 
 
@@ -46,14 +48,39 @@ class TrackingActivities:
                 type="UnknownCarrier",
                 non_retryable=True,
             )
+        stored = await asyncio.to_thread(self._store.claim_parcel_events, req.carrier, req.tracking_number)
         try:
             result = await client.track(req.tracking_number)
         except CarrierError as exc:
+            if stored:  # the carrier cannot answer now, but what it pushed earlier is news for the parcel
+                activity.logger.warning(
+                    "%s could not track %s (%s): answering with %d stored events",
+                    req.carrier,
+                    req.tracking_number,
+                    exc,
+                    len(stored),
+                )
+                return merged(PollResult(), stored)
             if not exc.retryable:
                 raise rejected(req, exc) from exc
             raise  # Temporal retries with the workflow's policy
         new = await asyncio.to_thread(self._store.record_tracking_events, result.events, "poll", None)
         activity.logger.info(
-            "polled %s %s: %d events, %d new", req.carrier, req.tracking_number, len(result.events), len(new)
+            "polled %s %s: %d events, %d new, %d stored",
+            req.carrier,
+            req.tracking_number,
+            len(result.events),
+            len(new),
+            len(stored),
         )
-        return result
+        return merged(result, stored)
+
+
+def merged(result: PollResult, stored: list[TrackingEvent]) -> PollResult:
+    """The carrier's answer plus the stored scans it did not repeat, oldest first."""
+    answered = {e.event_id for e in result.events}
+    events = sorted([*result.events, *(e for e in stored if e.event_id not in answered)], key=lambda e: e.occurred_at)
+    edd = result.estimated_delivery
+    if edd is None:
+        edd = next((e.estimated_delivery for e in reversed(events) if e.estimated_delivery), None)
+    return PollResult(events=events, estimated_delivery=edd)

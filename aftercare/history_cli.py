@@ -19,6 +19,7 @@ from rich.table import Table
 from aftercare.settings import Settings
 from aftercare.support_cli import CliError, call, open_api, problem_of
 from aftercare.terminal import wide_console
+from domain import parcel_of_workflow_id
 
 
 def register(sub: Any) -> None:
@@ -59,7 +60,7 @@ def inspect(args: argparse.Namespace, settings: Settings, *, console: Console | 
         table.add_column("Web UI")
     for e in entries:
         style = KIND_STYLES.get(e["kind"], "")
-        where = "journey" if e["workflow_id"] == timeline["workflow_id"] else e["workflow_id"].split("-", 2)[-1]
+        where = "journey" if e["workflow_id"] == timeline["workflow_id"] else parcel_of_workflow_id(e["workflow_id"])
         kind = f"[{style}]{e['kind']}[/]" if style else e["kind"]
         row = [e["at"][:19].replace("T", " "), kind, where, e.get("by") or "", e["summary"]]
         if args.links:

@@ -10,7 +10,6 @@ Nothing here lets an anonymous caller change a journey.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,10 +36,11 @@ from api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimits
 from api.senders import SenderMiddleware
 from api.services import Services
 from connectors.carriers.base import WebhookError
-from domain import Actor, Order, Role, Shipment, shipment_workflow_id
+from domain import Actor, Order, Role, Shipment, TrackingEvent, shipment_workflow_ids
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
+from workflows.shipment_tracking import ShipmentTracking
 
 log = logging.getLogger("aftercare.api")
 
@@ -239,14 +239,14 @@ def create_app(
             )
         try:
             created = await run_in_threadpool(svc().store.record_shipment, merchant, oid, shipment)
-        except ShipmentConflictError as err:  # the tracking number is another order's
+        except ShipmentConflictError as err:  # another order of this merchant has the number; never another merchant's
             raise ApiError(409, "shipment_conflict", str(err)) from err
         await signal_journey(ref, OrderJourney.shipment_created, shipment)
         if not created:
             response.status_code = 200
         return ShipmentAccepted(
             workflow_id=ref.workflow_id,
-            tracking_workflow_id=shipment.workflow_id,
+            tracking_workflow_id=shipment.workflow_id(merchant),
             created=created,
         )
 
@@ -277,29 +277,37 @@ def create_app(
             WEBHOOK_EVENTS.labels(carrier, "refused").inc()
             status = 401 if "signature" in str(err).lower() else 400
             raise ApiError(status, "bad_webhook", str(err)) from err
-        payload = _json_or_text(body)
+        # One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of
+        # numbers nobody registered yet, which the parcel's tracking claims when it starts.
+        recorded = await run_in_threadpool(svc().store.record_carrier_push, carrier, body, events)
         matched: list[str] = []
         unmatched: list[str] = []
-        for tracking_number in sorted({e.tracking_number for e in events}):
-            parcel_events = [e for e in events if e.tracking_number == tracking_number]
-            owner = await run_in_threadpool(svc().store.find_shipment, carrier, tracking_number)
-            if owner is None:
-                await run_in_threadpool(svc().store.record_unmatched_event, carrier, tracking_number, payload)
+        for tracking_number, owners in recorded.owners.items():
+            if not owners:
                 unmatched.append(tracking_number)
                 continue
-            await run_in_threadpool(svc().store.record_tracking_events, parcel_events, "webhook", payload)
-            # Signal every parsed event, not only the new ones: the child drops duplicates itself, and a
-            # carrier retrying after our failed signal must still get its events through.
-            handle = svc().temporal.get_workflow_handle(shipment_workflow_id(carrier, tracking_number))
-            try:
-                await handle.signal("tracking_update", parcel_events)
-            except RPCError as err:
-                if err.status is not RPCStatusCode.NOT_FOUND:
-                    raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
-                # tracking not started yet or already finished: the events are stored, its poll catches up
+            parcel_events = [e for e in events if e.tracking_number == tracking_number]
+            for merchant_id, _order_id in owners:
+                await signal_parcel(merchant_id, carrier, tracking_number, parcel_events)
             matched.append(tracking_number)
         WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
         return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
+
+    async def signal_parcel(merchant_id: str, carrier: str, tracking_number: str, events: list[TrackingEvent]) -> None:
+        """Tell one merchant's parcel about its scans: its tracking child runs under the current id, or (started
+        before `tenant-ids`) the legacy one, which drops events that are not its parcel's.
+
+        Every parsed event is sent, not only the new ones: the child drops duplicates itself, and a carrier
+        retrying after our failed signal must still get its events through. No child running (not started
+        yet, or finished): the events are stored and its first poll returns them.
+        """
+        for workflow_id in shipment_workflow_ids(merchant_id, carrier, tracking_number):
+            try:
+                await svc().temporal.get_workflow_handle(workflow_id).signal(ShipmentTracking.tracking_update, events)
+                return
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
 
     @app.post("/v1/orders/{order_id}/signals/review-submitted", status_code=202, tags=["orders"])
     async def review_submitted(
@@ -377,11 +385,3 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _json_or_text(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {"raw": body.decode("utf-8", "replace")}
-    return parsed if isinstance(parsed, dict) else {"raw": parsed}

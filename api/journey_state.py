@@ -8,7 +8,7 @@ import asyncio
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain import shipment_workflow_id
+from domain import shipment_workflow_ids
 from workflows.models import JourneyState, ParcelState, merge_live_parcels
 from workflows.order_journey import OrderJourney
 from workflows.shipment_tracking import ShipmentTracking
@@ -17,13 +17,23 @@ from workflows.shipment_tracking import ShipmentTracking
 async def read_journey_state(client: Client, workflow_id: str) -> JourneyState:
     state = await client.get_workflow_handle(workflow_id).query(OrderJourney.state)
     running = [p for p in state.parcels if not p.final]
-    live = await asyncio.gather(*(_parcel_state(client, p) for p in running))
+    live = await asyncio.gather(*(_parcel_state(client, state.merchant_id, p) for p in running))
     return merge_live_parcels(state, [p for p in live if p is not None])
 
 
-async def _parcel_state(client: Client, parcel: ParcelState) -> ParcelState | None:
-    handle = client.get_workflow_handle(shipment_workflow_id(parcel.carrier, parcel.tracking_number))
-    try:
-        return await handle.query(ShipmentTracking.state)
-    except RPCError:
-        return None  # not started yet, or just finished: the journey's own record stands
+async def _parcel_state(client: Client, merchant_id: str, parcel: ParcelState) -> ParcelState | None:
+    """The child's own view: under the id the journey recorded for it, else (a state from before the
+    `tenant-ids` patch) the current id, then the legacy one, which must answer for this very parcel."""
+    ids = (
+        [parcel.workflow_id]
+        if parcel.workflow_id
+        else shipment_workflow_ids(merchant_id, parcel.carrier, parcel.tracking_number)
+    )
+    for workflow_id in ids:
+        try:
+            live = await client.get_workflow_handle(workflow_id).query(ShipmentTracking.state)
+        except RPCError:
+            continue  # not started yet, or just finished: the journey's own record stands
+        if (live.carrier, live.tracking_number) == (parcel.carrier, parcel.tracking_number):
+            return live
+    return None

@@ -7,7 +7,7 @@ database, our four search attributes), runs one worker built from `worker.build_
 every order through the whole journey with a compressed-time policy (seconds instead of days):
 
     confirmation -> shipment_created (signal to the order) -> in_transit, out_for_delivery, delivered
-    scans (signals `tracking_update` to the child `shipment-<carrier>-<tracking>`, as the API does on
+    scans (signals `tracking_update` to the child `shipment~<merchant>~<carrier>~<tracking>`, as the API does on
     carrier webhooks) -> shipped, status update, delivered -> reorder reminder, follow-up, review
     request, review reminder.
 
@@ -548,7 +548,7 @@ def journey_driver(
                 occurred_at=at,
                 description=status.value.replace("_", " "),
             )
-            await signal_child(client, shipment.workflow_id, [event], tally)
+            await signal_child(client, shipment.workflow_id(order.merchant_id), [event], tally)
         state = await handle.result()
         sent = sum(1 for m in state.messages if m.status is MessageStatus.SENT)
         if state.stage.value != "completed" or sent != s.messages:

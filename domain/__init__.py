@@ -24,7 +24,10 @@ from domain.tracking import (
     Shipment,
     TrackingEvent,
     TrackingStatus,
+    legacy_shipment_workflow_id,
+    parcel_of_workflow_id,
     shipment_workflow_id,
+    shipment_workflow_ids,
 )
 
 __all__ = [
@@ -60,6 +63,9 @@ __all__ = [
     "check_timezone",
     "journey_id",
     "legacy_journey_id",
+    "legacy_shipment_workflow_id",
     "order_of_journey",
+    "parcel_of_workflow_id",
     "shipment_workflow_id",
+    "shipment_workflow_ids",
 ]

@@ -95,13 +95,52 @@ class Shipment(BaseModel):
             raise ValueError("tracking_url must not contain spaces or control characters")
         return v
 
-    @property
-    def workflow_id(self) -> str:
-        return shipment_workflow_id(self.carrier, self.tracking_number)
+    def workflow_id(self, merchant_id: str) -> str:
+        """This parcel's tracking child for `merchant_id` (tracking numbers are unique per merchant only)."""
+        return shipment_workflow_id(merchant_id, self.carrier, self.tracking_number)
 
 
-def shipment_workflow_id(carrier: str, tracking_number: str) -> str:
+# Separates the parts of a tracking child's id. No merchant id, carrier or tracking number may contain it
+# (their patterns allow letters, digits and `._:-` at most), so every (merchant, carrier, tracking number)
+# has its own id and no id reads as two different parcels.
+SHIPMENT_ID_SEPARATOR = "~"
+_SHIPMENT_ID_PREFIX = "shipment"
+
+
+def shipment_workflow_id(merchant_id: str, carrier: str, tracking_number: str) -> str:
+    """The tracking child's workflow id: `shipment~{merchant}~{carrier}~{tracking number}`."""
+    parts = (merchant_id, carrier, tracking_number)
+    if any(not part or SHIPMENT_ID_SEPARATOR in part for part in parts):
+        raise ValueError(
+            f"merchant id, carrier and tracking number must be non-empty and free of {SHIPMENT_ID_SEPARATOR!r}"
+        )
+    return SHIPMENT_ID_SEPARATOR.join((_SHIPMENT_ID_PREFIX, *parts))
+
+
+def legacy_shipment_workflow_id(carrier: str, tracking_number: str) -> str:
+    """The id tracking children had before the `tenant-ids` patch: no merchant, and ambiguous (`ups-x` +
+    `1234` and `ups` + `x-1234` give the same id). Only to find children started under it."""
     return f"shipment-{carrier}-{tracking_number}"
+
+
+def shipment_workflow_ids(merchant_id: str, carrier: str, tracking_number: str) -> list[str]:
+    """Where a parcel's tracking child may run, in the order to try: the current id, then the legacy one.
+    Whoever reaches a child by the legacy id must check it is the parcel it meant (the legacy id is shared)."""
+    return [
+        shipment_workflow_id(merchant_id, carrier, tracking_number),
+        legacy_shipment_workflow_id(carrier, tracking_number),
+    ]
+
+
+def parcel_of_workflow_id(workflow_id: str) -> str | None:
+    """The tracking number a tracking child's id names, or None if the id is not a tracking child's (for
+    display; the legacy format is read as `shipment-{carrier}-{rest}`, as the parcel's carrier cannot be told)."""
+    parts = workflow_id.split(SHIPMENT_ID_SEPARATOR)
+    if len(parts) == 4 and parts[0] == _SHIPMENT_ID_PREFIX:
+        return parts[3]
+    if workflow_id.startswith(_SHIPMENT_ID_PREFIX + "-") and workflow_id.count("-") >= 2:
+        return workflow_id.split("-", 2)[2]
+    return None
 
 
 class PollRequest(BaseModel):

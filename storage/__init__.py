@@ -13,6 +13,7 @@ from storage.repository import (
     OrderSummary,
     OutboxRow,
     OutboxStatus,
+    PushRecorded,
     ShipmentConflictError,
     StorageError,
     Store,
@@ -20,6 +21,7 @@ from storage.repository import (
     TokenNameTakenError,
     UnknownOrderError,
     UnmatchedEvent,
+    UnmatchedLimits,
 )
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "OrderSummary",
     "OutboxRow",
     "OutboxStatus",
+    "PushRecorded",
     "SchemaError",
     "ShipmentConflictError",
     "StorageError",
@@ -38,6 +41,7 @@ __all__ = [
     "TokenNameTakenError",
     "UnknownOrderError",
     "UnmatchedEvent",
+    "UnmatchedLimits",
     "init_db",
     "latest_version",
     "make_engine",

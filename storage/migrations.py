@@ -16,6 +16,8 @@ API and worker may start together: PostgreSQL takes an advisory lock, SQLite the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -128,11 +130,133 @@ def _journey_ids(conn: Connection) -> None:
     conn.exec_driver_sql("UPDATE orders SET workflow_id = 'order-' || merchant_id || '-' || order_id")
 
 
+# Version 5's tables as they were when it shipped (see _V2 for why a private copy).
+_V5 = sa.MetaData()
+sa.Table("orders", _V5, sa.Column("merchant_id", sa.String), sa.Column("order_id", sa.String))  # FK target only
+_V5_SHIPMENTS = sa.Table(
+    "shipments",
+    _V5,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("tracking_number", sa.String, nullable=False),
+    sa.Column("merchant_id", sa.String, nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("items", JSONDoc, nullable=False),
+    sa.Column("shipped_at", UTCDateTime, nullable=True),
+    sa.Column("tracking_url", sa.String, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("carrier", "tracking_number", "merchant_id", name="uq_shipments_parcel_merchant"),
+    sa.ForeignKeyConstraint(
+        ["merchant_id", "order_id"], ["orders.merchant_id", "orders.order_id"], name="fk_shipments_order"
+    ),
+    sa.Index("ix_shipments_order", "merchant_id", "order_id"),
+    sa.Index("ix_shipments_tracking_number", "tracking_number"),
+)
+_V5_PAYLOADS = sa.Table(
+    "carrier_payloads",
+    _V5,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_carrier_payloads_received_at", "received_at"),
+)
+_V5_UNMATCHED = sa.Table(
+    "unmatched_tracking_events",
+    _V5,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("tracking_number", sa.String, nullable=False),
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("event", JSONDoc, nullable=False),
+    sa.Column("payload_sha256", sa.String, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_unmatched_tracking_events_event"),
+    sa.Index("ix_unmatched_tracking_events_received", "received_at"),
+    sa.Index("ix_unmatched_tracking_events_payload", "payload_sha256"),
+)
+_SHIPMENT_COLUMNS = "pk, carrier, tracking_number, merchant_id, order_id, items, shipped_at, tracking_url, created_at"
+
+
+def _tenant_parcels(conn: Connection) -> None:
+    """Version 5 (issue 8): tracking numbers unique per merchant, carrier bodies stored once, unmatched
+    events bounded.
+
+    - shipments: UNIQUE (carrier, tracking_number) becomes UNIQUE (carrier, tracking_number, merchant_id).
+      SQLite cannot drop a constraint, so there the table is rebuilt (same rows, same pks).
+    - carrier_payloads: new; each webhook body once, by SHA-256. The bodies tracking_events carried in their
+      `payload` column move there (as their JSON text) and the column goes; rows point at them instead.
+    - unmatched_tracking_events replaces unmatched_carrier_events: one row per scan instead of a whole body
+      per delivery. The old rows are dropped: nothing ever read them, and a parcel's tracking asks its
+      carrier for every scan when it starts.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE shipments DROP CONSTRAINT uq_shipments_carrier_tracking")
+        conn.exec_driver_sql(
+            "ALTER TABLE shipments ADD CONSTRAINT uq_shipments_parcel_merchant "
+            "UNIQUE (carrier, tracking_number, merchant_id)"
+        )
+    else:
+        conn.exec_driver_sql("DROP INDEX ix_shipments_order")
+        conn.exec_driver_sql("DROP INDEX ix_shipments_tracking_number")
+        conn.exec_driver_sql("ALTER TABLE shipments RENAME TO shipments_before_v5")
+        _V5_SHIPMENTS.create(conn)
+        conn.exec_driver_sql(
+            f"INSERT INTO shipments ({_SHIPMENT_COLUMNS}) SELECT {_SHIPMENT_COLUMNS} FROM shipments_before_v5"
+        )
+        conn.exec_driver_sql("DROP TABLE shipments_before_v5")
+
+    _V5_PAYLOADS.create(conn)
+    _V5_UNMATCHED.create(conn)
+    conn.exec_driver_sql("DROP TABLE unmatched_carrier_events")
+    conn.exec_driver_sql("ALTER TABLE tracking_events ADD COLUMN payload_sha256 VARCHAR")
+    conn.exec_driver_sql("CREATE INDEX ix_tracking_events_payload ON tracking_events (payload_sha256)")
+    _move_event_payloads(conn)
+    conn.exec_driver_sql("ALTER TABLE tracking_events DROP COLUMN payload")
+
+
+def _move_event_payloads(conn: Connection, batch: int = 500) -> None:
+    """Each distinct body that tracking_events rows carried, once into carrier_payloads; rows point at it."""
+    events = sa.table(
+        "tracking_events",
+        sa.column("pk", sa.Integer),
+        sa.column("carrier", sa.String),
+        sa.column("payload", JSONDoc),
+        sa.column("payload_sha256", sa.String),
+        sa.column("received_at", UTCDateTime),
+    )
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(events.c.pk, events.c.carrier, events.c.payload, events.c.received_at)
+            .where(events.c.pk > last, events.c.payload.is_not(None))
+            .order_by(events.c.pk)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+            digest = hashlib.sha256(body).hexdigest()
+            known = conn.execute(sa.select(_V5_PAYLOADS.c.sha256).where(_V5_PAYLOADS.c.sha256 == digest)).first()
+            if known is None:
+                conn.execute(
+                    _V5_PAYLOADS.insert().values(
+                        sha256=digest, carrier=row.carrier, size=len(body), body=body, received_at=row.received_at
+                    )
+                )
+            conn.execute(events.update().where(events.c.pk == row.pk).values(payload_sha256=digest))
+        last = rows[-1].pk
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
     Migration(3, "console sessions: console_sessions", _console_sessions),
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
+    Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -47,6 +49,7 @@ _ORDERS: sa.Table = tables.OrderRow.__table__  # type: ignore[attr-defined]
 _SHIPMENTS: sa.Table = tables.ShipmentRow.__table__  # type: ignore[attr-defined]
 _EVENTS: sa.Table = tables.TrackingEventRow.__table__  # type: ignore[attr-defined]
 _UNMATCHED: sa.Table = tables.UnmatchedEventRow.__table__  # type: ignore[attr-defined]
+_PAYLOADS: sa.Table = tables.CarrierPayloadRow.__table__  # type: ignore[attr-defined]
 _MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
 _SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
 _TOKENS: sa.Table = tables.ApiTokenRow.__table__  # type: ignore[attr-defined]
@@ -72,7 +75,32 @@ class UnknownOrderError(StorageError, LookupError):
 
 
 class ShipmentConflictError(StorageError):
-    """The tracking number is already recorded for a different order."""
+    """The tracking number is already recorded for a different order of the same merchant."""
+
+
+@dataclass(frozen=True)
+class UnmatchedLimits:
+    """How much of what carriers push for tracking numbers nobody registered is kept, and for how long.
+
+    Beyond `per_parcel` scans of one carrier + tracking number the oldest scans (by when they happened) go;
+    beyond `total` rows the oldest received go. Rows older than `keep_for` expire (AfterShip's 30 days: a
+    parcel not registered by then is not coming). `expire_every` throttles the expiry a push runs.
+    """
+
+    per_parcel: int = 200
+    total: int = 50_000
+    keep_for: timedelta = timedelta(days=30)
+    expire_every: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PushRecorded:
+    """What `record_carrier_push` did: every merchant's parcel per tracking number (empty: nobody's yet),
+    the scans new to the database, and whether the body was written (False: a repeat, nothing new)."""
+
+    owners: dict[str, list[tuple[str, str]]]
+    new_events: int
+    body_stored: bool
 
 
 class TokenNameTakenError(StorageError):
@@ -131,14 +159,13 @@ class OutboxRow(BaseModel):
 
 
 class UnmatchedEvent(BaseModel):
-    """A stored webhook body for a parcel we did not know when it arrived."""
+    """A pushed scan for a parcel nobody had registered when it arrived; its body is in carrier_payloads."""
 
     model_config = ConfigDict(frozen=True)
 
     id: int
-    carrier: str
-    tracking_number: str
-    payload: dict[str, Any]
+    event: TrackingEvent
+    payload_sha256: str | None
     received_at: datetime
 
 
@@ -227,9 +254,11 @@ def effective_marketing(req: MessageRequest) -> bool:
 class Store:
     """Typed repository over one engine. Thread-safe: each call checks out its own connection."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, unmatched_limits: UnmatchedLimits | None = None) -> None:
         self.engine = engine
         self._writer = writer(engine)
+        self.unmatched_limits = unmatched_limits or UnmatchedLimits()
+        self._last_expiry: float | None = None  # time.monotonic() when a push last ran the expiry
 
     @classmethod
     def open(cls, url: str, *, init: bool = True) -> Store:
@@ -423,9 +452,10 @@ class Store:
     def record_shipment(self, merchant_id: str, order_id: str, shipment: Shipment) -> bool:
         """Attach a parcel to an order; True if new, False if this order already has it.
 
-        Raises UnknownOrderError for an order we never recorded, ShipmentConflictError when the
-        tracking number is already another order's (carriers do recycle numbers, but not within a
-        journey's lifetime; two orders claiming one parcel is a data problem worth a loud answer).
+        Tracking numbers are unique per merchant: another merchant may track the same carrier and number
+        (and is neither refused nor named). Raises UnknownOrderError for an order we never recorded, and
+        ShipmentConflictError when the number is already one of this merchant's other orders' (carriers do
+        recycle numbers, but not within a journey's lifetime: two orders claiming a parcel is a data problem).
         """
         with self._writer.begin() as conn:
             if self._order_pk(conn, merchant_id, order_id) is None:
@@ -442,32 +472,39 @@ class Store:
                     tracking_url=shipment.tracking_url,
                     created_at=utcnow(),
                 )
-                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number"])
+                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "merchant_id"])
                 .returning(_SHIPMENTS.c.pk)
             ).first()
             if inserted is not None:
                 return True
-            owner = self._shipment_owner(conn, shipment.carrier, shipment.tracking_number)
-        if owner != (merchant_id, order_id):
+            owner = conn.execute(
+                sa.select(_SHIPMENTS.c.order_id).where(
+                    _SHIPMENTS.c.carrier == shipment.carrier,
+                    _SHIPMENTS.c.tracking_number == shipment.tracking_number,
+                    _SHIPMENTS.c.merchant_id == merchant_id,
+                )
+            ).scalar()
+        if owner != order_id:
             raise ShipmentConflictError(
-                f"{shipment.carrier} parcel {shipment.tracking_number} already belongs to order "
-                f"{owner[1] if owner else '?'} of merchant {owner[0] if owner else '?'}"
+                f"tracking_number: {shipment.carrier} parcel {shipment.tracking_number} already belongs to "
+                f"this merchant's order {owner}; a tracking number can be on one order only"
             )
         return False
 
-    def find_shipment(self, carrier: str, tracking_number: str) -> tuple[str, str] | None:
-        """(merchant_id, order_id) of a parcel, or None: how a carrier webhook finds its journey."""
+    def find_shipment(self, carrier: str, tracking_number: str) -> list[tuple[str, str]]:
+        """(merchant_id, order_id) of every merchant's parcel with this carrier and number, by merchant:
+        where a carrier webhook goes. Empty when nobody registered it (yet)."""
         with self.engine.begin() as conn:
-            return self._shipment_owner(conn, carrier, tracking_number)
+            return self._shipment_owners(conn, carrier, tracking_number)
 
     @staticmethod
-    def _shipment_owner(conn: Connection, carrier: str, tracking_number: str) -> tuple[str, str] | None:
-        row = conn.execute(
-            sa.select(_SHIPMENTS.c.merchant_id, _SHIPMENTS.c.order_id).where(
-                _SHIPMENTS.c.carrier == carrier, _SHIPMENTS.c.tracking_number == tracking_number
-            )
-        ).first()
-        return None if row is None else (row.merchant_id, row.order_id)
+    def _shipment_owners(conn: Connection, carrier: str, tracking_number: str) -> list[tuple[str, str]]:
+        rows = conn.execute(
+            sa.select(_SHIPMENTS.c.merchant_id, _SHIPMENTS.c.order_id)
+            .where(_SHIPMENTS.c.carrier == carrier, _SHIPMENTS.c.tracking_number == tracking_number)
+            .order_by(_SHIPMENTS.c.merchant_id)
+        ).all()
+        return [(r.merchant_id, r.order_id) for r in rows]
 
     def list_shipments(self, merchant_id: str, order_id: str) -> list[Shipment]:
         with self.engine.begin() as conn:
@@ -490,41 +527,46 @@ class Store:
     # -- tracking events ----------------------------------------------------------------------------
 
     def record_tracking_events(
-        self, events: Iterable[TrackingEvent], source: str, payload: dict[str, Any] | None = None
+        self, events: Iterable[TrackingEvent], source: str, payload_sha256: str | None = None
     ) -> list[TrackingEvent]:
         """Store scans once each (carrier + tracking number + event id); returns only the new ones,
-        in the order given. `source` is 'webhook' or 'poll'; `payload` the vendor body, if any."""
+        in the order given. `source` is 'webhook' or 'poll'; `payload_sha256` the stored body they came in."""
         if source not in TRACKING_SOURCES:
             raise ValueError(f"source must be one of {TRACKING_SOURCES}, not {source!r}")
         events = list(events)
         if not events:
             return []
-        new: list[TrackingEvent] = []
-        now = utcnow()
         with self._writer.begin() as conn:
-            for event in events:
-                inserted = conn.execute(
-                    _insert(conn, _EVENTS)
-                    .values(
-                        carrier=event.carrier,
-                        tracking_number=event.tracking_number,
-                        event_id=event.event_id,
-                        status=event.status.value,
-                        occurred_at=event.occurred_at,
-                        source=source,
-                        event=event.model_dump(mode="json"),
-                        payload=payload,
-                        received_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
-                    .returning(_EVENTS.c.pk)
-                ).first()
-                if inserted is not None:
-                    new.append(event)
+            return self._insert_events(conn, events, source, payload_sha256, utcnow())
+
+    @staticmethod
+    def _insert_events(
+        conn: Connection, events: list[TrackingEvent], source: str, payload_sha256: str | None, now: datetime
+    ) -> list[TrackingEvent]:
+        new: list[TrackingEvent] = []
+        for event in events:
+            inserted = conn.execute(
+                _insert(conn, _EVENTS)
+                .values(
+                    carrier=event.carrier,
+                    tracking_number=event.tracking_number,
+                    event_id=event.event_id,
+                    status=event.status.value,
+                    occurred_at=event.occurred_at,
+                    source=source,
+                    event=event.model_dump(mode="json"),
+                    payload_sha256=payload_sha256,
+                    received_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
+                .returning(_EVENTS.c.pk)
+            ).first()
+            if inserted is not None:
+                new.append(event)
         return new
 
     def list_tracking_events(self, carrier: str, tracking_number: str) -> list[TrackingEvent]:
-        """Every stored scan of a parcel, oldest first."""
+        """Every stored scan of a registered parcel, oldest first."""
         with self.engine.begin() as conn:
             docs = conn.execute(
                 sa.select(_EVENTS.c.event)
@@ -533,41 +575,161 @@ class Store:
             ).scalars()
             return [TrackingEvent.model_validate(doc) for doc in docs]
 
-    def record_unmatched_event(self, carrier: str, tracking_number: str, payload: dict[str, Any]) -> int:
-        """Keep a webhook for a parcel we do not know yet (the fulfillment may still be on its way)."""
+    # -- carrier webhooks ---------------------------------------------------------------------------
+
+    def record_carrier_push(self, carrier: str, body: bytes, events: Iterable[TrackingEvent]) -> PushRecorded:
+        """Keep one verified carrier webhook, in one transaction: the raw body once (by SHA-256, and only if
+        it brought a scan we did not have), registered parcels' scans in tracking_events, and scans for
+        tracking numbers nobody registered in unmatched_tracking_events, within `unmatched_limits`.
+
+        A carrier repeating a push writes nothing. Returns every owner per tracking number (all merchants
+        with that carrier and number), so the caller can tell each parcel's tracking.
+        """
+        events = [e for e in events if e.carrier == carrier]
+        digest = hashlib.sha256(body).hexdigest()
+        limits, now = self.unmatched_limits, utcnow()
+        by_number: dict[str, list[TrackingEvent]] = {}
+        for event in events:
+            by_number.setdefault(event.tracking_number, []).append(event)
+        owners: dict[str, list[tuple[str, str]]] = {}
+        new = 0
         with self._writer.begin() as conn:
-            return conn.execute(
-                _UNMATCHED.insert()
-                .values(carrier=carrier, tracking_number=tracking_number, payload=payload, received_at=utcnow())
+            for number, parcel_events in sorted(by_number.items()):
+                owners[number] = self._shipment_owners(conn, carrier, number)
+                if owners[number]:
+                    new += len(self._insert_events(conn, parcel_events, "webhook", digest, now))
+                else:
+                    new += self._insert_unmatched(conn, carrier, number, parcel_events, digest, now)
+            if new:
+                conn.execute(
+                    _insert(conn, _PAYLOADS)
+                    .values(sha256=digest, carrier=carrier, size=len(body), body=body, received_at=now)
+                    # touched, so that an expiry running now cannot take a body a new scan points at
+                    .on_conflict_do_update(index_elements=["sha256"], set_={"received_at": now})
+                )
+                self._bound_unmatched_total(conn, limits.total)
+        due = self._last_expiry is None or time.monotonic() - self._last_expiry >= limits.expire_every.total_seconds()
+        if due:
+            self._last_expiry = time.monotonic()
+            self.expire_unmatched_events()
+        return PushRecorded(owners=owners, new_events=new, body_stored=bool(new))
+
+    def _insert_unmatched(
+        self,
+        conn: Connection,
+        carrier: str,
+        tracking_number: str,
+        events: list[TrackingEvent],
+        payload_sha256: str,
+        now: datetime,
+    ) -> int:
+        """Keep scans for an unregistered parcel: its newest `per_parcel` at most. Returns how many were new."""
+        per_parcel = self.unmatched_limits.per_parcel
+        newest = sorted(events, key=lambda e: e.occurred_at)[-per_parcel:] if per_parcel > 0 else []
+        added = 0
+        for event in newest:
+            inserted = conn.execute(
+                _insert(conn, _UNMATCHED)
+                .values(
+                    carrier=carrier,
+                    tracking_number=tracking_number,
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at,
+                    event=event.model_dump(mode="json"),
+                    payload_sha256=payload_sha256,
+                    received_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
                 .returning(_UNMATCHED.c.pk)
-            ).scalar_one()
+            ).first()
+            added += inserted is not None
+        if added:
+            surplus = (
+                sa.select(_UNMATCHED.c.pk)
+                .where(_UNMATCHED.c.carrier == carrier, _UNMATCHED.c.tracking_number == tracking_number)
+                .order_by(_UNMATCHED.c.occurred_at.desc(), _UNMATCHED.c.pk.desc())
+                .offset(per_parcel)
+            )
+            gone = conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_(surplus.scalar_subquery()))).rowcount
+            added = max(added - gone, 0)
+        return added
+
+    @staticmethod
+    def _bound_unmatched_total(conn: Connection, total: int) -> None:
+        """Beyond `total` unmatched scans, the ones received first go."""
+        count = conn.execute(sa.select(sa.func.count()).select_from(_UNMATCHED)).scalar_one()
+        if count <= total:
+            return
+        oldest = sa.select(_UNMATCHED.c.pk).order_by(_UNMATCHED.c.received_at, _UNMATCHED.c.pk).limit(count - total)
+        conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_(oldest.scalar_subquery())))
 
     def list_unmatched_events(self, carrier: str, tracking_number: str) -> list[UnmatchedEvent]:
-        """Stored webhooks for a parcel, oldest first: replay them once its shipment is recorded."""
+        """Kept scans of a parcel nobody registered yet, oldest first."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(_UNMATCHED)
                 .where(_UNMATCHED.c.carrier == carrier, _UNMATCHED.c.tracking_number == tracking_number)
-                .order_by(_UNMATCHED.c.received_at, _UNMATCHED.c.pk)
+                .order_by(_UNMATCHED.c.occurred_at, _UNMATCHED.c.pk)
             ).all()
         return [
             UnmatchedEvent(
                 id=r.pk,
-                carrier=r.carrier,
-                tracking_number=r.tracking_number,
-                payload=r.payload,
+                event=TrackingEvent.model_validate(r.event),
+                payload_sha256=r.payload_sha256,
                 received_at=r.received_at,
             )
             for r in rows
         ]
 
-    def delete_unmatched_events(self, ids: Iterable[int]) -> int:
-        """Forget replayed webhooks; returns how many went. Delete after the replay succeeded."""
-        ids = list(ids)
-        if not ids:
-            return 0
+    def claim_parcel_events(self, carrier: str, tracking_number: str) -> list[TrackingEvent]:
+        """Everything carriers pushed for a parcel, for its tracking to start from: its kept unmatched scans
+        move to tracking_events (the parcel is registered now), then every stored scan, oldest first."""
+        now = utcnow()
         with self._writer.begin() as conn:
-            return conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_(ids))).rowcount
+            rows = conn.execute(
+                sa.select(_UNMATCHED).where(
+                    _UNMATCHED.c.carrier == carrier, _UNMATCHED.c.tracking_number == tracking_number
+                )
+            ).all()
+            for row in rows:
+                conn.execute(
+                    _insert(conn, _EVENTS)
+                    .values(
+                        carrier=carrier,
+                        tracking_number=tracking_number,
+                        event_id=row.event_id,
+                        status=row.event["status"],
+                        occurred_at=row.occurred_at,
+                        source="webhook",
+                        event=row.event,
+                        payload_sha256=row.payload_sha256,
+                        received_at=row.received_at or now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
+                )
+            if rows:
+                conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.pk.in_([r.pk for r in rows])))
+        return self.list_tracking_events(carrier, tracking_number)
+
+    def expire_unmatched_events(self, now: datetime | None = None) -> tuple[int, int]:
+        """Forget unmatched scans older than `unmatched_limits.keep_for`, and bodies no scan points at any more
+        that are as old. Returns (scans, bodies) deleted. Runs from `record_carrier_push` (throttled)."""
+        cutoff = (now or utcnow()) - self.unmatched_limits.keep_for
+        with self._writer.begin() as conn:
+            scans = conn.execute(_UNMATCHED.delete().where(_UNMATCHED.c.received_at < cutoff)).rowcount
+            referenced = sa.or_(
+                sa.exists().where(_EVENTS.c.payload_sha256 == _PAYLOADS.c.sha256),
+                sa.exists().where(_UNMATCHED.c.payload_sha256 == _PAYLOADS.c.sha256),
+            )
+            bodies = conn.execute(
+                _PAYLOADS.delete().where(_PAYLOADS.c.received_at < cutoff, sa.not_(referenced))
+            ).rowcount
+        return scans, bodies
+
+    def get_carrier_payload(self, sha256: str) -> bytes | None:
+        """A stored webhook body, exactly as it came."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(_PAYLOADS.c.body).where(_PAYLOADS.c.sha256 == sha256)).scalar()
 
     def tracking_events_for_order(self, merchant_id: str, order_id: str) -> list[TrackingEvent]:
         """Every stored scan of every parcel of an order, oldest first: the support console's timeline."""

@@ -103,11 +103,13 @@ class OrderRow(SQLModel, table=True):
 
 
 class ShipmentRow(SQLModel, table=True):
-    """One parcel. A tracking number belongs to one order; `items` maps line item id -> quantity."""
+    """One parcel. A tracking number belongs to one order of its merchant (another merchant may use the same
+    number: numbers are unique per merchant, migration 3); `items` maps line item id -> quantity."""
 
     __tablename__ = "shipments"
     __table_args__ = (
-        sa.UniqueConstraint("carrier", "tracking_number", name="uq_shipments_carrier_tracking"),
+        # carrier + number first: a carrier webhook finds every merchant's parcel by them
+        sa.UniqueConstraint("carrier", "tracking_number", "merchant_id", name="uq_shipments_parcel_merchant"),
         sa.ForeignKeyConstraint(
             ["merchant_id", "order_id"],
             ["orders.merchant_id", "orders.order_id"],
@@ -128,8 +130,24 @@ class ShipmentRow(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class CarrierPayloadRow(SQLModel, table=True):
+    """A carrier webhook's raw body, kept once however many scans it carries or how often it comes (migration 3).
+
+    Keyed by the SHA-256 of the bytes; events point at it. Kept while an event points at it.
+    """
+
+    __tablename__ = "carrier_payloads"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    carrier: str
+    size: int
+    body: bytes = Field(sa_type=sa.LargeBinary)
+    received_at: datetime = _ts(index=True)
+
+
 class TrackingEventRow(SQLModel, table=True):
-    """One normalised scan, stored once however often carriers repeat it (webhook and poll alike).
+    """One normalised scan of a known parcel, stored once however often carriers repeat it (webhook and poll
+    alike). `payload_sha256` names the webhook body it came in (carrier_payloads), if any.
 
     No foreign key to shipments on purpose: recording what a carrier said must never fail.
     """
@@ -138,6 +156,7 @@ class TrackingEventRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_tracking_events_event"),
         sa.Index("ix_tracking_events_parcel", "carrier", "tracking_number", "occurred_at"),
+        sa.Index("ix_tracking_events_payload", "payload_sha256"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -148,20 +167,31 @@ class TrackingEventRow(SQLModel, table=True):
     occurred_at: datetime = _ts()
     source: str  # 'webhook' | 'poll'
     event: dict[str, Any] = Field(sa_type=JSONDoc)  # the whole domain.TrackingEvent
-    payload: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)  # vendor body, if any
     received_at: datetime = _created()
+    payload_sha256: str | None = None  # the webhook body it came in, if any (last: migration 3 added it)
 
 
 class UnmatchedEventRow(SQLModel, table=True):
-    """A carrier webhook for a tracking number we do not know (yet): kept to replay, never dropped."""
+    """A scan pushed for a tracking number no merchant has registered (yet), once per event id (migration 3).
 
-    __tablename__ = "unmatched_carrier_events"
-    __table_args__ = (sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),)
+    The parcel's tracking claims these at its first poll (they move to tracking_events). Bounded per parcel and
+    in total, and expired: see `Store.record_carrier_push` and `Store.expire_unmatched_events`.
+    """
+
+    __tablename__ = "unmatched_tracking_events"
+    __table_args__ = (
+        sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_unmatched_tracking_events_event"),
+        sa.Index("ix_unmatched_tracking_events_received", "received_at"),
+        sa.Index("ix_unmatched_tracking_events_payload", "payload_sha256"),
+    )
 
     pk: int | None = Field(default=None, primary_key=True)
     carrier: str
     tracking_number: str
-    payload: dict[str, Any] = Field(sa_type=JSONDoc)
+    event_id: str
+    occurred_at: datetime = _ts()
+    event: dict[str, Any] = Field(sa_type=JSONDoc)  # the whole domain.TrackingEvent
+    payload_sha256: str | None = None
     received_at: datetime = _created()
 
 

@@ -50,6 +50,12 @@ SEARCH_ATTRIBUTE_KEYS: list[SearchAttributeKey[Any]] = [
 # Patches (docs/CHANGING_JOURNEYS.md): each id names what changed, and stays until no workflow that started
 # before it is still running.
 PATCH_FINDABLE_DETAIL = "findable-detail"  # 2026-11: a tracking child publishes its parcel's carrier status
+# 2026-11 (issue 8): tracking children get ids that name their merchant (`domain.shipment_workflow_id`)
+PATCH_TENANT_IDS = "tenant-ids"
+# 2026-11 (issue 8): a tracking child publishes its carrier status as soon as it starts, not at the first change
+PATCH_FINDABLE_FROM_START = "findable-from-start"
+# 2026-11 (issue 8): a parcel already final when its tracking starts ends the child at once (no wait for a poll)
+PATCH_FINAL_AT_START = "final-at-start"
 _CLI_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "KEYWORD_LIST": "KeywordList", "DOUBLE": "Double"}
 # name -> the type as `temporal server start-dev --search-attribute NAME=TYPE` spells it
 SEARCH_ATTRIBUTES: dict[str, str] = {k.name: _CLI_TYPES[k.indexed_value_type.name] for k in SEARCH_ATTRIBUTE_KEYS}
@@ -118,6 +124,9 @@ class ParcelState(BaseModel):
 
     carrier: str
     tracking_number: str
+    workflow_id: str | None = Field(
+        default=None, description="its tracking child's id; None in states recorded before the `tenant-ids` patch"
+    )
     items: dict[str, int] = Field(default_factory=dict)
     exchange_id: str | None = Field(default=None, description="set when the parcel carries an exchange's replacement")
     status: TrackingStatus = TrackingStatus.PENDING

@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         SkipReason,
         Step,
         TrackingStatus,
+        legacy_shipment_workflow_id,
+        shipment_workflow_id,
     )
     from policies.durations import Duration
     from workflows import actions as act
@@ -58,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messenger import Messenger
     from workflows.models import (
+        PATCH_TENANT_IDS,
         SA_CUSTOMER,
         SA_DELAY_KINDS,
         SA_DELAYED,
@@ -677,14 +680,19 @@ class OrderJourney:
 
     async def _track(self, shipment: Shipment) -> None:
         """Run one parcel's tracking child to its end and keep its final word."""
+        order, options = self._inp.order, self._inp.options
+        if workflow.patched(PATCH_TENANT_IDS):  # an id per merchant, unambiguous (domain.shipment_workflow_id)
+            child_id = shipment_workflow_id(order.merchant_id, shipment.carrier, shipment.tracking_number)
+        else:
+            child_id = legacy_shipment_workflow_id(shipment.carrier, shipment.tracking_number)
         parcel = ParcelState(
             carrier=shipment.carrier,
             tracking_number=shipment.tracking_number,
+            workflow_id=child_id,
             items=shipment.items,
             exchange_id=shipment.exchange_id,
         )
         self._update_parcel(parcel)
-        order, options = self._inp.order, self._inp.options
         preferences = self._state.preferences
         handle = await workflow.start_child_workflow(
             ShipmentTracking.run,
@@ -699,7 +707,7 @@ class OrderJourney:
                 search_attributes=options.search_attributes,
                 preferences=preferences,
             ),
-            id=shipment.workflow_id,
+            id=child_id,
             static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
         )
         self._children[shipment.tracking_number] = handle
@@ -718,6 +726,8 @@ class OrderJourney:
         known = parcels.get(parcel.tracking_number)
         if known is not None and known.final and not parcel.final:
             return  # a report overtaken by the child's final result
+        if known is not None and parcel.workflow_id is None:  # a child started before `tenant-ids` does not say
+            parcel = parcel.model_copy(update={"workflow_id": known.workflow_id})
         parcels[parcel.tracking_number] = parcel
         self._state.parcels = list(parcels.values())
         seen = {(d.kind, d.tracking_number, d.detected_at) for d in self._state.delays}

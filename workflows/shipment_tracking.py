@@ -33,7 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from policies.durations import Duration
     from workflows.messenger import Messenger
     from workflows.models import (
+        PATCH_FINAL_AT_START,
         PATCH_FINDABLE_DETAIL,
+        PATCH_FINDABLE_FROM_START,
         SA_CARRIER_STATUS,
         SA_MERCHANT,
         MessagePreferences,
@@ -73,6 +75,8 @@ class ShipmentTracking:
                 exchange_id=inp.shipment.exchange_id,
             )
         )
+        if self._parcel.workflow_id is None:  # readers find the child by the id it runs under, old or new format
+            self._parcel.workflow_id = workflow.info().workflow_id
         self._seen: set[str] = set(carry.seen_event_ids) if carry else set()
         self._alerted: set[str] = set(carry.alerted) if carry else set()
         self._exception_since: datetime | None = carry.exception_since if carry else None
@@ -90,8 +94,12 @@ class ShipmentTracking:
 
     @workflow.signal
     def tracking_update(self, events: list[TrackingEvent]) -> None:
-        """Carrier webhook events for this parcel (the API forwards them)."""
-        self._inbox.extend(events)
+        """Carrier webhook events for this parcel (the API forwards them). Events for another parcel are
+        dropped: a legacy child id (`shipment-{carrier}-{number}`) can be reached for a different parcel."""
+        parcel = self._parcel
+        self._inbox.extend(
+            e for e in events if e.carrier == parcel.carrier and e.tracking_number == parcel.tracking_number
+        )
 
     @workflow.signal
     def preferences_changed(self, preferences: MessagePreferences) -> None:
@@ -105,8 +113,10 @@ class ShipmentTracking:
     @workflow.run
     async def run(self, inp: TrackingInput) -> ParcelState:
         if inp.carry is None:
+            if inp.search_attributes and workflow.patched(PATCH_FINDABLE_FROM_START):
+                self._upsert_status()  # `--carrier-status pending` finds a parcel before its first scan
             # Asking the carrier at once registers the parcel for its webhooks and picks up scans that
-            # arrived before this child existed (the API keeps those, and answers the carrier 202).
+            # arrived before this child existed (the poll also returns those the API stored for it).
             known = await self._fetch()
             if not any(e.status in FINAL_STATUSES for e in known):
                 await self._send(Step.SHIPPED, context=self._shipment_context())
@@ -119,7 +129,9 @@ class ShipmentTracking:
                 )
             now = workflow.now()
             deadline = self._next_wake(now)
-            if not self._inbox:
+            # Final already (delivered before tracking started): end now, not at the next poll.
+            done = self._parcel.final and workflow.patched(PATCH_FINAL_AT_START)
+            if not self._inbox and not done:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: bool(self._inbox),
@@ -328,12 +340,15 @@ class ShipmentTracking:
         """The parcel's carrier status, findable on this child (`GET /v1/orders?carrier_status=` reads it and
         answers with the parent journey). Children started before the patch replay without it."""
         if self._inp.search_attributes and workflow.patched(PATCH_FINDABLE_DETAIL):
-            workflow.upsert_search_attributes(
-                [
-                    SA_MERCHANT.value_set(self._inp.order.merchant_id),
-                    SA_CARRIER_STATUS.value_set(self._parcel.status.value),
-                ]
-            )
+            self._upsert_status()
+
+    def _upsert_status(self) -> None:
+        workflow.upsert_search_attributes(
+            [
+                SA_MERCHANT.value_set(self._inp.order.merchant_id),
+                SA_CARRIER_STATUS.value_set(self._parcel.status.value),
+            ]
+        )
 
     def _check_expiry(self, now: datetime) -> None:
         """No carrier word at all for `expire_after`, or tracking for `give_up_after`: stop tracking."""

@@ -95,3 +95,31 @@ async def test_unknown_carrier_is_a_non_retryable_error(store: Store) -> None:
     with pytest.raises(ApplicationError) as raised:
         await poll(TrackingActivities(store, {"ups": FakeCarrier()}), PollRequest(carrier="dhl", tracking_number="X1"))
     assert raised.value.type == "UnknownCarrier" and raised.value.non_retryable
+
+
+async def test_first_poll_returns_the_scans_pushed_before_the_parcel_was_registered(store: Store) -> None:
+    """The webhook came first (nobody had the number yet); the carrier's own answer has nothing yet. The
+    parcel's first poll still gets the pushed scans, and claims them for the parcel."""
+    pushed = [scan("w1", 0, TrackingStatus.PENDING), scan("w2", 3)]
+    store.record_carrier_push("ups", b'{"pushed": true}', pushed)
+    carrier = FakeCarrier(events=[])
+
+    result = await poll(TrackingActivities(store, {"ups": carrier}))
+    assert result.events == pushed
+    assert store.list_unmatched_events("ups", "1Z0001") == []
+    assert [e.event_id for e in store.list_tracking_events("ups", "1Z0001")] == ["w1", "w2"]
+
+
+async def test_stored_and_polled_scans_are_merged_once_each_oldest_first(store: Store) -> None:
+    store.record_tracking_events([scan("w1", 1), scan("both", 4)], "webhook")  # pushed while no child ran
+    carrier = FakeCarrier(events=[scan("p0", 0, TrackingStatus.PENDING), scan("both", 4)])
+    result = await poll(TrackingActivities(store, {"ups": carrier}))
+    assert [e.event_id for e in result.events] == ["p0", "w1", "both"]
+
+
+async def test_a_carrier_that_cannot_answer_yet_does_not_hide_the_pushed_scans(store: Store) -> None:
+    pushed = [scan("w1", 0)]
+    store.record_carrier_push("ups", b"{}", pushed)
+    carrier = FakeCarrier(error=CarrierError("tracking number unknown", retryable=False, status_code=404))
+    result = await poll(TrackingActivities(store, {"ups": carrier}))
+    assert result.events == pushed

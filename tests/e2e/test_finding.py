@@ -133,3 +133,13 @@ async def test_the_cli_lists_orders_with_counts(stack: Stack, monkeypatch: pytes
     assert "journeys per stage" in text and "in_transit" in text and "AftercareDelayed = false" in text
     code, text = await asyncio.to_thread(cli, "--merchant", "e2e", "--page-token", "bogus")
     assert code == 1 and "invalid_page_token" in text
+
+
+async def test_a_parcel_is_findable_as_pending_before_its_first_scan(stack: Stack) -> None:
+    """A child published its carrier status only at its first change: `--carrier-status pending` found nothing."""
+    waiting = await place(stack, tracking=f"EZ{uuid.uuid4().hex[:10].upper()}")  # a label, no scan yet
+
+    async def published() -> None:
+        assert waiting in ids(await found(stack, carrier_status="pending"))
+
+    await eventually(published, "the parcel's pending carrier status", timeout=30)

@@ -46,7 +46,7 @@ async def test_export_writes_every_run_encrypted_and_it_replays(
     text = target.read_text()
     assert EMAIL not in text and "Grace" not in text  # payloads stay encrypted
     runs = from_bundle(text, source=str(target))
-    assert [r.workflow_id for r in runs] == [journey_id("e2e", order_id), f"shipment-easypost-{tracking}"]
+    assert [r.workflow_id for r in runs] == [journey_id("e2e", order_id), f"shipment~e2e~easypost~{tracking}"]
     results = await replay(runs, build_replayer(CONVERTER))
     assert results.replay_failures == {}
 

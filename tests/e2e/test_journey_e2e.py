@@ -14,6 +14,7 @@ import pytest
 
 from domain import journey_id
 from tests.e2e.conftest import Stack
+from tests.e2e.waiting import eventually
 
 pytestmark = pytest.mark.devserver
 
@@ -164,6 +165,52 @@ async def test_unknown_tracking_numbers_are_kept_and_answered_202(stack: Stack) 
     assert deliveries and deliveries[-1].to_json()["attempts"][-1]["status_code"] == 202
     kept = stack.store.list_unmatched_events("easypost", tracking)
     assert len(kept) == 1
+
+
+async def test_a_webhook_before_the_shipment_reaches_the_parcel_when_its_tracking_starts(stack: Stack) -> None:
+    """The carrier pushed a scan before anyone registered the number. Its own answer at tracking start has
+    nothing (the sandbox forgets the tracker): the parcel still starts from the pushed scan, not `pending`,
+    so no false "pickup late" can follow."""
+    tracking = f"EZ{uuid.uuid4().hex[:10].upper()}"
+    await scan(stack, tracking, "in_transit", "arrived_at_facility", "Arrived at facility")
+    async with __import__("httpx").AsyncClient(base_url=stack.sandbox.http_url) as sandbox:
+        (await sandbox.delete(f"/_sandbox/easypost/trackers/{tracking}")).raise_for_status()
+    assert len(stack.store.list_unmatched_events("easypost", tracking)) == 1
+
+    order_id = f"E2E-EARLY-{uuid.uuid4().hex[:6]}"
+    assert (await stack.api.post("/v1/orders", json=order_payload(order_id))).status_code == 201
+    body = {"carrier": "easypost", "tracking_number": tracking}
+    assert (await stack.api.post(f"/v1/orders/{order_id}/shipments", json=body)).status_code == 201
+
+    async def moving() -> dict[str, Any]:
+        state = (await stack.api.get(f"/v1/orders/{order_id}")).json()
+        assert [p["status"] for p in state["parcels"]] == ["in_transit"], state["parcels"]
+        return dict(state)
+
+    state = await eventually(moving, "the parcel to take the scan pushed before it was registered", timeout=30)
+    assert state["delays"] == [] and not [m for m in state["messages"] if m["step"] == "delay_alert"]
+    assert state["parcels"][0]["last_description"] == "Arrived at facility"
+    assert stack.store.list_unmatched_events("easypost", tracking) == []  # claimed by the parcel
+
+
+async def test_a_parcel_delivered_before_tracking_started_moves_the_order_on_at_once(stack: Stack) -> None:
+    """EasyPost's test code EZ4000000004 is at the door already: no waiting for the next poll (5 minutes in
+    this policy), no "shipped" news for a parcel that arrived, the delivered message instead."""
+    order_id = f"E2E-ATDOOR-{uuid.uuid4().hex[:6]}"
+    assert (await stack.api.post("/v1/orders", json=order_payload(order_id))).status_code == 201
+    body = {"carrier": "easypost", "tracking_number": "EZ4000000004"}
+    assert (await stack.api.post(f"/v1/orders/{order_id}/shipments", json=body)).status_code == 201
+
+    async def moved_on() -> dict[str, Any]:
+        state = (await stack.api.get(f"/v1/orders/{order_id}")).json()
+        assert state["stage"] in ("delivered", "post_delivery", "completed"), state["stage"]
+        return dict(state)
+
+    state = await eventually(moved_on, "the order to move on from a parcel delivered at start", timeout=40)
+    assert [p["status"] for p in state["parcels"]] == ["delivered"]
+    await wait_for_message(stack, order_id, "delivered")
+    state = (await stack.api.get(f"/v1/orders/{order_id}")).json()
+    assert not [m for m in state["messages"] if m["step"] == "shipped"]
 
 
 async def test_worker_killed_mid_journey_loses_nothing_and_sends_nothing_twice(stack: Stack) -> None:

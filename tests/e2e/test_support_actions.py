@@ -118,7 +118,7 @@ class Desk:
 
     async def deliver(self, tracking: str) -> None:
         """The carrier's webhook for a delivery, once the parcel's tracking child is running."""
-        child = self.env.client.get_workflow_handle(shipment_workflow_id("easypost", tracking))
+        child = self.env.client.get_workflow_handle(shipment_workflow_id("acme", "easypost", tracking))
         await eventually(lambda: child.describe(), f"tracking child for {tracking}")
         event = scan(tracking, TrackingStatus.DELIVERED, datetime.now(UTC))
         await child.signal("tracking_update", [event])

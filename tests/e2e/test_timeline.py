@@ -38,6 +38,12 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
         response = await stack.api.post(f"/v1/orders/{order_id}/shipments", json=body, headers=headers)
         assert response.status_code == 201
     await wait_for_stage(stack, order_id, "in_transit")
+
+    async def first_poll_done() -> None:  # else the scan may reach the parcel by its first poll, not the webhook
+        history = await stack.env.client.get_workflow_handle(f"shipment~e2e~easypost~{first}").fetch_history()
+        assert any(e.HasField("activity_task_completed_event_attributes") for e in history.events)
+
+    await eventually(first_poll_done, "the first parcel's first look at the carrier")
     await scan(stack, first, "failure", "weather_delay", "Held: severe weather")
 
     async def delayed() -> None:
@@ -67,7 +73,7 @@ async def test_timeline_of_a_delayed_split_shipment_with_a_refund(
     journey = journey_id("e2e", order_id)
     assert timeline["workflow_id"] == journey and timeline["runs"] == 3  # the journey and two parcels
     assert f"confirmation sent by email to {EMAIL}" in summaries(timeline, "message")
-    assert {f"tracking child shipment-easypost-{t} started" for t in (first, second)} <= set(
+    assert {f"tracking child shipment~e2e~easypost~{t} started" for t in (first, second)} <= set(
         summaries(timeline, "parcel")
     )
     [exception] = [s for s in summaries(timeline, "tracking") if "exception" in s]

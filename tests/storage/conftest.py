@@ -98,7 +98,7 @@ def pg_store(pg_url: str) -> Iterator[Store]:
 def _truncate_all(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
-            "TRUNCATE messages, suppressions, tracking_events, unmatched_carrier_events, shipments, "
+            "TRUNCATE messages, suppressions, tracking_events, unmatched_tracking_events, carrier_payloads, shipments, "
             "orders, customers, merchants, console_sessions, api_tokens, audit_log RESTART IDENTITY"
         )
 

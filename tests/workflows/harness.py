@@ -249,7 +249,9 @@ class Scenario:
     async def webhook(self, *events: TrackingEvent) -> None:
         """What the API does with a carrier webhook: signal the parcel's tracking child."""
         first = events[0]
-        await self.signal(shipment_workflow_id(first.carrier, first.tracking_number), "tracking_update", list(events))
+        assert self.order is not None
+        child_id = shipment_workflow_id(self.order.merchant_id, first.carrier, first.tracking_number)
+        await self.signal(child_id, "tracking_update", list(events))
 
     async def scan_at(self, tracking_number: str, status: TrackingStatus, at: datetime, **extra: Any) -> TrackingEvent:
         """Let the clock reach `at`, then deliver the carrier's scan of that moment by webhook."""
@@ -262,7 +264,11 @@ class Scenario:
         """Terminate what a failed scenario left running, the journey and each tracking child (the test
         server does not apply parent close policies): with its worker gone, a leftover workflow's next task
         would wait forever and hold the shared clock still for every scenario after it."""
-        ids = ([self.order.workflow_id] if self.order else []) + [s.workflow_id for s in self.shipments]
+        ids = (
+            [self.order.workflow_id] + [s.workflow_id(self.order.merchant_id) for s in self.shipments]
+            if self.order
+            else []
+        )
         for workflow_id in ids:
             handle = self.env.client.get_workflow_handle(workflow_id)
             with contextlib.suppress(RPCError):
@@ -311,7 +317,10 @@ class Scenario:
 
     async def parcel(self, tracking_number: str, carrier: str = "easypost") -> ParcelState:
         """The tracking child's own view of its parcel (a query on its latest run)."""
-        child = self.env.client.get_workflow_handle(shipment_workflow_id(carrier, tracking_number))
+        assert self.order is not None
+        child = self.env.client.get_workflow_handle(
+            shipment_workflow_id(self.order.merchant_id, carrier, tracking_number)
+        )
         return await child.query(ShipmentTracking.state)
 
     async def review_submitted(self, *item_ids: str) -> None:

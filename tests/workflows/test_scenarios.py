@@ -7,7 +7,9 @@ from itertools import pairwise
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain import ExceptionReason, Shipment, TrackingStatus
+from aftercare.histories import collect, replay
+from domain import ExceptionReason, Shipment, TrackingStatus, shipment_workflow_id
+from tests.conftest import CONVERTER
 from tests.workflows.harness import (
     Scenario,
     delays,
@@ -21,6 +23,7 @@ from tests.workflows.harness import (
     skipped,
     to_the_minute,
 )
+from worker import build_replayer
 from workflows.models import Stage
 
 D, H = timedelta(days=1), timedelta(hours=1)
@@ -62,9 +65,9 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
     assert len(state.messages) == 7
     # History budget of a typical order: the journey stays small (its child tells it only what changes its
     # plan); the child's events are mostly two days of polls. Far below Temporal's 10,240-event warning.
-    assert lengths.keys() == {sc.order.workflow_id, "shipment-easypost-TRK1001"}  # type: ignore[union-attr]
+    assert lengths.keys() == {sc.order.workflow_id, "shipment~acme~easypost~TRK1001"}  # type: ignore[union-attr]
     [journey_events] = lengths[sc.order.workflow_id]  # type: ignore[union-attr]
-    [child_events] = lengths["shipment-easypost-TRK1001"]
+    [child_events] = lengths["shipment~acme~easypost~TRK1001"]
     assert journey_events <= 80, journey_events
     assert child_events <= 500, child_events
 
@@ -723,13 +726,13 @@ async def test_long_tracking_continues_as_new_and_keeps_its_memory(time_skipping
         await sc.scan_at("CAN1001", TrackingStatus.DELIVERED, delivered)
         state = await sc.finish()
         await sc.record("long_tracking_continued_as_new")
-        runs = await sc.runs("shipment-easypost-CAN1001")
+        runs = await sc.runs("shipment~acme~easypost~CAN1001")
         lengths = await sc.history_lengths()
 
     assert len(runs) >= 3
     # Each tracking run continues-as-new near its limit (60 here, 2,000 in production), never far past it.
-    assert len(lengths["shipment-easypost-CAN1001"]) == len(runs)
-    assert max(lengths["shipment-easypost-CAN1001"]) <= 60 + 15, lengths
+    assert len(lengths["shipment~acme~easypost~CAN1001"]) == len(runs)
+    assert max(lengths["shipment~acme~easypost~CAN1001"]) <= 60 + 15, lengths
     polls = sc.polls("CAN1001")
     assert len(polls) >= 45
     found = to_the_minute(min(p for p in polls if p >= out))
@@ -814,7 +817,18 @@ async def test_scans_from_before_tracking_started_are_picked_up_at_once(
         await sc.advance_to(reported)
         await sc.ship(Shipment(carrier="easypost", tracking_number="EARLY1001", shipped_at=t0))
         state = await sc.finish()
+        child = await time_skipping_env.client.get_workflow_handle(
+            shipment_workflow_id("acme", "easypost", "EARLY1001")
+        ).describe()
+        # the new paths (tenant-ids, findable-from-start, final-at-start) replay as they ran
+        replayed = await replay(
+            await collect(time_skipping_env.client, sc.order.workflow_id), build_replayer(CONVERTER)
+        )  # type: ignore[union-attr]
 
+    # Final at its first poll: the tracking ends there and then, not an hour later at the next poll (issue 8)
+    assert child.close_time is not None and child.close_time - child.start_time < timedelta(minutes=1)
+    assert len(sc.polls("EARLY1001")) == 1
+    assert replayed.replay_failures == {}
     assert sc.sent()[:2] == [
         ("confirmation", "email", EMAIL, t0),
         ("delivered", "email", EMAIL, reported),  # no "shipped" for a parcel already at the door
@@ -822,3 +836,33 @@ async def test_scans_from_before_tracking_started_are_picked_up_at_once(
     tracking_number, polled_at = sc.carrier.polls[0]
     assert (tracking_number, to_the_minute(polled_at)) == ("EARLY1001", reported)
     assert [p.delivered_at for p in state.parcels] == [t0 + 5 * H]
+
+
+# --- 15. many merchants ---------------------------------------------------------------------------
+
+
+async def test_two_merchants_track_the_same_number_each_in_its_own_child(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """`acme` and `acme-eu` ship parcels with the same carrier and number: under the legacy child id
+    (`shipment-{carrier}-{number}`, no merchant) the second journey could not start its child."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as acme, scenario(time_skipping_env) as eu:
+        await acme.start(make_order(t0), make_policy())
+        await eu.start(make_order(t0, merchant_id="acme-eu"), make_policy())
+        parcel = Shipment(carrier="easypost", tracking_number="SAME1001", shipped_at=t0)
+        await acme.ship(parcel)
+        await eu.ship(parcel)
+        await acme.scan_at("SAME1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await eu.scan_at("SAME1001", TrackingStatus.DELIVERED, t0 + 3 * H + Q)
+        eu_state = await eu.finish()
+        acme_parcel = await acme.parcel("SAME1001")
+        acme_state = await acme.state()
+
+    assert acme_parcel.status is TrackingStatus.IN_TRANSIT and not acme_parcel.final
+    assert acme_parcel.workflow_id == "shipment~acme~easypost~SAME1001"
+    assert [(p.status, p.workflow_id) for p in eu_state.parcels] == [
+        (TrackingStatus.DELIVERED, "shipment~acme-eu~easypost~SAME1001")
+    ]
+    assert acme_state.stage is Stage.IN_TRANSIT
+    assert [p.workflow_id for p in acme_state.parcels] == ["shipment~acme~easypost~SAME1001"]

@@ -1,0 +1,77 @@
+"""Tables as schema version 2 left them, where version 3 changed them: to build an old database in a test.
+
+(The current models describe the latest version; a test that upgrades an old database needs the old shapes.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from storage.types import JSONDoc, UTCDateTime
+
+V2 = sa.MetaData()
+sa.Table("orders", V2, sa.Column("merchant_id", sa.String), sa.Column("order_id", sa.String))  # FK target only
+sa.Table(
+    "shipments",
+    V2,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("tracking_number", sa.String, nullable=False),
+    sa.Column("merchant_id", sa.String, nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("items", JSONDoc, nullable=False),
+    sa.Column("shipped_at", UTCDateTime, nullable=True),
+    sa.Column("tracking_url", sa.String, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("carrier", "tracking_number", name="uq_shipments_carrier_tracking"),
+    sa.ForeignKeyConstraint(
+        ["merchant_id", "order_id"], ["orders.merchant_id", "orders.order_id"], name="fk_shipments_order"
+    ),
+    sa.Index("ix_shipments_order", "merchant_id", "order_id"),
+    sa.Index("ix_shipments_tracking_number", "tracking_number"),
+)
+sa.Table(
+    "tracking_events",
+    V2,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("tracking_number", sa.String, nullable=False),
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("event", JSONDoc, nullable=False),
+    sa.Column("payload", JSONDoc, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_tracking_events_event"),
+    sa.Index("ix_tracking_events_parcel", "carrier", "tracking_number", "occurred_at"),
+)
+sa.Table(
+    "unmatched_carrier_events",
+    V2,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("carrier", sa.String, nullable=False),
+    sa.Column("tracking_number", sa.String, nullable=False),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),
+)
+CHANGED_IN_V3 = ("shipments", "tracking_events", "unmatched_carrier_events")
+
+
+def insert_shipment(engine: sa.Engine, merchant_id: str, order_id: str, carrier: str, number: str, items: dict) -> None:
+    """A parcel as version 2's code recorded it (today's Store writes the version 3 shape)."""
+    shipments = V2.tables["shipments"]
+    with engine.begin() as conn:
+        conn.execute(
+            shipments.insert().values(
+                carrier=carrier,
+                tracking_number=number,
+                merchant_id=merchant_id,
+                order_id=order_id,
+                items=items,
+                created_at=datetime.now(UTC),
+            )
+        )
