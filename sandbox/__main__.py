@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 from sandbox.runner import DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_URL, run_sandbox
 from sandbox.state import SandboxState
@@ -60,8 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stripe-api-key",
         action="append",
         dest="stripe_api_keys",
-        help="a Stripe secret key the stand-in accepts (repeatable); default "
-        "$AFTERCARE_STRIPE_API_KEY or 'sk_test_sandbox'",
+        help="a Stripe secret key the stand-in accepts, each its own account (repeatable); default "
+        "$AFTERCARE_SANDBOX_STRIPE_KEYS (comma-separated) or 'sk_test_sandbox'",
+    )
+    home = env("AFTERCARE_HOME")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(home) / "sandbox" if home else None,
+        help="where the Stripe stand-in keeps payments and refunds across restarts; default $AFTERCARE_HOME/sandbox "
+        "(none: memory only)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)  # fmt: skip
@@ -69,8 +78,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     keys = args.easypost_api_keys or [os.environ.get("AFTERCARE_EASYPOST_API_KEY", "sandbox-key")]
-    stripe_keys = args.stripe_api_keys or [os.environ.get("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox")]
-    state = SandboxState(easypost_api_keys=set(keys), stripe_api_keys=set(stripe_keys))
+    from_env = [k.strip() for k in os.environ.get("AFTERCARE_SANDBOX_STRIPE_KEYS", "").split(",") if k.strip()]
+    stripe_keys = args.stripe_api_keys or from_env or ["sk_test_sandbox"]
+    state = SandboxState(
+        easypost_api_keys=set(keys),
+        stripe_api_keys=set(stripe_keys),
+        stripe_state_file=args.state_dir / "stripe.json" if args.state_dir else None,
+    )
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, args.webhook_secret,
         state=state, log_level=args.log_level,
