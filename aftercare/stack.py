@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aftercare.codec import CodecKeyError, load_keys
-from aftercare.settings import REPO_ROOT, Settings
+from aftercare.settings import DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
 from workflows.models import SEARCH_ATTRIBUTES
 
 console = Console()
@@ -147,8 +147,14 @@ def plan_children(settings: Settings) -> list[Child]:
     search_attributes = [
         arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
     ]
-    # the Stripe key travels in the environment, never on a command line that `ps` shows
-    stripe_key = {"AFTERCARE_STRIPE_API_KEY": settings.stripe_api_key}
+    # Stripe keys travel in the environment, never on a command line that `ps` shows. The worker reads the
+    # demo merchant's key from the variable demo.yaml names; the sandbox opens one account per key it accepts
+    # (the demo merchant's, and any listed in AFTERCARE_SANDBOX_STRIPE_KEYS for other merchants).
+    listed = [k.strip() for k in os.environ.get("AFTERCARE_SANDBOX_STRIPE_KEYS", "").split(",") if k.strip()]
+    sandbox_keys = {
+        "AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([settings.demo_stripe_secret_key, *listed]))
+    }
+    demo_key = {DEMO_STRIPE_KEY_ENV: settings.demo_stripe_secret_key}
     # fmt: off
     return [
         Child(
@@ -175,11 +181,12 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--smtp-port", str(settings.smtp_port),
                 "--webhook-url", f"{settings.api_url}/v1/carriers/easypost/events",
                 "--webhook-secret", settings.easypost_webhook_secret,
+                "--state-dir", str(settings.home / "sandbox"),  # its Stripe's payments survive a restart
             ],
             logs / "sandbox.log",
-            env=stripe_key,  # the sandbox's Stripe accepts the key the worker sends
+            env=sandbox_keys,
         ),
-        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | stripe_key),
+        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | demo_key),
         Child(
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],

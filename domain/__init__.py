@@ -3,7 +3,16 @@
 from domain.delays import DelayAlert, DelayKind
 from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
 from domain.orders import Address, Customer, LineItem, Order, journey_id
-from domain.payments import PaymentRef, RefundInstruction, RefundReason, RefundReceipt
+from domain.payments import (
+    FoundRefund,
+    PaymentFacts,
+    PaymentLookup,
+    PaymentRef,
+    RefundInstruction,
+    RefundReason,
+    RefundReceipt,
+    currency_exponent,
+)
 from domain.returns import ReturnLabel, ReturnLabelRequest
 from domain.support import Actor, AuditEntry, Role
 from domain.tracking import (
@@ -27,11 +36,14 @@ __all__ = [
     "DelayAlert",
     "DelayKind",
     "ExceptionReason",
+    "FoundRefund",
     "LineItem",
     "MessageOutcome",
     "MessageRequest",
     "MessageStatus",
     "Order",
+    "PaymentFacts",
+    "PaymentLookup",
     "PaymentRef",
     "PollRequest",
     "PollResult",
@@ -46,6 +58,7 @@ __all__ = [
     "Step",
     "TrackingEvent",
     "TrackingStatus",
+    "currency_exponent",
     "journey_id",
     "shipment_workflow_id",
 ]

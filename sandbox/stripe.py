@@ -43,13 +43,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from domain import currency_exponent
 from sandbox.state import SandboxState
 
 API = "/stripe/v1"
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
-THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "chf": "CHF "}
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 REFUND_FAILS = "pm_card_refundFail"
@@ -77,7 +74,7 @@ def stripe_error(status: int, message: str, **fields: Any) -> JSONResponse:
 def money(minor: int, currency: str) -> str:
     """Stripe's way of writing an amount in messages: €30.00, $25.00, ¥500."""
     currency = currency.lower()
-    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    exponent = currency_exponent(currency)
     value = f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
     return f"{SYMBOLS[currency]}{value}" if currency in SYMBOLS else f"{value} {currency.upper()}"
 
