@@ -23,9 +23,8 @@ from temporalio.exceptions import ApplicationError
 
 from connectors.payments.base import PaymentError, PaymentProvider
 from domain import FoundRefund, PaymentFacts, PaymentLookup, PaymentRef, RefundInstruction, RefundReceipt
+from domain.payments import PAYMENT_NOT_CONFIGURED, PAYMENT_REFUSED
 
-PAYMENT_REFUSED = "PaymentRefused"
-PAYMENT_NOT_CONFIGURED = "PaymentNotConfigured"
 UNKNOWN_PAYMENT_PROVIDER = "UnknownPaymentProvider"
 
 T = TypeVar("T")

@@ -19,6 +19,11 @@ class PaymentRef(BaseModel):
     reference: str = Field(min_length=3, max_length=255, description="e.g. the PaymentIntent id pi_3Nx...")
 
 
+PAYMENT_REFUSED = "PaymentRefused"
+"""ApplicationError type of a payment activity the provider refused for good (details: code, status_code)."""
+PAYMENT_NOT_CONFIGURED = "PaymentNotConfigured"
+"""ApplicationError type when the merchant's payment credentials are not named or not set on the worker."""
+
 # Currencies whose minor unit is not the cent (ISO 4217 / Stripe): 500 JPY is 500, 1.234 KWD is 1234.
 ZERO_DECIMAL = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
