@@ -283,7 +283,7 @@ def test_a_stripe_key_in_the_payments_section_is_refused_and_never_echoed() -> N
         f"{FILE}:2:1: payments: missing required field 'credentials_env'",
         f"{FILE}:4:3: payments.secret_key: 'secret_key' looks like a credential, and secrets never belong in a "
         f"policy file; name the environment variable that holds it under credentials_env instead: "
-        f"credentials_env: {{secret_key: STRIPE_SECRET_KEY}}"
+        f"credentials_env: {{secret_key: STRIPE_SECRET_KEY}}",
     ]
     pasted = "merchant: {id: acme, name: Acme}\npayments:\n  credentials_env: {secret_key: sk_live_51Hx9q}\n"
     [problem] = problems(pasted)
