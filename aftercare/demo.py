@@ -189,7 +189,8 @@ def _run(settings: Settings, orders: int, timeout: float) -> int:
         token = ensure_local_token(settings, store)
     finally:
         store.close()
-    stripe_auth = {"Authorization": f"Bearer {settings.stripe_api_key}"}
+    # the shop's checkout takes payments into the demo merchant's own Stripe account: the one its policy names
+    stripe_auth = {"Authorization": f"Bearer {settings.demo_stripe_secret_key}"}
     with (
         httpx.Client(base_url=settings.api_url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as api,
         httpx.Client(base_url=settings.sandbox_url, timeout=10) as sandbox,

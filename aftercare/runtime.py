@@ -94,10 +94,11 @@ def build_carriers(settings: Settings) -> dict[str, Any]:
 
 
 def build_payments(settings: Settings) -> dict[str, Any]:
-    """Payment providers by name (Stripe). Only the worker needs them: refunds are activities."""
+    """Payment providers by name (Stripe). Only the worker needs them: refunds are activities. No key here:
+    each merchant's is read, per call, from the environment variable its policy's payments.credentials_env names."""
     from connectors.payments import build_payments as _build
 
-    return _build(settings.stripe_base_url, settings.stripe_api_key)
+    return _build(settings.stripe_base_url)
 
 
 def build_senders(settings: Settings) -> dict[Channel, Any]:
@@ -147,7 +148,9 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     activities = [
         messaging.send_message,
         tracking.poll_carrier,
+        payments.look_up_payment,
         payments.issue_refund,
+        payments.find_refund,
         returns.create_return_label,
         audit.record_action,
     ]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_STRIPE_KEY_ENV = "DEMO_STRIPE_SECRET_KEY"
+"""The variable the bundled demo policy's `payments.credentials_env.secret_key` names."""
 
 
 def _env(name: str, default: str) -> str:
@@ -75,8 +77,12 @@ class Settings:
     )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
-    # a secret: kept out of repr() so printing the settings never shows it
-    stripe_api_key: str = field(default_factory=lambda: _env("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox"), repr=False)
+    # The demo merchant's Stripe key in the embedded stack (policies/bundled/demo.yaml names its variable,
+    # DEMO_STRIPE_KEY_ENV). Each merchant's key comes from the variable its own policy names; this one has a
+    # default so `make run DEMO=1` refunds through the sandbox. A secret: kept out of repr().
+    demo_stripe_secret_key: str = field(
+        default_factory=lambda: _env(DEMO_STRIPE_KEY_ENV, "sk_test_demo_merchant"), repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:

@@ -25,7 +25,7 @@ from rich.table import Table
 from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
-from aftercare.settings import REPO_ROOT, Settings
+from aftercare.settings import DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
 from workflows.models import SEARCH_ATTRIBUTES
 
 console = Console()
@@ -141,7 +141,6 @@ def secret_env(settings: Settings, *names: str) -> dict[str, str]:
     secrets = {
         "AFTERCARE_EASYPOST_API_KEY": settings.easypost_api_key,
         "AFTERCARE_EASYPOST_WEBHOOK_SECRET": settings.easypost_webhook_secret,
-        "AFTERCARE_STRIPE_API_KEY": settings.stripe_api_key,
     }
     return {name: secrets[name] for name in names}
 
@@ -163,7 +162,13 @@ def plan_children(settings: Settings) -> list[Child]:
     ]
     # secrets travel in the environment, never on a command line that `ps` shows
     easypost = secret_env(settings, "AFTERCARE_EASYPOST_API_KEY", "AFTERCARE_EASYPOST_WEBHOOK_SECRET")
-    stripe_key = secret_env(settings, "AFTERCARE_STRIPE_API_KEY")
+    # The worker reads the demo merchant's Stripe key from the variable demo.yaml names; the sandbox opens one
+    # account per key it accepts (the demo merchant's, and any in AFTERCARE_SANDBOX_STRIPE_KEYS for others).
+    listed = [k.strip() for k in os.environ.get("AFTERCARE_SANDBOX_STRIPE_KEYS", "").split(",") if k.strip()]
+    sandbox_keys = {
+        "AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([settings.demo_stripe_secret_key, *listed]))
+    }
+    demo_key = {DEMO_STRIPE_KEY_ENV: settings.demo_stripe_secret_key}
     # fmt: off
     return [
         Child(
@@ -191,12 +196,11 @@ def plan_children(settings: Settings) -> list[Child]:
                 "--webhook-url", f"{settings.api_url}/v1/carriers/easypost/events",
             ],
             logs / "sandbox.log",
-            # signs webhooks as the API checks them, accepts the worker's keys; keeps its outbox under AFTERCARE_HOME
-            env=easypost | stripe_key | {"AFTERCARE_HOME": str(settings.home)},
+            # signs webhooks as the API checks them, opens a Stripe account per key, keeps its state (outbox,
+            # trackers, Stripe's payments) under AFTERCARE_HOME/sandbox across restarts
+            env=easypost | sandbox_keys | {"AFTERCARE_HOME": str(settings.home)},
         ),
-        Child(
-            "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | stripe_key
-        ),
+        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | demo_key),
         Child(
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],

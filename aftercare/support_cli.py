@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
     cancel.add_argument("--reason", required=True, help="why, in words the customer may read")
 
     pause = order_command("pause", "hold back this order's messages")
-    pause.add_argument("--until", help="ISO time to resume by itself, e.g. 2026-12-01T09:00:00Z")
+    pause.add_argument("--until", help="ISO time with its UTC offset to resume by itself, e.g. 2026-12-01T09:00:00Z")
     order_command("resume", "send this order's messages again")
     opt_out = order_command("opt-out", "no more messages on these channels for this order")
     opt_out.add_argument("--channel", action="append", required=True, choices=["email", "sms", "whatsapp"])

@@ -2,8 +2,15 @@
 
 Shared by the JSON API, the support console and (through the API) the CLI, so a refusal reads the same
 everywhere: the validator's reason, 409 when the order's state forbids it, 422 when the request is wrong,
-502 when the payment provider or carrier said no. Refusals never reach the journey's history (a rejected
-Update leaves none), so they are written to the audit table here.
+502/503 when the payment provider or carrier said no or could not be reached.
+
+Every request gets its own Update id: the journey, not Temporal's Update-id dedup, decides what is a repeat
+(by the person's own idempotency key and the request it carried), so a key reused for another request is
+refused with 409 `idempotency_key_reused`, and of many parallel requests with one key exactly one acts.
+
+Every outcome is audited. The journey records what it did (done, a refund whose outcome is unknown) and a
+provider's failure, durably in its history; what the journey never saw is written here: refusals (a rejected
+Update leaves no history), timeouts, a journey that has ended, Temporal unreachable.
 """
 
 from __future__ import annotations
@@ -12,10 +19,10 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.concurrency import run_in_threadpool
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,7 +31,6 @@ from api.services import Services
 from domain import Actor, AuditEntry, Role
 from workflows import actions as act
 from workflows.actions import ActionResult, Command
-from workflows.order_journey import OrderJourney
 
 log = logging.getLogger("aftercare.api.actions")
 
@@ -78,83 +84,92 @@ async def resolve_order(svc: Services, order_id: str, merchant_id: str | None, a
     return OrderRef(merchant_id, order_id, workflow_id)
 
 
-def update_id_for(action: str, idempotency_key: str | None) -> str:
-    """The same key always maps to the same Update id, so Temporal itself answers a repeat with the first result."""
-    return f"{action}-{idempotency_key}" if idempotency_key else f"{action}-{uuid.uuid4().hex}"
+def update_id_for(action: str) -> str:
+    """A fresh Update id per request: repeats are the journey's call (per person and key), never Temporal's."""
+    return f"{action}-{uuid.uuid4().hex}"
 
 
 async def perform(
     svc: Services, order: OrderRef, action: str, command: Command, idempotency_key: str | None = None
 ) -> ActionResult:
-    """Run `action` on the order's journey and return its result, or raise the ApiError the person should see."""
+    """Run `action` on the order's journey and return its result, or raise the ApiError the person should see.
+
+    `idempotency_key` is carried by the command itself (the journey scopes it to the person); kept here for
+    callers that pass it along."""
     if action not in act.ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     order_id = order.order_id
     handle = svc.temporal.get_workflow_handle(order.workflow_id)
-    update_id = update_id_for(action, idempotency_key)
     try:
-        # Temporal answers a repeated Update id with the first result, as it was; the action log tells a
-        # repeat apart, so the person hears that nothing new happened.
-        seen = idempotency_key is not None and await _in_action_log(handle, update_id)
-        result = await handle.execute_update(action, command, id=update_id, result_type=ActionResult)
-        return result.model_copy(update={"repeated": True}) if seen else result
+        return await handle.execute_update(action, command, id=update_id_for(action), result_type=ActionResult)
     except WorkflowUpdateFailedError as err:
-        error = _refusal(err)
-        if error.status in (409, 422):
-            await _audit_refusal(svc, order, action, command, error)
+        error, journey_audited = _refusal(err)
+        if not journey_audited:
+            outcome = "refused" if error.status in (409, 422) else "failed"
+            await _audit(svc, order, action, command, error, outcome)
         raise error from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        raise ApiError(
+        error = ApiError(
             504,
             "action_pending",
             f"the journey of order {order_id!r} did not answer in time; the {action} may still complete. "
             f"Repeat the request with the same idempotency key to get its result",
-        ) from err
+        )
+        await _audit(svc, order, action, command, error, "timed_out")
+        raise error from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
-            raise ApiError(
+            error = ApiError(
                 409,
                 "journey_finished",
                 f"the journey of order {order_id!r} has ended (its return window closed), so it takes no more "
                 f"actions; act on the order at the payment provider or carrier directly",
-            ) from err
-        raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+            )
+            await _audit(svc, order, action, command, error, "refused")
+            raise error from err
+        error = ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}")
+        await _audit(svc, order, action, command, error, "failed")
+        raise error from err
 
 
-async def _in_action_log(handle: WorkflowHandle[Any, Any], update_id: str) -> bool:
-    state = await handle.query(OrderJourney.state)
-    return any(a.update_id == update_id for a in state.actions)
-
-
-def _refusal(err: WorkflowUpdateFailedError) -> ApiError:
+def _refusal(err: WorkflowUpdateFailedError) -> tuple[ApiError, bool]:
+    """The person's error, and whether the journey audited it already (a provider's failure, in its history)."""
     cause = err.cause
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.__cause__
     if not isinstance(cause, ApplicationError):
-        return ApiError(500, "action_failed", f"the journey could not carry out the request: {err.cause or err}")
+        return ApiError(500, "action_failed", f"the journey could not carry out the request: {err.cause or err}"), False
     details: dict[str, Any] = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
     if cause.type in (act.REFUSED, act.PROVIDER_FAILED):
-        return ApiError(int(details.get("status", 409)), str(details.get("code", "refused")), cause.message)
-    return ApiError(500, "action_failed", f"the journey could not carry out the request: {cause.message}")
+        error = ApiError(int(details.get("status", 409)), str(details.get("code", "refused")), cause.message)
+        return error, cause.type == act.PROVIDER_FAILED
+    return ApiError(500, "action_failed", f"the journey could not carry out the request: {cause.message}"), False
 
 
-async def _audit_refusal(svc: Services, order: OrderRef, action: str, command: Command, error: ApiError) -> None:
-    """Who tried what and why it was refused: kept even though the journey's history never saw it."""
+async def _audit(
+    svc: Services,
+    order: OrderRef,
+    action: str,
+    command: Command,
+    error: ApiError,
+    outcome: Literal["refused", "failed", "timed_out"],
+) -> None:
+    """Who tried what and what they were told: kept though the journey's history never saw it."""
     actor: Actor = command.actor
     merchant_id, order_id = order.merchant_id, order.order_id
     entry = AuditEntry(
-        entry_id=f"{order.workflow_id}:refused:{uuid.uuid4().hex}",
+        entry_id=f"{order.workflow_id}:{outcome}:{uuid.uuid4().hex}",
         merchant_id=merchant_id,
         order_id=order_id,
         action=action,
         actor=actor,
         at=datetime.now(UTC),
-        outcome="refused",
+        outcome=outcome,
         request=command.model_dump(mode="json", exclude={"actor"}),
         result={"error": error.code, "status": error.status},
         reason=error.message,
     )
     try:
         await run_in_threadpool(svc.store.record_audit, entry)
-    except Exception:  # the refusal still reaches the person; the log says the record is missing
-        log.exception("could not record refused %s on %s/%s", action, merchant_id, order_id)
+    except Exception:  # the answer still reaches the person; the log says the record is missing
+        log.exception("could not record %s %s on %s/%s", outcome, action, merchant_id, order_id)

@@ -1,15 +1,19 @@
 """Support's actions over HTTP: `POST /v1/orders/{id}/refunds`, `/exchanges`, `/cancel`, `/pause`, `/resume`,
 `/opt-out`, `/notes`, and the order's action log. Each answers with the action's result and the order's state
-afterwards; a refusal is 409 or 422 with the journey's reason."""
+afterwards; a refusal is 409 or 422 with the journey's reason. A refund the payment provider did not confirm
+answers 202 (`result.refund.status` is `unknown`): it is held and looked up before anything else is refunded.
+
+Every body is bounded (lengths, counts, amounts, aware times), so what reaches a journey is what it can run."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.actions import perform, resolve_order
 from api.auth import require
@@ -18,49 +22,60 @@ from api.journey_state import read_journey_state
 from api.services import Services
 from domain import Actor, AuditEntry, Channel, RefundReason, Role
 from workflows import actions as act
-from workflows.actions import ActionResult, ExchangeItem
+from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
 from workflows.models import JourneyState
 
 ACTORS = (Role.SUPPORT, Role.MERCHANT, Role.ADMIN)
 READERS = (Role.SUPPORT, Role.MERCHANT, Role.ENGINEER, Role.ADMIN)
 
 _KEY_HELP = "also accepted as an Idempotency-Key header; keep it to retry safely"
+KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
+KEY_MAX = 128
+_KEY_FIELD = Field(default=None, min_length=1, max_length=KEY_MAX, pattern=KEY_PATTERN, description=_KEY_HELP)
+Note = Annotated[str, Field(max_length=2000)]
+Reason = Annotated[str, Field(max_length=500)]
 
 
 class RefundBody(BaseModel):
     """No `items` and no `amount` refunds what is left of the order."""
 
-    idempotency_key: str | None = Field(default=None, description=_KEY_HELP)
+    idempotency_key: str | None = _KEY_FIELD
     reason: RefundReason | None = None
-    items: dict[str, int] = Field(default_factory=dict, description="line item id -> quantity")
-    amount: Decimal | None = None
-    note: str = ""
+    items: dict[ItemId, Quantity] = Field(
+        default_factory=dict, max_length=MAX_LINES, description="line item id -> quantity"
+    )
+    amount: Decimal | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT, description="in the order's currency, with at most its decimals"
+    )
+    note: Note = ""
 
 
 class ExchangeBody(BaseModel):
-    idempotency_key: str | None = Field(default=None, description=_KEY_HELP)
-    items: list[ExchangeItem] = Field(min_length=1)
-    reason: str = ""
-    note: str = ""
+    idempotency_key: str | None = _KEY_FIELD
+    items: list[ExchangeItem] = Field(min_length=1, max_length=MAX_LINES)
+    reason: Reason = ""
+    note: Note = ""
 
 
 class CancelBody(BaseModel):
-    reason: str = ""
-    note: str = ""
+    reason: Reason = ""
+    note: Note = ""
 
 
 class PauseBody(BaseModel):
-    until: Any = Field(default=None, description="ISO time to resume by itself; none = until resumed")
-    note: str = ""
+    until: AwareDatetime | None = Field(
+        default=None, description="ISO time with its UTC offset to resume by itself; none = until resumed"
+    )
+    note: Note = ""
 
 
 class ResumeBody(BaseModel):
-    note: str = ""
+    note: Note = ""
 
 
 class OptOutBody(BaseModel):
-    channels: list[Channel] = Field(min_length=1)
-    note: str = ""
+    channels: list[Channel] = Field(min_length=1, max_length=len(Channel))
+    note: Note = ""
 
 
 class NoteBody(BaseModel):
@@ -84,6 +99,13 @@ def _key(body_key: str | None, header_key: str | None) -> str:
             "missing_idempotency_key",
             "idempotency_key is required (in the body, or as an Idempotency-Key header): a value you keep, such "
             "as a UUID, so that retrying the request can never refund or exchange twice",
+        )
+    if len(key) > KEY_MAX or not re.fullmatch(KEY_PATTERN, key):
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            f"idempotency_key (or the Idempotency-Key header) must be 1 to {KEY_MAX} letters, digits or . _ : -, "
+            f"such as a UUID",
         )
     return key
 
@@ -135,14 +157,21 @@ def build_router() -> APIRouter:
         order_id: str,
         body: RefundBody,
         request: Request,
+        response: Response,
         merchant_id: MerchantQuery = None,
         idempotency_key: KeyHeader = None,
         actor: Actor = acting,
     ) -> ActionResponse:
-        """Refund the whole order, chosen items with quantities, or an amount; the customer is told."""
+        """Refund the whole order, chosen items with quantities, or an amount; the customer is told.
+
+        202 when the payment provider did not confirm it (`result.refund.status` `unknown`): the amount is held
+        and the refund looked up before anything else is refunded; repeat with the same key for its outcome."""
         key = _key(body.idempotency_key, idempotency_key)
         fields = body.model_dump(exclude_none=True) | {"idempotency_key": key}
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.REFUND, fields, key)
+        done = await act_on_order(_svc(request), actor, order_id, merchant_id, act.REFUND, fields, key)
+        if done.result.refund is not None and done.result.refund.status == "unknown":
+            response.status_code = 202
+        return done
 
     @router.post("/exchanges", response_model=ActionResponse)
     async def exchange(

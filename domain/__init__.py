@@ -13,7 +13,16 @@ from domain.orders import (
     legacy_journey_id,
     order_of_journey,
 )
-from domain.payments import PaymentRef, RefundInstruction, RefundReason, RefundReceipt
+from domain.payments import (
+    FoundRefund,
+    PaymentFacts,
+    PaymentLookup,
+    PaymentRef,
+    RefundInstruction,
+    RefundReason,
+    RefundReceipt,
+    currency_exponent,
+)
 from domain.returns import ReturnLabel, ReturnLabelRequest
 from domain.support import Actor, AuditEntry, Role
 from domain.tracking import (
@@ -40,11 +49,14 @@ __all__ = [
     "DelayAlert",
     "DelayKind",
     "ExceptionReason",
+    "FoundRefund",
     "LineItem",
     "MessageOutcome",
     "MessageRequest",
     "MessageStatus",
     "Order",
+    "PaymentFacts",
+    "PaymentLookup",
     "PaymentRef",
     "PollRequest",
     "PollResult",
@@ -61,6 +73,7 @@ __all__ = [
     "TrackingStatus",
     "check_locale",
     "check_timezone",
+    "currency_exponent",
     "journey_id",
     "legacy_journey_id",
     "legacy_shipment_workflow_id",

@@ -36,7 +36,10 @@ class AuditEntry(BaseModel):
     action: str
     actor: Actor
     at: datetime
-    outcome: Literal["done", "refused", "failed"]
+    outcome: Literal["done", "refused", "failed", "unknown", "timed_out"] = Field(
+        description="done; refused (409/422); failed (a provider or Temporal failed the person); unknown (a "
+        "refund the provider did not confirm, held until looked up); timed_out (no answer in time: it may complete)"
+    )
     request: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] = Field(default_factory=dict)
     before: dict[str, Any] = Field(default_factory=dict)

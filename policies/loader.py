@@ -515,10 +515,13 @@ def _unknown_key(key: str, allowed: Iterable[str]) -> str:
 
 def _extra_key_message(loc: Loc, data: Mapping[Any, Any]) -> str:
     key, parent = str(loc[-1]), loc[:-1]
-    if parent[:1] == ("channels",) and "credentials_env" not in parent and _CREDENTIAL_KEY.search(key):
+    in_payments = parent == ("payments",)
+    if (parent[:1] == ("channels",) or in_payments) and "credentials_env" not in parent and _CREDENTIAL_KEY.search(key):
         channels = data.get("channels")
         channel = channels.get(parent[1]) if isinstance(channels, dict) and len(parent) >= 2 else None
-        provider = channel.get("provider") if isinstance(channel, dict) else None
+        if in_payments:
+            channel = data.get("payments")
+        provider = channel.get("provider", "stripe" if in_payments else None) if isinstance(channel, dict) else None
         env = f"{provider}_{key}".upper() if isinstance(provider, str) else key.upper()
         return (
             f"{key!r} looks like a credential, and secrets never belong in a policy file; name the "

@@ -93,6 +93,16 @@ class Merchant(_Strict):
     )
 
 
+def env_var_names(v: dict[str, str], example: str) -> dict[str, str]:
+    """`credentials_env` values must be environment variable names: a secret pasted there is refused."""
+    for key, name in v.items():
+        if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name or len(name) > 128:
+            raise ValueError(
+                f"credentials_env.{key} must name an environment variable like {example}, not a secret value"
+            )
+    return v
+
+
 class ChannelConfig(_Strict):
     """How a channel is reached. Credentials are env var *names*; the values never live in YAML."""
 
@@ -105,13 +115,27 @@ class ChannelConfig(_Strict):
     @field_validator("credentials_env")
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, name in v.items():
-            if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name:
-                raise ValueError(
-                    f"credentials_env.{key} must name an environment variable like TWILIO_AUTH_TOKEN, "
-                    f"not a secret value"
-                )
-        return v
+        return env_var_names(v, "TWILIO_AUTH_TOKEN")
+
+
+class Payments(_Strict):
+    """Where this merchant's customers paid, and the environment variable holding the merchant's own key.
+
+    Each merchant refunds with its own account's key, so a payment of another account is not found
+    there and cannot be refunded. Like a channel's, the credentials are env var *names*, never values.
+    """
+
+    provider: Literal["stripe"] = "stripe"
+    credentials_env: dict[Literal["secret_key"], str] = Field(
+        description="secret_key -> the environment variable that holds this merchant's Stripe secret key"
+    )
+
+    @field_validator("credentials_env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        if "secret_key" not in v:
+            raise ValueError("credentials_env needs secret_key: the environment variable with the Stripe secret key")
+        return env_var_names(v, "ACME_STRIPE_SECRET_KEY")
 
 
 class QuietHours(_Strict):
@@ -338,6 +362,7 @@ class Policy(_Strict):
     version: Literal[1] = 1
     merchant: Merchant
     channels: dict[Channel, ChannelConfig] = Field(default_factory=dict)
+    payments: Payments | None = Field(default=None, description="none: Aftercare refunds nothing for this merchant")
     defaults: Defaults = Defaults()
     steps: Steps = Steps()
     delays: Delays = Delays()

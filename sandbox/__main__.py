@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Local stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, with an outbox page.",
         epilog="Secrets come from the environment, never the command line (which `ps` shows): "
         "AFTERCARE_EASYPOST_WEBHOOK_SECRET signs carrier webhooks; AFTERCARE_EASYPOST_API_KEY and "
-        "AFTERCARE_STRIPE_API_KEY are the keys the stand-ins accept (several: comma-separated).",
+        "AFTERCARE_SANDBOX_STRIPE_KEYS are the keys the stand-ins accept (several: comma-separated; each Stripe key "
+        "is its own account).",
     )
     parser.add_argument("--host", default=env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
     parser.add_argument(
@@ -70,9 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> None:
     keys = _keys_env("AFTERCARE_EASYPOST_API_KEY", "sandbox-key")
-    stripe_keys = _keys_env("AFTERCARE_STRIPE_API_KEY", "sk_test_sandbox")
+    stripe_keys = _keys_env("AFTERCARE_SANDBOX_STRIPE_KEYS", "sk_test_sandbox")  # each key its own account
     secret = os.environ.get("AFTERCARE_EASYPOST_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
-    state = SandboxState(easypost_api_keys=keys, stripe_api_keys=stripe_keys)
+    state = SandboxState(
+        easypost_api_keys=keys,
+        stripe_api_keys=stripe_keys,
+        stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
+    )
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, secret,
         state=state, log_level=args.log_level, state_dir=None if args.memory_only else args.state_dir,

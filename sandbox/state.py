@@ -6,10 +6,16 @@ The SMTP sink runs in its own thread (aiosmtpd's Controller), so writes go throu
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+STRIPE_KEPT = ("payment_intents", "charges", "refunds", "stripe_idempotency", "stripe_owners")
+"""The Stripe stand-in's memory that outlives a restart (when `stripe_state_file` is set)."""
 
 
 def utcnow() -> datetime:
@@ -125,7 +131,9 @@ class SandboxState:
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pi_ id -> PaymentIntent JSON
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ch_ id -> Charge JSON
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # re_ id -> Refund JSON, oldest first
-    stripe_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> request and answer
+    stripe_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)  # acct:key -> request and answer
+    stripe_owners: dict[str, str] = field(default_factory=dict)  # pi_/ch_/re_ id -> the account (acct_) that made it
+    stripe_state_file: Path | None = None  # where the Stripe objects are kept across restarts; None: memory only
     stripe_in_flight: set[str] = field(default_factory=set)  # idempotency keys of requests still running
     stripe_fail_next: list[dict[str, Any]] = field(default_factory=list)
     # Twilio
@@ -161,6 +169,29 @@ class SandboxState:
                 return self.smtp_fail_next.pop(0)
         return None
 
+    def load_stripe(self) -> None:
+        """Read back the Stripe objects a previous run kept (a missing file is a first start)."""
+        if self.stripe_state_file is None or not self.stripe_state_file.exists():
+            return
+        kept = json.loads(self.stripe_state_file.read_text())
+        with self.lock:
+            for name in STRIPE_KEPT:
+                getattr(self, name).update(kept.get(name, {}))
+
+    def save_stripe(self) -> None:
+        """Write the Stripe objects atomically, readable by this user only (they name payments and amounts)."""
+        path = self.stripe_state_file
+        if path is None:
+            return
+        with self.lock:
+            text = json.dumps({name: getattr(self, name) for name in STRIPE_KEPT})
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        part = path.with_name(path.name + ".part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(part, path)
+
     def clear_outbox(self) -> None:
         with self.lock:
             self.emails.clear()
@@ -183,7 +214,7 @@ class SandboxState:
                 "stripe_fail_next",
             ):
                 getattr(self, name).clear()
-            for mapping in (self.shipments, self.payment_intents, self.charges, self.refunds, self.stripe_idempotency):
+            for mapping in (self.shipments, *(getattr(self, name) for name in STRIPE_KEPT)):
                 mapping.clear()
             self.stripe_in_flight.clear()
             self.trackers.clear()
@@ -191,3 +222,4 @@ class SandboxState:
             self.scripts.clear()
             self.twilio_opted_out.clear()
             self.sink_fail_next = 0
+        self.save_stripe()

@@ -7,6 +7,12 @@ stands in for the merchant's checkout), `GET /v1/payment_intents/{id}`, `GET /v1
 absent), `reason`, `metadata[...]`), `GET /v1/refunds/{id}`, `GET /v1/refunds?payment_intent=&charge=`.
 Auth: `Authorization: Bearer <secret key>` (or basic auth with the key as user name).
 
+Accounts: each accepted secret key is its own Stripe account, as with real Stripe. A PaymentIntent, its
+charge and its refunds belong to the account whose key created them; any other key is told they do not
+exist (404 `resource_missing`, "No such payment_intent"), and a listing shows the caller's own objects
+only. Idempotency keys are per account too. With `SandboxState.stripe_state_file` set, every object is
+kept in that file and read back at start, so a refund on a payment made before a restart works.
+
 POSTs honour `Idempotency-Key` as Stripe does: the answer is stored under the key and a repeat with
 the same parameters gets it back (header `Idempotent-Replayed: true`) without acting twice; the same
 key with other parameters is a 400 `idempotency_error`; a repeat while the first is still running is
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -36,13 +43,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from domain import currency_exponent
 from sandbox.state import SandboxState
 
 API = "/stripe/v1"
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
-THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "chf": "CHF "}
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 REFUND_FAILS = "pm_card_refundFail"
@@ -70,13 +74,18 @@ def stripe_error(status: int, message: str, **fields: Any) -> JSONResponse:
 def money(minor: int, currency: str) -> str:
     """Stripe's way of writing an amount in messages: €30.00, $25.00, ¥500."""
     currency = currency.lower()
-    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    exponent = currency_exponent(currency)
     value = f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
     return f"{SYMBOLS[currency]}{value}" if currency in SYMBOLS else f"{value} {currency.upper()}"
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def account_id(secret_key: str) -> str:
+    """The sandbox account a secret key opens: stable across restarts, and never the key itself."""
+    return "acct_" + hashlib.sha256(secret_key.encode()).hexdigest()[:16]
 
 
 class StripeFailNext(BaseModel):
@@ -130,8 +139,10 @@ def _metadata(params: dict[str, str]) -> dict[str, str]:
 
 def build_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
+    state.load_stripe()  # what a previous run kept: payments made before a restart can still be refunded
 
-    def auth_error(request: Request) -> JSONResponse | None:
+    def account(request: Request) -> str | JSONResponse:
+        """The caller's account (from its secret key), or Stripe's 401 answer."""
         header = request.headers.get("authorization", "")
         key = ""
         if header.lower().startswith("bearer "):
@@ -148,31 +159,41 @@ def build_router(state: SandboxState) -> APIRouter:
         if key not in state.stripe_api_keys:
             shown = f"{key[:8]}****{key[-4:]}" if len(key) > 16 else "****"  # Stripe masks the key it refuses
             return stripe_error(401, f"Invalid API Key provided: {shown}")
-        return None
+        return account_id(key)
+
+    def owned(kind: dict[str, dict[str, Any]], object_id: str, acct: str) -> dict[str, Any] | None:
+        """The object if it exists in this account: another account's object is as missing as an unknown one."""
+        found = kind.get(object_id)
+        return found if found is not None and state.stripe_owners.get(object_id) == acct else None
 
     async def form_params(request: Request) -> dict[str, str]:
         form = await request.form()
         return {k: str(v) for k, v in form.multi_items()}
 
     async def idempotent(
-        request: Request, params: dict[str, str], act: Callable[[], tuple[int, dict[str, Any]]], delay: float = 0
+        request: Request,
+        acct: str,
+        params: dict[str, str],
+        act: Callable[[], tuple[int, dict[str, Any]]],
+        delay: float = 0,
     ) -> JSONResponse:
-        """Run `act` once per Idempotency-Key and store its answer, as Stripe does once it started acting:
-        a refund made, or refused on the charge's state. Parameter errors are not stored (Stripe's rule too)."""
+        """Run `act` once per Idempotency-Key (per account) and store its answer, as Stripe does once it started
+        acting: a refund made, or refused on the charge's state. Parameter errors are not stored (Stripe's rule)."""
         key = request.headers.get("idempotency-key")
         if key is None:
             status, body = act()
             await asyncio.sleep(delay)
             return JSONResponse(body, status_code=status)
         signature = {"path": request.url.path, "params": sorted(params.items())}
-        if key in state.stripe_in_flight:
+        slot = f"{acct}:{key}"
+        if slot in state.stripe_in_flight:
             return stripe_error(
                 409,
                 "There is currently another in-progress request using this Idempotent Key (that probably means "
                 f"you submitted twice, and the other request is still going through): {key}. Please try again later.",
                 code="idempotency_key_in_use",
             )
-        stored = state.stripe_idempotency.get(key)
+        stored = state.stripe_idempotency.get(slot)
         if stored is not None:
             if stored["request"] != signature:
                 return stripe_error(
@@ -182,20 +203,21 @@ def build_router(state: SandboxState) -> APIRouter:
                     type_="idempotency_error",
                 )
             return JSONResponse(stored["body"], status_code=stored["status"], headers={"Idempotent-Replayed": "true"})
-        state.stripe_in_flight.add(key)
+        state.stripe_in_flight.add(slot)
         status, body = 500, {"error": {"type": "api_error", "message": "interrupted"}}
         try:
             status, body = act()
             await asyncio.sleep(delay)  # still running: a repeat now gets the 409
         finally:
-            state.stripe_in_flight.discard(key)
+            state.stripe_in_flight.discard(slot)
             if status < 400 or body.get("error", {}).get("code") in ACTED_ERRORS:
-                state.stripe_idempotency[key] = {"request": signature, "status": status, "body": body}
+                state.stripe_idempotency[slot] = {"request": signature, "status": status, "body": body}
+            state.save_stripe()
         return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "false"})
 
     # --- payment intents (the merchant's checkout) ---------------------------------------------
 
-    def create_intent(params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def create_intent(params: dict[str, str], acct: str) -> tuple[int, dict[str, Any]]:
         try:
             amount = _positive_int(params.get("amount"), "amount")
             currency = params.get("currency", "").strip().lower()
@@ -249,37 +271,40 @@ def build_router(state: SandboxState) -> APIRouter:
                 "status": "succeeded",
             }
             intent["latest_charge"] = charge_id
+            state.stripe_owners[charge_id] = acct
         state.payment_intents[intent_id] = intent
+        state.stripe_owners[intent_id] = acct
+        state.save_stripe()
         return 200, intent
 
     @router.post(API + "/payment_intents", tags=["stripe"])
     async def post_payment_intent(request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
         params = await form_params(request)
-        return await idempotent(request, params, lambda: create_intent(params))
+        return await idempotent(request, acct, params, lambda: create_intent(params, acct))
 
     @router.get(API + "/payment_intents/{intent_id}", tags=["stripe"])
     async def get_payment_intent(intent_id: str, request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
-        if intent_id not in state.payment_intents:
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
+        if (intent := owned(state.payment_intents, intent_id, acct)) is None:
             return _missing("payment_intent", intent_id, "intent")
-        return JSONResponse(state.payment_intents[intent_id])
+        return JSONResponse(intent)
 
     @router.get(API + "/charges/{charge_id}", tags=["stripe"])
     async def get_charge(charge_id: str, request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
-        if charge_id not in state.charges:
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
+        if (charge := owned(state.charges, charge_id, acct)) is None:
             return _missing("charge", charge_id, "id")
-        return JSONResponse(state.charges[charge_id])
+        return JSONResponse(charge)
 
     # --- refunds ----------------------------------------------------------------------------------
 
-    def create_refund(params: dict[str, str], forced_status: str | None) -> tuple[int, dict[str, Any]]:
+    def create_refund(params: dict[str, str], forced_status: str | None, acct: str) -> tuple[int, dict[str, Any]]:
         try:
-            charge = _charge_to_refund(params)
+            charge = _charge_to_refund(params, acct)
             metadata = _metadata(params)
             reason = params.get("reason") or None
             if reason is not None and reason not in REASONS:
@@ -320,11 +345,12 @@ def build_router(state: SandboxState) -> APIRouter:
             charge["amount_refunded"] += amount
             charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         state.refunds[refund["id"]] = refund
+        state.stripe_owners[refund["id"]] = acct
         return 200, refund
 
-    def _charge_to_refund(params: dict[str, str]) -> dict[str, Any]:
+    def _charge_to_refund(params: dict[str, str], acct: str) -> dict[str, Any]:
         if params.get("charge"):
-            charge = state.charges.get(params["charge"])
+            charge = owned(state.charges, params["charge"], acct)
             if charge is None:
                 raise _no_such("charge", params["charge"], "charge")
             return charge
@@ -332,7 +358,7 @@ def build_router(state: SandboxState) -> APIRouter:
         if not intent_id:
             text = "One of the following params should be provided for this request: payment_intent or charge."
             raise _Refused(400, text, code="parameter_missing")
-        intent = state.payment_intents.get(intent_id)
+        intent = owned(state.payment_intents, intent_id, acct)
         if intent is None:
             raise _no_such("payment_intent", intent_id, "payment_intent")
         charge = state.charges.get(intent.get("latest_charge") or "")
@@ -343,46 +369,60 @@ def build_router(state: SandboxState) -> APIRouter:
 
     @router.post(API + "/refunds", tags=["stripe"])
     async def post_refund(request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
         params = await form_params(request)
         failure = state.stripe_fail_next.pop(0) if state.stripe_fail_next else None
         if failure and failure["count"] > 1:
             state.stripe_fail_next.insert(0, {**failure, "count": failure["count"] - 1})
         if failure is None:
-            return await idempotent(request, params, lambda: create_refund(params, None))
+            return await idempotent(request, acct, params, lambda: create_refund(params, None, acct))
         delay = failure["delay_seconds"]
         if failure["status_code"] >= 400:
             error = _scripted_error(failure)
             if failure["drop_after_commit"]:  # Stripe refunded and stored its answer; ours got lost
-                await idempotent(request, params, lambda: create_refund(params, failure["refund_status"]), delay)
+                await idempotent(
+                    request, acct, params, lambda: create_refund(params, failure["refund_status"], acct), delay
+                )
             else:  # Stripe failed before acting: nothing stored under the key, a retry acts afresh
                 await asyncio.sleep(delay)
             return error
-        return await idempotent(request, params, lambda: create_refund(params, failure["refund_status"]), delay)
+        return await idempotent(
+            request, acct, params, lambda: create_refund(params, failure["refund_status"], acct), delay
+        )
 
     @router.get(API + "/refunds/{refund_id}", tags=["stripe"])
     async def get_refund(refund_id: str, request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
-        if refund_id not in state.refunds:
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
+        if (refund := owned(state.refunds, refund_id, acct)) is None:
             return _missing("refund", refund_id, "id")
-        return JSONResponse(state.refunds[refund_id])
+        return JSONResponse(refund)
 
     @router.get(API + "/refunds", tags=["stripe"])
     async def list_refunds(request: Request) -> JSONResponse:
-        if (denied := auth_error(request)) is not None:
-            return denied
+        """Newest first, this account's only; `limit` 1..100 (default 10), `starting_after` a refund id."""
+        if isinstance(acct := account(request), JSONResponse):
+            return acct
         params = request.query_params
         found = [
             r for r in reversed(state.refunds.values())
-            if (not params.get("payment_intent") or r["payment_intent"] == params["payment_intent"])
+            if state.stripe_owners.get(r["id"]) == acct
+            and (not params.get("payment_intent") or r["payment_intent"] == params["payment_intent"])
             and (not params.get("charge") or r["charge"] == params["charge"])
         ]  # fmt: skip
         try:
-            limit = max(1, min(100, int(params.get("limit", 10))))
+            limit = int(params.get("limit", 10))
         except ValueError:
-            return stripe_error(400, "Invalid integer: limit", code="parameter_invalid_integer", param="limit")
+            limit = 0
+        if not 1 <= limit <= 100:
+            text = "Invalid integer: limit must be between 1 and 100"
+            return stripe_error(400, text, code="parameter_invalid_integer", param="limit")
+        if after := params.get("starting_after"):
+            ids = [r["id"] for r in found]
+            if after not in ids:
+                return _missing("refund", after, "starting_after")
+            found = found[ids.index(after) + 1 :]
         return JSONResponse({"object": "list", "data": found[:limit], "has_more": len(found) > limit,
                              "url": "/v1/refunds"})  # fmt: skip
 

@@ -307,7 +307,7 @@ class AuditLogRow(SQLModel, table=True):
     actor_role: str
     actor_merchant_id: str | None = None
     at: datetime = _ts()
-    outcome: str  # 'done' | 'refused' | 'failed'
+    outcome: str  # 'done' | 'refused' | 'failed' | 'unknown' | 'timed_out'
     reason: str = Field(default="", sa_type=sa.Text)
     request: dict[str, Any] = Field(sa_type=JSONDoc)
     result: dict[str, Any] = Field(sa_type=JSONDoc)

@@ -12,11 +12,14 @@ from sandbox import RunningSandbox, SandboxState, run_sandbox
 WEBHOOK_SECRET = "test-webhook-secret"
 API_KEY = "test-api-key"
 STRIPE_KEY = "sk_test_fixture_key"
+OTHER_STRIPE_KEY = "sk_test_another_merchant"  # a second account: another merchant's Stripe
 
 
 @pytest.fixture(scope="session")
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    state = SandboxState(easypost_api_keys={API_KEY}, stripe_api_keys={STRIPE_KEY}, webhook_retry_delays=(0.05, 0.1))
+    state = SandboxState(
+        easypost_api_keys={API_KEY}, stripe_api_keys={STRIPE_KEY, OTHER_STRIPE_KEY}, webhook_retry_delays=(0.05, 0.1)
+    )
     async with run_sandbox("127.0.0.1", 0, 0, "http://unused", WEBHOOK_SECRET, state=state) as running:
         # carrier webhooks go to the sandbox's own receiver, where tests pick them up
         running.state.webhook_url = f"{running.http_url}/_sandbox/easypost/webhook-sink"

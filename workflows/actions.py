@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from domain import Actor, Channel, RefundReason, ReturnLabel
 
@@ -30,6 +30,15 @@ PROVIDER_FAILED = "ProviderFailed"
 """The ApplicationError type when the payment provider or carrier said no, or kept failing."""
 
 _KEY = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+MAX_AMOUNT = Decimal("1000000000")  # a billion in the order's currency: past any order, inside Decimal's precision
+"""The largest amount a refund may ask for (the journey then holds it to what was paid)."""
+MAX_LINES = 100  # line items one request may name
+ItemId = Annotated[str, Field(min_length=1, max_length=64)]
+Quantity = Annotated[int, Field(ge=1, le=10_000)]
+
+REFUND_HELD = frozenset({"succeeded", "pending", "unknown"})
+"""Refund statuses that count against what is refundable: made, on its way, or not known yet (`unknown`: the
+provider's answer was lost; it is looked up before anything else is refunded). `not_made` releases the amount."""
 
 
 class Command(BaseModel):
@@ -45,20 +54,24 @@ class RefundCommand(Command):
 
     idempotency_key: str = _KEY
     reason: RefundReason | None = None
-    items: dict[str, int] = Field(default_factory=dict, description="line item id -> quantity to refund")
-    amount: Decimal | None = Field(default=None, description="an amount in the order's currency")
+    items: dict[ItemId, Quantity] = Field(
+        default_factory=dict, max_length=MAX_LINES, description="line item id -> quantity to refund"
+    )
+    amount: Decimal | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT, description="an amount in the order's currency, within its decimals"
+    )
 
 
 class ExchangeItem(BaseModel):
-    item_id: str
-    quantity: int = Field(default=1, ge=1)
+    item_id: ItemId
+    quantity: Quantity = 1
     replacement_sku: str = Field(min_length=1, max_length=128)
-    replacement_name: str = ""
+    replacement_name: str = Field(default="", max_length=200)
 
 
 class ExchangeCommand(Command):
     idempotency_key: str = _KEY
-    items: list[ExchangeItem] = Field(min_length=1)
+    items: list[ExchangeItem] = Field(min_length=1, max_length=MAX_LINES)
     reason: str = Field(default="", max_length=500)
 
 
@@ -67,7 +80,9 @@ class CancelCommand(Command):
 
 
 class PauseCommand(Command):
-    until: datetime | None = Field(default=None, description="resume by itself then; none = until resumed")
+    until: AwareDatetime | None = Field(
+        default=None, description="resume by itself then (with its UTC offset); none = until resumed"
+    )
 
 
 class ResumeCommand(Command):
@@ -75,7 +90,7 @@ class ResumeCommand(Command):
 
 
 class OptOutCommand(Command):
-    channels: list[Channel] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1, max_length=len(Channel))
 
 
 class NoteCommand(Command):
@@ -83,6 +98,12 @@ class NoteCommand(Command):
 
 
 class RefundRecord(BaseModel):
+    """One refund. `status`: succeeded | pending (on its way) | unknown (the provider's answer was lost: held
+    against what is refundable until it is looked up) | not_made (looked up: it never happened, or failed).
+
+    `provider_key` is the idempotency key the provider got (and keeps in the refund's metadata): how an
+    `unknown` refund is found again."""
+
     key: str
     amount: Decimal
     currency: str
@@ -94,6 +115,12 @@ class RefundRecord(BaseModel):
     status: str
     by: Actor
     at: datetime
+    provider_key: str = ""
+    detail: str = Field(default="", description="why the outcome is unknown, or what looking it up found")
+
+    @property
+    def held(self) -> bool:
+        return self.status in REFUND_HELD
 
 
 class ExchangeBonus(BaseModel):

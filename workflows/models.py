@@ -88,6 +88,13 @@ class JourneyOptions(BaseModel):
 
     search_attributes: bool = True
     tracking_history_limit: int = Field(default=2000, ge=50)
+    provider_deadline_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=600,
+        description="how long a payment call a person waits on is retried before its "
+        "outcome is called unknown (a test shortens it)",
+    )
 
 
 class JourneyInput(BaseModel):

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from temporalio.exceptions import ApplicationError
 
-from domain import Order, RefundReason, TrackingStatus
+from domain import Order, PaymentFacts, RefundReason, TrackingStatus, currency_exponent
 from policies.schema import Policy
 from workflows.actions import (
     REFUSED,
@@ -40,17 +40,21 @@ class Refusal(Exception):
 
 
 def money(amount: Decimal, currency: str) -> str:
-    return f"{amount.quantize(CENT)} {currency}"
+    """`30.00 USD`, `500 JPY`: as many decimals as the currency has."""
+    return f"{amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)))} {currency}"
 
 
 def refunded_total(state: JourneyState) -> Decimal:
-    return sum((r.amount for r in state.refunds), Decimal(0))
+    """What refunds hold: made, on their way, or whose outcome is not known yet."""
+    return sum((r.amount for r in state.refunds if r.held), Decimal(0))
 
 
 def refunded_quantities(order: Order, state: JourneyState) -> dict[str, int]:
     """Units refunded per line item (a whole-order refund counts every unit)."""
     counts: dict[str, int] = {}
     for refund in state.refunds:
+        if not refund.held:
+            continue
         for item_id, qty in refund.items.items():
             counts[item_id] = counts.get(item_id, 0) + qty
     return {i.id: min(counts.get(i.id, 0), i.quantity) for i in order.items}
@@ -83,8 +87,45 @@ def _known_items(order: Order, item_ids: list[str]) -> None:
         )
 
 
-def refund_terms(order: Order, state: JourneyState, cmd: RefundCommand) -> tuple[Decimal, dict[str, int]]:
-    """The amount to refund and the units it covers, or a `Refusal` naming what is wrong."""
+def payments_configured(order: Order, policy: Policy) -> None:
+    """Refunds go out with the merchant's own key, which its policy must name: else nothing can be refunded."""
+    if policy.payments is None:
+        raise Refusal(
+            422,
+            "no_payment_credentials",
+            f"the policy of merchant {order.merchant_id} names no payment account (payments.credentials_env), so "
+            f"Aftercare cannot refund order {order.order_id}; refund it at the payment provider, or add a payments "
+            f"section to the policy for new orders",
+        )
+
+
+def payment_check(order: Order, facts: PaymentFacts) -> None:
+    """The payment the provider showed us must be this order's: same currency, money captured."""
+    assert order.payment is not None
+    reference = order.payment.reference
+    if facts.currency.upper() != order.currency.upper():
+        raise Refusal(
+            409,
+            "currency_mismatch",
+            f"payment.reference {reference} was paid in {facts.currency}, but order {order.order_id} is in "
+            f"{order.currency}; nothing was refunded: refund it at the payment provider",
+        )
+    if facts.captured <= 0:
+        raise Refusal(
+            409,
+            "nothing_captured",
+            f"payment.reference {reference} has captured nothing (status {facts.status or 'unknown'}), "
+            f"so there is nothing to refund",
+        )
+
+
+def refund_terms(
+    order: Order, state: JourneyState, cmd: RefundCommand, provider: PaymentFacts | None = None
+) -> tuple[Decimal, dict[str, int]]:
+    """The amount to refund and the units it covers, or a `Refusal` naming what is wrong.
+
+    With `provider` (the payment as the provider sees it), the refundable amount is the smaller of what we
+    recorded (paid minus refunds held) and what the provider captured minus what it refunded already."""
     if order.payment is None:
         raise Refusal(
             422,
@@ -99,15 +140,30 @@ def refund_terms(order: Order, state: JourneyState, cmd: RefundCommand) -> tuple
         )
     if cmd.items and cmd.amount is not None:
         raise Refusal(422, "items_and_amount", "give the items to refund or an amount, not both")
+    currency = order.currency
+    if cmd.amount is not None:
+        places = currency_exponent(currency)
+        if cmd.amount <= 0 or cmd.amount != cmd.amount.quantize(Decimal(1).scaleb(-places)):
+            raise Refusal(
+                422,
+                "amount",
+                f"amount must be more than 0 with at most {places} decimals for {currency}, not {cmd.amount}",
+            )
     refunded = refunded_total(state)
     refundable = order.total - refunded
-    currency = order.currency
+    held = ""
+    if provider is not None and provider.refundable < refundable:
+        refundable = provider.refundable
+        held = (
+            f" (the payment provider has {money(provider.captured, currency)} captured on "
+            f"{order.payment.reference} and {money(provider.refunded, currency)} refunded)"
+        )
     if refundable <= 0:
         raise Refusal(
             409,
             "fully_refunded",
             f"nothing left to refund: {money(refunded, currency)} of {money(order.total, currency)} "
-            f"paid has been refunded already",
+            f"paid has been refunded already{held}",
         )
     done = refunded_quantities(order, state)
     if cmd.items:
@@ -129,18 +185,16 @@ def refund_terms(order: Order, state: JourneyState, cmd: RefundCommand) -> tuple
                 409,
                 "over_refund",
                 f"those items come to {money(amount, currency)} but only {money(refundable, currency)} of the "
-                f"{money(order.total, currency)} paid is still refundable",
+                f"{money(order.total, currency)} paid is still refundable{held}",
             )
         return amount, dict(cmd.items)
     if cmd.amount is not None:
-        if cmd.amount <= 0 or cmd.amount != cmd.amount.quantize(CENT):
-            raise Refusal(422, "amount", f"amount must be more than 0 with at most 2 decimals, not {cmd.amount}")
         if cmd.amount > refundable:
             raise Refusal(
                 409,
                 "over_refund",
                 f"{money(cmd.amount, currency)} is more than the {money(refundable, currency)} still refundable "
-                f"({money(order.total, currency)} paid, {money(refunded, currency)} refunded)",
+                f"({money(order.total, currency)} paid, {money(refunded, currency)} refunded){held}",
             )
         return cmd.amount, {}
     return refundable, {i.id: i.quantity - done[i.id] for i in order.items if i.quantity > done[i.id]}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
-from domain import RefundInstruction, RefundReceipt
+from domain import FoundRefund, PaymentFacts, PaymentRef, RefundInstruction, RefundReceipt
 
 
 class PaymentError(Exception):
@@ -25,12 +26,28 @@ class PaymentError(Exception):
 
 
 class PaymentProvider(Protocol):
-    """A payment provider by `name` (the `provider` of a PaymentRef)."""
+    """A payment provider by `name` (the `provider` of a PaymentRef).
+
+    Every call carries the merchant's `credentials` (e.g. `{"secret_key": ...}`), so each merchant acts in
+    its own account at the provider and a payment of another account is not found (PaymentError).
+    """
 
     name: str
 
-    async def refund(self, instruction: RefundInstruction) -> RefundReceipt:
+    async def look_up(self, payment: PaymentRef, credentials: Mapping[str, str] | None = None) -> PaymentFacts:
+        """The payment in this merchant's account: currency, captured, refunded so far."""
+        ...
+
+    async def refund(
+        self, instruction: RefundInstruction, credentials: Mapping[str, str] | None = None
+    ) -> RefundReceipt:
         """Refund once per `instruction.idempotency_key`, however often it is called; PaymentError if not."""
+        ...
+
+    async def find_refund(
+        self, payment: PaymentRef, idempotency_key: str, credentials: Mapping[str, str] | None = None
+    ) -> FoundRefund:
+        """The refund made under `idempotency_key`, if any: how a refund whose answer was lost is settled."""
         ...
 
     async def aclose(self) -> None: ...

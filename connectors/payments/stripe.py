@@ -6,13 +6,22 @@ under its `Idempotency-Key` header: the same key with the same parameters gets t
 never a second one. That is what makes timeouts, 5xx and 429 safe to retry. Errors come back as
 `{"error": {"type", "code", "message", "param"}}`.
 
-Before refunding we read the PaymentIntent (`GET /v1/payment_intents/{id}`): Stripe refunds in the
-currency the customer paid in, so an instruction in another currency is refused instead of moving
-a wrong amount (1000 meant as JPY, refunded as 10.00 USD).
+Every call is made with the merchant's own secret key (`credentials["secret_key"]`, read by the worker
+from the variable the merchant's policy names): a PaymentIntent of another Stripe account answers 404
+`resource_missing`, so a merchant can neither see nor refund another merchant's payment.
+
+- `look_up`: `GET /v1/payment_intents/{id}` (amount_received, currency, status) and the refunds already
+  made on it (`GET /v1/refunds?payment_intent=`), so the journey never refunds more than was captured.
+- `refund`: checks the PaymentIntent's currency first (Stripe refunds in the currency the customer paid
+  in: 1000 meant as JPY must not go out as 10.00 USD), then refunds, with our idempotency key also in
+  the refund's metadata (`aftercare_key`).
+- `find_refund`: finds the refund made under an idempotency key by that metadata, to settle a refund
+  whose answer was lost (Stripe keeps idempotency keys for a day only; metadata stays).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,29 +30,21 @@ from urllib.parse import quote
 import httpx
 
 from connectors.payments.base import PaymentError
-from domain import RefundInstruction, RefundReason, RefundReceipt
-
-# Stripe's zero-decimal currencies: an amount of 500 JPY is sent as 500, not 50000.
-ZERO_DECIMAL = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
-)
-# Three-decimal currencies: sent in thousandths, and Stripe wants the last digit to be 0.
-THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+from domain import FoundRefund, PaymentFacts, PaymentRef, RefundInstruction, RefundReason, RefundReceipt
+from domain.payments import currency_exponent
 
 # Stripe accepts only duplicate | fraudulent | requested_by_customer. Ours are all the customer's case
 # (fraudulent would also block the card), so ours goes along in metadata for the merchant's records.
 STRIPE_REASON: dict[RefundReason, str] = {reason: "requested_by_customer" for reason in RefundReason}
 METADATA_VALUE_MAX = 500  # Stripe's limit on a metadata value
+KEY_METADATA = "aftercare_key"  # our idempotency key, kept on the refund so a lost answer can be found again
+LIST_PAGES_MAX = 50  # 5,000 refunds on one payment: far beyond any order; a bound, not a limit we expect
 
 # Refund statuses: `requires_action` waits on the customer (e.g. bank details), so it is still on its way.
 PENDING_STATUSES = frozenset({"pending", "requires_action"})
 FAILED_STATUSES = frozenset({"failed", "canceled"})
 
-
-def currency_exponent(currency: str) -> int:
-    """How many decimals Stripe's minor unit has for `currency` (0 for JPY, 3 for KWD, else 2)."""
-    code = currency.upper()
-    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+__all__ = ["StripePayments", "currency_exponent", "format_money", "from_minor_units", "to_minor_units"]
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -86,11 +87,13 @@ class StripePayments:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None = None,
         *,
         timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
     ) -> None:
+        """`api_key`: only for callers that act for one account (tests, scripts); the worker passes each
+        merchant's key with every call and gives none here."""
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = timeout
@@ -104,7 +107,74 @@ class StripePayments:
         if self._owns_http:
             await self._http.aclose()
 
-    async def refund(self, instruction: RefundInstruction) -> RefundReceipt:
+    def _key(self, credentials: Mapping[str, str] | None, what: str) -> str:
+        key = (credentials or {}).get("secret_key") or self._api_key
+        if not key:
+            raise PaymentError(f"no Stripe secret key to act on {what}: set the merchant's payments.credentials_env",
+                               retryable=False, code="no_credentials")  # fmt: skip
+        return key
+
+    async def look_up(self, payment: PaymentRef, credentials: Mapping[str, str] | None = None) -> PaymentFacts:
+        """The PaymentIntent as this account sees it, with what its refunds took back already.
+
+        Another account's PaymentIntent is a non-retryable PaymentError with code `resource_missing`."""
+        what = f"payment {payment.reference}"
+        key = self._key(credentials, what)
+        intent = await self._get(f"/v1/payment_intents/{quote(payment.reference, safe='')}", what, key)
+        try:
+            currency = str(intent["currency"]).upper()
+            captured = from_minor_units(int(intent.get("amount_received") or 0), currency)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PaymentError(f"Stripe's PaymentIntent {payment.reference} lacks {exc}", retryable=True) from exc
+        refunded = sum(
+            (int(r.get("amount") or 0) for r in await self._refunds(payment, what, key)
+             if str(r.get("status")) not in FAILED_STATUSES),
+            0,
+        )  # fmt: skip
+        return PaymentFacts(
+            provider=self.name,
+            reference=payment.reference,
+            currency=currency,
+            status=str(intent.get("status") or ""),
+            captured=captured,
+            refunded=from_minor_units(refunded, currency),
+        )
+
+    async def find_refund(
+        self, payment: PaymentRef, idempotency_key: str, credentials: Mapping[str, str] | None = None
+    ) -> FoundRefund:
+        """The refund made under `idempotency_key` (by its metadata), or none: what a lost answer really did."""
+        what = f"payment {payment.reference}"
+        key = self._key(credentials, what)
+        for refund in await self._refunds(payment, what, key):
+            metadata = refund.get("metadata")
+            if isinstance(metadata, dict) and metadata.get(KEY_METADATA) == idempotency_key:
+                status = str(refund.get("status") or "")
+                if status in FAILED_STATUSES:
+                    reason = refund.get("failure_reason")
+                    said = f" ({reason})" if reason else ""
+                    return FoundRefund(detail=f"Stripe's refund {refund.get('id')} is {status}{said}")
+                return FoundRefund(receipt=self._receipt(refund, what))
+        return FoundRefund(detail=f"Stripe has no refund on {payment.reference} made under this request's key")
+
+    async def _refunds(self, payment: PaymentRef, what: str, key: str) -> list[dict[str, Any]]:
+        """Every refund of the PaymentIntent, newest first, page by page (`starting_after`)."""
+        found: list[dict[str, Any]] = []
+        params = {"payment_intent": payment.reference, "limit": "100"}
+        for _ in range(LIST_PAGES_MAX):
+            page = await self._get("/v1/refunds", what, key, params)
+            data = page.get("data")
+            if not isinstance(data, list):
+                raise PaymentError(f"Stripe listed the refunds of {what} without data", retryable=True)
+            found.extend(r for r in data if isinstance(r, dict))
+            if not page.get("has_more") or not data:
+                return found
+            params["starting_after"] = str(found[-1].get("id"))
+        raise PaymentError(f"more than {LIST_PAGES_MAX * 100} refunds on {what}", retryable=False)
+
+    async def refund(
+        self, instruction: RefundInstruction, credentials: Mapping[str, str] | None = None
+    ) -> RefundReceipt:
         """Refund `instruction.amount` of the PaymentIntent; once per idempotency key however often called."""
         what = f"{format_money(instruction.amount, instruction.currency)} on {instruction.payment.reference}"
         if instruction.payment.provider != self.name:
@@ -112,12 +182,13 @@ class StripePayments:
                 f"cannot refund {what}: the payment is at {instruction.payment.provider!r}, not Stripe",
                 retryable=False,
             )
+        key = self._key(credentials, what)
         try:
             minor = to_minor_units(instruction.amount, instruction.currency)
         except ValueError as exc:
             raise PaymentError(f"cannot refund {what}: {exc}", retryable=False) from exc
         # Stripe refunds in the payment's currency whatever we think it is: check before moving money
-        intent = await self._get(f"/v1/payment_intents/{quote(instruction.payment.reference, safe='')}", what)
+        intent = await self._get(f"/v1/payment_intents/{quote(instruction.payment.reference, safe='')}", what, key)
         paid_in = str(intent.get("currency") or "").upper()
         if paid_in != instruction.currency.upper():
             raise PaymentError(
@@ -132,11 +203,11 @@ class StripePayments:
             "reason": STRIPE_REASON[instruction.reason],
             **_metadata(instruction),
         }
-        refund = await self._post("/v1/refunds", form, instruction.idempotency_key, what)
+        refund = await self._post("/v1/refunds", form, instruction.idempotency_key, what, key)
         return self._receipt(refund, what)
 
-    async def _get(self, path: str, what: str) -> dict[str, Any]:
-        resp = await self._send("GET", path, what)
+    async def _get(self, path: str, what: str, key: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        resp = await self._send("GET", path, what, key, params=params)
         if not resp.is_success:
             raise _http_error(resp, what, "")
         try:
@@ -147,8 +218,8 @@ class StripePayments:
             raise PaymentError(f"Stripe answered about {what} with something that is not an object", retryable=True)
         return body
 
-    async def _post(self, path: str, form: dict[str, str], idempotency_key: str, what: str) -> dict[str, Any]:
-        resp = await self._send("POST", path, what, form, {"Idempotency-Key": idempotency_key})
+    async def _post(self, path: str, form: dict[str, str], idempotency_key: str, what: str, key: str) -> dict[str, Any]:
+        resp = await self._send("POST", path, what, key, form, {"Idempotency-Key": idempotency_key})
         if resp.is_success:
             try:
                 body = resp.json()
@@ -166,13 +237,15 @@ class StripePayments:
         method: str,
         path: str,
         what: str,
+        key: str,
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", **(headers or {})}
+        headers = {"Authorization": f"Bearer {key}", **(headers or {})}
         try:
             return await self._http.request(
-                method, self.base_url + path, data=form, headers=headers, timeout=self._timeout
+                method, self.base_url + path, data=form, params=params, headers=headers, timeout=self._timeout
             )
         except httpx.TimeoutException as exc:
             raise PaymentError(
@@ -222,6 +295,7 @@ def _metadata(instruction: RefundInstruction) -> dict[str, str]:
         "order_id": instruction.order_id,
         "requested_by": instruction.requested_by,
         "note": instruction.note,
+        KEY_METADATA: instruction.idempotency_key,
     }
     return {f"metadata[{k}]": v[:METADATA_VALUE_MAX] for k, v in values.items() if v}
 

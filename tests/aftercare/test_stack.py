@@ -14,13 +14,19 @@ import pytest
 from temporalio import activity
 
 from aftercare.runtime import production_activities
-from aftercare.settings import Settings
+from aftercare.settings import DEMO_STRIPE_KEY_ENV, Settings
 from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
-from workflows.order_journey import CREATE_RETURN_LABEL, ISSUE_REFUND, RECORD_ACTION
+from workflows.order_journey import (
+    CREATE_RETURN_LABEL,
+    FIND_REFUND,
+    ISSUE_REFUND,
+    LOOK_UP_PAYMENT,
+    RECORD_ACTION,
+)
 from workflows.shipment_tracking import POLL_CARRIER
 
 
@@ -46,34 +52,40 @@ def test_the_dev_server_keeps_state_in_a_file_and_registers_our_search_attribute
     assert argv[argv.index("--ui-codec-endpoint") + 1] == f"{settings.api_url}/codec"
 
 
-def test_stripe_defaults_to_the_sandbox_and_its_key_stays_out_of_sight(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stripe_defaults_to_the_sandbox_and_the_demo_key_stays_out_of_sight(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AFTERCARE_STRIPE_BASE_URL", raising=False)
-    monkeypatch.delenv("AFTERCARE_STRIPE_API_KEY", raising=False)
+    monkeypatch.delenv(DEMO_STRIPE_KEY_ENV, raising=False)
     monkeypatch.setenv("AFTERCARE_SANDBOX_PORT", "18025")
     default = Settings()
     assert default.stripe_base_url == "http://127.0.0.1:18025/stripe"
-    assert default.stripe_api_key == "sk_test_sandbox"
+    assert default.demo_stripe_secret_key == "sk_test_demo_merchant"
 
     monkeypatch.setenv("AFTERCARE_STRIPE_BASE_URL", "https://api.stripe.com")
-    monkeypatch.setenv("AFTERCARE_STRIPE_API_KEY", "sk_live_secret123")
+    monkeypatch.setenv(DEMO_STRIPE_KEY_ENV, "sk_test_secret123")
     live = Settings()
-    assert (live.stripe_base_url, live.stripe_api_key) == ("https://api.stripe.com", "sk_live_secret123")
-    assert "sk_live_secret123" not in repr(live)
+    assert (live.stripe_base_url, live.demo_stripe_secret_key) == ("https://api.stripe.com", "sk_test_secret123")
+    assert "sk_test_secret123" not in repr(live)
 
 
-def test_the_worker_gets_the_stripe_url_and_key_and_the_sandbox_accepts_that_key(tmp_path: Path) -> None:
+def test_the_worker_gets_the_demo_merchants_key_and_the_sandbox_opens_its_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variable demo.yaml names reaches the worker; the sandbox accepts that key (and any listed for
+    other merchants), keeps its Stripe under AFTERCARE_HOME, and no key is on any command line."""
+    monkeypatch.setenv("AFTERCARE_SANDBOX_STRIPE_KEYS", "sk_test_other_shop")
     settings = replace(
-        Settings(), home=tmp_path, stripe_base_url="http://127.0.0.1:9999/stripe", stripe_api_key="sk_test_planned"
+        Settings(), home=tmp_path, stripe_base_url="http://127.0.0.1:9999/stripe", demo_stripe_secret_key="sk_test_p"
     )
     children = {child.name: child for child in plan_children(settings)}
 
     worker, api, sandbox = children["worker"], children["api"], children["sandbox"]
     assert worker.env["AFTERCARE_STRIPE_BASE_URL"] == "http://127.0.0.1:9999/stripe"
-    assert worker.env["AFTERCARE_STRIPE_API_KEY"] == "sk_test_planned"
-    assert sandbox.env["AFTERCARE_STRIPE_API_KEY"] == "sk_test_planned"
+    assert worker.env[DEMO_STRIPE_KEY_ENV] == "sk_test_p"
+    assert sandbox.env["AFTERCARE_SANDBOX_STRIPE_KEYS"] == "sk_test_p,sk_test_other_shop"
+    assert sandbox.env["AFTERCARE_HOME"] == str(tmp_path)  # its state (Stripe's payments too) under home/sandbox
     assert api.env["AFTERCARE_EASYPOST_BASE_URL"] == settings.easypost_base_url
-    assert "AFTERCARE_STRIPE_API_KEY" not in api.env  # only the worker refunds
-    assert all("sk_test_planned" not in arg for child in children.values() for arg in child.argv)
+    assert DEMO_STRIPE_KEY_ENV not in api.env  # only the worker refunds
+    assert all("sk_test_p" not in arg for child in children.values() for arg in child.argv)
 
 
 def test_no_secret_is_on_a_childs_command_line(tmp_path: Path) -> None:
@@ -82,7 +94,7 @@ def test_no_secret_is_on_a_childs_command_line(tmp_path: Path) -> None:
         home=tmp_path,
         easypost_api_key="ep-key-planned",
         easypost_webhook_secret="whsec-planned",
-        stripe_api_key="sk_test_planned",
+        demo_stripe_secret_key="sk_test_planned",
     )
     children = {child.name: child for child in plan_children(settings)}
     secrets = ("ep-key-planned", "whsec-planned", "sk_test_planned")
@@ -138,8 +150,17 @@ async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) 
         names = {activity._Definition.must_from_callable(fn).name for fn in activities}
     finally:
         await close()
-    called = {SEND_MESSAGE, POLL_CARRIER, ISSUE_REFUND, CREATE_RETURN_LABEL, RECORD_ACTION}
-    assert names == called == {"send_message", "poll_carrier", "issue_refund", "create_return_label", "record_action"}
+    called = {
+        SEND_MESSAGE,
+        POLL_CARRIER,
+        LOOK_UP_PAYMENT,
+        ISSUE_REFUND,
+        FIND_REFUND,
+        CREATE_RETURN_LABEL,
+        RECORD_ACTION,
+    }
+    assert names == called
+    assert names >= {"look_up_payment", "issue_refund", "find_refund"}
 
 
 def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remade_after_a_reset(

@@ -16,6 +16,7 @@ from connectors.payments.base import PaymentError
 from connectors.payments.stripe import StripePayments, from_minor_units, to_minor_units
 from domain import PaymentRef, RefundInstruction, RefundReason
 from sandbox import RunningSandbox
+from tests.sandbox_fixtures import OTHER_STRIPE_KEY, STRIPE_KEY
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def refunds_of(sandbox: RunningSandbox, intent: str) -> list[dict]:
 async def test_a_full_refund_gives_the_whole_payment_back(stripe, sandbox, pay):
     intent = await pay(5990)
 
-    receipt = await stripe.refund(refund(intent, "59.90"))
+    instruction = refund(intent, "59.90")
+    receipt = await stripe.refund(instruction)
 
     assert receipt.provider == "stripe" and receipt.refund_id.startswith("re_")
     assert (receipt.amount, receipt.currency, receipt.status) == (Decimal("59.90"), "EUR", "succeeded")
@@ -81,6 +83,7 @@ async def test_a_full_refund_gives_the_whole_payment_back(stripe, sandbox, pay):
         "order_id": "1001",
         "requested_by": "ada@acme.example",
         "note": "mug arrived broken",
+        "aftercare_key": instruction.idempotency_key,  # how a refund whose answer was lost is found again
     }
     assert sandbox.state.charges[sandbox.state.payment_intents[intent]["latest_charge"]]["refunded"] is True
 
@@ -308,3 +311,21 @@ async def test_build_payments_registers_stripe(sandbox, stripe_key, pay):
     receipt = await providers["stripe"].refund(refund(intent, "7.00"))
     assert receipt.amount == Decimal("7.00")
     await providers["stripe"].aclose()
+
+
+async def test_each_call_uses_the_key_it_is_given_not_one_for_every_merchant(sandbox, http, pay):
+    """The worker's connector has no key of its own: a merchant's key opens that merchant's account only."""
+    intent = await pay(4000)
+    shared = StripePayments(sandbox.stripe_base_url, http=http, timeout=2)
+
+    facts = await shared.look_up(PaymentRef(reference=intent), {"secret_key": STRIPE_KEY})
+    with pytest.raises(PaymentError) as other:
+        await shared.look_up(PaymentRef(reference=intent), {"secret_key": OTHER_STRIPE_KEY})
+    with pytest.raises(PaymentError) as none:
+        await shared.refund(refund(intent, "1.00"))
+
+    assert (facts.captured, facts.refunded, facts.currency) == (Decimal("40.00"), Decimal("0"), "EUR")
+    assert other.value.code == "resource_missing" and other.value.status_code == 404
+    assert other.value.retryable is False
+    assert none.value.code == "no_credentials" and "payments.credentials_env" in str(none.value)
+    assert refunds_of(sandbox, intent) == []

@@ -61,6 +61,7 @@ delays:
   pickup_sla: 10m
   stalled_after: 10m
 tracking: {poll_every: 5m, poll_max_interval: 10m}
+payments: {provider: stripe, credentials_env: {secret_key: E2E_STRIPE_SECRET_KEY}}
 returns:          # short, so delivered journeys complete within a test; the exchange tests set their own
   window: 10s
   address: {name: E2E Returns, line1: 1 Dock Street, city: Portland, postal_code: "97201", country: US}
@@ -154,7 +155,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             "AFTERCARE_TWILIO_BASE_URL": sandbox.twilio_base_url,
             "AFTERCARE_EASYPOST_BASE_URL": sandbox.easypost_base_url,
             "AFTERCARE_STRIPE_BASE_URL": sandbox.stripe_base_url,
-            "AFTERCARE_STRIPE_API_KEY": next(iter(sandbox.state.stripe_api_keys)),
+            "E2E_STRIPE_SECRET_KEY": next(iter(sandbox.state.stripe_api_keys)),  # the e2e merchant's account
             "AFTERCARE_HOME": str(tmp_path),
             "AFTERCARE_CODEC_KEYS": TEST_CODEC_KEYS,
         }

@@ -51,7 +51,9 @@ pytestmark = pytest.mark.devserver
 T = TypeVar("T")
 ALICE = Actor(name="alice", role=Role.SUPPORT)
 BOB = Actor(name="bob", role=Role.SUPPORT)
-STRIPE_KEY = "sk_test_sandbox"
+STRIPE_KEY = "sk_test_sandbox"  # acme's own Stripe account in the sandbox
+OTHER_KEY = "sk_test_globex"  # another merchant's account
+KEY_ENV = "ACME_STRIPE_SECRET_KEY"  # what acme's policy names; the worker's environment holds the key
 RETURNS_TO = {"name": "Acme Returns", "line1": "1 Dock St", "city": "Portland", "postal_code": "97201", "country": "US"}
 CUSTOMER_ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "Austin", "country": "US"}
 
@@ -69,7 +71,8 @@ def policy(**sections: Any) -> Policy:
         "cancelled": {"channels": ["email"]},
     }
     returns = {"window": "30d", "address": RETURNS_TO, "exchange_bonus": {"kind": "percent", "value": 10}}
-    return make_policy(**({"steps": steps, "returns": returns} | sections))
+    payments = {"provider": "stripe", "credentials_env": {"secret_key": KEY_ENV}}
+    return make_policy(**({"steps": steps, "returns": returns, "payments": payments} | sections))
 
 
 @dataclass
@@ -82,9 +85,9 @@ class Desk:
     provider: RecordingProvider
     task_queue: str
 
-    async def pay(self, amount: Decimal, currency: str = "USD") -> str:
-        """The merchant's checkout: a succeeded PaymentIntent in the sandbox's Stripe."""
-        async with httpx.AsyncClient(base_url=self.sandbox.stripe_base_url, auth=_Bearer(STRIPE_KEY)) as stripe:
+    async def pay(self, amount: Decimal, currency: str = "USD", key: str = STRIPE_KEY) -> str:
+        """The merchant's checkout: a succeeded PaymentIntent in the sandbox's Stripe (acme's account by default)."""
+        async with httpx.AsyncClient(base_url=self.sandbox.stripe_base_url, auth=_Bearer(key)) as stripe:
             response = await stripe.post(
                 "/v1/payment_intents",
                 data={"amount": str(int(amount * 100)), "currency": currency.lower(), "confirm": "true"},
@@ -98,7 +101,9 @@ class Desk:
             response.raise_for_status()
             return list(response.json()["data"])
 
-    async def start(self, order: Order, pol: Policy | None = None) -> WorkflowHandle[OrderJourney, JourneyState]:
+    async def start(
+        self, order: Order, pol: Policy | None = None, **options: Any
+    ) -> WorkflowHandle[OrderJourney, JourneyState]:
         pol = pol or policy()
         return await self.env.client.start_workflow(
             OrderJourney.run,
@@ -106,7 +111,7 @@ class Desk:
                 order=order,
                 policy=pol,
                 policy_hash=pol.content_hash(),
-                options=JourneyOptions(),  # search attributes on, as in production
+                options=JourneyOptions(**options),  # search attributes on, as in production
             ),
             id=order.workflow_id,
             task_queue=self.task_queue,
@@ -185,11 +190,15 @@ async def desk(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[De
         store.upsert_merchant("acme", "Acme", None)
         provider = RecordingProvider()
         carriers = build_carriers(sandbox.easypost_base_url, "sandbox-key", "sandbox-secret")
-        payments = build_payments(sandbox.stripe_base_url, STRIPE_KEY)
+        sandbox.state.stripe_api_keys.add(OTHER_KEY)
+        payments = build_payments(sandbox.stripe_base_url)  # as the worker: no key but the merchant's, per call
+        paying = PaymentActivities(payments, {KEY_ENV: STRIPE_KEY})
         activities = [
             provider.send_message,
             ScriptedCarrier().poll_carrier,
-            PaymentActivities(payments).issue_refund,
+            paying.look_up_payment,
+            paying.issue_refund,
+            paying.find_refund,
             ReturnActivities(carriers).create_return_label,
             AuditActivities(store).record_action,
         ]
@@ -471,3 +480,147 @@ async def test_the_timeline_shows_a_retried_message_with_its_attempts_and_error(
         "send_message needed 3 attempts; the last failure: RuntimeError: 451 mailbox busy, try again later (attempt 2)"
     )
     assert failure.detail["attempts"] == 3
+
+
+async def test_a_payment_in_another_merchants_stripe_account_is_never_refunded(desk: Desk) -> None:
+    """Merchant B's order pointing at merchant A's PaymentIntent: looked up with acme's own key, not found."""
+    theirs = await desk.pay(Decimal("54.00"), key=OTHER_KEY)  # in another merchant's Stripe account
+    order = make_order(datetime.now(UTC), payment={"provider": "stripe", "reference": theirs})
+    await desk.start(order)
+
+    for command in (refund("steal", amount=Decimal("10.00")), refund("steal-all")):
+        status, code, message = await desk.refused(order, act.REFUND, command)
+        assert (status, code) == (409, "payment_not_found")
+        assert f"payment.reference {theirs}" in message and "nothing was refunded" in message
+    cancel = await desk.refused(order, act.CANCEL, act.CancelCommand(actor=ALICE, reason="fraud check"))
+    assert cancel[:2] == (409, "payment_not_found")
+
+    async with httpx.AsyncClient(base_url=desk.sandbox.stripe_base_url, auth=_Bearer(OTHER_KEY)) as stripe:
+        listed = (await stripe.get("/v1/refunds", params={"payment_intent": theirs})).json()
+    assert listed["data"] == []  # nothing moved in the other account
+    state = await desk.state(order)
+    assert state.refunds == [] and state.refundable == Decimal("54.00") and state.cancelled_at is None
+
+
+async def test_the_refundable_amount_is_the_smaller_of_ours_and_what_stripe_captured(desk: Desk) -> None:
+    """An order declaring 54.00 on a payment of 30.00 refunds 30.00 at most; a refund made at Stripe directly
+    counts too."""
+    order = make_order(datetime.now(UTC), payment={"provider": "stripe", "reference": await desk.pay(Decimal("30"))})
+    await desk.start(order)
+    status, code, message = await desk.refused(order, act.REFUND, refund("big", amount=Decimal("40.00")))
+    assert (status, code) == (409, "over_refund") and "30.00 USD still refundable" in message
+    assert "the payment provider has 30.00 USD captured" in message
+    async with httpx.AsyncClient(base_url=desk.sandbox.stripe_base_url, auth=_Bearer(STRIPE_KEY)) as stripe:
+        direct = await stripe.post("/v1/refunds", data={"payment_intent": order.payment.reference, "amount": "500"})  # type: ignore[union-attr]
+        assert direct.status_code == 200
+
+    everything = await desk.update(order, act.REFUND, refund("all"))
+    assert everything.refund is not None and everything.refund.amount == Decimal("25.00")
+    status, code, message = await desk.refused(order, act.REFUND, refund("more", amount=Decimal("1.00")))
+    assert (status, code) == (409, "fully_refunded") and "30.00 USD captured" in message
+    assert sum(r["amount"] for r in await desk.refunds_at_stripe(order.payment.reference)) == 3000  # type: ignore[union-attr]
+
+
+async def test_a_refund_whose_answer_is_lost_is_held_then_settled_before_the_next(desk: Desk) -> None:
+    """Stripe refunds, then answers 500 past the deadline: the journey records the refund as unknown and holds
+    its amount; the next refund first finds it at Stripe by our key, so the customer is never refunded twice."""
+    order = await paid_order(desk)
+    await desk.start(order, provider_deadline_seconds=3)
+    stripe = desk.sandbox.state
+    stripe.stripe_fail_next.extend(
+        [{**_FAIL, "drop_after_commit": True}, {**_FAIL, "count": 50}]  # committed, then nothing but 500s
+    )
+
+    lost = await desk.update(order, act.REFUND, refund("lost", amount=Decimal("10.00")))
+    assert lost.refund is not None and lost.refund.status == "unknown" and not lost.repeated
+    assert "outcome unknown" in lost.summary and lost.refundable == Decimal("44.00")  # held
+    assert len(await desk.refunds_at_stripe(order.payment.reference)) == 1  # type: ignore[union-attr]
+    held = await desk.state(order)
+    assert [(r.status, r.amount) for r in held.refunds] == [("unknown", Decimal("10.00"))]
+    assert held.refundable == Decimal("44.00")
+
+    stripe.stripe_fail_next.clear()  # Stripe answers again
+    rest = await desk.update(order, act.REFUND, refund("rest"))
+    assert rest.refund is not None and rest.refund.amount == Decimal("44.00")  # not 54.00: the first was found
+    again = await desk.update(order, act.REFUND, refund("lost", amount=Decimal("10.00")))
+    assert again.repeated and again.refund is not None and again.refund.status == "succeeded"
+    assert again.summary == "refunded 10.00 USD (damaged)"
+
+    at_stripe = await desk.refunds_at_stripe(order.payment.reference)  # type: ignore[union-attr]
+    assert sorted(r["amount"] for r in at_stripe) == [1000, 4400]
+    state = await desk.state(order)
+    assert [r.status for r in state.refunds] == ["succeeded", "succeeded"]
+    assert state.refunded_total == Decimal("54.00") == sum(Decimal(r["amount"]) / 100 for r in at_stripe)
+
+    async def audited() -> list[tuple[str, str]]:
+        entries = [(e.outcome, e.reason) for e in desk.store.list_audit("acme", order.order_id)]
+        assert len(entries) == 3, entries
+        return entries
+
+    outcomes = await eventually(audited, "three audit rows")
+    assert sorted(o for o, _ in outcomes) == ["done", "done", "unknown"]
+    assert any(reason.startswith("settled: refunded 10.00 USD") for _, reason in outcomes)
+    # The customer heard of each refund once it was certain: 10.00 after it was found, and 44.00.
+    told = await desk.sent_at_least(order, "refund_issued", 4)
+    assert sorted(ctx["refund"]["amount"] for ch, _, ctx in told if ch == "email") == ["10.00", "44.00"]
+
+
+async def test_a_refund_that_never_reached_stripe_is_released_when_looked_up(desk: Desk) -> None:
+    order = await paid_order(desk)
+    await desk.start(order, provider_deadline_seconds=3)
+    desk.sandbox.state.stripe_fail_next.append({**_FAIL, "count": 50})  # 500 before acting, every time
+
+    lost = await desk.update(order, act.REFUND, refund("never", amount=Decimal("54.00")))
+    assert lost.refund is not None and lost.refund.status == "unknown"
+    assert (await desk.state(order)).refundable == Decimal("0.00")  # all 54.00 held while unknown
+    desk.sandbox.state.stripe_fail_next.clear()
+    done = await desk.update(order, act.REFUND, refund("second", amount=Decimal("20.00")))
+    assert done.refund is not None and done.refund.status == "succeeded"
+    state = await desk.state(order)
+    assert [(r.key, r.status) for r in state.refunds] == [("never", "not_made"), ("second", "succeeded")]
+    assert "has no refund" in state.refunds[0].detail
+    assert state.refundable == Decimal("34.00")
+    assert [r["amount"] for r in await desk.refunds_at_stripe(order.payment.reference)] == [2000]  # type: ignore[union-attr]
+
+
+async def test_idempotency_keys_are_per_person(desk: Desk) -> None:
+    """Bob reusing Alice's key gets his own answer, never hers; Alice's key with another request is refused."""
+    order = await paid_order(desk)
+    await desk.start(order)
+    alices = await desk.update(order, act.REFUND, refund("shared", amount=Decimal("10.00")))
+    bobs = await desk.update(
+        order, act.REFUND, act.RefundCommand(actor=BOB, idempotency_key="shared", reason="late", amount=Decimal("5"))
+    )
+    assert not bobs.repeated and bobs.refund is not None and bobs.refund.by == BOB
+    assert bobs.refund.provider_refund_id != alices.refund.provider_refund_id  # type: ignore[union-attr]
+    merchant = Actor(name="alice", role=Role.MERCHANT, merchant_id="acme")  # same name, another person
+    theirs = await desk.update(
+        order, act.REFUND, act.RefundCommand(actor=merchant, idempotency_key="shared", reason="damaged",
+                                             amount=Decimal("10.00"))
+    )  # fmt: skip
+    assert not theirs.repeated and theirs.refund is not None and theirs.refund.by == merchant
+    assert sorted(r["amount"] for r in await desk.refunds_at_stripe(order.payment.reference)) == [500, 1000, 1000]  # type: ignore[union-attr]
+
+
+async def test_a_second_pause_is_refused_and_until_is_bounded(desk: Desk) -> None:
+    order = await paid_order(desk)
+    await desk.start(order)
+    await desk.update(order, act.PAUSE, act.PauseCommand(actor=ALICE))
+    status, code, message = await desk.refused(order, act.PAUSE, act.PauseCommand(actor=BOB))
+    assert (status, code) == (409, "already_paused") and "resume them first" in message
+    await desk.update(order, act.RESUME, act.ResumeCommand(actor=ALICE))
+    far = datetime.now(UTC) + timedelta(days=400)
+    status, code, message = await desk.refused(order, act.PAUSE, act.PauseCommand(actor=ALICE, until=far))
+    assert (status, code) == (422, "until_too_far") and message.startswith(f"until {far.isoformat()}")
+    # Two agents at once: both admitted, the second one refused by the handler once the first has paused.
+    both = await asyncio.gather(
+        desk.update(order, act.PAUSE, act.PauseCommand(actor=ALICE)),
+        desk.update(order, act.PAUSE, act.PauseCommand(actor=BOB)),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in both) == ["ActionResult", "WorkflowUpdateFailedError"]
+    assert [a.action for a in (await desk.state(order)).actions].count("pause_messages") == 2
+
+
+_FAIL = {"status_code": 500, "type": None, "code": None, "message": None, "drop_after_commit": False,
+         "delay_seconds": 0, "refund_status": None, "count": 1}  # fmt: skip

@@ -154,3 +154,87 @@ async def test_the_cli_acts_through_the_api(stack: Stack, monkeypatch: pytest.Mo
 async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """The CLI is synchronous (httpx.Client); the API it calls runs on this test's event loop."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def test_idempotency_keys_over_http_one_answer_per_person_and_request(stack: Stack) -> None:
+    """Of 20 parallel requests with one key exactly one acts; the key with another request is refused; a merchant
+    reusing support's key gets its own answer, never support's."""
+    order_id = await paid_order(stack, total="30.00")
+    support = bearer(stack, "sam", Role.SUPPORT) | {"Idempotency-Key": "par-1"}
+    url = f"/v1/orders/{order_id}/refunds"
+    body = {"reason": "late", "amount": "1.00"}
+
+    answers = await asyncio.gather(*(stack.api.post(url, json=body, headers=support) for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers if a.status_code != 200]
+    fresh = [a.json()["result"] for a in answers if a.json()["result"]["repeated"] is False]
+    assert len(fresh) == 1
+    assert {a.json()["result"]["refund"]["provider_refund_id"] for a in answers} == {
+        fresh[0]["refund"]["provider_refund_id"]
+    }
+
+    reused = await stack.api.post(url, json=body | {"amount": "2.00"}, headers=support)
+    assert reused.status_code == 409 and reused.json()["error"] == "idempotency_key_reused"
+    assert "'par-1'" in reused.json()["message"] and "use a new key" in reused.json()["message"]
+
+    shop = bearer(stack, "shop", Role.MERCHANT, "e2e") | {"Idempotency-Key": "par-1"}
+    theirs = await stack.api.post(url, json=body, headers=shop)
+    assert theirs.status_code == 200, theirs.text
+    result = theirs.json()["result"]
+    assert result["repeated"] is False and result["refund"]["by"]["name"] == "shop"
+    assert result["refund"]["provider_refund_id"] != fresh[0]["refund"]["provider_refund_id"]
+    made = {result["refund"]["provider_refund_id"], fresh[0]["refund"]["provider_refund_id"]}
+    assert sorted(r["amount"] for r in stack.sandbox.state.refunds.values() if r["id"] in made) == [100, 100]
+    assert len(stack.sandbox.state.refunds) == 2  # 21 requests from two people: two refunds
+    assert (await stack.api.get(f"/v1/orders/{order_id}")).json()["refunded_total"] == "2.00"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("refunds", {"reason": "late", "amount": 1e30}, "amount"),
+        ("refunds", {"reason": "late", "amount": "-5"}, "amount"),
+        ("refunds", {"reason": "late", "amount": "NaN"}, "amount"),
+        ("refunds", {"reason": "late", "items": {f"li-{n}": 1 for n in range(101)}}, "items"),
+        ("refunds", {"reason": "late", "note": "x" * 2001}, "note"),
+        ("pause", {"until": "2030-01-01T00:00:00"}, "until"),
+        ("cancel", {"reason": "r" * 501}, "reason"),
+        ("opt-out", {"channels": ["email"] * 50}, "channels"),
+        ("notes", {"text": "n" * 4001}, "text"),
+        ("exchanges", {"items": [{"item_id": "li-1", "replacement_sku": "S"}] * 101}, "items"),
+    ],
+)
+async def test_support_bodies_are_bounded_and_refusals_name_the_field(
+    stack: Stack, path: str, body: dict[str, Any], field: str
+) -> None:
+    order_id = await paid_order(stack)
+    answer = await stack.api.post(f"/v1/orders/{order_id}/{path}", json=body, headers={"Idempotency-Key": "b-1"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert [p["path"].split(".")[0] for p in answer.json()["problems"]] == [field]
+    assert (await stack.api.get(f"/v1/orders/{order_id}")).json()["refunds"] == []
+
+
+async def test_refund_decimals_and_a_second_pause_are_refused_in_words(stack: Stack) -> None:
+    order_id = await paid_order(stack)
+    refunds = f"/v1/orders/{order_id}/refunds"
+    cents = await stack.api.post(refunds, json={"reason": "late", "amount": "1.001"}, headers={"Idempotency-Key": "d"})
+    assert cents.status_code == 422 and cents.json()["error"] == "amount"
+    assert cents.json()["message"] == "amount must be more than 0 with at most 2 decimals for USD, not 1.001"
+
+    paused = await stack.api.post(f"/v1/orders/{order_id}/pause", json={"until": "2099-01-01T00:00:00+00:00"})
+    assert paused.status_code == 422 and paused.json()["error"] == "until_too_far"
+    first = await stack.api.post(f"/v1/orders/{order_id}/pause", json={})
+    assert first.status_code == 200, first.text
+    second = await stack.api.post(f"/v1/orders/{order_id}/pause", json={})
+    assert second.status_code == 409 and second.json()["error"] == "already_paused"
+
+    async def logged() -> list[tuple[str, str]]:
+        entries = (await stack.api.get(f"/v1/orders/{order_id}/actions")).json()
+        got = [(e["action"], e["outcome"]) for e in entries]
+        assert len(got) == 4, got
+        return got
+
+    assert sorted(await eventually(logged, "the action log")) == sorted(
+        [("refund", "refused"), ("pause_messages", "refused"), ("pause_messages", "done"),
+         ("pause_messages", "refused")]
+    )  # fmt: skip

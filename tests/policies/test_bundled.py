@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aftercare.policy_cli import main, validate_command
+from aftercare.settings import DEMO_STRIPE_KEY_ENV
 from domain import Address, Channel, Customer, LineItem, Order
 from policies.durations import Duration
 from policies.loader import BUNDLED_DIR, load_policy, load_policy_dir
@@ -213,3 +214,13 @@ def test_validate_reports_a_bad_link_placeholder(tmp_path: Path, capsys: pytest.
         f"{path}:5:5: merchant.links.tracking: {{0}} is not a placeholder a link can use; "
         "valid placeholders: {order_id}, {sku}, {tracking_number}" in out
     )
+
+
+def test_every_bundled_merchant_refunds_with_its_own_stripe_key() -> None:
+    """Each merchant names its own key's variable; the demo's is the one `aftercare up` sets."""
+    named = {mid: p.policy.payments for mid, p in load_policy_dir(BUNDLED_DIR).items()}
+    assert all(payments is not None for payments in named.values())
+    variables = [p.credentials_env["secret_key"] for p in named.values() if p is not None]
+    assert len(set(variables)) == len(variables)  # no two merchants share one Stripe account
+    demo = named["demo"]
+    assert demo is not None and demo.credentials_env == {"secret_key": DEMO_STRIPE_KEY_ENV}

@@ -277,6 +277,27 @@ def test_secret_value_in_credentials_env_is_refused() -> None:
     ]
 
 
+def test_a_stripe_key_in_the_payments_section_is_refused_and_never_echoed() -> None:
+    text = "merchant: {id: acme, name: Acme}\npayments:\n  provider: stripe\n  secret_key: sk_live_51Hx9q\n"
+    assert problems(text) == [
+        f"{FILE}:2:1: payments: missing required field 'credentials_env'",
+        f"{FILE}:4:3: payments.secret_key: 'secret_key' looks like a credential, and secrets never belong in a "
+        f"policy file; name the environment variable that holds it under credentials_env instead: "
+        f"credentials_env: {{secret_key: STRIPE_SECRET_KEY}}",
+    ]
+    pasted = "merchant: {id: acme, name: Acme}\npayments:\n  credentials_env: {secret_key: sk_live_51Hx9q}\n"
+    [problem] = problems(pasted)
+    assert "must name an environment variable like ACME_STRIPE_SECRET_KEY, not a secret value" in problem
+    assert "sk_live_51Hx9q" not in problem
+
+
+def test_payments_name_the_variable_with_the_merchants_own_key() -> None:
+    text = "merchant: {id: acme, name: Acme}\npayments:\n  credentials_env: {secret_key: ACME_STRIPE_SECRET_KEY}\n"
+    policy = load_policy_text(text, FILE).policy
+    assert policy.payments is not None and policy.payments.provider == "stripe"
+    assert policy.payments.credentials_env == {"secret_key": "ACME_STRIPE_SECRET_KEY"}
+
+
 # -- all problems at once -------------------------------------------------------------------------
 
 

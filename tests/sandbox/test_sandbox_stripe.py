@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from sandbox import RunningSandbox
+from sandbox import RunningSandbox, SandboxState, run_sandbox
+from tests.sandbox_fixtures import OTHER_STRIPE_KEY
 
 
 @pytest.fixture
@@ -153,3 +155,79 @@ async def test_payments_and_refunds_show_on_the_outbox_and_go_with_reset(stripe,
 
 async def test_healthz_names_the_stripe_stand_in(sandbox, control):
     assert (await control.get("/healthz")).json()["stripe"] == sandbox.stripe_base_url
+
+
+async def test_each_secret_key_is_its_own_account(sandbox, stripe):
+    """Another merchant's key sees none of this account's payments: 404 as for a payment that never existed."""
+    intent = await paid(stripe, 5000)
+    refund = (await stripe.post("/refunds", data={"payment_intent": intent["id"], "amount": "100"})).json()
+    other_key = {"Authorization": f"Bearer {OTHER_STRIPE_KEY}"}
+    async with httpx.AsyncClient(base_url=f"{sandbox.stripe_base_url}/v1", headers=other_key) as other:
+        seen = await other.get(f"/payment_intents/{intent['id']}")
+        charge = await other.get(f"/charges/{intent['latest_charge']}")
+        refunded = await other.post("/refunds", data={"payment_intent": intent["id"]})
+        listed = (await other.get("/refunds", params={"payment_intent": intent["id"]})).json()
+        one = await other.get(f"/refunds/{refund['id']}")
+
+    assert seen.status_code == 404 and seen.json()["error"]["code"] == "resource_missing"
+    assert seen.json()["error"]["message"] == f"No such payment_intent: '{intent['id']}'"
+    assert (charge.status_code, refunded.status_code, one.status_code) == (404, 404, 404)
+    assert refunded.json()["error"]["param"] == "payment_intent"
+    assert listed["data"] == []
+    assert [r["id"] for r in sandbox.state.refunds.values()] == [refund["id"]]  # nothing more was refunded
+
+
+async def test_idempotency_keys_belong_to_their_account(sandbox, stripe):
+    """The same Idempotency-Key in another account is another request, as at Stripe."""
+    ours = await paid(stripe, 5000)
+    other_key = {"Authorization": f"Bearer {OTHER_STRIPE_KEY}"}
+    async with httpx.AsyncClient(base_url=f"{sandbox.stripe_base_url}/v1", headers=other_key) as other:
+        theirs = await paid(other, 3000)
+        key = {"Idempotency-Key": "refund-1"}
+        first = await stripe.post("/refunds", data={"payment_intent": ours["id"]}, headers=key)
+        second = await other.post("/refunds", data={"payment_intent": theirs["id"]}, headers=key)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.json()["amount"], second.json()["amount"]) == (5000, 3000)
+    assert second.headers["Idempotent-Replayed"] == "false"
+
+
+async def test_refunds_list_pages_with_starting_after(stripe):
+    intent = await paid(stripe, 5000)
+    made = [(await stripe.post("/refunds", data={"payment_intent": intent["id"], "amount": "100"})).json()["id"]
+            for _ in range(3)]  # fmt: skip
+
+    page = (await stripe.get("/refunds", params={"payment_intent": intent["id"], "limit": 2})).json()
+    rest = (await stripe.get("/refunds", params={"payment_intent": intent["id"], "limit": 2,
+                                                 "starting_after": page["data"][-1]["id"]})).json()  # fmt: skip
+
+    assert page["has_more"] and not rest["has_more"]
+    assert [r["id"] for r in page["data"] + rest["data"]] == made[::-1]
+
+
+async def test_payments_survive_a_restart_when_kept_on_disk(tmp_path):
+    """A refund on a payment made before the sandbox restarted works (the issue's 502 "No such payment_intent")."""
+    kept = tmp_path / "sandbox" / "stripe.json"
+
+    async def started() -> Any:
+        state = SandboxState(stripe_api_keys={"sk_test_kept"}, stripe_state_file=kept)
+        return run_sandbox("127.0.0.1", 0, 0, "http://unused", "secret", state=state)
+
+    headers = {"Authorization": "Bearer sk_test_kept"}
+    async with (
+        await started() as first,
+        httpx.AsyncClient(base_url=f"{first.stripe_base_url}/v1", headers=headers) as c,
+    ):
+        intent = await paid(c, 2500)
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert "sk_test_kept" not in kept.read_text()  # accounts are named by id, never by their key
+
+    async with (
+        await started() as second,
+        httpx.AsyncClient(base_url=f"{second.stripe_base_url}/v1", headers=headers) as c,
+    ):
+        again = await c.get(f"/payment_intents/{intent['id']}")
+        refund = await c.post("/refunds", data={"payment_intent": intent["id"], "amount": "500"})
+    assert again.json() == intent
+    assert refund.status_code == 200, refund.text
+    assert refund.json()["amount"] == 500
