@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -42,13 +41,6 @@ def routes(app: FastAPI) -> Iterator[tuple[str, str]]:
                     yield method, prefix + route.path
 
     yield from walk(app.routes, "")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ roles, merchant scope, and the same-origin rule for cookie-signed requests that 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Annotated
 
@@ -56,13 +55,6 @@ def make_app(store: Store) -> FastAPI:
         return {"role": actor.role.value}
 
     return app
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

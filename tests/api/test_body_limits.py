@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +20,6 @@ from storage import Store
 from tests.api.intake_app import MERCHANT, FakeTemporal, build, merchant_token, order_payload
 
 CHUNK = 64 * 1024
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

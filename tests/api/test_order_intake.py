@@ -4,9 +4,8 @@ overflow on, a carrier it cannot poll) or send the customer something wrong (a `
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,13 +13,6 @@ import pytest
 
 from storage import Store
 from tests.api.intake_app import MERCHANT, FakeTemporal, build, merchant_token, order_payload
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

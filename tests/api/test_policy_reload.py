@@ -7,7 +7,7 @@ import asyncio
 import io
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,13 +66,6 @@ def policy_dir(tmp_path: Path) -> Path:
     directory.mkdir()
     shutil.copy(BUNDLED_DIR / "default.yaml", directory)
     return directory
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

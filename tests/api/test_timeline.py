@@ -43,13 +43,18 @@ async def test_two_delay_alerts_are_two_exception_episodes() -> None:
 
 
 async def test_a_patch_is_shown_as_the_code_path_taken() -> None:
-    runs = from_bundle((HISTORIES / "exchange.json").read_text())
-    timeline = await build_timeline(runs[0].workflow_id, runs, CONVERTER)
-    patches = {e.workflow_id: e.summary for e in timeline.entries if e.kind == "patch"}
-    assert set(patches.values()) == {"code path: patch findable-detail"}
-    assert all(w.startswith("shipment-") for w in patches)
-    old = from_bundle((HISTORIES / "before-findable-detail" / "exchange.json").read_text())
-    assert not [e for e in (await build_timeline(old[0].workflow_id, old, CONVERTER)).entries if e.kind == "patch"]
+    async def patches(*path: str) -> set[tuple[str, str]]:
+        runs = from_bundle(HISTORIES.joinpath(*path).read_text())
+        timeline = await build_timeline(runs[0].workflow_id, runs, CONVERTER)
+        return {(e.workflow_id.split("~")[0].split("-")[0], e.summary) for e in timeline.entries if e.kind == "patch"}
+
+    assert await patches("exchange.json") == {
+        ("order", "code path: patch tenant-ids"),
+        ("shipment", "code path: patch findable-detail"),
+        ("shipment", "code path: patch findable-from-start"),
+    }
+    assert await patches("before-tenant-ids", "exchange.json") == {("shipment", "code path: patch findable-detail")}
+    assert await patches("before-findable-detail", "exchange.json") == set()
 
 
 async def test_skips_the_journey_decided_come_from_its_state() -> None:
