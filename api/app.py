@@ -111,12 +111,13 @@ def create_app(
     async def create_order(order: Order, request: Request, response: Response, actor: Actor = intake) -> OrderAccepted:
         """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
         check_merchant(actor, order.merchant_id)
-        try:
-            order.check_received(datetime.now(UTC))
-        except ValueError as err:
+        if problems := order.check_received(datetime.now(UTC)):
             raise ApiError(
-                422, "invalid_request", f"placed_at: {err}", problems=[{"path": "placed_at", "message": str(err)}]
-            ) from err
+                422,
+                "invalid_request",
+                "; ".join(f"{path}: {message}" for path, message in problems.items()),
+                problems=[{"path": path, "message": message} for path, message in problems.items()],
+            )
         loaded = svc().policies.get(order.merchant_id)
         if loaded is None:
             # Staff may learn which merchants exist; a merchant token only that its own has no policy.

@@ -86,9 +86,11 @@ def check_locale(value: str) -> str:
 
 
 def check_currency(value: str) -> str:
+    """Three letters, upper-cased. Whether it is in use is intake's check (`Order.check_received`): a journey
+    decodes its order for months, and a currency can leave use meanwhile (HRK did in 2023)."""
     code = value.upper()
-    if code not in CURRENCY_DECIMALS:
-        raise ValueError(f"{value[:8]!r} is not an ISO 4217 currency in use; use a code such as EUR, USD or CHF")
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{value[:8]!r} is not an ISO 4217 code; use one such as EUR, USD or CHF")
     return code
 
 
@@ -214,14 +216,18 @@ class Order(BaseModel):
             check_amount(v, info.data["currency"], "total")
         return v
 
-    def check_received(self, now: datetime) -> None:
-        """Intake's date check: from 2000 to a day from `now` (a year-9999 order overflows the journey's
-        timers). Not a validator, since it needs the clock: journeys decode their order for years after,
-        and the test server's clock runs centuries ahead."""
+    def check_received(self, now: datetime) -> dict[str, str]:
+        """Intake's checks of what changes with time, as {field: problem}: `placed_at` from 2000 to a day from
+        `now` (a year-9999 order overflows the journey's timers), a currency in use today. Not validators:
+        journeys decode their order for months after, and the test server's clock runs centuries ahead."""
+        problems: dict[str, str] = {}
         if self.placed_at < EARLIEST_PLACED_AT:
-            raise ValueError(f"placed_at {self.placed_at.isoformat()} is before 2000; send when the order was placed")
-        if self.placed_at > now + FUTURE_SLACK:
-            raise ValueError(f"placed_at {self.placed_at.isoformat()} is in the future; send when the order was placed")
+            problems["placed_at"] = f"{self.placed_at.isoformat()} is before 2000; send when the order was placed"
+        elif self.placed_at > now + FUTURE_SLACK:
+            problems["placed_at"] = f"{self.placed_at.isoformat()} is in the future; send when the order was placed"
+        if self.currency not in CURRENCY_DECIMALS:
+            problems["currency"] = f"{self.currency!r} is not an ISO 4217 currency in use; use one such as EUR or USD"
+        return problems
 
     @field_validator("items")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain import Order
 from storage import Store
 from tests.api.intake_app import MERCHANT, FakeTemporal, build, merchant_token, order_payload
 
@@ -185,3 +186,16 @@ async def test_a_tracking_url_must_be_a_bounded_web_address(
     assert response.status_code == 422
     assert [p["path"] for p in response.json()["problems"]] == ["tracking_url"]
     assert store.list_shipments(MERCHANT, placed) == []
+
+
+async def test_a_currency_out_of_use_is_refused_at_intake_but_a_running_journey_still_decodes_it(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    """Croatia's kuna left use in 2023: a new order in it is refused, but a journey that took one earlier
+    must still decode its input after an upgrade (a validator would fail its every workflow task)."""
+    refused = await api.post("/v1/orders", json=order_payload() | {"currency": "HRK"})
+    assert refused.status_code == 422 and refused.json()["problems"] == [
+        {"path": "currency", "message": "'HRK' is not an ISO 4217 currency in use; use one such as EUR or USD"}
+    ]
+    assert store.get_order(MERCHANT, "A-1001") is None
+    assert Order.model_validate(order_payload() | {"currency": "HRK"}).currency == "HRK"
