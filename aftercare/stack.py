@@ -26,6 +26,7 @@ from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
 from aftercare.settings import DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
+from policies.loader import PolicyError, load_policy_dir
 from workflows.models import SEARCH_ATTRIBUTES
 
 console = Console()
@@ -154,6 +155,28 @@ def connector_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def sandbox_stripe_keys(settings: Settings) -> dict[str, str]:
+    """{variable: key} for every bundled merchant's Stripe key the worker needs. The demo's is its setting;
+    on the sandbox's Stripe, a merchant whose variable is not set gets an account of its own (key
+    `sk_test_<merchant>_sandbox`), so a refund works out of the box; against a real Stripe, only what is set."""
+    keys = {DEMO_STRIPE_KEY_ENV: settings.demo_stripe_secret_key}
+    on_sandbox = settings.stripe_base_url.startswith(settings.sandbox_url)
+    try:
+        policies = load_policy_dir(settings.policy_dir)
+    except (PolicyError, OSError):  # `up` reports broken policies itself; the demo's key still goes through
+        return keys
+    for merchant_id, loaded in sorted(policies.items()):
+        payments = loaded.policy.payments
+        variable = payments.credentials_env.get("secret_key") if payments is not None else None
+        if variable is None or variable in keys:
+            continue
+        if value := os.environ.get(variable):
+            keys[variable] = value
+        elif on_sandbox:
+            keys[variable] = f"sk_test_{merchant_id}_sandbox"
+    return keys
+
+
 def plan_children(settings: Settings) -> list[Child]:
     logs = settings.home / "logs"
     py = sys.executable
@@ -162,13 +185,11 @@ def plan_children(settings: Settings) -> list[Child]:
     ]
     # secrets travel in the environment, never on a command line that `ps` shows
     easypost = secret_env(settings, "AFTERCARE_EASYPOST_API_KEY", "AFTERCARE_EASYPOST_WEBHOOK_SECRET")
-    # The worker reads the demo merchant's Stripe key from the variable demo.yaml names; the sandbox opens one
-    # account per key it accepts (the demo merchant's, and any in AFTERCARE_SANDBOX_STRIPE_KEYS for others).
+    # The worker reads each merchant's Stripe key from the variable its policy names; the sandbox opens one
+    # account per key it accepts (those, and any in AFTERCARE_SANDBOX_STRIPE_KEYS).
+    merchant_keys = sandbox_stripe_keys(settings)
     listed = [k.strip() for k in os.environ.get("AFTERCARE_SANDBOX_STRIPE_KEYS", "").split(",") if k.strip()]
-    sandbox_keys = {
-        "AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([settings.demo_stripe_secret_key, *listed]))
-    }
-    demo_key = {DEMO_STRIPE_KEY_ENV: settings.demo_stripe_secret_key}
+    sandbox_keys = {"AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([*merchant_keys.values(), *listed]))}
     # fmt: off
     return [
         Child(
@@ -200,7 +221,9 @@ def plan_children(settings: Settings) -> list[Child]:
             # trackers, Stripe's payments) under AFTERCARE_HOME/sandbox across restarts
             env=easypost | sandbox_keys | {"AFTERCARE_HOME": str(settings.home)},
         ),
-        Child("worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | demo_key),
+        Child(
+            "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | merchant_keys
+        ),
         Child(
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
@@ -227,13 +250,13 @@ def local_admin_token_file(settings: Settings) -> Path:
 def print_urls(settings: Settings, children: list[Child], token_file: Path) -> None:
     table = Table(title="Aftercare is up", show_header=True, header_style="bold")
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")  # a path cut short is of no use
     table.add_row("Support console", f"{settings.api_url}/console")
     table.add_row("Admin token (console login, CLI)", str(token_file))
     table.add_row("API docs", f"{settings.api_url}/docs")
     table.add_row("Temporal Web UI", settings.temporal_ui_url)
     table.add_row("Sandbox outbox (emails, SMS, refunds)", f"{settings.sandbox_url}/outbox")
-    table.add_row("Payments API (Stripe)", settings.stripe_base_url)
+    table.add_row("Payments API (Stripe; its API under /v1)", settings.stripe_base_url)
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
     table.add_row("Database", settings.database_url)

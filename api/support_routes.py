@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.actions import perform, resolve_order
 from api.auth import require
@@ -76,6 +76,14 @@ class ResumeBody(BaseModel):
 class OptOutBody(BaseModel):
     channels: list[Channel] = Field(min_length=1, max_length=len(Channel))
     note: Note = ""
+
+    @field_validator("channels")
+    @classmethod
+    def _once_each(cls, channels: list[Channel]) -> list[Channel]:
+        twice = sorted({c.value for c in channels if channels.count(c) > 1})
+        if twice:
+            raise ValueError(f"list each channel once; {', '.join(twice)} is listed more than once")
+        return channels
 
 
 class NoteBody(BaseModel):

@@ -17,6 +17,7 @@ from aftercare.runtime import production_activities
 from aftercare.settings import DEMO_STRIPE_KEY_ENV, Settings
 from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
+from policies.loader import BUNDLED_DIR, load_policy_dir
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
@@ -190,3 +191,26 @@ def test_up_tells_how_to_make_the_web_ui_decode_payloads(tmp_path: Path, capsys:
     assert "http://127.0.0.1:18000/console" in out and "open the Web UI at http://127.0.0.1:18233" in out
     assert '"Configure Codec Server"' in out and "endpoint http://127.0.0.1:18000/codec" in out
     assert '"Include cross-origin credentials"' in out
+
+
+def test_every_bundled_merchant_gets_its_own_sandbox_stripe_account_unless_its_key_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refund for the README's acme works out of the box on the sandbox; a key set by hand wins; against a
+    real Stripe nothing is made up."""
+    monkeypatch.delenv("ACME_STRIPE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("AFTERCARE_SANDBOX_STRIPE_KEYS", raising=False)
+    children = {child.name: child for child in plan_children(replace(Settings(), home=tmp_path))}
+    worker, sandbox = children["worker"], children["sandbox"]
+    assert worker.env["ACME_STRIPE_SECRET_KEY"] == "sk_test_acme_sandbox"
+    accounts = sandbox.env["AFTERCARE_SANDBOX_STRIPE_KEYS"].split(",")
+    assert "sk_test_acme_sandbox" in accounts and worker.env[DEMO_STRIPE_KEY_ENV] in accounts
+    assert len(set(accounts)) == len(accounts) == len(load_policy_dir(BUNDLED_DIR))  # one account each
+
+    monkeypatch.setenv("ACME_STRIPE_SECRET_KEY", "sk_test_acme_own")
+    worker = {c.name: c for c in plan_children(replace(Settings(), home=tmp_path))}["worker"]
+    assert worker.env["ACME_STRIPE_SECRET_KEY"] == "sk_test_acme_own"
+
+    monkeypatch.delenv("ACME_STRIPE_SECRET_KEY")
+    real = replace(Settings(), home=tmp_path, stripe_base_url="https://payments.invalid")
+    assert "ACME_STRIPE_SECRET_KEY" not in {c.name: c for c in plan_children(real)}["worker"].env

@@ -199,6 +199,7 @@ async def test_idempotency_keys_over_http_one_answer_per_person_and_request(stac
         ("pause", {"until": "2030-01-01T00:00:00"}, "until"),
         ("cancel", {"reason": "r" * 501}, "reason"),
         ("opt-out", {"channels": ["email"] * 50}, "channels"),
+        ("opt-out", {"channels": ["email", "sms", "email"]}, "channels"),
         ("notes", {"text": "n" * 4001}, "text"),
         ("exchanges", {"items": [{"item_id": "li-1", "replacement_sku": "S"}] * 101}, "items"),
     ],
