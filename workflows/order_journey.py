@@ -928,6 +928,8 @@ class OrderJourney:
         while not self._cancelled() and not (self._fully_shipped() and all(p.final for p in self._state.parcels)):
             self._start_tracking()
             timeout: timedelta | None = None
+            # what really comes next: a check that fired or a parcel that shipped leaves nothing behind
+            self._state.next_action = None
             if not self._state.parcels and level < len(rungs):
                 due = rungs[level]
                 self._state.next_action = PlannedAction(what=f"fulfillment check {level + 1}", due_at=due)
@@ -945,6 +947,7 @@ class OrderJourney:
                     timeout_summary="fulfillment SLA",
                 )
             except TimeoutError:
+                self._state.next_action = None  # this check is happening now, not next
                 level += 1
                 await self._fulfillment_late(level)
         await asyncio.gather(*self._watchers)
