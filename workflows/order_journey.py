@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messenger import Messenger
     from workflows.models import (
+        FULFILLMENT_CHECK,
         PATCH_TENANT_IDS,
         SA_CUSTOMER,
         SA_DELAY_KINDS,
@@ -944,7 +945,7 @@ class OrderJourney:
                         or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
                     ),
                     timeout=timeout,
-                    timeout_summary="fulfillment SLA",
+                    timeout_summary=FULFILLMENT_CHECK,
                 )
             except TimeoutError:
                 self._state.next_action = None  # this check is happening now, not next
