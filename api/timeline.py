@@ -6,8 +6,12 @@ the journey's history and its tracking children's, across continue-as-new; this 
 matters in a sentence: messages sent or skipped and why, tracking scans, delays detected, timers and when
 they were due, signals and Updates with who sent them, activity failures with attempts and errors.
 
+Delays the journey detects itself (`fulfillment_late`: nothing shipped by a rung of the SLA) are read from the
+history too: its fulfillment-check timer fired, and the journey noticed at the start of the next workflow task.
 Skips the journey decides itself (paused, opted out, item refunded) leave no event of their own, so they
-come from the journey's state, marked as such. Each entry links to its event in the Temporal Web UI.
+come from the journey's state, marked as such; so do its own delays when the history cannot tell (and the state,
+when given, settles whether a fired check found the order unshipped). Each entry links to its event in the
+Temporal Web UI.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from temporalio.converter import DataConverter, decode_search_attributes
 
 from aftercare.histories import RecordedRun
 from aftercare.senders import read_sender
-from workflows.models import SA_STAGE, JourneyState
+from domain import DelayAlert, DelayKind
+from workflows.models import FULFILLMENT_CHECK, SA_STAGE, JourneyState
 from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL
 
 Kind = Literal[
     "journey", "message", "tracking", "delay", "timer", "signal", "update", "failure", "parcel", "stage", "patch"
 ]
 _QUIET_ACTIVITIES = {"record_action"}  # bookkeeping: the Update entry already says what happened
+THE_JOURNEY = "the journey"  # who detected a delay the order journey finds itself
 
 
 class TimelineEntry(BaseModel):
@@ -68,13 +74,18 @@ class _RunReader:
         self.message_keys: set[str] = set()
         self.scans: dict[str, TimelineEntry] = {}
         self.delays: set[tuple[Any, Any, Any]] = set()
+        self.checks_fired: list[HistoryEvent] = []  # the journey's fulfillment checks that fired, in order
+        self.check_fired: HistoryEvent | None = None  # one that fired, until the journey's next task notices it
+        self.own_delays: list[TimelineEntry] = []
 
-    def add(self, event: HistoryEvent, kind: Kind, summary: str, **extra: Any) -> TimelineEntry:
+    def add(
+        self, event: HistoryEvent, kind: Kind, summary: str, at: datetime | None = None, **extra: Any
+    ) -> TimelineEntry:
         link = None
         if self.ui:
             link = f"{self.ui}/workflows/{self.run.workflow_id}/{self.run.run_id}/history/events/{event.event_id}"
         entry = TimelineEntry(
-            at=event.event_time.ToDatetime().replace(tzinfo=UTC),
+            at=at or _when(event),
             kind=kind,
             summary=summary,
             workflow_id=self.run.workflow_id,
@@ -179,7 +190,7 @@ class _RunReader:
     async def _timer_started(self, event: HistoryEvent) -> None:
         attrs = event.timer_started_event_attributes
         what = await self.value([event.user_metadata.summary]) if event.user_metadata.HasField("summary") else None
-        started = event.event_time.ToDatetime().replace(tzinfo=UTC)
+        started = _when(event)
         due = started + timedelta(seconds=attrs.start_to_fire_timeout.ToTimedelta().total_seconds())
         entry = self.add(
             event,
@@ -193,6 +204,23 @@ class _RunReader:
         entry = self.timers.get(event.timer_fired_event_attributes.started_event_id)
         if entry is not None:
             entry.detail["outcome"] = "fired"
+            if entry.detail.get("what") == FULFILLMENT_CHECK:
+                self.check_fired = event
+
+    async def _workflow_task_started(self, event: HistoryEvent) -> None:
+        """The task that handles a fired fulfillment check is when the journey detects the order is late
+        (`workflow.now()` there is this event's time): one delay, one level up the ladder per check."""
+        fired, self.check_fired = self.check_fired, None
+        if fired is None:
+            return
+        self.checks_fired.append(fired)
+        at = _when(event)
+        delay = DelayAlert(
+            kind=DelayKind.FULFILLMENT_LATE, detected_at=at, level=len(self.checks_fired), detail="not shipped yet"
+        )
+        entry = self._delay(fired, delay.model_dump(mode="json"), THE_JOURNEY, at=at)
+        if entry is not None:
+            self.own_delays.append(entry)
 
     async def _timer_canceled(self, event: HistoryEvent) -> None:
         entry = self.timers.get(event.timer_canceled_event_attributes.started_event_id)
@@ -328,19 +356,59 @@ class _RunReader:
             detail=scan,
         )
 
-    def _delay(self, event: HistoryEvent, delay: dict[str, Any], by: str | None) -> None:
+    def _delay(
+        self, event: HistoryEvent, delay: dict[str, Any], by: str | None, at: datetime | None = None
+    ) -> TimelineEntry | None:
         key = (delay.get("kind"), delay.get("tracking_number"), delay.get("detected_at"))
         if key in self.delays:
-            return  # each report carries the parcel's delays so far: only the new one is news
+            return None  # each report carries the parcel's delays so far: only the new one is news
         self.delays.add(key)
-        self.add(
-            event,
-            "delay",
-            f"delay detected: {delay.get('kind')} on {delay.get('tracking_number') or 'the order'}"
-            f" (level {delay.get('level', 1)})",
-            by=by,
-            detail=delay,
+        return self.add(event, "delay", _delay_summary(delay), at=at, by=by, detail=delay)
+
+
+def _when(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime().replace(tzinfo=UTC)
+
+
+def _delay_summary(delay: dict[str, Any]) -> str:
+    return (
+        f"delay detected: {delay.get('kind')} on {delay.get('tracking_number') or 'the order'}"
+        f" (level {delay.get('level', 1)})"
+    )
+
+
+def _own_delays(
+    workflow_id: str, from_history: list[TimelineEntry], state: JourneyState | None
+) -> tuple[list[TimelineEntry], list[TimelineEntry]]:
+    """The journey's own delays (no parcel named): each once, from the history where it tells, else from the
+    state. With the state, a fired check it does not list found the order shipped after all (a shipment in
+    the same workflow task as the timer): that entry is dropped; one it lists takes its time from it (a
+    retried workflow task noticed later). Returns (entries to drop, entries to add)."""
+    if state is None:
+        return [], []
+    own = [d for d in state.delays if d.tracking_number is None]
+    known = {(d.kind.value, d.level): d for d in own}
+    drop = []
+    for entry in from_history:
+        delay = known.get((entry.detail.get("kind"), entry.detail.get("level")))
+        if delay is None:
+            drop.append(entry)
+        else:
+            entry.at, entry.detail = delay.detected_at, delay.model_dump(mode="json")
+    seen = {(e.detail.get("kind"), e.detail.get("level")) for e in from_history}
+    add = [
+        TimelineEntry(
+            at=d.detected_at,
+            kind="delay",
+            summary=f"{_delay_summary(d.model_dump(mode='json'))} (from the journey's state)",
+            workflow_id=workflow_id,
+            by=THE_JOURNEY,
+            detail=d.model_dump(mode="json"),
         )
+        for d in own
+        if (d.kind.value, d.level) not in seen
+    ]
+    return drop, add
 
 
 async def build_timeline(
@@ -350,14 +418,20 @@ async def build_timeline(
     ui: str | None = None,
     state: JourneyState | None = None,
 ) -> Timeline:
-    """Every run's entries, merged in time order; with `state`, the journey's own skips added."""
+    """Every run's entries, merged in time order; with `state`, the journey's own skips added, and its own
+    delays checked against (and completed from) what it says."""
     entries: list[TimelineEntry] = []
     keys: set[str] = set()
+    own_delays: list[TimelineEntry] = []
     for run in runs:
         reader = _RunReader(run, converter, ui)
         await reader.read()
         entries.extend(reader.entries)
         keys |= reader.message_keys
+        if run.workflow_id == workflow_id:
+            own_delays.extend(reader.own_delays)
+    drop, add = _own_delays(workflow_id, own_delays, state)
+    entries = [e for e in entries if all(e is not d for d in drop)] + add
     if state is not None:
         for outcome in state.messages:
             if outcome.status == "skipped" and outcome.idempotency_key not in keys and outcome.at is not None:

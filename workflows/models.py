@@ -56,6 +56,9 @@ PATCH_TENANT_IDS = "tenant-ids"
 PATCH_FINDABLE_FROM_START = "findable-from-start"
 # 2026-11 (issue 8): a parcel already final when its tracking starts ends the child at once (no wait for a poll)
 PATCH_FINAL_AT_START = "final-at-start"
+# The summary of the journey's fulfillment-check timer: when one fires, nothing has shipped within that rung of the
+# SLA and the journey detects `fulfillment_late` (the timeline reads it back from the history by this name).
+FULFILLMENT_CHECK = "fulfillment SLA"
 _CLI_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "KEYWORD_LIST": "KeywordList", "DOUBLE": "Double"}
 # name -> the type as `temporal server start-dev --search-attribute NAME=TYPE` spells it
 SEARCH_ATTRIBUTES: dict[str, str] = {k.name: _CLI_TYPES[k.indexed_value_type.name] for k in SEARCH_ATTRIBUTE_KEYS}

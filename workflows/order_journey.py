@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messenger import Messenger
     from workflows.models import (
+        FULFILLMENT_CHECK,
         PATCH_TENANT_IDS,
         SA_CUSTOMER,
         SA_DELAY_KINDS,
@@ -928,6 +929,8 @@ class OrderJourney:
         while not self._cancelled() and not (self._fully_shipped() and all(p.final for p in self._state.parcels)):
             self._start_tracking()
             timeout: timedelta | None = None
+            # what really comes next: a check that fired or a parcel that shipped leaves nothing behind
+            self._state.next_action = None
             if not self._state.parcels and level < len(rungs):
                 due = rungs[level]
                 self._state.next_action = PlannedAction(what=f"fulfillment check {level + 1}", due_at=due)
@@ -942,9 +945,10 @@ class OrderJourney:
                         or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
                     ),
                     timeout=timeout,
-                    timeout_summary="fulfillment SLA",
+                    timeout_summary=FULFILLMENT_CHECK,
                 )
             except TimeoutError:
+                self._state.next_action = None  # this check is happening now, not next
                 level += 1
                 await self._fulfillment_late(level)
         await asyncio.gather(*self._watchers)

@@ -85,7 +85,12 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
         assert delays(waiting) == [("fulfillment_late", None, 1, t0 + 2 * D)]
         assert waiting.next_action is not None and waiting.next_action.due_at == t0 + 5 * D
         await sc.advance_to(t0 + 6 * D)
+        both_fired = await sc.state()
+        assert delays(both_fired)[-1] == ("fulfillment_late", None, 2, t0 + 5 * D)
+        assert both_fired.next_action is None, "no check is left: check 2 fired a day ago"
         await sc.ship(Shipment(carrier="easypost", tracking_number="LATE1001", shipped_at=t0 + 6 * D))
+        in_transit = await sc.state()
+        assert in_transit.next_action is None and in_transit.planned == []
         await sc.scan_at("LATE1001", TrackingStatus.IN_TRANSIT, t0 + 6 * D + 3 * H + Q)
         delivered = t0 + 7 * D + 4 * H + Q
         await sc.scan_at("LATE1001", TrackingStatus.DELIVERED, delivered)
@@ -106,6 +111,32 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
     assert delays(state) == [("fulfillment_late", None, 1, t0 + 2 * D), ("fulfillment_late", None, 2, t0 + 5 * D)]
     assert state.stage is Stage.COMPLETED
     assert [(p.tracking_number, p.status) for p in state.parcels] == [("LATE1001", TrackingStatus.DELIVERED)]
+
+
+async def test_shipment_between_checks_drops_the_next_check(time_skipping_env: WorkflowEnvironment) -> None:
+    """A parcel shipped after check 1 and before check 2: check 2 is no longer planned, nor run."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), make_policy())
+        await sc.advance_to(t0 + 3 * D)
+        waiting = await sc.state()
+        assert waiting.next_action is not None
+        assert (waiting.next_action.what, waiting.next_action.due_at) == ("fulfillment check 2", t0 + 5 * D)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="MID1001", shipped_at=t0 + 3 * D))
+        shipped = await sc.state()
+        assert shipped.stage is Stage.IN_TRANSIT
+        assert shipped.next_action is None, "check 2 is moot once the parcel shipped"
+        await sc.scan_at("MID1001", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 3 * H + Q)
+        delivered = t0 + 6 * D + Q
+        await sc.scan_at("MID1001", TrackingStatus.DELIVERED, delivered)
+        await sc.advance_to(delivered + H)  # the child ends and the journey plans what follows delivery
+        after = await sc.state()
+        assert after.next_action is not None and after.next_action.what == "follow_up"
+        assert after.next_action.due_at == delivered + 3 * D
+        state = await sc.finish()
+
+    assert sc.alerts() == [("fulfillment_late", 1, t0 + 2 * D)]
+    assert state.next_action is None
 
 
 async def test_late_fulfillment_counts_business_days(time_skipping_env: WorkflowEnvironment) -> None:
