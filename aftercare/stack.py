@@ -296,6 +296,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT comes ignored
     try:
         with console.status("starting Temporal dev server…"):
             temporal.start()
