@@ -1,0 +1,77 @@
+"""What every part of the `Store` shares: the table handles, the engine and its writer, and the few
+helpers a query or an idempotent insert needs on both backends.
+
+Every method of the Store is one transaction: reads go through `engine`, writes through `_writer`
+(on SQLite a transaction that takes the write lock up front; see storage.db.writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Row
+
+from storage import tables
+from storage.db import writer
+from storage.records import UnmatchedLimits
+
+MERCHANTS: sa.Table = tables.MerchantRow.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = tables.CustomerRow.__table__  # type: ignore[attr-defined]
+ORDERS: sa.Table = tables.OrderRow.__table__  # type: ignore[attr-defined]
+SHIPMENTS: sa.Table = tables.ShipmentRow.__table__  # type: ignore[attr-defined]
+EVENTS: sa.Table = tables.TrackingEventRow.__table__  # type: ignore[attr-defined]
+UNMATCHED: sa.Table = tables.UnmatchedEventRow.__table__  # type: ignore[attr-defined]
+PAYLOADS: sa.Table = tables.CarrierPayloadRow.__table__  # type: ignore[attr-defined]
+MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
+SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
+TOKENS: sa.Table = tables.ApiTokenRow.__table__  # type: ignore[attr-defined]
+AUDIT: sa.Table = tables.AuditLogRow.__table__  # type: ignore[attr-defined]
+SESSIONS: sa.Table = tables.ConsoleSessionRow.__table__  # type: ignore[attr-defined]
+
+
+class Rollback(Exception):
+    """Raised inside a transaction to undo it and return `result` from the method."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+def insert_for(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (same API on SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class StoreBase:
+    """The engine and its writer, shared by the per-aggregate parts the `Store` is made of.
+    Thread-safe: each call checks out its own connection."""
+
+    def __init__(self, engine: Engine, unmatched_limits: UnmatchedLimits | None = None) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.unmatched_limits = unmatched_limits or UnmatchedLimits()
+        self._last_expiry: float | None = None  # time.monotonic() when a push last ran the expiry
+
+    def _rows(self, query: sa.Select[Any]) -> Sequence[Row[Any]]:
+        """Every row `query` selects, read in a transaction of its own."""
+        with self.engine.begin() as conn:
+            return conn.execute(query).all()
+
+    def _row(self, query: sa.Select[Any]) -> Row[Any] | None:
+        """The first row `query` selects, or None."""
+        with self.engine.begin() as conn:
+            return conn.execute(query).first()
+
+    def _scalars(self, query: sa.Select[Any]) -> list[Any]:
+        """The first column of every row `query` selects."""
+        with self.engine.begin() as conn:
+            return list(conn.execute(query).scalars())
+
+
+def of_order(table: sa.Table, merchant_id: str, order_id: str) -> sa.ColumnElement[bool]:
+    """The rows of `table` that belong to one merchant's order."""
+    return sa.and_(table.c.merchant_id == merchant_id, table.c.order_id == order_id)
