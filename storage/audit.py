@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from domain import AuditEntry
-from storage.base import AUDIT, StoreBase, insert_for, of_order
-from storage.rows import audit_from_row
+from storage.base import AUDIT, StoreBase, insert_new, of_order
+from storage.rows import audit_from_row, row_values
 from storage.types import utcnow
 
 
@@ -19,29 +19,20 @@ class AuditStore(StoreBase):
         """Keep one action on an order; True if new. The same `entry_id` again (a retried activity, a
         replayed update) changes nothing, whatever the second copy says."""
         with self._writer.begin() as conn:
-            inserted = conn.execute(
-                insert_for(conn, AUDIT)
-                .values(
-                    entry_id=entry.entry_id,
-                    merchant_id=entry.merchant_id,
-                    order_id=entry.order_id,
-                    action=entry.action,
+            inserted = insert_new(
+                conn,
+                AUDIT,
+                ["entry_id"],
+                **row_values(
+                    entry,
+                    AUDIT,
                     actor_name=entry.actor.name,
                     actor_role=entry.actor.role.value,
                     actor_merchant_id=entry.actor.merchant_id,
-                    at=entry.at,
-                    outcome=entry.outcome,
-                    reason=entry.reason,
-                    request=entry.request,
-                    result=entry.result,
-                    before=entry.before,
-                    after=entry.after,
                     recorded_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["entry_id"])
-                .returning(AUDIT.c.pk)
-            ).first()
-        return inserted is not None
+                ),
+            )
+        return inserted
 
     def list_audit(self, merchant_id: str, order_id: str) -> list[AuditEntry]:
         """Every recorded action on an order, oldest first."""

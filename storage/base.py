@@ -13,23 +13,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlmodel import SQLModel
 
 from storage import tables
 from storage.db import writer
 from storage.records import UnmatchedLimits
 
-MERCHANTS: sa.Table = tables.MerchantRow.__table__  # type: ignore[attr-defined]
-CUSTOMERS: sa.Table = tables.CustomerRow.__table__  # type: ignore[attr-defined]
-ORDERS: sa.Table = tables.OrderRow.__table__  # type: ignore[attr-defined]
-SHIPMENTS: sa.Table = tables.ShipmentRow.__table__  # type: ignore[attr-defined]
-EVENTS: sa.Table = tables.TrackingEventRow.__table__  # type: ignore[attr-defined]
-UNMATCHED: sa.Table = tables.UnmatchedEventRow.__table__  # type: ignore[attr-defined]
-PAYLOADS: sa.Table = tables.CarrierPayloadRow.__table__  # type: ignore[attr-defined]
-MESSAGES: sa.Table = tables.MessageRow.__table__  # type: ignore[attr-defined]
-SUPPRESSIONS: sa.Table = tables.SuppressionRow.__table__  # type: ignore[attr-defined]
-TOKENS: sa.Table = tables.ApiTokenRow.__table__  # type: ignore[attr-defined]
-AUDIT: sa.Table = tables.AuditLogRow.__table__  # type: ignore[attr-defined]
-SESSIONS: sa.Table = tables.ConsoleSessionRow.__table__  # type: ignore[attr-defined]
+
+def _table(row: type[SQLModel]) -> sa.Table:
+    """The Core table behind a sqlmodel class (declared at runtime, so unknown to type checkers)."""
+    return row.__table__  # type: ignore[attr-defined]
+
+
+MERCHANTS, CUSTOMERS, ORDERS, SHIPMENTS = map(
+    _table, [tables.MerchantRow, tables.CustomerRow, tables.OrderRow, tables.ShipmentRow]
+)
+EVENTS, UNMATCHED, PAYLOADS = map(_table, [tables.TrackingEventRow, tables.UnmatchedEventRow, tables.CarrierPayloadRow])
+MESSAGES, SUPPRESSIONS = map(_table, [tables.MessageRow, tables.SuppressionRow])
+TOKENS, SESSIONS, AUDIT = map(_table, [tables.ApiTokenRow, tables.ConsoleSessionRow, tables.AuditLogRow])
 
 
 class Rollback(Exception):
@@ -75,3 +76,12 @@ class StoreBase:
 def of_order(table: sa.Table, merchant_id: str, order_id: str) -> sa.ColumnElement[bool]:
     """The rows of `table` that belong to one merchant's order."""
     return sa.and_(table.c.merchant_id == merchant_id, table.c.order_id == order_id)
+
+
+def insert_new(conn: Connection, table: sa.Table, unique: list[str], **values: Any) -> bool:
+    """INSERT ... ON CONFLICT (`unique`) DO NOTHING: True if the row is new, False if one with the same
+    key was there already (a repeat, which changes nothing). Race-safe on both backends."""
+    inserted = conn.execute(
+        insert_for(conn, table).values(**values).on_conflict_do_nothing(index_elements=unique).returning(table.c.pk)
+    ).first()
+    return inserted is not None

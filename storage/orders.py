@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain import Customer, Order, Shipment, journey_id
-from storage.base import CUSTOMERS, MERCHANTS, ORDERS, SHIPMENTS, Rollback, StoreBase, insert_for, of_order
+from storage.base import CUSTOMERS, MERCHANTS, ORDERS, SHIPMENTS, Rollback, StoreBase, insert_for, insert_new, of_order
 from storage.records import ShipmentConflictError, UnknownOrderError
-from storage.rows import customer_from_row, shipment_from_row
+from storage.rows import customer_from_row, row_values, shipment_from_row
 from storage.types import utcnow
 
 
@@ -68,24 +68,21 @@ class OrdersStore(StoreBase):
                     .values(merchant_id=order.merchant_id, customer_id=customer.id, created_at=now, **details)
                     .on_conflict_do_update(index_elements=["merchant_id", "customer_id"], set_=details)
                 )
-                inserted = conn.execute(
-                    insert_for(conn, ORDERS)
-                    .values(
-                        merchant_id=order.merchant_id,
-                        order_id=order.order_id,
+                inserted = insert_new(
+                    conn,
+                    ORDERS,
+                    ["merchant_id", "order_id"],
+                    **row_values(
+                        order,
+                        ORDERS,
                         customer_id=customer.id,
-                        placed_at=order.placed_at,
-                        currency=order.currency,
-                        total=order.total,
                         order_json=order.model_dump(mode="json"),
                         raw_payload=raw,
                         created_at=now,
                         workflow_id=order.workflow_id,
-                    )
-                    .on_conflict_do_nothing(index_elements=["merchant_id", "order_id"])
-                    .returning(ORDERS.c.pk)
-                ).first()
-                if inserted is None:  # a concurrent call recorded it first: undo our customer update
+                    ),
+                )
+                if not inserted:  # a concurrent call recorded it first: undo our customer update
                     raise Rollback(False)
                 return True
         except Rollback as undo:
@@ -169,22 +166,13 @@ class OrdersStore(StoreBase):
         with self._writer.begin() as conn:
             if self._order_pk(conn, merchant_id, order_id) is None:
                 raise UnknownOrderError(f"order {order_id!r} of merchant {merchant_id!r} is not recorded")
-            inserted = conn.execute(
-                insert_for(conn, SHIPMENTS)
-                .values(
-                    carrier=shipment.carrier,
-                    tracking_number=shipment.tracking_number,
-                    merchant_id=merchant_id,
-                    order_id=order_id,
-                    items=dict(shipment.items),
-                    shipped_at=shipment.shipped_at,
-                    tracking_url=shipment.tracking_url,
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "merchant_id"])
-                .returning(SHIPMENTS.c.pk)
-            ).first()
-            if inserted is not None:
+            inserted = insert_new(
+                conn,
+                SHIPMENTS,
+                ["carrier", "tracking_number", "merchant_id"],
+                **row_values(shipment, SHIPMENTS, merchant_id=merchant_id, order_id=order_id, created_at=utcnow()),
+            )
+            if inserted:
                 return True
             owner = conn.execute(
                 sa.select(SHIPMENTS.c.order_id).where(

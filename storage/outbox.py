@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain import Channel, MessageRequest, SkipReason
-from storage.base import MESSAGES, SUPPRESSIONS, StoreBase, insert_for, of_order
+from storage.base import MESSAGES, SUPPRESSIONS, StoreBase, insert_for, insert_new, of_order
 from storage.records import OutboxRow, OutboxStatus, SuppressionReason, effective_marketing, normalise_recipient
-from storage.rows import outbox_from_row
+from storage.rows import outbox_from_row, row_values
 from storage.types import utcnow
 
 
@@ -30,26 +30,22 @@ class OutboxStore(StoreBase):
         """
         now = utcnow()
         with self._writer.begin() as conn:
-            conn.execute(
-                insert_for(conn, MESSAGES)
-                .values(
-                    idempotency_key=req.idempotency_key,
-                    merchant_id=req.merchant_id,
-                    order_id=req.order_id,
-                    customer_id=req.customer_id,
+            insert_new(
+                conn,
+                MESSAGES,
+                ["idempotency_key"],
+                **row_values(
+                    req,
+                    MESSAGES,
                     step=req.step.value,
                     channel=req.channel.value,
-                    recipient=req.recipient,
                     marketing=effective_marketing(req),
-                    policy_hash=req.policy_hash,
                     status=OutboxStatus.PENDING.value,
-                    requested_at=req.requested_at,
                     attempts=0,
                     detail="",
                     created_at=now,
                     updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                ),
             )
             row = self._message(conn, req.idempotency_key)
         assert row is not None  # inserted or already there, in this very transaction

@@ -21,56 +21,14 @@ from storage.base import TOKENS as _TOKENS
 from storage.db import init_db, make_engine
 from storage.orders import OrdersStore
 from storage.outbox import OutboxStore
-from storage.records import (
-    FINAL_OUTBOX_STATUSES,
-    ApiTokenInfo,
-    IssuedToken,
-    OpenedSession,
-    OrderSummary,
-    OutboxRow,
-    OutboxStatus,
-    PushRecorded,
-    ShipmentConflictError,
-    StorageError,
-    SuppressionReason,
-    TokenNameTakenError,
-    UnknownOrderError,
-    UnmatchedEvent,
-    UnmatchedLimits,
-    effective_marketing,
-    hash_token,
-    normalise_recipient,
-)
-from storage.search import SearchStore
-from storage.tokens import LAST_USED_RESOLUTION, ROLE_SHORT, TOKEN_PREFIX_SECRET_CHARS, TokensStore
-from storage.tracking import TRACKING_SOURCES, TrackingStore
 
-__all__ = [
-    "FINAL_OUTBOX_STATUSES",
-    "LAST_USED_RESOLUTION",
-    "ROLE_SHORT",
-    "TOKEN_PREFIX_SECRET_CHARS",
-    "TRACKING_SOURCES",
-    "_TOKENS",
-    "ApiTokenInfo",
-    "IssuedToken",
-    "OpenedSession",
-    "OrderSummary",
-    "OutboxRow",
-    "OutboxStatus",
-    "PushRecorded",
-    "ShipmentConflictError",
-    "StorageError",
-    "Store",
-    "SuppressionReason",
-    "TokenNameTakenError",
-    "UnknownOrderError",
-    "UnmatchedEvent",
-    "UnmatchedLimits",
-    "effective_marketing",
-    "hash_token",
-    "normalise_recipient",
-]
+# Names other code (and tests) import from here, from before the split; the records are in storage.records.
+from storage.records import ApiTokenInfo, ShipmentConflictError, effective_marketing, hash_token
+from storage.search import SearchStore
+from storage.tokens import TokensStore
+from storage.tracking import TrackingStore
+
+__all__ = ["_TOKENS", "ApiTokenInfo", "ShipmentConflictError", "Store", "effective_marketing", "hash_token"]
 
 
 class Store(OrdersStore, TrackingStore, OutboxStore, SearchStore, TokensStore, AuditStore):

@@ -1,58 +1,54 @@
 """Row to model, once per model: how a database row becomes the domain model or record callers get.
 
-Every query that hands a model out goes through one of these, so a column added to a table is mapped
-in one place.
+Columns map onto the model's fields of the same name (`model_from_row`, and `row_values` the other
+way); each model's function below says only what differs. Every query that hands a model out goes
+through one of these, so a column added to a table and to its model is mapped without touching a query.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from domain import Actor, AuditEntry, Customer, Role, Shipment, TrackingEvent
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from domain import Actor, AuditEntry, Customer, Role, Shipment
 from storage.records import ApiTokenInfo, OrderSummary, OutboxRow, UnmatchedEvent
 
+M = TypeVar("M", bound=BaseModel)
 MatchedBy = Literal["order_id", "email", "tracking_number"]
+
+
+def model_from_row(model: type[M], row: Any, **fields: Any) -> M:
+    """`model` from the columns of `row` named like its fields (a Row or a RowMapping), plus `fields`
+    for those the table names otherwise or does not have."""
+    columns = row._mapping if isinstance(row, sa.Row) else row
+    data = {name: columns[name] for name in model.model_fields if name in columns}
+    return model.model_validate(data | fields)
+
+
+def row_values(obj: BaseModel, table: sa.Table, **columns: Any) -> dict[str, Any]:
+    """The other way round: the values of `obj`'s fields that `table` has a column of the same name for,
+    as they are, plus `columns` for the rest (and for values stored otherwise, like an enum's value)."""
+    values = {name: getattr(obj, name) for name in type(obj).model_fields if name in table.c}
+    return values | columns
 
 
 def customer_from_row(row: Any) -> Customer:
     """A customers row: the latest known details and consent."""
-    return Customer(
-        id=row.customer_id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        phone=row.phone,
-        locale=row.locale,
-        timezone=row.timezone,
-        marketing_consent=row.marketing_consent,
-        whatsapp_opt_in=row.whatsapp_opt_in,
-    )
+    return model_from_row(Customer, row, id=row.customer_id)
 
 
 def shipment_from_row(row: Any) -> Shipment:
-    return Shipment(
-        carrier=row.carrier,
-        tracking_number=row.tracking_number,
-        items=row.items,
-        shipped_at=row.shipped_at,
-        tracking_url=row.tracking_url,
-    )
+    return model_from_row(Shipment, row)
 
 
 def unmatched_from_row(row: Any) -> UnmatchedEvent:
-    return UnmatchedEvent(
-        id=row.pk,
-        event=TrackingEvent.model_validate(row.event),
-        payload_sha256=row.payload_sha256,
-        received_at=row.received_at,
-    )
+    return model_from_row(UnmatchedEvent, row, id=row.pk)
 
 
 def outbox_from_row(row: Any) -> OutboxRow:
-    """A messages row, read with `.mappings()`: every column but the primary key."""
-    data = dict(row)
-    data.pop("pk", None)
-    return OutboxRow.model_validate(data)
+    return model_from_row(OutboxRow, row)
 
 
 def actor_from_token_row(row: Any) -> Actor:
@@ -61,44 +57,15 @@ def actor_from_token_row(row: Any) -> Actor:
 
 
 def token_info_from_row(row: Any) -> ApiTokenInfo:
-    return ApiTokenInfo(
-        name=row.name,
-        role=Role(row.role),
-        merchant_id=row.merchant_id,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return model_from_row(ApiTokenInfo, row)
 
 
 def audit_from_row(row: Any) -> AuditEntry:
-    return AuditEntry(
-        entry_id=row.entry_id,
-        merchant_id=row.merchant_id,
-        order_id=row.order_id,
-        action=row.action,
-        actor=Actor(name=row.actor_name, role=Role(row.actor_role), merchant_id=row.actor_merchant_id),
-        at=row.at,
-        outcome=row.outcome,
-        request=row.request,
-        result=row.result,
-        before=row.before,
-        after=row.after,
-        reason=row.reason,
-    )
+    actor = Actor(name=row.actor_name, role=Role(row.actor_role), merchant_id=row.actor_merchant_id)
+    return model_from_row(AuditEntry, row, actor=actor)
 
 
 def order_summary_from_row(row: Any, matched_by: MatchedBy) -> OrderSummary:
     """An orders row joined with its customer's name and email: one search hit."""
     name = " ".join(part for part in (row.first_name, row.last_name) if part) or None
-    return OrderSummary(
-        merchant_id=row.merchant_id,
-        order_id=row.order_id,
-        customer_name=name,
-        customer_email=row.email,
-        placed_at=row.placed_at,
-        total=row.total,
-        currency=row.currency,
-        matched_by=matched_by,
-    )
+    return model_from_row(OrderSummary, row, customer_name=name, customer_email=row.email, matched_by=matched_by)

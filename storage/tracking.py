@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain import TrackingEvent
-from storage.base import EVENTS, PAYLOADS, SHIPMENTS, UNMATCHED, StoreBase, insert_for, of_order
+from storage.base import EVENTS, PAYLOADS, SHIPMENTS, UNMATCHED, StoreBase, insert_for, insert_new, of_order
 from storage.orders import shipment_owners
 from storage.records import PushRecorded, UnmatchedEvent
-from storage.rows import unmatched_from_row
+from storage.rows import row_values, unmatched_from_row
 from storage.types import utcnow
 
 TRACKING_SOURCES = ("webhook", "poll")
@@ -47,19 +47,10 @@ class TrackingStore(StoreBase):
     ) -> list[TrackingEvent]:
         new: list[TrackingEvent] = []
         for event in events:
-            if insert_scan(
-                conn,
-                EVENTS,
-                carrier=event.carrier,
-                tracking_number=event.tracking_number,
-                event_id=event.event_id,
-                status=event.status.value,
-                occurred_at=event.occurred_at,
-                source=source,
-                event=event.model_dump(mode="json"),
-                payload_sha256=payload_sha256,
-                received_at=now,
-            ):
+            values = row_values(
+                event, EVENTS, status=event.status.value, source=source, **_stored(event, payload_sha256, now)
+            )
+            if insert_scan(conn, EVENTS, **values):
                 new.append(event)
         return new
 
@@ -120,17 +111,7 @@ class TrackingStore(StoreBase):
         newest = sorted(events, key=lambda e: e.occurred_at)[-per_parcel:] if per_parcel > 0 else []
         added = 0
         for event in newest:
-            added += insert_scan(
-                conn,
-                UNMATCHED,
-                carrier=carrier,
-                tracking_number=tracking_number,
-                event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                event=event.model_dump(mode="json"),
-                payload_sha256=payload_sha256,
-                received_at=now,
-            )
+            added += insert_scan(conn, UNMATCHED, **row_values(event, UNMATCHED, **_stored(event, payload_sha256, now)))
         if added:
             surplus = (
                 sa.select(UNMATCHED.c.pk)
@@ -229,10 +210,10 @@ class TrackingStore(StoreBase):
 def insert_scan(conn: Connection, table: sa.Table, **values: Any) -> bool:
     """Insert one scan into `table` (tracking or unmatched events) unless its carrier + tracking number +
     event id is there already; True if it was new."""
-    inserted = conn.execute(
-        insert_for(conn, table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["carrier", "tracking_number", "event_id"])
-        .returning(table.c.pk)
-    ).first()
-    return inserted is not None
+    return insert_new(conn, table, ["carrier", "tracking_number", "event_id"], **values)
+
+
+def _stored(event: TrackingEvent, payload_sha256: str | None, received_at: datetime) -> dict[str, Any]:
+    """The columns a scan has in both event tables beyond its own fields: the whole event as JSON and
+    the body it came in."""
+    return {"event": event.model_dump(mode="json"), "payload_sha256": payload_sha256, "received_at": received_at}
