@@ -13,16 +13,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlmodel import SQLModel
 
 from storage import tables
 from storage.db import writer
 from storage.records import UnmatchedLimits
 
 
-def _table(row: type[SQLModel]) -> sa.Table:
-    """The Core table behind a sqlmodel class (declared at runtime, so unknown to type checkers)."""
-    return row.__table__  # type: ignore[attr-defined]
+def _table(row: Any) -> sa.Table:
+    """The Core table behind a sqlmodel table class (`__table__` is set at runtime, so typed Any here)."""
+    table: sa.Table = row.__table__
+    return table
 
 
 MERCHANTS, CUSTOMERS, ORDERS, SHIPMENTS = map(

@@ -52,17 +52,7 @@ class OrdersStore(StoreBase):
                     .on_conflict_do_nothing(index_elements=["id"])
                 )
                 customer = order.customer
-                details = {
-                    "first_name": customer.first_name,
-                    "last_name": customer.last_name,
-                    "email": customer.email,
-                    "phone": customer.phone,
-                    "locale": customer.locale,
-                    "timezone": customer.timezone,
-                    "marketing_consent": customer.marketing_consent,
-                    "whatsapp_opt_in": customer.whatsapp_opt_in,
-                    "updated_at": now,
-                }
+                details = row_values(customer, CUSTOMERS, updated_at=now)  # contact details and consent
                 conn.execute(
                     insert_for(conn, CUSTOMERS)
                     .values(merchant_id=order.merchant_id, customer_id=customer.id, created_at=now, **details)
@@ -101,7 +91,8 @@ class OrdersStore(StoreBase):
 
     def get_raw_order(self, merchant_id: str, order_id: str) -> dict[str, Any] | None:
         """The payload exactly as the store sent it: for support and for re-parsing after a fix."""
-        return self._order_column(ORDERS.c.raw_payload, merchant_id, order_id)
+        raw: dict[str, Any] | None = self._order_column(ORDERS.c.raw_payload, merchant_id, order_id)
+        return raw
 
     def _order_column(self, column: sa.Column[Any], merchant_id: str, order_id: str) -> Any:
         """One column of one order, or None for an order we do not have."""
@@ -131,10 +122,10 @@ class OrdersStore(StoreBase):
             query = query.where(ORDERS.c.order_id != exclude_order_id)
         rows = self._rows(query)
         found: list[tuple[str, list[str]]] = []
-        for order_id, doc in rows:
-            shared = wanted & {item["sku"] for item in doc.get("items", [])}
+        for row in rows:
+            shared = wanted & {item["sku"] for item in row.order_json.get("items", [])}
             if shared:
-                found.append((order_id, sorted(shared)))
+                found.append((row.order_id, sorted(shared)))
         return found
 
     def get_customer(self, merchant_id: str, customer_id: str) -> Customer | None:
