@@ -5,7 +5,7 @@ Only `domain` is imported from the rest of Aftercare; callers get domain models 
 
 from storage.db import init_db, make_engine
 from storage.migrations import SchemaError, latest_version
-from storage.repository import (
+from storage.records import (
     FINAL_OUTBOX_STATUSES,
     ApiTokenInfo,
     IssuedToken,
@@ -16,13 +16,13 @@ from storage.repository import (
     PushRecorded,
     ShipmentConflictError,
     StorageError,
-    Store,
     SuppressionReason,
     TokenNameTakenError,
     UnknownOrderError,
     UnmatchedEvent,
     UnmatchedLimits,
 )
+from storage.repository import Store
 
 __all__ = [
     "FINAL_OUTBOX_STATUSES",
