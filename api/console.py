@@ -2,7 +2,7 @@
 
 Server-rendered (Jinja2, no build step, no JavaScript needed) so that it works in any browser and behind any
 proxy, and so that everything it shows comes from the same places the JSON API reads: the store, the
-journey's `state` query and the audit log. Acting goes through `api.support_routes.act_on_order`, so a
+journey's `state` query and the audit log. Acting goes through `api.routes.support.act_on_order`, so a
 refusal reads the same here as over HTTP.
 
 Why each piece is shaped the way it is:
@@ -45,10 +45,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.actions import merchant_scope
 from api.auth import LEGACY_TOKEN_COOKIE, SESSION_COOKIE, allows, foreign_origin, session_actor
+from api.deps import ACTORS
 from api.errors import ApiError
 from api.journey_state import read_journey_state
+from api.routes.support import act_on_order
 from api.services import Services
-from api.support_routes import ACTORS, act_on_order
 from domain import (
     Actor,
     AuditEntry,
@@ -934,3 +935,6 @@ def build_router() -> APIRouter:
         return redirect
 
     return router
+
+
+router = build_router()

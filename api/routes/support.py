@@ -11,22 +11,19 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.actions import perform, resolve_order
-from api.auth import require
+from api.deps import Acting, KeyHeader, MerchantQuery, ServicesDep, Staff
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
-from domain import Actor, AuditEntry, Channel, RefundReason, Role
+from domain import Actor, AuditEntry, Channel, RefundReason
 from workflows import actions as act
 from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
 from workflows.models import JourneyState
-
-ACTORS = (Role.SUPPORT, Role.MERCHANT, Role.ADMIN)
-READERS = (Role.SUPPORT, Role.MERCHANT, Role.ENGINEER, Role.ADMIN)
 
 _KEY_HELP = "also accepted as an Idempotency-Key header; keep it to retry safely"
 KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -95,10 +92,6 @@ class ActionResponse(BaseModel):
     state: JourneyState | None = Field(default=None, description="the order's state after the action")
 
 
-def _svc(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
 def _key(body_key: str | None, header_key: str | None) -> str:
     key = body_key or header_key
     if not key:
@@ -152,98 +145,93 @@ _COMMANDS: dict[str, type[act.Command]] = {
     act.ADD_NOTE: act.NoteCommand,
 }
 
-MerchantQuery = Annotated[str | None, Query(description="needed only when several merchants share the order id")]
-KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])
-    acting = Depends(require(*ACTORS))
+@router.post("/refunds", response_model=ActionResponse)
+async def refund(
+    order_id: str,
+    body: RefundBody,
+    svc: ServicesDep,
+    actor: Acting,
+    response: Response,
+    merchant_id: MerchantQuery = None,
+    idempotency_key: KeyHeader = None,
+) -> ActionResponse:
+    """Refund the whole order, chosen items with quantities, or an amount; the customer is told.
 
-    @router.post("/refunds", response_model=ActionResponse)
-    async def refund(
-        order_id: str,
-        body: RefundBody,
-        request: Request,
-        response: Response,
-        merchant_id: MerchantQuery = None,
-        idempotency_key: KeyHeader = None,
-        actor: Actor = acting,
-    ) -> ActionResponse:
-        """Refund the whole order, chosen items with quantities, or an amount; the customer is told.
+    202 when the payment provider did not confirm it (`result.refund.status` `unknown`): the amount is held
+    and the refund looked up before anything else is refunded; repeat with the same key for its outcome."""
+    key = _key(body.idempotency_key, idempotency_key)
+    fields = body.model_dump(exclude_none=True) | {"idempotency_key": key}
+    done = await act_on_order(svc, actor, order_id, merchant_id, act.REFUND, fields, key)
+    if done.result.refund is not None and done.result.refund.status == "unknown":
+        response.status_code = 202
+    return done
 
-        202 when the payment provider did not confirm it (`result.refund.status` `unknown`): the amount is held
-        and the refund looked up before anything else is refunded; repeat with the same key for its outcome."""
-        key = _key(body.idempotency_key, idempotency_key)
-        fields = body.model_dump(exclude_none=True) | {"idempotency_key": key}
-        done = await act_on_order(_svc(request), actor, order_id, merchant_id, act.REFUND, fields, key)
-        if done.result.refund is not None and done.result.refund.status == "unknown":
-            response.status_code = 202
-        return done
 
-    @router.post("/exchanges", response_model=ActionResponse)
-    async def exchange(
-        order_id: str,
-        body: ExchangeBody,
-        request: Request,
-        merchant_id: MerchantQuery = None,
-        idempotency_key: KeyHeader = None,
-        actor: Actor = acting,
-    ) -> ActionResponse:
-        """Exchange delivered items within the return window: a return label, the replacement tracked."""
-        key = _key(body.idempotency_key, idempotency_key)
-        fields = body.model_dump(mode="json") | {"idempotency_key": key}
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.EXCHANGE, fields, key)
+@router.post("/exchanges", response_model=ActionResponse)
+async def exchange(
+    order_id: str,
+    body: ExchangeBody,
+    svc: ServicesDep,
+    actor: Acting,
+    merchant_id: MerchantQuery = None,
+    idempotency_key: KeyHeader = None,
+) -> ActionResponse:
+    """Exchange delivered items within the return window: a return label, the replacement tracked."""
+    key = _key(body.idempotency_key, idempotency_key)
+    fields = body.model_dump(mode="json") | {"idempotency_key": key}
+    return await act_on_order(svc, actor, order_id, merchant_id, act.EXCHANGE, fields, key)
 
-    @router.post("/cancel", response_model=ActionResponse)
-    async def cancel(
-        order_id: str, body: CancelBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
-    ) -> ActionResponse:
-        """Cancel before anything shipped: refunded per policy, the customer told, the journey ended."""
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.CANCEL, body.model_dump())
 
-    @router.post("/pause", response_model=ActionResponse)
-    async def pause(
-        order_id: str, body: PauseBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
-    ) -> ActionResponse:
-        """Hold back this order's messages, until resumed or until a time."""
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.PAUSE, body.model_dump())
+@router.post("/cancel", response_model=ActionResponse)
+async def cancel(
+    order_id: str, body: CancelBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
+) -> ActionResponse:
+    """Cancel before anything shipped: refunded per policy, the customer told, the journey ended."""
+    return await act_on_order(svc, actor, order_id, merchant_id, act.CANCEL, body.model_dump())
 
-    @router.post("/resume", response_model=ActionResponse)
-    async def resume(
-        order_id: str,
-        request: Request,
-        body: ResumeBody | None = None,
-        merchant_id: MerchantQuery = None,
-        actor: Actor = acting,
-    ) -> ActionResponse:
-        fields = (body or ResumeBody()).model_dump()
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.RESUME, fields)
 
-    @router.post("/opt-out", response_model=ActionResponse)
-    async def opt_out(
-        order_id: str, body: OptOutBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
-    ) -> ActionResponse:
-        """No more messages on these channels for this order."""
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.OPT_OUT, body.model_dump())
+@router.post("/pause", response_model=ActionResponse)
+async def pause(
+    order_id: str, body: PauseBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
+) -> ActionResponse:
+    """Hold back this order's messages, until resumed or until a time."""
+    return await act_on_order(svc, actor, order_id, merchant_id, act.PAUSE, body.model_dump())
 
-    @router.post("/notes", response_model=ActionResponse)
-    async def add_note(
-        order_id: str, body: NoteBody, request: Request, merchant_id: MerchantQuery = None, actor: Actor = acting
-    ) -> ActionResponse:
-        """Free text on the order's record."""
-        return await act_on_order(_svc(request), actor, order_id, merchant_id, act.ADD_NOTE, body.model_dump())
 
-    @router.get("/actions", response_model=list[AuditEntry])
-    async def action_log(
-        order_id: str,
-        request: Request,
-        merchant_id: MerchantQuery = None,
-        actor: Actor = Depends(require(*READERS)),  # noqa: B008
-    ) -> list[AuditEntry]:
-        """Every action taken or refused on the order: who, when, what, the result, state before and after."""
-        svc = _svc(request)
-        order = await resolve_order(svc, order_id, merchant_id, actor)
-        return await run_in_threadpool(svc.store.list_audit, order.merchant_id, order.order_id)
+@router.post("/resume", response_model=ActionResponse)
+async def resume(
+    order_id: str, svc: ServicesDep, actor: Acting, body: ResumeBody | None = None, merchant_id: MerchantQuery = None
+) -> ActionResponse:
+    fields = (body or ResumeBody()).model_dump()
+    return await act_on_order(svc, actor, order_id, merchant_id, act.RESUME, fields)
 
-    return router
+
+@router.post("/opt-out", response_model=ActionResponse)
+async def opt_out(
+    order_id: str, body: OptOutBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
+) -> ActionResponse:
+    """No more messages on these channels for this order."""
+    return await act_on_order(svc, actor, order_id, merchant_id, act.OPT_OUT, body.model_dump())
+
+
+@router.post("/notes", response_model=ActionResponse)
+async def add_note(
+    order_id: str, body: NoteBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
+) -> ActionResponse:
+    """Free text on the order's record."""
+    return await act_on_order(svc, actor, order_id, merchant_id, act.ADD_NOTE, body.model_dump())
+
+
+@router.get("/actions", response_model=list[AuditEntry])
+async def action_log(
+    order_id: str,
+    svc: ServicesDep,
+    actor: Staff,
+    merchant_id: MerchantQuery = None,
+) -> list[AuditEntry]:
+    """Every action taken or refused on the order: who, when, what, the result, state before and after."""
+    order = await resolve_order(svc, order_id, merchant_id, actor)
+    return await run_in_threadpool(svc.store.list_audit, order.merchant_id, order.order_id)
