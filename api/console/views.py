@@ -2,7 +2,7 @@
 order's story (messages, scans, delays, support's actions, newest first), its line items, and links.
 
 This is support's story of one order, not the engineer's timeline read from Temporal histories
-(api/timeline.py): its entries are `StoryEntry`, not `StoryEntry`."""
+(api/timeline.py): its entries are `StoryEntry`, not api.timeline's `TimelineEntry`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from urllib.parse import quote
 from fastapi.concurrency import run_in_threadpool
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.actions import merchant_scope
 from api.console.words import (
     ACTION_WORDS,
     CHANNEL_WORDS,
@@ -27,6 +26,7 @@ from api.console.words import (
 )
 from api.journey_state import read_journey_state
 from api.services import Services
+from api.updates import merchant_scope
 from domain import (
     Actor,
     AuditEntry,

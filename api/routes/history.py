@@ -11,12 +11,12 @@ from fastapi import APIRouter, Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftercare.histories import RecordedRun, collect, to_bundle
-from api.actions import resolve_order
 from api.deps import Engineers, ServicesDep
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
 from api.timeline import Timeline, build_timeline
+from api.updates import resolve_order
 from domain import Actor
 from workflows.models import JourneyState
 

@@ -22,12 +22,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.actions import OrderRef, resolve_order
 from api.auth import check_merchant
 from api.deps import Intake, ServicesDep, Staff
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
+from api.updates import OrderRef, resolve_order
 from domain import Order, Role, Shipment
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted

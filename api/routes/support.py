@@ -15,11 +15,11 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from api.actions import perform, resolve_order
 from api.deps import Acting, KeyHeader, MerchantQuery, ServicesDep, Staff
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
+from api.updates import perform, resolve_order
 from domain import Actor, AuditEntry, Channel, RefundReason
 from workflows import actions as act
 from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
