@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from api.action_catalog import ACTIONS
 from api.console.views import item_rows
 from api.console.words import CHANNEL_WORDS, DONE_WORDS, REASON_WORDS, TIMES, aware, customer_name, relative, utc
 from api.services import Services
@@ -244,7 +245,8 @@ PROPOSERS: dict[str, Callable[[FormData, Context], Proposal]] = {
     act.OPT_OUT: propose_opt_out,
     act.ADD_NOTE: propose_note,
 }
-KEYED = frozenset({act.REFUND, act.EXCHANGE})  # the commands that carry their idempotency key in their fields
+# the commands that carry their idempotency key in their fields
+KEYED = frozenset(a.update for a in ACTIONS if a.keyed)
 
 
 def new_key() -> str:

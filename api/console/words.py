@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from api.action_catalog import ACTIONS
 from domain import Channel, DelayKind, Order, RefundReason, SkipReason, Step, TrackingStatus
-from workflows import actions as act
 
 TIMES = "\N{MULTIPLICATION SIGN}"  # as in "1 TIMES Mug (li-1)"
 
@@ -55,24 +55,9 @@ DELAY_WORDS = {
     DelayKind.EDD_REVISED: "estimated delivery date moved later",
     DelayKind.CARRIER_EXCEPTION: "the carrier reported a problem",
 }
-ACTION_WORDS = {
-    act.REFUND: "Refund",
-    act.EXCHANGE: "Exchange",
-    act.CANCEL: "Cancellation",
-    act.PAUSE: "Messages paused",
-    act.RESUME: "Messages resumed",
-    act.OPT_OUT: "Opt-out",
-    act.ADD_NOTE: "Note",
-}
-DONE_WORDS = {
-    act.REFUND: "Refund done",
-    act.EXCHANGE: "Exchange done",
-    act.CANCEL: "Cancellation done",
-    act.PAUSE: "Pause done",
-    act.RESUME: "Resume done",
-    act.OPT_OUT: "Opt-out done",
-    act.ADD_NOTE: "Note added",
-}
+# What each action is called, and the banner once done (api/action_catalog.py).
+ACTION_WORDS = {a.update: a.words for a in ACTIONS}
+DONE_WORDS = {a.update: a.done for a in ACTIONS}
 REASON_WORDS = {
     RefundReason.DAMAGED: "damaged",
     RefundReason.LATE: "late",
@@ -82,15 +67,7 @@ REASON_WORDS = {
     RefundReason.OTHER: "other",
 }
 # The console's names for actions (URL segments) -> the journey's Update names.
-SLUGS = {
-    "refund": act.REFUND,
-    "exchange": act.EXCHANGE,
-    "cancel": act.CANCEL,
-    "pause": act.PAUSE,
-    "resume": act.RESUME,
-    "opt-out": act.OPT_OUT,
-    "note": act.ADD_NOTE,
-}
+SLUGS = {a.slug: a.update for a in ACTIONS}
 
 # --- formatting -------------------------------------------------------------------------------------
 

@@ -3,88 +3,30 @@
 afterwards; a refusal is 409 or 422 with the journey's reason. A refund the payment provider did not confirm
 answers 202 (`result.refund.status` is `unknown`): it is held and looked up before anything else is refunded.
 
-Every body is bounded (lengths, counts, amounts, aware times), so what reaches a journey is what it can run."""
+One route per action of api/action_catalog.py (its path, body, name and description come from there), so
+the API, the console and the CLI offer the same actions taking the same fields."""
 
 from __future__ import annotations
 
+import inspect
 import re
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
+from api.action_catalog import ACTIONS, BY_UPDATE, KEY_MAX, KEY_PATTERN, SupportAction
 from api.deps import Acting, KeyHeader, MerchantQuery, ServicesDep, Staff
 from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
 from api.updates import perform, resolve_order
-from domain import Actor, AuditEntry, Channel, RefundReason
-from workflows import actions as act
-from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
+from domain import Actor, AuditEntry
+from workflows.actions import ActionResult
 from workflows.models import JourneyState
 
-_KEY_HELP = "also accepted as an Idempotency-Key header; keep it to retry safely"
-KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
-KEY_MAX = 128
-_KEY_FIELD = Field(default=None, min_length=1, max_length=KEY_MAX, pattern=KEY_PATTERN, description=_KEY_HELP)
-Note = Annotated[str, Field(max_length=2000)]
-Reason = Annotated[str, Field(max_length=500)]
-
-
-class RefundBody(BaseModel):
-    """No `items` and no `amount` refunds what is left of the order."""
-
-    idempotency_key: str | None = _KEY_FIELD
-    reason: RefundReason | None = None
-    items: dict[ItemId, Quantity] = Field(
-        default_factory=dict, max_length=MAX_LINES, description="line item id -> quantity"
-    )
-    amount: Decimal | None = Field(
-        default=None, gt=0, le=MAX_AMOUNT, description="in the order's currency, with at most its decimals"
-    )
-    note: Note = ""
-
-
-class ExchangeBody(BaseModel):
-    idempotency_key: str | None = _KEY_FIELD
-    items: list[ExchangeItem] = Field(min_length=1, max_length=MAX_LINES)
-    reason: Reason = ""
-    note: Note = ""
-
-
-class CancelBody(BaseModel):
-    reason: Reason = ""
-    note: Note = ""
-
-
-class PauseBody(BaseModel):
-    until: AwareDatetime | None = Field(
-        default=None, description="ISO time with its UTC offset to resume by itself; none = until resumed"
-    )
-    note: Note = ""
-
-
-class ResumeBody(BaseModel):
-    note: Note = ""
-
-
-class OptOutBody(BaseModel):
-    channels: list[Channel] = Field(min_length=1, max_length=len(Channel))
-    note: Note = ""
-
-    @field_validator("channels")
-    @classmethod
-    def _once_each(cls, channels: list[Channel]) -> list[Channel]:
-        twice = sorted({c.value for c in channels if channels.count(c) > 1})
-        if twice:
-            raise ValueError(f"list each channel once; {', '.join(twice)} is listed more than once")
-        return channels
-
-
-class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])
 
 
 class ActionResponse(BaseModel):
@@ -122,7 +64,7 @@ async def act_on_order(
 ) -> ActionResponse:
     """Resolve the order, check the actor may touch it, run the Update, read the state afterwards."""
     order = await resolve_order(svc, order_id, merchant_id, actor)
-    command_type = _COMMANDS[action]
+    command_type = BY_UPDATE[action].command
     try:
         command = command_type.model_validate({**fields, "actor": actor})
     except ValueError as err:
@@ -135,102 +77,56 @@ async def act_on_order(
     return ActionResponse(result=result, state=state)
 
 
-_COMMANDS: dict[str, type[act.Command]] = {
-    act.REFUND: act.RefundCommand,
-    act.EXCHANGE: act.ExchangeCommand,
-    act.CANCEL: act.CancelCommand,
-    act.PAUSE: act.PauseCommand,
-    act.RESUME: act.ResumeCommand,
-    act.OPT_OUT: act.OptOutCommand,
-    act.ADD_NOTE: act.NoteCommand,
-}
+def _endpoint(spec: SupportAction) -> Any:
+    """The route of one action: its body (with its idempotency key, if it carries one) run as its Update."""
 
-router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])
+    async def endpoint(
+        *,
+        order_id: str,
+        svc: Services,
+        actor: Actor,
+        response: Response,
+        body: BaseModel | None = None,
+        merchant_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ActionResponse:
+        fields = (body or spec.body()).model_dump(**spec.dump)
+        key = None
+        if spec.keyed:
+            key = _key(getattr(body, "idempotency_key", None), idempotency_key)
+            fields |= {"idempotency_key": key}
+        done = await act_on_order(svc, actor, order_id, merchant_id, spec.update, fields, key)
+        if spec.accepted is not None and spec.accepted(done.result):
+            response.status_code = 202
+        return done
 
+    def param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
-@router.post("/refunds", response_model=ActionResponse)
-async def refund(
-    order_id: str,
-    body: RefundBody,
-    svc: ServicesDep,
-    actor: Acting,
-    response: Response,
-    merchant_id: MerchantQuery = None,
-    idempotency_key: KeyHeader = None,
-) -> ActionResponse:
-    """Refund the whole order, chosen items with quantities, or an amount; the customer is told.
-
-    202 when the payment provider did not confirm it (`result.refund.status` `unknown`): the amount is held
-    and the refund looked up before anything else is refunded; repeat with the same key for its outcome."""
-    key = _key(body.idempotency_key, idempotency_key)
-    fields = body.model_dump(exclude_none=True) | {"idempotency_key": key}
-    done = await act_on_order(svc, actor, order_id, merchant_id, act.REFUND, fields, key)
-    if done.result.refund is not None and done.result.refund.status == "unknown":
-        response.status_code = 202
-    return done
-
-
-@router.post("/exchanges", response_model=ActionResponse)
-async def exchange(
-    order_id: str,
-    body: ExchangeBody,
-    svc: ServicesDep,
-    actor: Acting,
-    merchant_id: MerchantQuery = None,
-    idempotency_key: KeyHeader = None,
-) -> ActionResponse:
-    """Exchange delivered items within the return window: a return label, the replacement tracked."""
-    key = _key(body.idempotency_key, idempotency_key)
-    fields = body.model_dump(mode="json") | {"idempotency_key": key}
-    return await act_on_order(svc, actor, order_id, merchant_id, act.EXCHANGE, fields, key)
+    body = param("body", spec.body | None, None) if spec.body_optional else param("body", spec.body)
+    params = [param("order_id", str), body, param("svc", ServicesDep), param("actor", Acting)]
+    params += [param("response", Response), param("merchant_id", MerchantQuery, None)]
+    if spec.keyed:
+        params.append(param("idempotency_key", KeyHeader, None))
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=ActionResponse)  # type: ignore[attr-defined]
+    endpoint.__name__ = spec.route_name
+    endpoint.__doc__ = spec.doc or None
+    return endpoint
 
 
-@router.post("/cancel", response_model=ActionResponse)
-async def cancel(
-    order_id: str, body: CancelBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
-) -> ActionResponse:
-    """Cancel before anything shipped: refunded per policy, the customer told, the journey ended."""
-    return await act_on_order(svc, actor, order_id, merchant_id, act.CANCEL, body.model_dump())
-
-
-@router.post("/pause", response_model=ActionResponse)
-async def pause(
-    order_id: str, body: PauseBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
-) -> ActionResponse:
-    """Hold back this order's messages, until resumed or until a time."""
-    return await act_on_order(svc, actor, order_id, merchant_id, act.PAUSE, body.model_dump())
-
-
-@router.post("/resume", response_model=ActionResponse)
-async def resume(
-    order_id: str, svc: ServicesDep, actor: Acting, body: ResumeBody | None = None, merchant_id: MerchantQuery = None
-) -> ActionResponse:
-    fields = (body or ResumeBody()).model_dump()
-    return await act_on_order(svc, actor, order_id, merchant_id, act.RESUME, fields)
-
-
-@router.post("/opt-out", response_model=ActionResponse)
-async def opt_out(
-    order_id: str, body: OptOutBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
-) -> ActionResponse:
-    """No more messages on these channels for this order."""
-    return await act_on_order(svc, actor, order_id, merchant_id, act.OPT_OUT, body.model_dump())
-
-
-@router.post("/notes", response_model=ActionResponse)
-async def add_note(
-    order_id: str, body: NoteBody, svc: ServicesDep, actor: Acting, merchant_id: MerchantQuery = None
-) -> ActionResponse:
-    """Free text on the order's record."""
-    return await act_on_order(svc, actor, order_id, merchant_id, act.ADD_NOTE, body.model_dump())
+for _spec in ACTIONS:
+    router.add_api_route(
+        f"/{_spec.path}",
+        _endpoint(_spec),
+        methods=["POST"],
+        response_model=ActionResponse,
+        name=_spec.route_name,
+    )
 
 
 @router.get("/actions", response_model=list[AuditEntry])
 async def action_log(
-    order_id: str,
-    svc: ServicesDep,
-    actor: Staff,
-    merchant_id: MerchantQuery = None,
+    order_id: str, svc: ServicesDep, actor: Staff, merchant_id: MerchantQuery = None
 ) -> list[AuditEntry]:
     """Every action taken or refused on the order: who, when, what, the result, state before and after."""
     order = await resolve_order(svc, order_id, merchant_id, actor)
