@@ -20,9 +20,10 @@ from rich.table import Table
 from aftercare.local_token import token_path
 from aftercare.settings import Settings
 from aftercare.terminal import wide_console
-from domain import RefundReason
+from api.action_catalog import ACTIONS
 
-COMMANDS = ("refund", "exchange", "cancel", "pause", "resume", "opt-out", "note", "actions")
+_BY_COMMAND = {action.cli: action for action in ACTIONS}
+COMMANDS = (*_BY_COMMAND, "actions")
 
 
 class CliError(Exception):
@@ -30,7 +31,7 @@ class CliError(Exception):
 
 
 def register(sub: Any) -> None:
-    """Add the support commands to the `aftercare` argument parser."""
+    """Add the support commands to the `aftercare` argument parser: one per action of api/action_catalog.py."""
 
     def order_command(name: str, help: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
@@ -39,29 +40,10 @@ def register(sub: Any) -> None:
         parser.add_argument("--note", default="", help="a note kept with the action")
         return parser
 
-    refund = order_command("refund", "refund an order, some items, or an amount")
-    refund.add_argument("--items", help="item ids with quantities: li-1:2,li-2 (quantity 1 when left out)")
-    refund.add_argument("--amount", help="an amount in the order's currency, e.g. 12.50")
-    refund.add_argument("--reason", required=True, choices=[r.value for r in RefundReason])
-    refund.add_argument("--key", help="idempotency key; repeat a refund with the same key to retry it safely")
-
-    exchange = order_command("exchange", "exchange delivered items for a replacement, with a return label")
-    exchange.add_argument(
-        "--item", action="append", required=True, metavar="ITEM:SKU[:QTY]", help="e.g. li-1:DRESS-M-BLUE (repeatable)"
-    )
-    exchange.add_argument("--reason", default="")
-    exchange.add_argument("--key", help="idempotency key; repeat with the same key to retry safely")
-
-    cancel = order_command("cancel", "cancel an order that has not shipped (refunds per policy)")
-    cancel.add_argument("--reason", required=True, help="why, in words the customer may read")
-
-    pause = order_command("pause", "hold back this order's messages")
-    pause.add_argument("--until", help="ISO time with its UTC offset to resume by itself, e.g. 2026-12-01T09:00:00Z")
-    order_command("resume", "send this order's messages again")
-    opt_out = order_command("opt-out", "no more messages on these channels for this order")
-    opt_out.add_argument("--channel", action="append", required=True, choices=["email", "sms", "whatsapp"])
-    note = order_command("note", "add a note to the order's record")
-    note.add_argument("text")
+    for action in ACTIONS:
+        parser = order_command(action.cli, action.cli_help)
+        for flag in action.flags:
+            parser.add_argument(flag.name, **flag.options)
     order_command("actions", "list every action taken or refused on the order")
 
 
@@ -96,57 +78,25 @@ def open_api(settings: Settings) -> httpx.Client:
 
 def request_for(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The API path, body and headers for a command line."""
-    note = {"note": args.note} if args.note else {}
-    if args.command == "refund":
-        if args.items and args.amount:
-            raise CliError("give --items or --amount, not both")
-        body: dict[str, Any] = {"reason": args.reason, **note}
-        if args.items:
-            body["items"] = parse_items(args.items)
-        if args.amount:
-            body["amount"] = args.amount
-        return "refunds", body, {"Idempotency-Key": args.key or f"cli-{uuid.uuid4()}"}
-    if args.command == "exchange":
-        items = [parse_exchange_item(spec) for spec in args.item]
-        body = {"items": items, "reason": args.reason, **note}
-        return "exchanges", body, {"Idempotency-Key": args.key or f"cli-{uuid.uuid4()}"}
-    if args.command == "cancel":
-        return "cancel", {"reason": args.reason, **note}, {}
-    if args.command == "pause":
-        return "pause", {"until": args.until, **note}, {}
-    if args.command == "resume":
-        return "resume", note, {}
-    if args.command == "opt-out":
-        return "opt-out", {"channels": args.channel, **note}, {}
-    if args.command == "note":
-        return "notes", {"text": args.text}, {}
-    raise CliError(f"unknown command {args.command}; one of {', '.join(COMMANDS)}")
-
-
-def parse_items(spec: str) -> dict[str, int]:
-    """`li-1:2,li-2` -> {"li-1": 2, "li-2": 1}."""
-    items: dict[str, int] = {}
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        item_id, _, qty = part.partition(":")
+    action = _BY_COMMAND.get(args.command)
+    if action is None:
+        raise CliError(f"unknown command {args.command}; one of {', '.join(COMMANDS)}")
+    given = [f.name for f in action.flags if f.name in action.exclusive and getattr(args, f.dest)]
+    if len(given) > 1:
+        raise CliError(f"give {' or '.join(given)}, not both")
+    body: dict[str, Any] = {}
+    for flag in action.flags:
+        value = getattr(args, flag.dest)
+        if flag.body_field is None or not (flag.always or value):
+            continue
         try:
-            items[item_id] = int(qty) if qty else 1
-        except ValueError:
-            raise CliError(f"--items {part!r}: quantity must be a whole number, as in li-1:2") from None
-    if not items:
-        raise CliError("--items needs at least one item id, as in li-1:2,li-2")
-    return items
-
-
-def parse_exchange_item(spec: str) -> dict[str, Any]:
-    """`li-1:DRESS-M:2` -> {"item_id": "li-1", "replacement_sku": "DRESS-M", "quantity": 2}."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise CliError(f"--item {spec!r}: write ITEM:SKU or ITEM:SKU:QTY, as in li-1:DRESS-M-BLUE:1")
-    try:
-        quantity = int(parts[2]) if len(parts) == 3 else 1
-    except ValueError:
-        raise CliError(f"--item {spec!r}: quantity must be a whole number") from None
-    return {"item_id": parts[0], "replacement_sku": parts[1], "quantity": quantity}
+            body[flag.body_field] = flag.parse(value) if flag.parse is not None else value
+        except ValueError as err:
+            raise CliError(str(err)) from None
+    if action.takes_note and args.note:
+        body["note"] = args.note
+    headers = {"Idempotency-Key": args.key or f"cli-{uuid.uuid4()}"} if action.keyed else {}
+    return action.path, body, headers
 
 
 def call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import authenticate_before_body
@@ -33,6 +34,16 @@ log = logging.getLogger("aftercare.api.limits")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 _UNSCANNED_TYPES = ("multipart/form-data",)  # file uploads are not JSON (none today)
+
+
+def _route_for(routes: Iterable[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The route a request will reach, looked for inside included routers too (each resource has its own)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            included = getattr(route, "original_router", None)  # FastAPI's wrapper of an included APIRouter
+            return _route_for(included.routes, scope) if included is not None else route
+    return None
 
 
 class JsonDepth:
@@ -116,13 +127,9 @@ class BodyLimits:
     async def _authenticate(self, scope: Scope) -> None:
         """The token checks of the route this request will reach, from its headers alone."""
         app = scope.get("app")
-        router = getattr(app, "router", None)
-        for route in getattr(router, "routes", []):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                if isinstance(route, APIRoute):
-                    await authenticate_before_body(Request(scope), route.dependant)
-                return
+        route = _route_for(getattr(getattr(app, "router", None), "routes", []), scope)
+        if isinstance(route, APIRoute):
+            await authenticate_before_body(Request(scope), route.dependant)
 
     async def _bounded(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
         """Hand the body on chunk by chunk; past the cap or too deep, answer for the route and cut it off."""

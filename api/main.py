@@ -13,7 +13,7 @@ from aftercare.logs import configure_logging
 from aftercare.runtime import build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
-from api.policy_routes import record_merchants
+from api.routes.policies import record_merchants
 from api.services import Services
 from api.sessions import LoginLimiter, SessionPolicy
 from policies.loader import load_policy_dir

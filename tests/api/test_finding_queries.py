@@ -17,7 +17,7 @@ from rich.console import Console
 from temporalio.client import WorkflowExecutionStatus
 
 from aftercare import orders_cli
-from api.finding import find_orders
+from api.routes.finding import find_orders
 from domain import DelayKind, TrackingStatus
 from workflows.models import Stage
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.auth import require
+from api.deps import Admin, PolicyReaders, ServicesDep
 from api.errors import ApiError
 from api.services import Services
-from domain import Role
 from policies.loader import LoadedPolicy, PolicyError, load_policy_dir
 
 Change = Literal["added", "changed", "unchanged", "removed"]
@@ -81,36 +80,30 @@ def reload_policies(services: Services) -> list[PolicyLoaded]:
     return describe(old, fresh)
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
-    def services_of(request: Request) -> Services:
-        return request.app.state.services  # type: ignore[no-any-return]
 
-    @router.get("", response_model=PoliciesLoaded, dependencies=[Depends(require(Role.ADMIN, Role.ENGINEER))])
-    async def loaded(request: Request) -> PoliciesLoaded:
-        """The policies new orders get: merchant, hash and file."""
-        svc = services_of(request)
-        rows = [_row(p, "unchanged") for _, p in sorted(svc.policies.items())]
-        return PoliciesLoaded(directory=str(svc.policy_dir or ""), policies=rows)
+@router.get("", response_model=PoliciesLoaded)
+async def loaded(svc: ServicesDep, _: PolicyReaders) -> PoliciesLoaded:
+    """The policies new orders get: merchant, hash and file."""
+    rows = [_row(p, "unchanged") for _, p in sorted(svc.policies.items())]
+    return PoliciesLoaded(directory=str(svc.policy_dir or ""), policies=rows)
 
-    @router.post("/reload", response_model=PoliciesLoaded, dependencies=[Depends(require(Role.ADMIN))])
-    async def reload(request: Request) -> PoliciesLoaded:
-        """Re-read the policy directory. All files valid: they replace the set in use (running journeys keep
-        their snapshot; new orders get the new policy). Any problem: 422 listing each at file:line:col, and
-        the set in use stays."""
-        svc = services_of(request)
-        try:
-            rows = await run_in_threadpool(reload_policies, svc)
-        except PolicyError as err:
-            problems = [str(p) for p in err.problems]
-            raise ApiError(
-                422,
-                "invalid_policies",
-                f"{len(problems)} problem(s) in {svc.policy_dir}; the policies in use are unchanged:\n"
-                + "\n".join(problems),
-                problems=problems,
-            ) from err
-        return PoliciesLoaded(directory=str(svc.policy_dir), policies=rows)
 
-    return router
+@router.post("/reload", response_model=PoliciesLoaded)
+async def reload(svc: ServicesDep, _: Admin) -> PoliciesLoaded:
+    """Re-read the policy directory. All files valid: they replace the set in use (running journeys keep
+    their snapshot; new orders get the new policy). Any problem: 422 listing each at file:line:col, and
+    the set in use stays."""
+    try:
+        rows = await run_in_threadpool(reload_policies, svc)
+    except PolicyError as err:
+        problems = [str(p) for p in err.problems]
+        raise ApiError(
+            422,
+            "invalid_policies",
+            f"{len(problems)} problem(s) in {svc.policy_dir}; the policies in use are unchanged:\n"
+            + "\n".join(problems),
+            problems=problems,
+        ) from err
+    return PoliciesLoaded(directory=str(svc.policy_dir), policies=rows)

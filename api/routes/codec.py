@@ -77,24 +77,23 @@ def _answer(payloads: list[Any]) -> Response:
     return Response(body, media_type="application/json")
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix=CODEC_PREFIX, tags=["codec"])
-    # the Web UI signs in with the console's cookie from its own origin: that origin may use it here
-    allowed = Depends(require(Role.ENGINEER, Role.SUPPORT, trusted_origins=_web_ui_origins))
+router = APIRouter(prefix=CODEC_PREFIX, tags=["codec"])
+# the Web UI signs in with the console's cookie from its own origin: that origin may use it here
+allowed = Depends(require(Role.ENGINEER, Role.SUPPORT, trusted_origins=_web_ui_origins))
 
-    @router.post("/encode", dependencies=[allowed])
-    async def encode(request: Request) -> Response:
-        """Encrypt payloads with the current key (the Web UI uses it when it sends a signal)."""
-        payloads = await _payloads(request)
-        return _answer(await _codec(request).encode(list(payloads.payloads)))
 
-    @router.post("/decode", dependencies=[allowed])
-    async def decode(request: Request) -> Response:
-        """Decrypt payloads; a payload under a key this API does not hold is refused naming its key id."""
-        payloads = await _payloads(request)
-        try:
-            return _answer(await _codec(request).decode(list(payloads.payloads)))
-        except ValueError as err:  # UnknownKeyError, TamperedPayloadError
-            raise ApiError(422, "undecodable_payload", str(err)) from err
+@router.post("/encode", dependencies=[allowed])
+async def encode(request: Request) -> Response:
+    """Encrypt payloads with the current key (the Web UI uses it when it sends a signal)."""
+    payloads = await _payloads(request)
+    return _answer(await _codec(request).encode(list(payloads.payloads)))
 
-    return router
+
+@router.post("/decode", dependencies=[allowed])
+async def decode(request: Request) -> Response:
+    """Decrypt payloads; a payload under a key this API does not hold is refused naming its key id."""
+    payloads = await _payloads(request)
+    try:
+        return _answer(await _codec(request).decode(list(payloads.payloads)))
+    except ValueError as err:  # UnknownKeyError, TamperedPayloadError
+        raise ApiError(422, "undecodable_payload", str(err)) from err

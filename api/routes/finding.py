@@ -16,15 +16,16 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import check_merchant, require
+from api.auth import check_merchant
+from api.deps import ServicesDep, Staff
 from api.errors import ApiError
 from api.services import Services
-from domain import Actor, DelayKind, Role, TrackingStatus, order_of_journey
+from domain import DelayKind, Role, TrackingStatus, order_of_journey
 from workflows.models import (
     SA_CARRIER_STATUS,
     SA_CUSTOMER,
@@ -251,40 +252,36 @@ async def find_orders(
     )
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(tags=["orders"])
-    staff = Depends(require(Role.SUPPORT, Role.MERCHANT, Role.ENGINEER))
+router = APIRouter(tags=["orders"])
 
-    @router.get("/v1/orders", response_model=OrdersFound)
-    async def list_orders(
-        request: Request,
-        merchant: Annotated[str | None, Query(description="merchant id; a merchant token sees only its own")] = None,
-        stage: Stage | None = None,
-        delayed: bool | None = None,
-        delay_kind: DelayKind | None = None,
-        carrier_status: Annotated[TrackingStatus | None, Query(description="any parcel of the order in it")] = None,
-        customer: Annotated[str | None, Query(description="the store's customer id")] = None,
-        running: Annotated[bool | None, Query(description="true: journeys still running; false: ended")] = None,
-        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        page_token: str | None = None,
-        actor: Actor = staff,
-    ) -> OrdersFound:
-        """Journeys by stage, delay, merchant, customer or carrier status, newest first, with counts per stage."""
-        if actor.role is Role.MERCHANT:
-            merchant = merchant or actor.merchant_id
-            check_merchant(actor, merchant)
-        services: Services = request.app.state.services
-        return await find_orders(
-            services,
-            merchant=merchant,
-            stage=stage,
-            delayed=delayed,
-            delay_kind=delay_kind,
-            carrier_status=carrier_status,
-            customer=customer,
-            running=running,
-            page_size=page_size,
-            page_token=page_token,
-        )
 
-    return router
+@router.get("/v1/orders", response_model=OrdersFound)
+async def list_orders(
+    services: ServicesDep,
+    actor: Staff,
+    merchant: Annotated[str | None, Query(description="merchant id; a merchant token sees only its own")] = None,
+    stage: Stage | None = None,
+    delayed: bool | None = None,
+    delay_kind: DelayKind | None = None,
+    carrier_status: Annotated[TrackingStatus | None, Query(description="any parcel of the order in it")] = None,
+    customer: Annotated[str | None, Query(description="the store's customer id")] = None,
+    running: Annotated[bool | None, Query(description="true: journeys still running; false: ended")] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    page_token: str | None = None,
+) -> OrdersFound:
+    """Journeys by stage, delay, merchant, customer or carrier status, newest first, with counts per stage."""
+    if actor.role is Role.MERCHANT:
+        merchant = merchant or actor.merchant_id
+        check_merchant(actor, merchant)
+    return await find_orders(
+        services,
+        merchant=merchant,
+        stage=stage,
+        delayed=delayed,
+        delay_kind=delay_kind,
+        carrier_status=carrier_status,
+        customer=customer,
+        running=running,
+        page_size=page_size,
+        page_token=page_token,
+    )
