@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -83,6 +82,17 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TrackingInput,
     )
+    from workflows.plan import (
+        Planned,
+        blocked,
+        build_plan,
+        by_due,
+        due,
+        next_ready,
+        postpone_reviews,
+        prune_plan,
+        received_items,
+    )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
     from workflows.support import (
         Refusal,
@@ -90,14 +100,13 @@ with workflow.unsafe.imports_passed_through():
         delivered_at,
         exchange_bonus,
         exchange_check,
-        fully_refunded_items,
         money,
         payment_check,
         payments_configured,
         refund_terms,
         refunded_total,
     )
-    from workflows.timecalc import add_duration, sub_duration, zone
+    from workflows.timecalc import zone
 
 
 # Parcels whose items never reached the customer: no review, no reorder for those.
@@ -114,29 +123,12 @@ PROVIDER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inte
 PROVIDER_TIMEOUT = timedelta(seconds=30)
 PROVIDER_DEADLINE = timedelta(minutes=2)
 AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
-_REVIEW_STEPS = frozenset({Step.REVIEW_REQUEST, Step.REVIEW_REMINDER})
 SUPPORT_V2 = "support-checked-at-provider"
 """Patch: refunds look the payment up in the merchant's own account first and may end `unknown` (held, then
 looked up before anything else is refunded); keys are per person; provider failures are audited; a second
 pause is refused. Journeys that handled support's requests before it replay the old way."""
 PROVIDER_KEY_MAX = 200  # Stripe takes idempotency keys up to 255 characters
 PAUSE_MAX = timedelta(days=366)  # a pause with an end is for a holiday or a stay in hospital, not for ever
-
-
-@dataclass
-class _Planned:
-    """One future message of the post-delivery plan."""
-
-    due_at: datetime
-    step: Step
-    key: str
-    item_id: str | None = None
-    sku: str | None = None
-    context: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.step.value}" + (f" ({self.item_id})" if self.item_id else "")
 
 
 @workflow.defn
@@ -161,7 +153,7 @@ class OrderJourney:
         self._new_shipments: list[Shipment] = []
         self._known_parcels: set[str] = set()
         self._children: dict[str, ChildWorkflowHandle[ShipmentTracking, ParcelState]] = {}
-        self._plan: list[_Planned] = []
+        self._plan: list[Planned] = []
         self._plan_changed = False
         self._published_stage: Stage | None = None
         self._held: list[asyncio.Task[Any]] = []  # messages waiting out quiet hours, audit records
@@ -218,10 +210,11 @@ class OrderJourney:
         """The whole journey: parcels, every message sent or skipped (with reason), what is planned next."""
         planned = [
             PlannedAction(
-                what=p.label + (" (after the exchange's replacement arrives)" if self._blocked(p) else ""),
+                what=p.label
+                + (" (after the exchange's replacement arrives)" if blocked(p, self._state.exchanges) else ""),
                 due_at=p.due_at,
             )
-            for p in sorted(self._plan, key=_due)
+            for p in sorted(self._plan, key=by_due)
         ]
         messages = list(self._messenger.outcomes)
         for parcel in self._state.parcels:
@@ -613,7 +606,7 @@ class OrderJourney:
             "opted_out": [c.value for c in prefs.opted_out],
             "exchanges": [e.exchange_id for e in state.exchanges],
             "notes": len(state.notes),
-            "planned": [p.label for p in sorted(self._plan, key=_due)],
+            "planned": [p.label for p in sorted(self._plan, key=by_due)],
         }
 
     async def _call_provider(self, activity: str, arg: Any, result_type: type[Any], code: str, what: str) -> Any:
@@ -1074,12 +1067,12 @@ class OrderJourney:
         delivered_at = max(p.delivered_at for p in delivered if p.delivered_at)
         returns_close = self._due(delivered_at, self._policy.returns.window)
         self._state.returns_open_until = returns_close
-        self._plan = self._build_plan(delivered_at, self._received_items())
+        received = received_items(self._inp.order, self._state.parcels)
+        self._plan = build_plan(self._policy, self._tz, self._inp.order, delivered_at, received, self._messenger)
         while True:
             self._start_tracking()
             self._prune_plan()
-            ready = [p for p in self._plan if not self._blocked(p)]
-            upcoming = min(ready, key=_due) if ready else None
+            upcoming = next_ready(self._plan, self._state.exchanges)
             now = workflow.now()
             tracking = any(not p.final for p in self._state.parcels)
             if upcoming is None and now >= returns_close and not tracking:
@@ -1111,123 +1104,21 @@ class OrderJourney:
         await asyncio.gather(*self._watchers)
         self._state.next_action = None
 
-    def _blocked(self, planned: _Planned) -> bool:
-        """A review waits while an exchange of its item (or any, for a whole-order review) is on its way."""
-        return planned.step in _REVIEW_STEPS and any(
-            e.open and e.covers(planned.item_id) for e in self._state.exchanges
-        )
-
     def _replacement_delivered(self, parcel: ParcelState) -> None:
         """The replacement arrived: its reviews are due as long after this delivery as after the first."""
         exchange = self._exchange(parcel.exchange_id or "")
         if exchange is None or parcel.delivered_at is None:
             return
         exchange.replacement_delivered_at = parcel.delivered_at
-        review = self._policy.steps.review_request
-        request_due = self._due(parcel.delivered_at, review.after)
-        for planned in self._plan:
-            if planned.step not in _REVIEW_STEPS or not exchange.covers(planned.item_id):
-                continue
-            due = request_due
-            if planned.step is Step.REVIEW_REMINDER and review.reminder_after is not None:
-                due = self._due(request_due, review.reminder_after)
-            planned.due_at = max(planned.due_at, due)
-
-    def _received_items(self) -> dict[str, int]:
-        """Line items (id -> quantity) the customer actually received."""
-        received: dict[str, int] = {}
-        for p in self._originals():
-            if p.status is not TrackingStatus.DELIVERED:
-                continue
-            items = p.items or {i.id: i.quantity for i in self._inp.order.items}
-            for item_id, qty in items.items():
-                received[item_id] = received.get(item_id, 0) + qty
-        return received
-
-    def _build_plan(self, delivered_at: datetime, received: dict[str, int]) -> list[_Planned]:
-        steps, order, prefix = self._policy.steps, self._inp.order, "post"
-        plan: list[_Planned] = []
-        if steps.follow_up.enabled:
-            plan.append(_Planned(self._due(delivered_at, steps.follow_up.after), Step.FOLLOW_UP, prefix))
-        review = steps.review_request
-        if review.enabled:
-            review_due = self._due(delivered_at, review.after)
-            targets: list[str | None] = [None] if review.per == "order" else [i for i in received if order.item(i)]
-            for item_id in targets:
-                item = order.item(item_id) if item_id else None
-                context: dict[str, Any] = {"item": item.model_dump(mode="json")} if item else {}
-                if item is not None and (link := self._messenger.link("review", sku=item.sku)) is not None:
-                    context["links"] = self._messenger.base_context()["links"] | {"review": link}
-                plan.append(_Planned(review_due, Step.REVIEW_REQUEST, item_id or "order", item_id, context=context))
-                if review.reminder_after is not None:
-                    reminder_due = self._due(review_due, review.reminder_after)
-                    plan.append(
-                        _Planned(reminder_due, Step.REVIEW_REMINDER, item_id or "order", item_id, context=context)
-                    )
-        if steps.reorder_reminder.enabled:
-            plan.extend(self._reorder_plan(delivered_at, received))
-        return plan
-
-    def _reorder_plan(self, delivered_at: datetime, received: dict[str, int]) -> list[_Planned]:
-        plan: list[_Planned] = []
-        for item_id, qty in received.items():
-            item = self._inp.order.item(item_id)
-            rule = next((r for r in self._policy.reorder if item and r.matches(item.sku)), None)
-            if item is None or rule is None:
-                continue
-            runs_out = delivered_at + timedelta(days=rule.supply_days_per_unit * qty)
-            defaults = self._policy.defaults
-            before = sub_duration(
-                runs_out,
-                rule.remind_before,
-                tz=self._tz,
-                business_days=defaults.business_days,
-                holidays=defaults.holidays,
-            )
-            due = max(before, delivered_at)
-            context = {
-                "reorder": {"sku": item.sku, "name": item.name},
-                "links": self._messenger.base_context()["links"]
-                | ({"reorder": link} if (link := self._messenger.link("reorder", sku=item.sku)) else {}),
-            }
-            for n in range(1, rule.max_reminders + 1):
-                plan.append(_Planned(due, Step.REORDER_REMINDER, f"{item_id}-{n}", item_id, item.sku, context))
-                if rule.repeat_every is None:
-                    break
-                due = self._due(due, rule.repeat_every)
-        return plan
+        postpone_reviews(self._plan, self._policy, self._tz, exchange, parcel.delivered_at)
 
     def _prune_plan(self) -> None:
-        """Drop what signals and refunds made moot: reviews already written, reminders for SKUs bought again,
-        anything about items refunded (recorded as skipped, so the state says why)."""
-        state, order = self._state, self._inp.order
-        refunded = fully_refunded_items(order, state)
-        all_refunded = refunded >= {i.id for i in order.items}
+        """Drop what signals and refunds made moot; what refunds took away is recorded as skipped, with why."""
+        self._plan, dropped = prune_plan(self._plan, self._inp.order, self._state)
+        for planned, what in dropped:
+            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, what, refusal_first=True)
 
-        def moot(p: _Planned) -> bool:
-            if p.step in _REVIEW_STEPS:
-                return state.review_submitted or (p.item_id is not None and p.item_id in state.reviewed_items)
-            if p.step is Step.REORDER_REMINDER:
-                return state.reorder_cancelled or p.sku in state.reordered_skus
-            return False
-
-        def refunded_away(p: _Planned) -> bool:
-            if p.step not in (*_REVIEW_STEPS, Step.REORDER_REMINDER):
-                return False
-            return all_refunded if p.item_id is None else p.item_id in refunded
-
-        keep: list[_Planned] = []
-        for planned in self._plan:
-            if moot(planned):
-                continue
-            if refunded_away(planned):
-                what = "the order was refunded" if planned.item_id is None else f"item {planned.item_id} was refunded"
-                self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, what, refusal_first=True)
-                continue
-            keep.append(planned)
-        self._plan = keep
-
-    async def _carry_out(self, planned: _Planned) -> None:
+    async def _carry_out(self, planned: Planned) -> None:
         if planned.step is Step.REVIEW_REMINDER and not self._was_sent(Step.REVIEW_REQUEST, planned.key):
             self._messenger.skip(
                 planned.step,
@@ -1249,10 +1140,7 @@ class OrderJourney:
     # --- helpers --------------------------------------------------------------------------------
 
     def _due(self, start: datetime, duration: Duration) -> datetime:
-        defaults = self._policy.defaults
-        return add_duration(
-            start, duration, tz=self._tz, business_days=defaults.business_days, holidays=defaults.holidays
-        )
+        return due(self._policy, self._tz, start, duration)
 
     def _set_stage(self, stage: Stage) -> None:
         self._state.stage = stage
@@ -1290,10 +1178,6 @@ class OrderJourney:
         if kinds:
             detail.append(SA_DELAY_KINDS.value_set(kinds))
         return detail
-
-
-def _due(p: _Planned | PlannedAction) -> datetime:
-    return p.due_at
 
 
 def _scope(actor: Actor) -> str:
