@@ -31,6 +31,7 @@ _PASSTHROUGH = (
     "policies",
     "workflows.actions",
     "workflows.models",
+    "workflows.parcels",
     "workflows.plan",
     "workflows.support",
     "workflows.timecalc",

@@ -1,13 +1,14 @@
 """`OrderJourney`: one order from "thanks for your order" to "time to reorder".
 
-`setup` then `run`: confirmation; waiting for parcels (with the fulfillment-late ladder) and one
-`ShipmentTracking` child per parcel; then the post-delivery plan (follow-up, review request and
-reminder, reorder reminders) that signals can prune at any moment. The journey stays open until the
-return window closes, so support can act on it; it completes when nothing is left.
+`run` tells the story: confirm; wait for the parcels (with the fulfillment-late ladder) and track each one
+in its own `ShipmentTracking` child; then work through the post-delivery plan (follow-up, review request
+and reminder, reorder reminders; `workflows.plan`) that signals and support can prune at any moment; stay
+open until the return window closes, so support can act on it; complete when nothing is left.
 
-Support acts through Updates (refund, exchange, cancel, pause/resume, opt-out, notes): a validator refuses
-a wrong request before anything happens; handlers run one at a time under a lock and check again, so two
-agents at once never refund more than was paid.
+Support acts through Updates (refund, exchange, cancel, pause/resume, opt-out, notes): the entry points are
+here, what they do is in `workflows.support_updates`. A validator refuses a wrong request before anything
+happens; handlers run one at a time under a lock and check again, so two agents at once never refund more
+than was paid.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
@@ -50,12 +50,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         FULFILLMENT_CHECK,
         PATCH_TENANT_IDS,
-        SA_CUSTOMER,
-        SA_DELAY_KINDS,
-        SA_DELAYED,
-        SA_MERCHANT,
-        SA_ORDER_VALUE,
-        SA_STAGE,
         JourneyInput,
         JourneyState,
         ParcelState,
@@ -64,17 +58,17 @@ with workflow.unsafe.imports_passed_through():
         ReviewSubmitted,
         Stage,
         TrackingInput,
+        journey_search_attributes,
     )
+    from workflows.parcels import fully_shipped, originals, received_items, shipping_stage
     from workflows.plan import (
         Planned,
-        blocked,
         build_plan,
-        by_due,
         due,
         next_ready,
+        planned_actions,
         postpone_reviews,
         prune_plan,
-        received_items,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
     from workflows.support import (
@@ -121,6 +115,231 @@ class OrderJourney(SupportUpdates):
         self._state.paid = order.total
         self._state.currency = order.currency
 
+    @workflow.run
+    async def run(self, inp: JourneyInput) -> JourneyState:
+        """Confirm; wait for and track the parcels; follow up, ask for reviews, remind to reorder; keep the
+        order open until its return window closes; then wait for what is still being sent and recorded."""
+        self._set_stage(Stage.CONFIRMED)
+        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION))
+        await self._track_parcels()
+        if not self._cancelled():
+            await self._after_delivery()  # follow-up, reviews, reorder reminders; open until returns close
+        await confirmation
+        await self._drain()
+        self._state.completed_at = workflow.now()
+        if not self._cancelled():
+            self._set_stage(Stage.COMPLETED)
+        self._publish_stage()
+        self._state.next_action = None
+        return self.state()
+
+    # --- waiting for and tracking the parcels ----------------------------------------------------
+
+    async def _track_parcels(self) -> None:
+        """Start a child per parcel; alert on the fulfillment ladder while nothing has shipped."""
+        rungs = [self._due(self._inp.order.placed_at, d) for d in self._policy.delays.fulfillment_ladder]
+        level = 0
+        self._set_stage(Stage.AWAITING_FULFILLMENT)
+        while not self._cancelled() and not (
+            fully_shipped(self._inp.order, self._state.parcels) and all(p.final for p in self._state.parcels)
+        ):
+            self._start_tracking()
+            timeout: timedelta | None = None
+            # what really comes next: a check that fired or a parcel that shipped leaves nothing behind
+            self._state.next_action = None
+            if not self._state.parcels and level < len(rungs):
+                due = rungs[level]
+                self._state.next_action = PlannedAction(what=f"fulfillment check {level + 1}", due_at=due)
+                timeout = max(due - workflow.now(), timedelta(0))
+            parcels_before = [(p.tracking_number, p.final) for p in self._state.parcels]
+            self._publish_stage()
+            try:
+                await workflow.wait_condition(
+                    lambda pb=parcels_before: (
+                        bool(self._new_shipments)
+                        or self._cancelled()
+                        or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
+                    ),
+                    timeout=timeout,
+                    timeout_summary=FULFILLMENT_CHECK,
+                )
+            except TimeoutError:
+                self._state.next_action = None  # this check is happening now, not next
+                level += 1
+                await self._fulfillment_late(level)
+        await asyncio.gather(*self._watchers)
+        self._state.next_action = None
+
+    async def _fulfillment_late(self, level: int) -> None:
+        alert = DelayAlert(kind=DelayKind.FULFILLMENT_LATE, detected_at=workflow.now(), level=level)
+        self._state.delays.append(alert)
+        self._upsert()
+        if DelayKind.FULFILLMENT_LATE in self._policy.steps.delay_alert.kinds:
+            context = {"delay": {"kind": alert.kind.value, "level": level, "detail": "not shipped yet"}}
+            send = self._messenger.send(
+                Step.DELAY_ALERT,
+                key_suffix=f"fulfillment_late-{level}",
+                context=context,
+                # shipped (or cancelled) overnight: no "not shipped" SMS in the morning
+                still_relevant=lambda: not self._state.parcels and not self._cancelled(),
+            )
+            if self._messenger.must_wait(Step.DELAY_ALERT):
+                self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
+            else:
+                await send
+
+    def _start_tracking(self) -> None:
+        while self._new_shipments:
+            self._watchers.append(asyncio.create_task(self._track(self._new_shipments.pop(0))))
+
+    async def _track(self, shipment: Shipment) -> None:
+        """Run one parcel's tracking child to its end and keep its final word."""
+        order, options = self._inp.order, self._inp.options
+        if workflow.patched(PATCH_TENANT_IDS):  # an id per merchant, unambiguous (domain.shipment_workflow_id)
+            child_id = shipment_workflow_id(order.merchant_id, shipment.carrier, shipment.tracking_number)
+        else:
+            child_id = legacy_shipment_workflow_id(shipment.carrier, shipment.tracking_number)
+        parcel = ParcelState(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            workflow_id=child_id,
+            items=shipment.items,
+            exchange_id=shipment.exchange_id,
+        )
+        self._update_parcel(parcel)
+        preferences = self._state.preferences
+        handle = await workflow.start_child_workflow(
+            ShipmentTracking.run,
+            TrackingInput(
+                parent_workflow_id=self._id,
+                order=order,
+                shipment=shipment,
+                policy=self._policy,
+                policy_hash=self._inp.policy_hash,
+                started_at=workflow.now(),
+                history_limit=options.tracking_history_limit,
+                search_attributes=options.search_attributes,
+                preferences=preferences,
+            ),
+            id=child_id,
+            static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
+        )
+        self._children[shipment.tracking_number] = handle
+        if self._state.preferences != preferences:  # support paused or opted out while the child was starting
+            await handle.signal(ShipmentTracking.preferences_changed, self._state.preferences)
+        try:
+            final = await handle
+        except ChildWorkflowError as err:
+            final = parcel.model_copy(
+                update={"status": TrackingStatus.UNKNOWN, "final": True, "last_description": f"tracking failed: {err}"}
+            )
+        self._update_parcel(final)
+
+    def _update_parcel(self, parcel: ParcelState) -> None:
+        parcels = {p.tracking_number: p for p in self._state.parcels}
+        known = parcels.get(parcel.tracking_number)
+        if known is not None and known.final and not parcel.final:
+            return  # a report overtaken by the child's final result
+        if known is not None and parcel.workflow_id is None:  # a child started before `tenant-ids` does not say
+            parcel = parcel.model_copy(update={"workflow_id": known.workflow_id})
+        parcels[parcel.tracking_number] = parcel
+        self._state.parcels = list(parcels.values())
+        seen = {(d.kind, d.tracking_number, d.detected_at) for d in self._state.delays}
+        fresh = [d for d in parcel.delays if (d.kind, d.tracking_number, d.detected_at) not in seen]
+        if fresh:
+            self._state.delays.extend(fresh)
+            self._upsert()
+        if parcel.final and not (known and known.final):
+            self._plan_changed = True
+            if parcel.exchange_id and parcel.status is TrackingStatus.DELIVERED:
+                self._replacement_delivered(parcel)
+        self._set_stage(shipping_stage(self._inp.order, self._state.parcels, self._state.stage))
+
+    # --- after delivery: the plan, until the return window closes ----------------------------------
+
+    async def _after_delivery(self) -> None:
+        """Work through the plan, and stay open for support until the return window closes."""
+        own = originals(self._state.parcels)
+        delivered = [p for p in own if p.status is TrackingStatus.DELIVERED and p.delivered_at]
+        if not delivered:
+            for step in (Step.FOLLOW_UP, Step.REVIEW_REQUEST):
+                self._messenger.skip(step, SkipReason.NOT_APPLICABLE, detail="no parcel was delivered")
+            return
+        self._set_stage(Stage.POST_DELIVERY)
+        delivered_at = max(p.delivered_at for p in delivered if p.delivered_at)
+        returns_close = self._due(delivered_at, self._policy.returns.window)
+        self._state.returns_open_until = returns_close
+        received = received_items(self._inp.order, self._state.parcels)
+        self._plan = build_plan(self._policy, self._tz, self._inp.order, delivered_at, received, self._messenger)
+        while True:
+            self._start_tracking()
+            self._prune_plan()
+            upcoming = next_ready(self._plan, self._state.exchanges)
+            now = workflow.now()
+            tracking = any(not p.final for p in self._state.parcels)
+            if upcoming is None and now >= returns_close and not tracking:
+                break
+            wake: PlannedAction | None = None
+            if upcoming is not None:
+                wake = PlannedAction(what=upcoming.label, due_at=upcoming.due_at)
+            if now < returns_close and (wake is None or returns_close < wake.due_at):
+                wake = PlannedAction(what="return window closes", due_at=returns_close)
+            self._state.next_action = wake
+            self._plan_changed = False
+            wait = wake.due_at - now if wake else None
+            if wait is None or wait > timedelta(0):
+                self._publish_stage()
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._plan_changed or bool(self._new_shipments),
+                        timeout=wait,
+                        timeout_summary=wake.what if wake else None,
+                    )
+                    continue  # a signal or an action changed the plan: look again
+            if upcoming is not None and upcoming.due_at <= workflow.now():
+                self._plan.remove(upcoming)
+                await self._carry_out(upcoming)
+        for planned in self._plan:  # held for a replacement that never arrived
+            detail = "the exchange's replacement was not delivered"
+            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, detail, refusal_first=True)
+        self._plan = []
+        await asyncio.gather(*self._watchers)
+        self._state.next_action = None
+
+    def _prune_plan(self) -> None:
+        """Drop what signals and refunds made moot; what refunds took away is recorded as skipped, with why."""
+        self._plan, dropped = prune_plan(self._plan, self._inp.order, self._state)
+        for planned, what in dropped:
+            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, what, refusal_first=True)
+
+    async def _carry_out(self, planned: Planned) -> None:
+        if planned.step is Step.REVIEW_REMINDER and not self._messenger.was_sent(Step.REVIEW_REQUEST, planned.key):
+            self._messenger.skip(
+                planned.step,
+                SkipReason.NOT_APPLICABLE,
+                planned.key,
+                detail="the review request was not sent",
+                refusal_first=True,  # no consent: say so, as for the request itself
+            )
+            return
+        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
+
+    def _replacement_delivered(self, parcel: ParcelState) -> None:
+        """The replacement arrived: its reviews are due as long after this delivery as after the first."""
+        exchange = self._exchange(parcel.exchange_id or "")
+        if exchange is None or parcel.delivered_at is None:
+            return
+        exchange.replacement_delivered_at = parcel.delivered_at
+        postpone_reviews(self._plan, self._policy, self._tz, exchange, parcel.delivered_at)
+
+    async def _drain(self) -> None:
+        """Wait for held messages, audit records and running handlers, including any they started."""
+        while True:
+            await asyncio.gather(*self._held)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if all(t.done() for t in self._held):
+                return
+
     # --- what the outside world tells us ---------------------------------------------------------
 
     @workflow.signal
@@ -164,14 +383,7 @@ class OrderJourney(SupportUpdates):
     @workflow.query
     def state(self) -> JourneyState:
         """The whole journey: parcels, every message sent or skipped (with reason), what is planned next."""
-        planned = [
-            PlannedAction(
-                what=p.label
-                + (" (after the exchange's replacement arrives)" if blocked(p, self._state.exchanges) else ""),
-                due_at=p.due_at,
-            )
-            for p in sorted(self._plan, key=by_due)
-        ]
+        planned = planned_actions(self._plan, self._state.exchanges)
         messages = list(self._messenger.outcomes)
         for parcel in self._state.parcels:
             messages.extend(parcel.messages)
@@ -251,266 +463,13 @@ class OrderJourney(SupportUpdates):
     def _validate_note(self, cmd: NoteCommand) -> None:
         self._vet_note(cmd)
 
-    def _exchange(self, exchange_id: str) -> ExchangeRecord | None:
-        return next((e for e in self._state.exchanges if e.exchange_id == exchange_id), None)
-
-    async def _drain(self) -> None:
-        """Wait for held messages, audit records and running handlers, including any they started."""
-        while True:
-            await asyncio.gather(*self._held)
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if all(t.done() for t in self._held):
-                return
-
-    # --- the journey ----------------------------------------------------------------------------
-
-    @workflow.run
-    async def run(self, inp: JourneyInput) -> JourneyState:
-        self._set_stage(Stage.CONFIRMED)
-        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION))
-        await self._until_parcels_done()
-        if not self._cancelled():
-            await self._post_delivery()
-        await confirmation
-        await self._drain()
-        self._state.completed_at = workflow.now()
-        if not self._cancelled():
-            self._set_stage(Stage.COMPLETED)
-        self._publish_stage()
-        self._state.next_action = None
-        return self.state()
+    # --- helpers --------------------------------------------------------------------------------
 
     def _cancelled(self) -> bool:
         return self._state.cancelled_at is not None
 
-    def _start_tracking(self) -> None:
-        while self._new_shipments:
-            self._watchers.append(asyncio.create_task(self._track(self._new_shipments.pop(0))))
-
-    async def _until_parcels_done(self) -> None:
-        """Start a child per parcel; alert on the fulfillment ladder while nothing has shipped."""
-        rungs = [self._due(self._inp.order.placed_at, d) for d in self._policy.delays.fulfillment_ladder]
-        level = 0
-        self._set_stage(Stage.AWAITING_FULFILLMENT)
-        while not self._cancelled() and not (self._fully_shipped() and all(p.final for p in self._state.parcels)):
-            self._start_tracking()
-            timeout: timedelta | None = None
-            # what really comes next: a check that fired or a parcel that shipped leaves nothing behind
-            self._state.next_action = None
-            if not self._state.parcels and level < len(rungs):
-                due = rungs[level]
-                self._state.next_action = PlannedAction(what=f"fulfillment check {level + 1}", due_at=due)
-                timeout = max(due - workflow.now(), timedelta(0))
-            parcels_before = [(p.tracking_number, p.final) for p in self._state.parcels]
-            self._publish_stage()
-            try:
-                await workflow.wait_condition(
-                    lambda pb=parcels_before: (
-                        bool(self._new_shipments)
-                        or self._cancelled()
-                        or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
-                    ),
-                    timeout=timeout,
-                    timeout_summary=FULFILLMENT_CHECK,
-                )
-            except TimeoutError:
-                self._state.next_action = None  # this check is happening now, not next
-                level += 1
-                await self._fulfillment_late(level)
-        await asyncio.gather(*self._watchers)
-        self._state.next_action = None
-
-    async def _fulfillment_late(self, level: int) -> None:
-        alert = DelayAlert(kind=DelayKind.FULFILLMENT_LATE, detected_at=workflow.now(), level=level)
-        self._state.delays.append(alert)
-        self._upsert()
-        if DelayKind.FULFILLMENT_LATE in self._policy.steps.delay_alert.kinds:
-            context = {"delay": {"kind": alert.kind.value, "level": level, "detail": "not shipped yet"}}
-            send = self._messenger.send(
-                Step.DELAY_ALERT,
-                key_suffix=f"fulfillment_late-{level}",
-                context=context,
-                # shipped (or cancelled) overnight: no "not shipped" SMS in the morning
-                still_relevant=lambda: not self._state.parcels and not self._cancelled(),
-            )
-            if self._messenger.must_wait(Step.DELAY_ALERT):
-                self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
-            else:
-                await send
-
-    async def _track(self, shipment: Shipment) -> None:
-        """Run one parcel's tracking child to its end and keep its final word."""
-        order, options = self._inp.order, self._inp.options
-        if workflow.patched(PATCH_TENANT_IDS):  # an id per merchant, unambiguous (domain.shipment_workflow_id)
-            child_id = shipment_workflow_id(order.merchant_id, shipment.carrier, shipment.tracking_number)
-        else:
-            child_id = legacy_shipment_workflow_id(shipment.carrier, shipment.tracking_number)
-        parcel = ParcelState(
-            carrier=shipment.carrier,
-            tracking_number=shipment.tracking_number,
-            workflow_id=child_id,
-            items=shipment.items,
-            exchange_id=shipment.exchange_id,
-        )
-        self._update_parcel(parcel)
-        preferences = self._state.preferences
-        handle = await workflow.start_child_workflow(
-            ShipmentTracking.run,
-            TrackingInput(
-                parent_workflow_id=self._id,
-                order=order,
-                shipment=shipment,
-                policy=self._policy,
-                policy_hash=self._inp.policy_hash,
-                started_at=workflow.now(),
-                history_limit=options.tracking_history_limit,
-                search_attributes=options.search_attributes,
-                preferences=preferences,
-            ),
-            id=child_id,
-            static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
-        )
-        self._children[shipment.tracking_number] = handle
-        if self._state.preferences != preferences:  # support paused or opted out while the child was starting
-            await handle.signal(ShipmentTracking.preferences_changed, self._state.preferences)
-        try:
-            final = await handle
-        except ChildWorkflowError as err:
-            final = parcel.model_copy(
-                update={"status": TrackingStatus.UNKNOWN, "final": True, "last_description": f"tracking failed: {err}"}
-            )
-        self._update_parcel(final)
-
-    def _update_parcel(self, parcel: ParcelState) -> None:
-        parcels = {p.tracking_number: p for p in self._state.parcels}
-        known = parcels.get(parcel.tracking_number)
-        if known is not None and known.final and not parcel.final:
-            return  # a report overtaken by the child's final result
-        if known is not None and parcel.workflow_id is None:  # a child started before `tenant-ids` does not say
-            parcel = parcel.model_copy(update={"workflow_id": known.workflow_id})
-        parcels[parcel.tracking_number] = parcel
-        self._state.parcels = list(parcels.values())
-        seen = {(d.kind, d.tracking_number, d.detected_at) for d in self._state.delays}
-        fresh = [d for d in parcel.delays if (d.kind, d.tracking_number, d.detected_at) not in seen]
-        if fresh:
-            self._state.delays.extend(fresh)
-            self._upsert()
-        if parcel.final and not (known and known.final):
-            self._plan_changed = True
-            if parcel.exchange_id and parcel.status is TrackingStatus.DELIVERED:
-                self._replacement_delivered(parcel)
-        self._refresh_stage()
-
-    def _originals(self) -> list[ParcelState]:
-        """The order's own parcels, not exchanges' replacements."""
-        return [p for p in self._state.parcels if p.exchange_id is None]
-
-    def _fully_shipped(self) -> bool:
-        """Every unit of every line item is in some parcel (a parcel without item list carries all)."""
-        parcels = self._originals()
-        if any(not p.items for p in parcels):
-            return True
-        shipped: dict[str, int] = {}
-        for p in parcels:
-            for item_id, qty in p.items.items():
-                shipped[item_id] = shipped.get(item_id, 0) + qty
-        return bool(parcels) and all(shipped.get(i.id, 0) >= i.quantity for i in self._inp.order.items)
-
-    def _refresh_stage(self) -> None:
-        parcels = self._originals()
-        if not parcels or self._state.stage in (Stage.POST_DELIVERY, Stage.COMPLETED, Stage.CANCELLED):
-            return
-        if not self._fully_shipped():
-            self._set_stage(Stage.PARTIALLY_SHIPPED)
-        elif all(p.status is TrackingStatus.DELIVERED for p in parcels):
-            self._set_stage(Stage.DELIVERED)
-        else:
-            self._set_stage(Stage.IN_TRANSIT)
-
-    # --- after delivery ---------------------------------------------------------------------------
-
-    async def _post_delivery(self) -> None:
-        """Work through the plan, and stay open for support until the return window closes."""
-        delivered = [p for p in self._originals() if p.status is TrackingStatus.DELIVERED and p.delivered_at]
-        if not delivered:
-            for step in (Step.FOLLOW_UP, Step.REVIEW_REQUEST):
-                self._messenger.skip(step, SkipReason.NOT_APPLICABLE, detail="no parcel was delivered")
-            return
-        self._set_stage(Stage.POST_DELIVERY)
-        delivered_at = max(p.delivered_at for p in delivered if p.delivered_at)
-        returns_close = self._due(delivered_at, self._policy.returns.window)
-        self._state.returns_open_until = returns_close
-        received = received_items(self._inp.order, self._state.parcels)
-        self._plan = build_plan(self._policy, self._tz, self._inp.order, delivered_at, received, self._messenger)
-        while True:
-            self._start_tracking()
-            self._prune_plan()
-            upcoming = next_ready(self._plan, self._state.exchanges)
-            now = workflow.now()
-            tracking = any(not p.final for p in self._state.parcels)
-            if upcoming is None and now >= returns_close and not tracking:
-                break
-            wake: PlannedAction | None = None
-            if upcoming is not None:
-                wake = PlannedAction(what=upcoming.label, due_at=upcoming.due_at)
-            if now < returns_close and (wake is None or returns_close < wake.due_at):
-                wake = PlannedAction(what="return window closes", due_at=returns_close)
-            self._state.next_action = wake
-            self._plan_changed = False
-            wait = wake.due_at - now if wake else None
-            if wait is None or wait > timedelta(0):
-                self._publish_stage()
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._plan_changed or bool(self._new_shipments),
-                        timeout=wait,
-                        timeout_summary=wake.what if wake else None,
-                    )
-                    continue  # a signal or an action changed the plan: look again
-            if upcoming is not None and upcoming.due_at <= workflow.now():
-                self._plan.remove(upcoming)
-                await self._carry_out(upcoming)
-        for planned in self._plan:  # held for a replacement that never arrived
-            detail = "the exchange's replacement was not delivered"
-            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, detail, refusal_first=True)
-        self._plan = []
-        await asyncio.gather(*self._watchers)
-        self._state.next_action = None
-
-    def _replacement_delivered(self, parcel: ParcelState) -> None:
-        """The replacement arrived: its reviews are due as long after this delivery as after the first."""
-        exchange = self._exchange(parcel.exchange_id or "")
-        if exchange is None or parcel.delivered_at is None:
-            return
-        exchange.replacement_delivered_at = parcel.delivered_at
-        postpone_reviews(self._plan, self._policy, self._tz, exchange, parcel.delivered_at)
-
-    def _prune_plan(self) -> None:
-        """Drop what signals and refunds made moot; what refunds took away is recorded as skipped, with why."""
-        self._plan, dropped = prune_plan(self._plan, self._inp.order, self._state)
-        for planned, what in dropped:
-            self._messenger.skip(planned.step, SkipReason.NOT_APPLICABLE, planned.key, what, refusal_first=True)
-
-    async def _carry_out(self, planned: Planned) -> None:
-        if planned.step is Step.REVIEW_REMINDER and not self._was_sent(Step.REVIEW_REQUEST, planned.key):
-            self._messenger.skip(
-                planned.step,
-                SkipReason.NOT_APPLICABLE,
-                planned.key,
-                detail="the review request was not sent",
-                refusal_first=True,  # no consent: say so, as for the request itself
-            )
-            return
-        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
-
-    def _was_sent(self, step: Step, key_suffix: str) -> bool:
-        prefix = f"{self._id}:{step.value}:"
-        return any(
-            o.status == "sent" and o.idempotency_key.startswith(prefix) and o.idempotency_key.endswith(f":{key_suffix}")
-            for o in self._messenger.outcomes
-        )
-
-    # --- helpers --------------------------------------------------------------------------------
+    def _exchange(self, exchange_id: str) -> ExchangeRecord | None:
+        return next((e for e in self._state.exchanges if e.exchange_id == exchange_id), None)
 
     def _due(self, start: datetime, duration: Duration) -> datetime:
         return due(self._policy, self._tz, start, duration)
@@ -527,27 +486,7 @@ class OrderJourney(SupportUpdates):
     def _upsert(self) -> None:
         if not self._inp.options.search_attributes:
             return
-        order = self._inp.order
         self._published_stage = self._state.stage
         # More attributes in an upsert the journey already makes replay fine: no patch needed (the replay test
         # of the saved histories says so). A new upsert where there was none needs one, as the tracking child's.
-        workflow.upsert_search_attributes(
-            [
-                SA_MERCHANT.value_set(order.merchant_id),
-                SA_CUSTOMER.value_set(order.customer.id),
-                SA_STAGE.value_set(self._state.stage.value),
-                *self._findable_detail(),
-            ]
-        )
-
-    def _findable_detail(self) -> list[SearchAttributeUpdate]:
-        """Order value, delayed or not (so "on time" is findable too) and the kinds of delay seen. Each
-        parcel's carrier status is on its tracking child."""
-        kinds = sorted({d.kind.value for d in self._state.delays})
-        detail: list[SearchAttributeUpdate] = [
-            SA_ORDER_VALUE.value_set(float(self._inp.order.total)),
-            SA_DELAYED.value_set(bool(kinds)),
-        ]
-        if kinds:
-            detail.append(SA_DELAY_KINDS.value_set(kinds))
-        return detail
+        workflow.upsert_search_attributes(journey_search_attributes(self._inp.order, self._state))

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from domain import Order, Step, TrackingStatus
+from domain import Order, Step
 from policies.durations import Duration
 from policies.schema import Policy
 from workflows.actions import ExchangeRecord
-from workflows.models import JourneyState, ParcelState, PlannedAction
+from workflows.models import JourneyState, PlannedAction
 from workflows.support import fully_refunded_items
 from workflows.timecalc import add_duration, sub_duration
 
@@ -55,18 +55,6 @@ def due(policy: Policy, tz: tzinfo, start: datetime, duration: Duration) -> date
     """`start` plus `duration` on the merchant's calendar (business days, holidays)."""
     defaults = policy.defaults
     return add_duration(start, duration, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays)
-
-
-def received_items(order: Order, parcels: Iterable[ParcelState]) -> dict[str, int]:
-    """Line items (id -> quantity) the customer actually received, from the order's own parcels."""
-    received: dict[str, int] = {}
-    for p in parcels:
-        if p.exchange_id is not None or p.status is not TrackingStatus.DELIVERED:
-            continue
-        items = p.items or {i.id: i.quantity for i in order.items}
-        for item_id, qty in items.items():
-            received[item_id] = received.get(item_id, 0) + qty
-    return received
 
 
 def build_plan(
@@ -160,6 +148,18 @@ def prune_plan(
 def blocked(planned: Planned, exchanges: Iterable[ExchangeRecord]) -> bool:
     """A review waits while an exchange of its item (or any, for a whole-order review) is on its way."""
     return planned.step in REVIEW_STEPS and any(e.open and e.covers(planned.item_id) for e in exchanges)
+
+
+def planned_actions(plan: Iterable[Planned], exchanges: Iterable[ExchangeRecord]) -> list[PlannedAction]:
+    """The plan as the journey's state shows it, soonest first, saying which reviews wait for a replacement."""
+    exchanges = list(exchanges)
+    return [
+        PlannedAction(
+            what=p.label + (" (after the exchange's replacement arrives)" if blocked(p, exchanges) else ""),
+            due_at=p.due_at,
+        )
+        for p in sorted(plan, key=by_due)
+    ]
 
 
 def next_ready(plan: Iterable[Planned], exchanges: Iterable[ExchangeRecord]) -> Planned | None:

@@ -10,14 +10,15 @@ from domain import Actor, Order, RefundReason, ReturnLabel, Role, Step, Tracking
 from tests.workflows.harness import make_order, make_policy
 from workflows.actions import ExchangeItem, ExchangeRecord, RefundRecord
 from workflows.models import JourneyState, ParcelState
+from workflows.parcels import received_items
 from workflows.plan import (
     Planned,
     blocked,
     build_plan,
     next_ready,
+    planned_actions,
     postpone_reviews,
     prune_plan,
-    received_items,
 )
 from workflows.timecalc import zone
 
@@ -52,6 +53,12 @@ def _plan(policy_sections: dict[str, Any] | None = None, received: dict[str, int
 
 def _state(order: Order, **facts: Any) -> JourneyState:
     return JourneyState(workflow_id="w", merchant_id="acme", order_id=order.order_id, policy_hash="h", **facts)
+
+
+def _exchange_of_the_mug() -> ExchangeRecord:
+    label = ReturnLabel(carrier="ups", tracking_number="1Z", label_url="https://l", created_at=DELIVERED)
+    items = [ExchangeItem(item_id="li-1", replacement_sku="MUG-2")]
+    return ExchangeRecord(exchange_id="EX1", key="k", items=items, label=label, by=AGENT, at=DELIVERED)
 
 
 def _what(plan: list[Planned]) -> list[tuple[str, str, datetime]]:
@@ -131,15 +138,7 @@ def test_a_refunded_item_drops_its_messages_with_the_reason() -> None:
 
 def test_an_open_exchange_holds_reviews_and_its_delivery_moves_them_later() -> None:
     plan = _plan()
-    label = ReturnLabel(carrier="ups", tracking_number="1Z", label_url="https://l", created_at=DELIVERED)
-    exchange = ExchangeRecord(
-        exchange_id="EX1",
-        key="k",
-        items=[ExchangeItem(item_id="li-1", replacement_sku="MUG-2")],
-        label=label,
-        by=AGENT,
-        at=DELIVERED,
-    )
+    exchange = _exchange_of_the_mug()
     assert [blocked(p, [exchange]) for p in plan] == [False, True, True]
     assert next_ready(plan, [exchange]) is plan[0]
     arrived = DELIVERED + 10 * D
@@ -164,3 +163,13 @@ def test_received_items_count_delivered_original_parcels_only() -> None:
     ]
     assert received_items(order, parcels) == {"li-2": 2}
     assert received_items(order, [parcel("P5", TrackingStatus.DELIVERED, {})]) == {"li-1": 1, "li-2": 2}
+
+
+def test_the_state_shows_the_plan_soonest_first_with_what_waits() -> None:
+    plan = list(reversed(_plan()))
+    exchange = _exchange_of_the_mug()
+    assert [(a.what, a.due_at) for a in planned_actions(plan, [exchange])] == [
+        ("follow_up", DELIVERED + 3 * D),
+        ("review_request (after the exchange's replacement arrives)", DELIVERED + 14 * D),
+        ("review_reminder (after the exchange's replacement arrives)", DELIVERED + 21 * D),
+    ]
