@@ -29,7 +29,7 @@ _PASSTHROUGH = (
     "email_validator",
     "domain",
     "policies",
-    "workflows.actions",
+    "workflows.commands",
     "workflows.models",
     "workflows.parcels",
     "workflows.plan",

@@ -65,7 +65,7 @@ from domain import (
     TrackingStatus,
     journey_id,
 )
-from workflows import actions as act
+from workflows import commands as act
 from workflows.models import JourneyState
 from workflows.support import money, refunded_quantities
 

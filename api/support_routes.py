@@ -21,8 +21,8 @@ from api.errors import ApiError
 from api.journey_state import read_journey_state
 from api.services import Services
 from domain import Actor, AuditEntry, Channel, RefundReason, Role
-from workflows import actions as act
-from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
+from workflows import commands as act
+from workflows.commands import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
 from workflows.models import JourneyState
 
 ACTORS = (Role.SUPPORT, Role.MERCHANT, Role.ADMIN)

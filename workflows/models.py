@@ -25,7 +25,7 @@ from domain import (
     TrackingStatus,
 )
 from policies.schema import Policy
-from workflows.actions import ActionRecord, ExchangeRecord, Note, RefundRecord
+from workflows.commands import ActionRecord, ExchangeRecord, Note, RefundRecord
 
 TASK_QUEUE = "aftercare"
 

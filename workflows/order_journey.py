@@ -34,8 +34,8 @@ with workflow.unsafe.imports_passed_through():
         shipment_workflow_id,
     )
     from policies.durations import Duration
-    from workflows import actions as act
-    from workflows.actions import (
+    from workflows import commands as act
+    from workflows.commands import (
         ActionResult,
         CancelCommand,
         ExchangeCommand,

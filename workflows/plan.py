@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from domain import Order, Step
 from policies.durations import Duration
 from policies.schema import Policy
-from workflows.actions import ExchangeRecord
+from workflows.commands import ExchangeRecord
 from workflows.models import JourneyState, PlannedAction
 from workflows.support import fully_refunded_items
 from workflows.timecalc import add_duration, sub_duration

@@ -33,8 +33,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.payments import PAYMENT_NOT_CONFIGURED, PAYMENT_REFUSED
     from policies.schema import Policy
-    from workflows import actions as act
-    from workflows.actions import ActionResult, CancelCommand, RefundRecord
+    from workflows import commands as act
+    from workflows.commands import ActionResult, CancelCommand, RefundRecord
     from workflows.messenger import Messenger
     from workflows.models import JourneyInput, JourneyState
     from workflows.plan import Planned, by_due

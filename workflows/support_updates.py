@@ -18,8 +18,8 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from domain import RefundReason, ReturnLabel, ReturnLabelRequest, Step
-    from workflows import actions as act
-    from workflows.actions import (
+    from workflows import commands as act
+    from workflows.commands import (
         ActionRecord,
         ActionResult,
         CancelCommand,

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain import Actor, Order, RefundReason, ReturnLabel, Role, Step, TrackingStatus
 from tests.workflows.harness import make_order, make_policy
-from workflows.actions import ExchangeItem, ExchangeRecord, RefundRecord
+from workflows.commands import ExchangeItem, ExchangeRecord, RefundRecord
 from workflows.models import JourneyState, ParcelState
 from workflows.parcels import received_items
 from workflows.plan import (
