@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from domain import Order, Step
 from policies.durations import Duration
@@ -51,14 +52,14 @@ def by_due(p: Planned | PlannedAction) -> datetime:
     return p.due_at
 
 
-def due(policy: Policy, tz: tzinfo, start: datetime, duration: Duration) -> datetime:
+def due(policy: Policy, tz: ZoneInfo, start: datetime, duration: Duration) -> datetime:
     """`start` plus `duration` on the merchant's calendar (business days, holidays)."""
     defaults = policy.defaults
     return add_duration(start, duration, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays)
 
 
 def build_plan(
-    policy: Policy, tz: tzinfo, order: Order, delivered_at: datetime, received: dict[str, int], links: Links
+    policy: Policy, tz: ZoneInfo, order: Order, delivered_at: datetime, received: dict[str, int], links: Links
 ) -> list[Planned]:
     """Follow-up, review request and reminder (per order or per received item), reorder reminders."""
     steps, prefix = policy.steps, "post"
@@ -84,7 +85,7 @@ def build_plan(
 
 
 def reorder_plan(
-    policy: Policy, tz: tzinfo, order: Order, delivered_at: datetime, received: dict[str, int], links: Links
+    policy: Policy, tz: ZoneInfo, order: Order, delivered_at: datetime, received: dict[str, int], links: Links
 ) -> list[Planned]:
     """Reminders before each received item's supply runs out, per the policy's first matching reorder rule."""
     plan: list[Planned] = []
@@ -170,7 +171,7 @@ def next_ready(plan: Iterable[Planned], exchanges: Iterable[ExchangeRecord]) -> 
 
 
 def postpone_reviews(
-    plan: Iterable[Planned], policy: Policy, tz: tzinfo, exchange: ExchangeRecord, delivered_at: datetime
+    plan: Iterable[Planned], policy: Policy, tz: ZoneInfo, exchange: ExchangeRecord, delivered_at: datetime
 ) -> None:
     """An exchange's replacement arrived: its reviews are due as long after this delivery as after the first."""
     review = policy.steps.review_request

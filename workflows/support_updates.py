@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle
@@ -76,7 +77,7 @@ Act = Callable[[Any, dict[str, Any]], Awaitable[Done]]
 class SupportUpdates(ProviderCalls):
     """The bodies of support's Updates and their validators; the attributes are the journey's."""
 
-    _tz: tzinfo
+    _tz: ZoneInfo
     _lock: asyncio.Lock
     _children: dict[str, ChildWorkflowHandle[ShipmentTracking, ParcelState]]
 
