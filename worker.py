@@ -29,8 +29,10 @@ _PASSTHROUGH = (
     "email_validator",
     "domain",
     "policies",
-    "workflows.actions",
+    "workflows.commands",
     "workflows.models",
+    "workflows.parcels",
+    "workflows.plan",
     "workflows.support",
     "workflows.timecalc",
 )

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from domain import Channel, RefundReason
-from workflows import actions as act
-from workflows.actions import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
+from workflows import commands as act
+from workflows.commands import MAX_AMOUNT, MAX_LINES, ActionResult, ExchangeItem, ItemId, Quantity
 
 _KEY_HELP = "also accepted as an Idempotency-Key header; keep it to retry safely"
 KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -150,7 +150,7 @@ def flag(
 class SupportAction:
     """One of support's actions, everywhere it appears."""
 
-    update: str  # the journey's Update (workflows.actions)
+    update: str  # the journey's Update (workflows.commands)
     command: type[act.Command]  # what the Update takes
     # the API: POST /v1/orders/{order_id}/<path>, its body, its route's name (operation id) and description
     path: str

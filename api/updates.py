@@ -29,8 +29,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from api.services import Services
 from domain import Actor, AuditEntry, Role
-from workflows import actions as act
-from workflows.actions import ActionResult, Command
+from workflows import commands as act
+from workflows.commands import ActionResult, Command
 
 log = logging.getLogger("aftercare.api.actions")
 

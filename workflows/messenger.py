@@ -120,6 +120,14 @@ class Messenger:
             for ch in (config.channels if config else [])
         )
 
+    def was_sent(self, step: Step, key_suffix: str) -> bool:
+        """Whether this journey's `step` message with this key suffix went out."""
+        prefix = f"{self.key_prefix}:{step.value}:"
+        return any(
+            o.status == "sent" and o.idempotency_key.startswith(prefix) and o.idempotency_key.endswith(f":{key_suffix}")
+            for o in self.outcomes
+        )
+
     def skip(
         self, step: Step, reason: SkipReason, key_suffix: str = "", detail: str = "", *, refusal_first: bool = False
     ) -> None:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from domain import (
     Channel,
@@ -25,7 +25,7 @@ from domain import (
     TrackingStatus,
 )
 from policies.schema import Policy
-from workflows.actions import ActionRecord, ExchangeRecord, Note, RefundRecord
+from workflows.commands import ActionRecord, ExchangeRecord, Note, RefundRecord
 
 TASK_QUEUE = "aftercare"
 
@@ -237,3 +237,19 @@ class TrackingInput(BaseModel):
     search_attributes: bool = True
     preferences: MessagePreferences = MessagePreferences()
     carry: TrackingCarry | None = None
+
+
+def journey_search_attributes(order: Order, state: JourneyState) -> list[SearchAttributeUpdate]:
+    """What makes a journey findable: merchant, customer, stage, order value, delayed or not (so "on time" is
+    findable too) and the kinds of delay seen. Each parcel's carrier status is on its tracking child."""
+    kinds = sorted({d.kind.value for d in state.delays})
+    attributes: list[SearchAttributeUpdate] = [
+        SA_MERCHANT.value_set(order.merchant_id),
+        SA_CUSTOMER.value_set(order.customer.id),
+        SA_STAGE.value_set(state.stage.value),
+        SA_ORDER_VALUE.value_set(float(order.total)),
+        SA_DELAYED.value_set(bool(kinds)),
+    ]
+    if kinds:
+        attributes.append(SA_DELAY_KINDS.value_set(kinds))
+    return attributes

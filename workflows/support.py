@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain import Order, PaymentFacts, RefundReason, TrackingStatus, currency_exponent
 from policies.schema import Policy
-from workflows.actions import (
+from workflows.commands import (
     REFUSED,
     CancelCommand,
     ExchangeBonus,

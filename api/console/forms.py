@@ -18,7 +18,7 @@ from api.console.views import item_rows
 from api.console.words import CHANNEL_WORDS, DONE_WORDS, REASON_WORDS, TIMES, aware, customer_name, relative, utc
 from api.services import Services
 from domain import Channel, Order, RefundReason
-from workflows import actions as act
+from workflows import commands as act
 from workflows.models import JourneyState
 from workflows.support import money
 

@@ -23,7 +23,7 @@ from api.journey_state import read_journey_state
 from api.services import Services
 from api.updates import perform, resolve_order
 from domain import Actor, AuditEntry
-from workflows.actions import ActionResult
+from workflows.commands import ActionResult
 from workflows.models import JourneyState
 
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["support"])

@@ -21,7 +21,7 @@ from policies.loader import BUNDLED_DIR, load_policy_dir
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
-from workflows.order_journey import (
+from workflows.provider_calls import (
     CREATE_RETURN_LABEL,
     FIND_REFUND,
     ISSUE_REFUND,

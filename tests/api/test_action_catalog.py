@@ -10,7 +10,7 @@ from api.action_catalog import ACTIONS
 from api.console.forms import PROPOSERS
 from api.console.words import SLUGS
 from api.routes.support import router
-from workflows import actions as act
+from workflows import commands as act
 
 
 def test_every_action_is_a_journey_update() -> None:

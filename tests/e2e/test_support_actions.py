@@ -41,8 +41,8 @@ from tests.e2e.waiting import eventually
 from tests.recording import record_histories
 from tests.workflows.harness import RecordingProvider, ScriptedCarrier, make_order, make_policy, scan
 from worker import build_worker
-from workflows import actions as act
-from workflows.actions import ActionResult
+from workflows import commands as act
+from workflows.commands import ActionResult
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, Stage
 from workflows.order_journey import OrderJourney
 
