@@ -243,7 +243,7 @@ class MessagingActivities:
         return outcome
 
     async def _skip_decision(self, req: MessageRequest) -> tuple[SkipReason, str] | None:
-        if not (req.recipient or "").strip():
+        if req.recipient is None or not req.recipient.strip():
             return skip_decision(req, None, None)
         suppression = await asyncio.to_thread(self._store.get_suppression, req.channel, req.recipient)
         window = cap_window(req)

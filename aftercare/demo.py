@@ -27,14 +27,17 @@ from aftercare.settings import Settings
 console = Console()
 MERCHANT = "demo"
 
-# Carrier scans in EasyPost's words, played by the sandbox with these gaps (seconds).
-ON_TIME = [
+# Carrier scans in EasyPost's words (gap in seconds, status, status_detail, message), played by the sandbox.
+Scan = tuple[float, str, str | None, str]
+Parcel = tuple[dict[str, int], list[Scan]]  # line item id -> quantity in it (empty: all), and its scans
+
+ON_TIME: list[Scan] = [
     (5, "pre_transit", None, "Shipping label created"),
     (10, "in_transit", "arrived_at_facility", "Arrived at sort facility"),
     (20, "out_for_delivery", "out_for_delivery", "Out for delivery"),
     (20, "delivered", "arrived_at_destination", "Delivered, front door"),
 ]
-WEATHER = [
+WEATHER: list[Scan] = [
     (5, "in_transit", "arrived_at_facility", "Arrived at sort facility"),
     (10, "failure", "weather_delay", "Delayed by severe weather"),
     (30, "in_transit", "departed_facility", "Departed facility"),
@@ -49,7 +52,7 @@ class DemoOrder:
     items: list[dict[str, Any]]
     consent: bool = True
     ship_after: float = 15.0
-    parcels: list[tuple[dict[str, int], list[tuple[float, str, str | None, str]]]] = field(default_factory=list)
+    parcels: list[Parcel] = field(default_factory=list)
     shipped: bool = False
     goodwill: bool = False  # support refunds a little once it is delivered
     refunded: bool = False
@@ -62,7 +65,7 @@ def _item(n: int, sku: str, name: str, qty: int = 1, price: str = "18.00") -> di
 
 def sample_orders(count: int) -> list[DemoOrder]:
     run = uuid.uuid4().hex[:5].upper()
-    kinds = [
+    kinds: list[tuple[str, list[dict[str, Any]], bool, float, list[Parcel]]] = [
         ("on time", [_item(1, "COFFEE-HOUSE", "House blend 250g", 2)], True, 15.0, [({}, ON_TIME)]),
         ("shipped late", [_item(1, "MUG-BLUE", "Blue mug")], True, 75.0, [({}, ON_TIME)]),
         (

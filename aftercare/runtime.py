@@ -11,6 +11,7 @@ import os
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from temporalio.client import Client, Interceptor
@@ -110,15 +111,16 @@ def build_senders(settings: Settings) -> dict[Channel, Any]:
         "auth_token": os.environ.get("TWILIO_AUTH_TOKEN", "sandbox-token"),
     }
     smtp = {k: v for k in ("username", "password") if (v := os.environ.get(f"AFTERCARE_SMTP_{k.upper()}"))}
-    common = {
-        "smtp_host": settings.smtp_host,
-        "smtp_port": settings.smtp_port,
-        "twilio_base_url": settings.twilio_base_url,
-    }
+    common = partial(
+        build_sender,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        twilio_base_url=settings.twilio_base_url,
+    )
     return {
-        Channel.EMAIL: build_sender(Channel.EMAIL, "smtp", "", smtp, **common),
-        Channel.SMS: build_sender(Channel.SMS, "twilio", "", twilio, **common),
-        Channel.WHATSAPP: build_sender(Channel.WHATSAPP, "twilio", "", twilio, **common),
+        Channel.EMAIL: common(Channel.EMAIL, "smtp", "", smtp),
+        Channel.SMS: common(Channel.SMS, "twilio", "", twilio),
+        Channel.WHATSAPP: common(Channel.WHATSAPP, "twilio", "", twilio),
     }
 
 
@@ -145,7 +147,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
             await client.aclose()
         store.close()
 
-    activities = [
+    activities: list[Callable[..., Any]] = [
         messaging.send_message,
         tracking.poll_carrier,
         payments.look_up_payment,

@@ -18,7 +18,8 @@ from domain import Actor, Role
 
 def get_services(request: Request) -> Services:
     """What the app was built with (tests) or its lifespan set up (production)."""
-    return request.app.state.services  # type: ignore[no-any-return]
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -387,7 +387,7 @@ def _own_delays(
     if state is None:
         return [], []
     own = [d for d in state.delays if d.tracking_number is None]
-    known = {(d.kind.value, d.level): d for d in own}
+    known: dict[tuple[object, object], DelayAlert] = {(d.kind.value, d.level): d for d in own}
     drop = []
     for entry in from_history:
         delay = known.get((entry.detail.get("kind"), entry.detail.get("level")))

@@ -105,8 +105,7 @@ async def perform(
     except WorkflowUpdateFailedError as err:
         error, journey_audited = _refusal(err)
         if not journey_audited:
-            outcome = "refused" if error.status in (409, 422) else "failed"
-            await _audit(svc, order, action, command, error, outcome)
+            await _audit(svc, order, action, command, error, "refused" if error.status in (409, 422) else "failed")
         raise error from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
         error = ApiError(
@@ -134,7 +133,7 @@ async def perform(
 
 def _refusal(err: WorkflowUpdateFailedError) -> tuple[ApiError, bool]:
     """The person's error, and whether the journey audited it already (a provider's failure, in its history)."""
-    cause = err.cause
+    cause: BaseException | None = err.cause
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.__cause__
     if not isinstance(cause, ApplicationError):

@@ -70,7 +70,7 @@ class SinkHandler:
         self.state.add_email(email)
         if self.state.take_smtp_failure("disconnect_after_data") is not None:
             # the message is kept but the client never hears so: it cannot know whether it went out
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             await asyncio.sleep(0)
         return f"250 Message accepted for delivery {email.message_id}"
@@ -80,7 +80,7 @@ class SinkController(Controller):
     """aiosmtpd's threaded Controller, taught that port 0 means "pick a free port and tell me"."""
 
     def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
 

@@ -153,13 +153,15 @@ class OrderJourney(SupportUpdates):
                 timeout = max(due - workflow.now(), timedelta(0))
             parcels_before = [(p.tracking_number, p.final) for p in self._state.parcels]
             self._publish_stage()
+
+            def woken(before: list[tuple[str, bool]] = parcels_before) -> bool:
+                """A parcel arrived, or changed, or the order was cancelled."""
+                moved = [(p.tracking_number, p.final) for p in self._state.parcels] != before
+                return bool(self._new_shipments) or self._cancelled() or moved
+
             try:
                 await workflow.wait_condition(
-                    lambda pb=parcels_before: (
-                        bool(self._new_shipments)
-                        or self._cancelled()
-                        or [(p.tracking_number, p.final) for p in self._state.parcels] != pb
-                    ),
+                    woken,
                     timeout=timeout,
                     timeout_summary=FULFILLMENT_CHECK,
                 )

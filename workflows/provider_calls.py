@@ -107,7 +107,7 @@ class ProviderCalls:
             action=action,
             actor=who,
             at=workflow.now(),
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             request=request if request is not None else cmd.model_dump(mode="json", exclude={"actor"}) if cmd else {},
             result=result or {},
             before=before,

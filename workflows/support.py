@@ -272,7 +272,8 @@ def exchange_bonus(order: Order, policy: Policy, items: list[ExchangeItem]) -> E
     if offer.kind == "flat":
         amount = offer.value
     else:
-        value = sum((order.item(i.item_id).unit_price * i.quantity for i in items if order.item(i.item_id)), Decimal(0))
+        lines = [(line, i.quantity) for i in items if (line := order.item(i.item_id)) is not None]
+        value = sum((line.unit_price * quantity for line, quantity in lines), Decimal(0))
         amount = (value * offer.value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
     return ExchangeBonus(amount=amount, currency=order.currency, kind=offer.kind, value=offer.value)
 

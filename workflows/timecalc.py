@@ -60,7 +60,7 @@ def _shift(
 ) -> datetime:
     if not duration.business_days:
         return start + direction * duration.as_timedelta()
-    workdays = {d.index for d in business_days}
+    workdays = {d.number for d in business_days}
     if not workdays:
         raise ValueError("business days are undefined: the policy lists no business_days")
     closed = set(holidays)

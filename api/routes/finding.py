@@ -135,7 +135,7 @@ def _found(execution: WorkflowExecution, ui: str | None) -> OrderFound:
         workflow_id=execution.id,
         merchant_id=merchant,
         order_id=order_of_journey(execution.id, merchant),
-        stage=Stage(stage) if stage in Stage.__members__.values() else None,
+        stage=Stage(stage) if stage is not None and stage in Stage.__members__.values() else None,
         delayed=bool(attrs.get(SA_DELAYED)),
         delay_kinds=list(attrs.get(SA_DELAY_KINDS) or []),
         order_value=attrs.get(SA_ORDER_VALUE),
@@ -271,7 +271,7 @@ async def list_orders(
 ) -> OrdersFound:
     """Journeys by stage, delay, merchant, customer or carrier status, newest first, with counts per stage."""
     if actor.role is Role.MERCHANT:
-        merchant = merchant or actor.merchant_id
+        merchant = merchant or actor.merchant_id or ""  # a merchant token always names its merchant
         check_merchant(actor, merchant)
     return await find_orders(
         services,
