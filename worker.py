@@ -33,7 +33,7 @@ _PASSTHROUGH = (
     "workflows.models",
     "workflows.parcels",
     "workflows.plan",
-    "workflows.support",
+    "workflows.support_rules",
     "workflows.timecalc",
 )
 

@@ -71,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         prune_plan,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
-    from workflows.support import (
+    from workflows.support_rules import (
         refunded_total,
     )
     from workflows.support_updates import SupportUpdates

@@ -18,7 +18,7 @@ from policies.durations import Duration
 from policies.schema import Policy
 from workflows.commands import ExchangeRecord
 from workflows.models import JourneyState, PlannedAction
-from workflows.support import fully_refunded_items
+from workflows.support_rules import fully_refunded_items
 from workflows.timecalc import add_duration, sub_duration
 
 REVIEW_STEPS = frozenset({Step.REVIEW_REQUEST, Step.REVIEW_REMINDER})

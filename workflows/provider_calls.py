@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messenger import Messenger
     from workflows.models import JourneyInput, JourneyState
     from workflows.plan import Planned, by_due
-    from workflows.support import Refusal, money, payment_check, refunded_total
+    from workflows.support_rules import Refusal, money, payment_check, refunded_total
 
 ISSUE_REFUND = "issue_refund"
 LOOK_UP_PAYMENT = "look_up_payment"

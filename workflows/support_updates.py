@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         unknown_summary,
     )
     from workflows.shipment_tracking import ShipmentTracking
-    from workflows.support import (
+    from workflows.support_rules import (
         Refusal,
         cancel_check,
         delivered_at,

@@ -20,7 +20,7 @@ from api.services import Services
 from domain import Channel, Order, RefundReason
 from workflows import commands as act
 from workflows.models import JourneyState
-from workflows.support import money
+from workflows.support_rules import money
 
 
 class FormProblem(Exception):

@@ -40,7 +40,7 @@ from domain import (
     journey_id,
 )
 from workflows.models import JourneyState
-from workflows.support import money, refunded_quantities
+from workflows.support_rules import money, refunded_quantities
 
 log = logging.getLogger("aftercare.api.console")
 

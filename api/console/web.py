@@ -19,9 +19,10 @@ from api.auth import SESSION_COOKIE, session_actor
 from api.console.words import CHANNEL_WORDS, REASON_WORDS, STATUS_WORDS, relative, utc
 from domain import Actor
 
-HERE = Path(__file__).parent.parent  # api/: the pages keep their templates and stylesheet there
-TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-STYLESHEET = HERE / "static" / "console.css"
+# The console's own pages (Jinja2) and stylesheet; message templates are the repository's templates/.
+PAGES = Path(__file__).parent / "pages"
+TEMPLATES = Jinja2Templates(directory=PAGES)
+STYLESHEET = PAGES / "console.css"
 
 FLASH_COOKIE = "aftercare_flash"
 TOKEN_HINT = "an admin creates one with `aftercare token create`"
@@ -98,7 +99,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Resp
         "now": datetime.now(UTC),
         **context,
     }
-    response = TEMPLATES.TemplateResponse(request, f"console/{name}", context, status_code=status)
+    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # pages show live state and carry one-time keys
     # CSP, framing and referrer headers: api.headers.SecurityHeaders, for every page
     return response
