@@ -31,6 +31,7 @@ from api.services import Services
 from domain import Actor, AuditEntry, Role
 from workflows import commands as act
 from workflows.commands import ActionResult, Command
+from workflows.order_journey import SUPPORT_UPDATES
 
 log = logging.getLogger("aftercare.api.actions")
 
@@ -101,7 +102,7 @@ async def perform(
     order_id = order.order_id
     handle = svc.temporal.get_workflow_handle(order.workflow_id)
     try:
-        return await handle.execute_update(action, command, id=update_id_for(action), result_type=ActionResult)
+        return await handle.execute_update(SUPPORT_UPDATES[action], command, id=update_id_for(action))
     except WorkflowUpdateFailedError as err:
         error, journey_audited = _refusal(err)
         if not journey_audited:

@@ -44,7 +44,8 @@ from worker import build_worker
 from workflows import commands as act
 from workflows.commands import ActionResult
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, Stage
-from workflows.order_journey import OrderJourney
+from workflows.order_journey import SUPPORT_UPDATES, OrderJourney
+from workflows.shipment_tracking import ShipmentTracking
 
 pytestmark = pytest.mark.devserver
 
@@ -119,20 +120,20 @@ class Desk:
 
     async def ship(self, order: Order, tracking: str, **fields: Any) -> None:
         shipment = Shipment(carrier="easypost", tracking_number=tracking, **fields)
-        await self.env.client.get_workflow_handle(order.workflow_id).signal("shipment_created", shipment)
+        await self.env.client.get_workflow_handle(order.workflow_id).signal(OrderJourney.shipment_created, shipment)
 
     async def deliver(self, tracking: str) -> None:
         """The carrier's webhook for a delivery, once the parcel's tracking child is running."""
         child = self.env.client.get_workflow_handle(shipment_workflow_id("acme", "easypost", tracking))
         await eventually(lambda: child.describe(), f"tracking child for {tracking}")
         event = scan(tracking, TrackingStatus.DELIVERED, datetime.now(UTC))
-        await child.signal("tracking_update", [event])
+        await child.signal(ShipmentTracking.tracking_update, [event])
 
     async def update(
         self, order: Order, action: str, command: act.Command, update_id: str | None = None
     ) -> ActionResult:
         handle = self.env.client.get_workflow_handle(order.workflow_id)
-        return await handle.execute_update(action, command, id=update_id, result_type=ActionResult)
+        return await handle.execute_update(SUPPORT_UPDATES[action], command, id=update_id)
 
     async def refused(self, order: Order, action: str, command: act.Command) -> tuple[int, str, str]:
         """(HTTP status, code, message) of an Update the journey refuses."""
