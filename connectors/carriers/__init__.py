@@ -1,4 +1,4 @@
-"""Carrier connectors, one module per carrier, and the registry the activities look carriers up in.
+"""Carrier connectors, one package per carrier, and the registry the activities look carriers up in.
 
 A carrier that also makes return labels satisfies `ReturnLabelMaker` (EasyPost does).
 """

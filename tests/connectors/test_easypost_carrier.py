@@ -6,18 +6,28 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 
 from connectors.carriers import build_carriers
 from connectors.carriers.base import CarrierError, WebhookError
-from connectors.carriers.easypost import EasyPostCarrier, map_status, sign
+from connectors.carriers.easypost import EasyPostCarrier, map_status, sign, tracker_to_result
+from connectors.carriers.easypost import models as easypost_models
+from connectors.carriers.easypost.error import shipment_error, tracker_error
+from connectors.carriers.easypost.mapper import label_created_at, label_of
 from domain import Address, ExceptionReason, ReturnLabelRequest, TrackingStatus
 from sandbox import RunningSandbox
 
 EDD = "2026-11-28T00:00:00Z"
+FIXTURES = Path(__file__).parent / "fixtures" / "easypost"
+
+
+def fixture(name: str) -> dict:
+    """One of EasyPost's own payloads, written to its published format (docs.easypost.com)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 @pytest.fixture
@@ -155,7 +165,7 @@ async def test_webhook_signature_and_body_are_checked(carrier, control, api_key,
     garbage = b'{"object": "Event", '
     with pytest.raises(WebhookError, match="malformed JSON"):
         carrier.parse_webhook(garbage, {"X-Hmac-Signature": sign(garbage, webhook_secret)})
-    batch = json.dumps({"object": "Event", "description": "batch.updated", "result": {"object": "Batch"}}).encode()
+    batch = json.dumps(fixture("event_batch_updated")).encode()
     with pytest.raises(WebhookError, match=re.escape("not a tracker event: 'batch.updated'")):
         carrier.parse_webhook(batch, {"X-Hmac-Signature": sign(batch, webhook_secret)})
 
@@ -315,3 +325,79 @@ async def test_return_labels_survive_outages_and_refuse_a_wrong_key(carrier, san
     await wrong.aclose()
     assert caught.value.retryable is False
     assert len(sandbox.state.shipments) == 1
+
+
+# --- EasyPost's own payloads (fixtures) through the mapper, the webhook check and the error mapping ------
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("tracker", easypost_models.Tracker),
+        ("event_tracker_updated", easypost_models.Event),
+        ("event_batch_updated", easypost_models.Event),
+        ("shipment_return", easypost_models.Shipment),
+        ("error_shipment_invalid_params", easypost_models.ErrorResponse),
+        ("error_tracker_not_found", easypost_models.ErrorResponse),
+    ],
+)
+def test_fixtures_are_in_easyposts_format(name, model):
+    model.model_validate(fixture(name))
+
+
+def test_a_tracker_maps_to_our_events_oldest_first():
+    result = tracker_to_result(fixture("tracker"))
+
+    assert [(e.status, e.exception_reason) for e in result.events] == [
+        (TrackingStatus.PENDING, None),
+        (TrackingStatus.IN_TRANSIT, None),
+        (TrackingStatus.EXCEPTION, ExceptionReason.WEATHER),
+        (TrackingStatus.OUT_FOR_DELIVERY, None),
+        (TrackingStatus.DELIVERED, None),
+    ]
+    sacramento = result.events[1]
+    assert sacramento.occurred_at == datetime(2026, 11, 23, 2, 10, tzinfo=timezone(timedelta(hours=-8)))
+    assert sacramento.location == "SACRAMENTO, CA 95813"
+    assert sacramento.estimated_delivery == datetime(2026, 11, 26, tzinfo=UTC)
+    assert sacramento.carrier_code == "in_transit/arrived_at_facility"
+    assert result.events[0].location is None
+    assert result.events[2].location == "OAKLAND, CA, US"
+    assert result.estimated_delivery == datetime(2026, 11, 25, 15, 2, tzinfo=UTC)
+    assert result.events[-1].estimated_delivery == result.estimated_delivery  # the tracker's EDD, on the last
+    assert {e.tracking_number for e in result.events} == {"9400110898825022579493"}
+    assert len({e.event_id for e in result.events}) == 5
+    assert [e.event_id for e in tracker_to_result(fixture("tracker")).events] == [e.event_id for e in result.events]
+
+
+def test_a_signed_tracker_event_gives_the_trackers_events(webhook_secret):
+    body = json.dumps(fixture("event_tracker_updated")).encode()
+    carrier = EasyPostCarrier("http://unused", "key", webhook_secret)
+
+    events = carrier.parse_webhook(body, {"X-Hmac-Signature": sign(body, webhook_secret)})
+
+    assert events == tracker_to_result(fixture("tracker")).events
+
+
+def test_a_bought_return_shipment_gives_its_label():
+    shipment = fixture("shipment_return")
+    assert label_of(shipment) == (shipment["postage_label"]["label_url"], "9434600208303110266212")
+    assert label_created_at(shipment) == datetime(2026, 11, 26, 10, 15, 1, tzinfo=UTC)
+    assert label_of({**shipment, "postage_label": None}) is None
+
+
+def test_easyposts_error_bodies_name_the_fields():
+    request = httpx.Request("POST", "https://api.easypost.com/v2/shipments")
+    refused = shipment_error(httpx.Response(422, json=fixture("error_shipment_invalid_params"), request=request), "it")
+    assert str(refused) == (
+        "EasyPost refused it (HTTP 422) (SHIPMENT.INVALID_PARAMS: Unable to create shipment, one or more "
+        "parameters were invalid; customer address street1 must be present and a string; parcel.weight must be "
+        "greater than 0)"
+    )
+    assert refused.retryable is False
+
+    request = httpx.Request("GET", "https://api.easypost.com/v2/trackers/trk_1")
+    unknown = tracker_error(httpx.Response(404, json=fixture("error_tracker_not_found"), request=request), "EZ1")
+    assert str(unknown) == (
+        "EasyPost does not know tracking code 'EZ1' (TRACKER.NOT_FOUND: The requested resource could not be found.)"
+    )
+    assert unknown.retryable is False and unknown.status_code == 404

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +17,8 @@ import pytest
 from connectors.payments import build_payments
 from connectors.payments.base import PaymentError
 from connectors.payments.stripe import StripePayments, from_minor_units, to_minor_units
+from connectors.payments.stripe.error import http_error
+from connectors.payments.stripe.mapper import captured_amount, made_under, receipt, refunded_amount
 from domain import PaymentRef, RefundInstruction, RefundReason
 from sandbox import RunningSandbox
 from tests.sandbox_fixtures import OTHER_STRIPE_KEY, STRIPE_KEY
@@ -329,3 +334,46 @@ async def test_each_call_uses_the_key_it_is_given_not_one_for_every_merchant(san
     assert other.value.retryable is False
     assert none.value.code == "no_credentials" and "payments.credentials_env" in str(none.value)
     assert refunds_of(sandbox, intent) == []
+
+
+# --- Stripe's own objects (fixtures, from its published API reference) through the mapper ----------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def test_a_succeeded_refund_is_a_receipt_in_the_currencys_unit():
+    refund = fixture("refund_jpy_succeeded")
+    got = receipt(refund, "1500 JPY on pi_1", "stripe")
+    assert (got.refund_id, got.amount, got.currency, got.status) == (refund["id"], Decimal(1500), "JPY", "succeeded")
+    assert got.created_at == datetime.fromtimestamp(1795860000, UTC)
+    assert made_under(refund, "order-acme-1001:refund:1") and not made_under(refund, "another key")
+
+
+def test_a_failed_refund_is_a_refusal_naming_the_reason():
+    with pytest.raises(PaymentError) as caught:
+        receipt(fixture("refund_failed"), "19.99 EUR on pi_2", "stripe")
+    assert str(caught.value) == (
+        "Stripe could not refund 19.99 EUR on pi_2: refund re_3QaZy12eZvKYlo2C1Vx9Lp0b is failed "
+        "(expired_or_canceled_card)"
+    )
+    assert caught.value.retryable is False and caught.value.code == "refund_failed"
+
+
+def test_a_payment_intents_capture_and_refunds_in_three_decimal_units():
+    assert captured_amount(fixture("payment_intent_kwd"), "pi_3") == ("KWD", Decimal("12.340"))
+    refunds = [{"amount": 1000, "status": "succeeded"}, {"amount": 5000, "status": "failed"}]
+    assert refunded_amount(refunds, "KWD") == Decimal("1.000")
+
+
+def test_an_idempotency_error_is_not_retryable():
+    request = httpx.Request("POST", "https://api.stripe.com/v1/refunds")
+    err = http_error(httpx.Response(400, json=fixture("error_idempotency"), request=request), "it", "key-1")
+    assert str(err).startswith(
+        "Stripe refused the refund of it: idempotency key 'key-1' was already used for a different request: "
+        "idempotency_error — Keys for idempotent requests"
+    )
+    assert err.retryable is False and err.code == "idempotency_error" and err.status_code == 400

@@ -1,0 +1,98 @@
+"""Twilio's HTTP call: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded.
+
+`To`, `From`, `Body`, HTTP basic auth (Account SID, Auth Token). WhatsApp uses the same endpoint with
+`whatsapp:` in front of both numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+
+from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
+from connectors.messaging.twilio.error import json_object, twilio_error
+from domain import Channel
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+class TwilioSender:
+    """MessageSender for `Channel.SMS` or `Channel.WHATSAPP` through one Twilio account.
+
+    `default_sender` is the From number used when a message carries none.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        http: httpx.AsyncClient | None = None,
+        *,
+        default_sender: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if channel not in (Channel.SMS, Channel.WHATSAPP):
+            raise ValueError(f"Twilio sends sms or whatsapp, not {channel}")
+        self.channel = channel
+        self.provider = "Twilio"
+        self.base_url = base_url.rstrip("/")
+        self.account_sid = account_sid
+        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._owns_http = http is None
+        self._timeout = timeout
+        self.default_sender = default_sender
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _address(self, number: str) -> str:
+        if self.channel is Channel.WHATSAPP and not number.startswith(WHATSAPP_PREFIX):
+            return WHATSAPP_PREFIX + number
+        return number
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if message.channel is not self.channel:
+            raise MessagingError(
+                f"this Twilio sender sends {self.channel}, not {message.channel}: "
+                "the worker wired this sender to the wrong channel",
+                retryable=False,
+            )
+        sender = message.sender or self.default_sender
+        if not sender:
+            raise MessagingError(
+                f"no From number: set the policy's {self.channel} sender (channels.{self.channel}.sender)",
+                retryable=False,
+            )
+        form = {"To": self._address(message.recipient), "From": self._address(sender), "Body": message.text}
+        try:
+            resp = await self._http.post(self.messages_url, data=form, auth=self._auth, timeout=self._timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # the request never reached Twilio
+            raise MessagingError(f"Twilio unreachable at {self.base_url}: {exc!r}", retryable=True) from exc
+        except httpx.TransportError as exc:
+            # the request went out (or partly) and the answer was lost: Twilio may have queued it
+            raise MessagingError(
+                f"Twilio did not answer after the request was sent ({exc!r}); the message may have gone out",
+                retryable=True,
+                maybe_sent=True,
+            ) from exc
+        body = json_object(resp)
+        if resp.is_success:
+            sid = body.get("sid")
+            if not sid:
+                raise MessagingError(
+                    f"Twilio answered HTTP {resp.status_code} without a message sid",
+                    retryable=True,
+                    maybe_sent=True,
+                )
+            return SendReceipt(provider_message_id=str(sid), accepted_at=datetime.now(UTC))
+        raise twilio_error(resp.status_code, body)
