@@ -173,7 +173,7 @@ def require(
         # `bearer` and `cookie` are declared so /docs offers "Authorize"; `identify` reads them itself.
         return await identify(request)
 
-    current_actor.identify = identify  # type: ignore[attr-defined]
+    current_actor.identify = identify  # type: ignore[attr-defined]  # a function attribute: how authenticate_before_body finds the check
     return current_actor
 
 

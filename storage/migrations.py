@@ -259,7 +259,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
 ]
 
-_VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]
+_VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 
 
 class SchemaError(RuntimeError):

@@ -70,7 +70,7 @@ class CustomerRow(SQLModel, table=True):
 
 
 # The support console finds a customer's orders by email, whatever its case (migration 2).
-sa.Index("ix_customers_email_lower", sa.func.lower(CustomerRow.__table__.c.email))  # type: ignore[attr-defined]
+sa.Index("ix_customers_email_lower", sa.func.lower(CustomerRow.__table__.c.email))  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
 
 
 class OrderRow(SQLModel, table=True):

@@ -60,7 +60,7 @@ class Messenger:
 
     def link(self, name: str, **values: str) -> str | None:
         """The merchant's `name` link filled in for this order, or None if it has none or cannot be built."""
-        template = self.policy.merchant.links.get(name)  # type: ignore[call-overload]
+        template = self.policy.merchant.links.get(name)  # type: ignore[call-overload]  # links is keyed by a Literal; any other name is simply absent
         if template is None:
             return None
         if workflow.patched(PATCH_UNFILLED_LINKS):

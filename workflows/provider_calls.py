@@ -79,7 +79,7 @@ class ProviderCalls:
             yield
         except ApplicationError as err:
             if err.type == act.PROVIDER_FAILED and workflow.patched(SUPPORT_V2):
-                update_id = workflow.current_update_info().id  # type: ignore[union-attr]
+                update_id = workflow.current_update_info().id  # type: ignore[union-attr]  # called from Update handlers only
                 details = err.details[0] if err.details and isinstance(err.details[0], dict) else {}
                 self._audit(action, cmd, "failed", before, update_id=update_id, result=details, reason=err.message)
             raise
@@ -331,7 +331,7 @@ class ProviderCalls:
             for done_key, (fingerprint, result) in self._done.items():
                 if result.refund is record:
                     self._done[done_key] = (fingerprint, result.model_copy(update={"summary": summary}))
-            update_id = workflow.current_update_info().id  # type: ignore[union-attr]
+            update_id = workflow.current_update_info().id  # type: ignore[union-attr]  # called from Update handlers only
             self._audit(
                 act.REFUND,
                 None,

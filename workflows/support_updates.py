@@ -375,7 +375,7 @@ class SupportUpdates(ProviderCalls):
         outcome: str = "done",
     ) -> ActionResult:
         """Log the action in the journey's state and, durably, in the audit table."""
-        update_id = workflow.current_update_info().id  # type: ignore[union-attr]
+        update_id = workflow.current_update_info().id  # type: ignore[union-attr]  # inside an Update handler there is always one
         self._state.actions.append(
             ActionRecord(update_id=update_id, action=action, by=cmd.actor, at=result.at, summary=result.summary)
         )

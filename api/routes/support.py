@@ -108,7 +108,7 @@ def _endpoint(spec: SupportAction) -> Any:
     params += [param("response", Response), param("merchant_id", MerchantQuery, None)]
     if spec.keyed:
         params.append(param("idempotency_key", KeyHeader, None))
-    endpoint.__signature__ = inspect.Signature(params, return_annotation=ActionResponse)  # type: ignore[attr-defined]
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=ActionResponse)  # type: ignore[attr-defined]  # FastAPI reads a generated endpoint's parameters from here
     endpoint.__name__ = spec.route_name
     endpoint.__doc__ = spec.doc or None
     return endpoint

@@ -36,7 +36,7 @@ class TwilioSender:
     ) -> None:
         if channel not in (Channel.SMS, Channel.WHATSAPP):
             raise ValueError(f"Twilio sends sms or whatsapp, not {channel}")
-        self.channel = channel
+        self.channel: Channel = channel
         self.provider = "Twilio"
         self.base_url = base_url.rstrip("/")
         self.account_sid = account_sid
