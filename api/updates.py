@@ -25,13 +25,14 @@ from fastapi.concurrency import run_in_threadpool
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from api.errors import ApiError
 from api.services import Services
 from domain import Actor, AuditEntry, Role
 from workflows import commands as act
 from workflows.commands import ActionResult, Command
-from workflows.order_journey import SUPPORT_UPDATES
+from workflows.order_journey import OrderJourney
 
 log = logging.getLogger("aftercare.api.actions")
 
@@ -83,6 +84,19 @@ async def resolve_order(svc: Services, order_id: str, merchant_id: str | None, a
     if workflow_id is None:
         raise not_found(order_id, merchant_id)
     return OrderRef(merchant_id, order_id, workflow_id)
+
+
+# Support's Updates by action name, as the workflow's own methods: requests (and tests) address them through
+# these, so a renamed Update breaks at import rather than at run time.
+SUPPORT_UPDATES: dict[str, UpdateMethodMultiParam[[OrderJourney, Any], Any]] = {
+    act.REFUND: OrderJourney.refund,
+    act.EXCHANGE: OrderJourney.exchange,
+    act.CANCEL: OrderJourney.cancel,
+    act.PAUSE: OrderJourney.pause_messages,
+    act.RESUME: OrderJourney.resume_messages,
+    act.OPT_OUT: OrderJourney.opt_out,
+    act.ADD_NOTE: OrderJourney.add_note,
+}
 
 
 def update_id_for(action: str) -> str:

@@ -492,16 +492,3 @@ class OrderJourney(SupportUpdates):
         # More attributes in an upsert the journey already makes replay fine: no patch needed (the replay test
         # of the saved histories says so). A new upsert where there was none needs one, as the tracking child's.
         workflow.upsert_search_attributes(journey_search_attributes(self._inp.order, self._state))
-
-
-# Support's Updates by action name, as the workflow's own methods: the API and tests address them through
-# these, so a renamed Update breaks at import rather than at run time.
-SUPPORT_UPDATES: dict[str, workflow.UpdateMethodMultiParam[[OrderJourney, Any], Any]] = {
-    act.REFUND: OrderJourney.refund,
-    act.EXCHANGE: OrderJourney.exchange,
-    act.CANCEL: OrderJourney.cancel,
-    act.PAUSE: OrderJourney.pause_messages,
-    act.RESUME: OrderJourney.resume_messages,
-    act.OPT_OUT: OrderJourney.opt_out,
-    act.ADD_NOTE: OrderJourney.add_note,
-}

@@ -31,6 +31,7 @@ from activities.payments import PaymentActivities
 from activities.returns import ReturnActivities
 from aftercare.histories import collect
 from api.timeline import build_timeline
+from api.updates import SUPPORT_UPDATES
 from connectors.carriers import build_carriers
 from connectors.payments import build_payments
 from domain import Actor, Order, Role, Shipment, TrackingStatus, shipment_workflow_id
@@ -44,7 +45,7 @@ from worker import build_worker
 from workflows import commands as act
 from workflows.commands import ActionResult
 from workflows.models import JourneyInput, JourneyOptions, JourneyState, Stage
-from workflows.order_journey import SUPPORT_UPDATES, OrderJourney
+from workflows.order_journey import OrderJourney
 from workflows.shipment_tracking import ShipmentTracking
 
 pytestmark = pytest.mark.devserver

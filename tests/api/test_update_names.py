@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from api.updates import SUPPORT_UPDATES
 from workflows import commands as act
-from workflows.order_journey import SUPPORT_UPDATES
 
 
 def test_every_support_action_has_its_update_on_the_workflow() -> None:
