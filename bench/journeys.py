@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from worker import build_worker
     from workflows.models import SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, JourneyInput, JourneyOptions, JourneyState
     from workflows.order_journey import OrderJourney
+    from workflows.shipment_tracking import ShipmentTracking
 
 # Wide enough for the tables when piped to a file (rich falls back to 80 columns there).
 console = Console() if sys.stdout.isatty() else Console(width=110)
@@ -505,7 +506,7 @@ async def signal_child(client: Client, workflow_id: str, events: list[TrackingEv
     handle = client.get_workflow_handle(workflow_id)
     for _ in range(240):
         try:
-            await handle.signal("tracking_update", events)
+            await handle.signal(ShipmentTracking.tracking_update, events)
             return
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
