@@ -115,35 +115,38 @@ async def perform(
         raise ValueError(f"unknown action {action!r}")
     order_id = order.order_id
     handle = svc.temporal.get_workflow_handle(order.workflow_id)
+
+    async def audited(error: ApiError, outcome: Literal["refused", "failed", "timed_out"]) -> ApiError:
+        """`error`, once it is in the audit log: what the journey's history never saw is kept here."""
+        await _audit(svc, order, action, command, error, outcome)
+        return error
+
     try:
         return await handle.execute_update(SUPPORT_UPDATES[action], command, id=update_id_for(action))
     except WorkflowUpdateFailedError as err:
         error, journey_audited = _refusal(err)
-        if not journey_audited:
-            await _audit(svc, order, action, command, error, "refused" if error.status in (409, 422) else "failed")
-        raise error from err
+        if journey_audited:
+            raise error from err
+        raise await audited(error, "refused" if error.status in (409, 422) else "failed") from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        error = ApiError(
+        pending = ApiError(
             504,
             "action_pending",
             f"the journey of order {order_id!r} did not answer in time; the {action} may still complete. "
             f"Repeat the request with the same idempotency key to get its result",
         )
-        await _audit(svc, order, action, command, error, "timed_out")
-        raise error from err
+        raise await audited(pending, "timed_out") from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
-            error = ApiError(
+            ended = ApiError(
                 409,
                 "journey_finished",
                 f"the journey of order {order_id!r} has ended (its return window closed), so it takes no more "
                 f"actions; act on the order at the payment provider or carrier directly",
             )
-            await _audit(svc, order, action, command, error, "refused")
-            raise error from err
-        error = ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}")
-        await _audit(svc, order, action, command, error, "failed")
-        raise error from err
+            raise await audited(ended, "refused") from err
+        unreachable = ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}")
+        raise await audited(unreachable, "failed") from err
 
 
 def _refusal(err: WorkflowUpdateFailedError) -> tuple[ApiError, bool]:
