@@ -188,11 +188,17 @@ async def authenticate_before_body(request: Request, dependant: Dependant) -> No
         await authenticate_before_body(request, dependency)
 
 
+def merchant_scope(actor: Actor) -> str | None:
+    """The one merchant a token acts for ('' for a merchant token bound to none), or None for staff."""
+    if actor.merchant_id is None and actor.role is not Role.MERCHANT:
+        return None
+    return actor.merchant_id or ""
+
+
 def check_merchant(actor: Actor, merchant_id: str) -> None:
     """403 unless the actor may act on `merchant_id`'s orders: a merchant token only on its own merchant's,
     every other role on any merchant's. The message does not say whether the order exists."""
-    if actor.merchant_id is None and actor.role is not Role.MERCHANT:
-        return
-    if actor.merchant_id != merchant_id:
+    scope = merchant_scope(actor)
+    if scope is not None and scope != merchant_id:
         scope = f"merchant {actor.merchant_id!r} only" if actor.merchant_id else "no merchant (ask an admin)"
         raise ApiError(403, "forbidden", f"token {actor.name!r} acts for {scope}, not for merchant {merchant_id!r}")

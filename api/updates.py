@@ -27,9 +27,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from api.auth import merchant_scope
 from api.errors import ApiError
 from api.services import Services
-from domain import Actor, AuditEntry, Role
+from domain import Actor, AuditEntry
 from workflows import commands as act
 from workflows.commands import ActionResult, Command
 from workflows.order_journey import OrderJourney
@@ -50,13 +51,6 @@ def not_found(order_id: str, merchant_id: str | None) -> ApiError:
     """The one answer for an order that is missing *or* another merchant's: the two must not differ."""
     where = f" for merchant {merchant_id!r}" if merchant_id is not None else ""
     return ApiError(404, "unknown_order", f"no order {order_id!r}{where}")
-
-
-def merchant_scope(actor: Actor) -> str | None:
-    """The one merchant a token acts for ('' for a merchant token bound to none), or None for staff."""
-    if actor.merchant_id is None and actor.role is not Role.MERCHANT:
-        return None
-    return actor.merchant_id or ""
 
 
 async def resolve_order(svc: Services, order_id: str, merchant_id: str | None, actor: Actor) -> OrderRef:

@@ -30,12 +30,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from api.auth import LEGACY_TOKEN_COOKIE, SESSION_COOKIE, allows, foreign_origin
+from api.auth import LEGACY_TOKEN_COOKIE, SESSION_COOKIE, allows, foreign_origin, merchant_scope
 from api.console.forms import KEYED, PROPOSERS, Context, FormProblem, form_text, new_key, outcome_words
 from api.console.views import (
     item_rows,
     journey_state,
-    journey_workflow_id,
     order_story,
     temporal_link,
     visible_order,
@@ -138,7 +137,7 @@ async def search(request: Request, q: str = "") -> Response:
     hits = []
     if query:
         hits = await run_in_threadpool(
-            lambda: get_services(request).store.find_orders(query, 20, merchant_id=actor.merchant_id)
+            lambda: get_services(request).store.find_orders(query, 20, merchant_id=merchant_scope(actor))
         )
         if len(hits) == 1:
             hit = hits[0]
@@ -158,7 +157,7 @@ async def order_page(request: Request, merchant_id: str, order_id: str) -> Respo
         message = f"There is no order {order_id!r} for merchant {merchant_id!r}. Search by order number, "
         message += "customer email or tracking number."
         return problem(request, actor, 404, "No such order", message)
-    state, unavailable = await journey_state(svc, merchant_id, order_id)
+    workflow_id, state, unavailable = await journey_state(svc, merchant_id, order_id)
     events = await run_in_threadpool(svc.store.tracking_events_for_order, merchant_id, order_id)
     audit = await run_in_threadpool(svc.store.list_audit, merchant_id, order_id)
     where = f"{merchant_id}/{order_id}"
@@ -177,7 +176,7 @@ async def order_page(request: Request, merchant_id: str, order_id: str) -> Respo
         next_action=(planned_words(state.next_action.what), state.next_action.due_at)
         if state and state.next_action
         else None,
-        temporal_url=temporal_link(svc, await journey_workflow_id(svc, merchant_id, order_id)),
+        temporal_url=temporal_link(svc, workflow_id),
         flash=take_flash(request, where),
         may_act=may_act,
         can_act=may_act and state is not None and state.completed_at is None,
@@ -211,7 +210,7 @@ async def acting(request: Request, merchant_id: str, order_id: str, slug: str) -
     order = await visible_order(svc, actor, merchant_id, order_id)
     if order is None:
         return problem(request, actor, 404, "No such order", f"no order {order_id!r} for merchant {merchant_id!r}")
-    state, unavailable = await journey_state(svc, merchant_id, order_id)
+    _, state, unavailable = await journey_state(svc, merchant_id, order_id)
     if state is None:
         return problem(request, actor, 409, "The journey cannot act", f"Nothing was done: {unavailable}.", back)
     return actor, action, Context(order=order, state=state, svc=svc)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi.concurrency import run_in_threadpool
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import merchant_scope
 from api.console.words import (
     ACTION_WORDS,
     CHANNEL_WORDS,
@@ -26,7 +27,6 @@ from api.console.words import (
 )
 from api.journey_state import read_journey_state
 from api.services import Services
-from api.updates import merchant_scope
 from domain import (
     Actor,
     AuditEntry,
@@ -193,20 +193,20 @@ async def visible_order(svc: Services, actor: Actor, merchant_id: str, order_id:
     return await run_in_threadpool(svc.store.get_order, merchant_id, order_id)
 
 
-async def journey_workflow_id(svc: Services, merchant_id: str, order_id: str) -> str:
-    return await run_in_threadpool(svc.store.journey_workflow_id, merchant_id, order_id) or journey_id(
-        merchant_id, order_id
-    )
-
-
-async def journey_state(svc: Services, merchant_id: str, order_id: str) -> tuple[JourneyState | None, str]:
-    """The journey's state, or None and why it could not be read, in words."""
+async def journey_state(svc: Services, merchant_id: str, order_id: str) -> tuple[str, JourneyState | None, str]:
+    """The journey's workflow id, and its state or None and why it could not be read, in words."""
+    workflow_id = await run_in_threadpool(svc.store.journey_workflow_id, merchant_id, order_id)
+    if workflow_id is None:  # the order itself is gone: as good as no journey
+        return journey_id(merchant_id, order_id), None, NO_JOURNEY
     try:
-        return await read_journey_state(svc.temporal, await journey_workflow_id(svc, merchant_id, order_id)), ""
+        return workflow_id, await read_journey_state(svc.temporal, workflow_id), ""
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
-            return None, "this order has no journey in Temporal (not started yet, or removed after it ended)"
-        return None, f"Temporal could not be reached: {err.message}"
+            return workflow_id, None, NO_JOURNEY
+        return workflow_id, None, f"Temporal could not be reached: {err.message}"
     except Exception as err:  # a query the journey could not answer: show what the store knows
-        log.warning("state of %s/%s unreadable: %s", merchant_id, order_id, err)
-        return None, f"the journey could not answer: {err}"
+        log.warning("state of %s unreadable: %s", workflow_id, err)
+        return workflow_id, None, f"the journey could not answer: {err}"
+
+
+NO_JOURNEY = "this order has no journey in Temporal (not started yet, or removed after it ended)"

@@ -21,11 +21,11 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import check_merchant
+from api.auth import check_merchant, merchant_scope
 from api.deps import ServicesDep, Staff
 from api.errors import ApiError
 from api.services import Services
-from domain import DelayKind, Role, TrackingStatus, order_of_journey
+from domain import DelayKind, TrackingStatus, order_of_journey
 from workflows.models import (
     SA_CARRIER_STATUS,
     SA_CUSTOMER,
@@ -270,8 +270,8 @@ async def list_orders(
     page_token: str | None = None,
 ) -> OrdersFound:
     """Journeys by stage, delay, merchant, customer or carrier status, newest first, with counts per stage."""
-    if actor.role is Role.MERCHANT:
-        merchant = merchant or actor.merchant_id or ""  # a merchant token always names its merchant
+    if (scope := merchant_scope(actor)) is not None:
+        merchant = merchant or scope
         check_merchant(actor, merchant)
     return await find_orders(
         services,
