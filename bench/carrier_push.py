@@ -37,7 +37,7 @@ from connectors.carriers.easypost import SIGNATURE_HEADER, EasyPostCarrier, sign
 from domain import Order, Shipment, TrackingEvent
 from storage import Store
 from storage.db import make_engine
-from storage.types import JSONDoc, UTCDateTime
+from tests.storage import old_schema
 
 SECRET = "bench-webhook-secret"
 CODE = "EZBENCH0000001"
@@ -103,23 +103,8 @@ def measure(db: Path, engine: sa.Engine, write: Callable[[], Any]) -> tuple[int,
 def old_layout(db: Path, events: list[TrackingEvent], payload: dict[str, Any]) -> tuple[int, int, float]:
     """The version-2 tracking_events table and what the webhook handler wrote into it for one push."""
     engine = make_engine(f"sqlite:///{db}")
-    meta = sa.MetaData()
-    table = sa.Table(
-        "tracking_events",
-        meta,
-        sa.Column("pk", sa.Integer, primary_key=True),
-        sa.Column("carrier", sa.String, nullable=False),
-        sa.Column("tracking_number", sa.String, nullable=False),
-        sa.Column("event_id", sa.String, nullable=False),
-        sa.Column("status", sa.String, nullable=False),
-        sa.Column("occurred_at", UTCDateTime, nullable=False),
-        sa.Column("source", sa.String, nullable=False),
-        sa.Column("event", JSONDoc, nullable=False),
-        sa.Column("payload", JSONDoc, nullable=True),
-        sa.Column("received_at", UTCDateTime, nullable=False),
-        sa.UniqueConstraint("carrier", "tracking_number", "event_id"),
-    )
-    meta.create_all(engine)
+    table = old_schema.V2.tables["tracking_events"]
+    old_schema.V2.create_all(engine, tables=[table])
     now = datetime.now(UTC)
 
     def write() -> None:
