@@ -66,7 +66,16 @@ class Shipment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    carrier: str = Field(pattern=r"^[a-z0-9_-]{2,32}$")
+    carrier: str = Field(
+        pattern=r"^[a-z0-9_-]{2,32}$",
+        description="who moves the parcel, by our slug (`domain.carriers`: ups, royal_mail...); for a shipment "
+        "with no `provider`, the tracking provider's name as well (shipments recorded before the two were told apart)",
+    )
+    provider: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]{2,32}$",
+        description="the tracking provider we ask about the parcel (easypost, aftership, shippo, 17track, shopify...)",
+    )
     tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,64}$")
     items: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[int, Field(ge=1, le=MAX_PARCEL_QUANTITY)]
@@ -95,9 +104,14 @@ class Shipment(BaseModel):
             raise ValueError("tracking_url must not contain spaces or control characters")
         return v
 
+    @property
+    def tracked_via(self) -> str:
+        """The tracking provider: pushes arrive under its name and the tracking child's id names it."""
+        return self.provider or self.carrier
+
     def workflow_id(self, merchant_id: str) -> str:
         """This parcel's tracking child for `merchant_id` (tracking numbers are unique per merchant only)."""
-        return shipment_workflow_id(merchant_id, self.carrier, self.tracking_number)
+        return shipment_workflow_id(merchant_id, self.tracked_via, self.tracking_number)
 
 
 # Separates the parts of a tracking child's id. No merchant id, carrier or tracking number may contain it
