@@ -116,6 +116,7 @@ def load_policy_dir(directory: str | Path) -> dict[str, LoadedPolicy]:
         except PolicyError as exc:
             problems.extend(exc.problems)
     problems.extend(duplicate_merchants(loaded))
+    problems.extend(duplicate_shops(loaded))
     if problems:
         raise PolicyError(problems)
     return {lp.merchant_id: lp for lp in loaded}
@@ -150,6 +151,31 @@ def duplicate_merchants(loaded: Iterable[LoadedPolicy]) -> list[PolicyProblem]:
             )
         else:
             first[lp.merchant_id] = lp
+    return problems
+
+
+def duplicate_shops(loaded: Iterable[LoadedPolicy]) -> list[PolicyProblem]:
+    """Two merchants connecting one shop: its webhooks would start journeys for whichever came first, so refuse."""
+    first: dict[tuple[str, str], LoadedPolicy] = {}
+    problems: list[PolicyProblem] = []
+    for lp in loaded:
+        store = lp.policy.store
+        if store is None or store.shop is None:
+            continue
+        key = (store.platform, store.shop)
+        if key in first:
+            line, column = lp._id_position
+            problems.append(
+                PolicyProblem(
+                    lp.path,
+                    line,
+                    column,
+                    "store",
+                    f"{store.platform} shop {store.shop!r} is already connected by {first[key].path}",
+                )
+            )
+        else:
+            first[key] = lp
     return problems
 
 

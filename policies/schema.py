@@ -139,6 +139,52 @@ class Payments(_Strict):
         return env_var_names(v, "ACME_STRIPE_SECRET_KEY")
 
 
+SHOP_DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+
+
+class StoreConnection(_Strict):
+    """The merchant's store, whose webhooks start and drive its journeys (`POST /v1/webhooks/<platform>`).
+
+    A delivery names its shop (Shopify: `X-Shopify-Shop-Domain`); the policy that connects that shop is the
+    merchant it belongs to. `webhook_secret_env` names the environment variable holding the secret the store
+    signs with: like every credential, the value never lives in YAML. Each platform names its shop its own way
+    (Shopify: `shop_domain`, the shop's myshopify.com host); `shop` is that name, whatever the platform.
+    """
+
+    platform: Literal["shopify", "woocommerce"]
+    shop_domain: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=SHOP_DOMAIN_PATTERN,
+        description="Shopify: the shop's myshopify.com host, e.g. acme.myshopify.com (lower case)",
+    )
+    webhook_secret_env: str = Field(
+        description="the environment variable holding the secret the store signs its webhooks with"
+    )
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not v.replace("_", "").isalnum() or not v[0].isalpha() or v.upper() != v or len(v) > 128:
+            raise ValueError(
+                "webhook_secret_env must name an environment variable like ACME_SHOPIFY_WEBHOOK_SECRET, not a secret"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _shop_named(self) -> StoreConnection:
+        if self.platform == "shopify" and self.shop_domain is None:
+            raise ValueError(
+                "a shopify store needs shop_domain: the shop's myshopify.com host, e.g. acme.myshopify.com"
+            )
+        return self
+
+    @property
+    def shop(self) -> str | None:
+        """The shop as its webhooks name it (lower case), or None if this platform's name for it is not set."""
+        return self.shop_domain if self.platform == "shopify" else None
+
+
 class QuietHours(_Strict):
     """Messages on this channel wait while the customer's local clock is in [start, end)."""
 
@@ -364,6 +410,7 @@ class Policy(_Strict):
     merchant: Merchant
     channels: dict[Channel, ChannelConfig] = Field(default_factory=dict)
     payments: Payments | None = Field(default=None, description="none: Aftercare refunds nothing for this merchant")
+    store: StoreConnection | None = Field(default=None, description="none: orders come by POST /v1/orders only")
     defaults: Defaults = Defaults()
     steps: Steps = Steps()
     delays: Delays = Delays()

@@ -31,6 +31,7 @@ MERCHANTS, CUSTOMERS, ORDERS, SHIPMENTS = map(
 EVENTS, UNMATCHED, PAYLOADS = map(_table, [tables.TrackingEventRow, tables.UnmatchedEventRow, tables.CarrierPayloadRow])
 MESSAGES, SUPPRESSIONS = map(_table, [tables.MessageRow, tables.SuppressionRow])
 TOKENS, SESSIONS, AUDIT = map(_table, [tables.ApiTokenRow, tables.ConsoleSessionRow, tables.AuditLogRow])
+STORE_DELIVERIES = _table(tables.StoreDeliveryRow)
 
 
 class Rollback(Exception):

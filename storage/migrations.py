@@ -251,12 +251,39 @@ def _move_event_payloads(conn: Connection, batch: int = 500) -> None:
         last = rows[-1].pk
 
 
+# Version 6's table as it was when it shipped (see _V2 for why a private copy).
+_V6 = sa.MetaData()
+sa.Table(
+    "store_deliveries",
+    _V6,
+    sa.Column("pk", sa.Integer, primary_key=True),
+    sa.Column("platform", sa.String, nullable=False),
+    sa.Column("shop", sa.String, nullable=False),
+    sa.Column("delivery_id", sa.String, nullable=False),
+    sa.Column("topic", sa.String, nullable=False),
+    sa.Column("merchant_id", sa.String, nullable=False),
+    sa.Column("order_id", sa.String, nullable=True),
+    sa.Column("outcome", sa.String, nullable=False),
+    sa.Column("order_updated_at", UTCDateTime, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("platform", "shop", "delivery_id", name="uq_store_deliveries_delivery"),
+    sa.Index("ix_store_deliveries_order", "merchant_id", "order_id"),
+)
+
+
+def _store_deliveries(conn: Connection) -> None:
+    """Version 6 (issue 10): store webhook deliveries, so a retried one changes nothing and an older order
+    update is told from a newer one."""
+    _V6.tables["store_deliveries"].create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
     Migration(3, "console sessions: console_sessions", _console_sessions),
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
+    Migration(6, "store webhooks: store_deliveries (dedupe by delivery id, order updates in order)", _store_deliveries),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation

@@ -9,7 +9,8 @@ Datetimes go in aware and come out aware in UTC (see storage.types.UTCDateTime).
 
 The parts: storage.orders (orders and shipments), storage.tracking (scans, carrier pushes, unmatched
 scans), storage.outbox (outbox and suppressions), storage.search, storage.tokens (tokens and sessions),
-storage.audit. The records they hand out are in storage.records, row mapping in storage.rows.
+storage.audit, storage.stores (store webhook deliveries). The records they hand out are in storage.records,
+row mapping in storage.rows.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from storage.outbox import OutboxStore
 # Names other code (and tests) import from here, from before the split; the records are in storage.records.
 from storage.records import ApiTokenInfo, ShipmentConflictError, effective_marketing, hash_token
 from storage.search import SearchStore
+from storage.stores import StoreDeliveriesStore
 from storage.tokens import TokensStore
 from storage.tracking import TrackingStore
 
 __all__ = ["_TOKENS", "ApiTokenInfo", "ShipmentConflictError", "Store", "effective_marketing", "hash_token"]
 
 
-class Store(OrdersStore, TrackingStore, OutboxStore, SearchStore, TokensStore, AuditStore):
+class Store(OrdersStore, TrackingStore, OutboxStore, SearchStore, TokensStore, AuditStore, StoreDeliveriesStore):
     """Typed repository over one engine. Thread-safe: each call checks out its own connection."""
 
     @classmethod

@@ -314,3 +314,27 @@ class AuditLogRow(SQLModel, table=True):
     before: dict[str, Any] = Field(sa_type=JSONDoc)
     after: dict[str, Any] = Field(sa_type=JSONDoc)
     recorded_at: datetime = _created()
+
+
+class StoreDeliveryRow(SQLModel, table=True):
+    """A store webhook delivery we acted on, once per (platform, shop, delivery id) (migration 6): the store
+    retries a delivery under the same id (Shopify: `X-Shopify-Webhook-Id`), so a retry finds it and changes
+    nothing. `order_updated_at` is the store's own time of the order change it carried: an update older than
+    the newest we hold changes nothing (stores deliver out of order)."""
+
+    __tablename__ = "store_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "shop", "delivery_id", name="uq_store_deliveries_delivery"),
+        sa.Index("ix_store_deliveries_order", "merchant_id", "order_id"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    platform: str
+    shop: str
+    delivery_id: str
+    topic: str
+    merchant_id: str
+    order_id: str | None = None
+    outcome: str = ""
+    order_updated_at: datetime | None = _ts(nullable=True)
+    received_at: datetime = _created()

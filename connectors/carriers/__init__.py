@@ -18,9 +18,14 @@ def build_carriers(
     *,
     http: httpx.AsyncClient | None = None,
 ) -> dict[str, CarrierClient]:
-    """Every configured carrier by its `name` (the `carrier` of a Shipment); the shell passes settings in."""
+    """Every configured carrier by its `name` (the `carrier` of a Shipment); the shell passes settings in.
+
+    `shopify` is Shopify's own fulfillment events, for merchants who track through their store."""
+    from connectors.stores.shopify.connector import ShopifyTracking  # here: that package imports this one's base
+
     carriers: list[CarrierClient] = [
         EasyPostCarrier(easypost_base_url, easypost_api_key, easypost_webhook_secret, http=http),
+        ShopifyTracking(),
     ]
     return {c.name: c for c in carriers}
 
