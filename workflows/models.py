@@ -56,6 +56,8 @@ PATCH_TENANT_IDS = "tenant-ids"
 PATCH_FINDABLE_FROM_START = "findable-from-start"
 # 2026-11 (issue 8): a parcel already final when its tracking starts ends the child at once (no wait for a poll)
 PATCH_FINAL_AT_START = "final-at-start"
+# 2026-11 (issue 10): a tracking child can be stopped (the store cancelled its fulfillment): it ends `cancelled`
+PATCH_STOP_TRACKING = "stop-tracking"
 # The summary of the journey's fulfillment-check timer: when one fires, nothing has shipped within that rung of the
 # SLA and the journey detects `fulfillment_late` (the timeline reads it back from the history by this name).
 FULFILLMENT_CHECK = "fulfillment SLA"
@@ -127,6 +129,12 @@ class Reordered(BaseModel):
 
     skus: list[_Ident] = Field(default_factory=list, max_length=MAX_SIGNAL_ITEMS)
     new_order_id: _Ident | None = None
+
+
+class StopTracking(BaseModel):
+    """The parcel will not travel (its fulfillment was cancelled in the store): its tracking ends `cancelled`."""
+
+    reason: str = Field(default="", max_length=200)
 
 
 class ParcelState(BaseModel):

@@ -5,6 +5,7 @@ in its own `ShipmentTracking` child; then work through the post-delivery plan (f
 and reminder, reorder reminders; `workflows.plan`) that signals and support can prune at any moment; stay
 open until the return window closes, so support can act on it; complete when nothing is left.
 
+The store's facts (a refund or cancellation made in its admin) come as signals (`workflows.store_facts`).
 Support acts through Updates (refund, exchange, cancel, pause/resume, opt-out, notes): the entry points are
 here, what they do is in `workflows.support_updates`. A validator refuses a wrong request before anything
 happens; handlers run one at a time under a lock and check again, so two agents at once never refund more
@@ -71,10 +72,10 @@ with workflow.unsafe.imports_passed_through():
         prune_plan,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
+    from workflows.store_facts import StoreFacts
     from workflows.support_rules import (
         refunded_total,
     )
-    from workflows.support_updates import SupportUpdates
     from workflows.timecalc import zone
 
 
@@ -82,7 +83,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-class OrderJourney(SupportUpdates):
+class OrderJourney(StoreFacts):
     @workflow.init
     def __init__(self, inp: JourneyInput) -> None:
         order = inp.order
@@ -198,7 +199,8 @@ class OrderJourney(SupportUpdates):
         """Run one parcel's tracking child to its end and keep its final word."""
         order, options = self._inp.order, self._inp.options
         if workflow.patched(PATCH_TENANT_IDS):  # an id per merchant, unambiguous (domain.shipment_workflow_id)
-            child_id = shipment_workflow_id(order.merchant_id, shipment.carrier, shipment.tracking_number)
+            # named by the provider it is tracked through (the carrier itself, for shipments that name no provider)
+            child_id = shipment_workflow_id(order.merchant_id, shipment.tracked_via, shipment.tracking_number)
         else:
             child_id = legacy_shipment_workflow_id(shipment.carrier, shipment.tracking_number)
         parcel = ParcelState(

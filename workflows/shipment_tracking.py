@@ -36,10 +36,12 @@ with workflow.unsafe.imports_passed_through():
         PATCH_FINAL_AT_START,
         PATCH_FINDABLE_DETAIL,
         PATCH_FINDABLE_FROM_START,
+        PATCH_STOP_TRACKING,
         SA_CARRIER_STATUS,
         SA_MERCHANT,
         MessagePreferences,
         ParcelState,
+        StopTracking,
         TrackingCarry,
         TrackingInput,
     )
@@ -91,15 +93,22 @@ class ShipmentTracking:
         self._messenger.preferences = inp.preferences
         self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
         self._reported_delays = len(self._parcel.delays)
+        # who we ask about the parcel, and whose pushes are its news: the provider, or the carrier when none is named
+        self._tracked_via = inp.shipment.tracked_via
+        self._stop: StopTracking | None = None
 
     @workflow.signal
     def tracking_update(self, events: list[TrackingEvent]) -> None:
         """Carrier webhook events for this parcel (the API forwards them). Events for another parcel are
         dropped: a legacy child id (`shipment-{carrier}-{number}`) can be reached for a different parcel."""
         parcel = self._parcel
-        self._inbox.extend(
-            e for e in events if e.carrier == parcel.carrier and e.tracking_number == parcel.tracking_number
-        )
+        sources = {parcel.carrier, self._tracked_via}
+        self._inbox.extend(e for e in events if e.carrier in sources and e.tracking_number == parcel.tracking_number)
+
+    @workflow.signal
+    def stop_tracking(self, stop: StopTracking) -> None:
+        """The parcel will not travel (the store cancelled its fulfillment): tracking ends, status `cancelled`."""
+        self._stop = stop
 
     @workflow.signal
     def preferences_changed(self, preferences: MessagePreferences) -> None:
@@ -131,13 +140,15 @@ class ShipmentTracking:
             deadline = self._next_wake(now)
             # Final already (delivered before tracking started): end now, not at the next poll.
             done = self._parcel.final and workflow.patched(PATCH_FINAL_AT_START)
-            if not self._inbox and not done:
+            if not self._inbox and not done and self._stop is None:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox),
+                        lambda: bool(self._inbox) or self._stop is not None,
                         timeout=max(deadline - now, timedelta(seconds=1)),
                         timeout_summary="next poll or delay check",
                     )
+            if self._stop is not None and workflow.patched(PATCH_STOP_TRACKING):
+                return await self._stopped(self._stop)
             now = workflow.now()
             events, self._inbox = self._inbox, []
             if events:  # the carrier is talking: polling can wait
@@ -174,11 +185,11 @@ class ShipmentTracking:
         try:
             result = await workflow.execute_activity(
                 POLL_CARRIER,
-                PollRequest(carrier=self._parcel.carrier, tracking_number=self._parcel.tracking_number),
+                PollRequest(carrier=self._tracked_via, tracking_number=self._parcel.tracking_number),
                 result_type=PollResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=POLL_RETRY,
-                summary=f"poll {self._parcel.carrier} {self._parcel.tracking_number}",
+                summary=f"poll {self._tracked_via} {self._parcel.tracking_number}",
             )
             events = list(result.events)
         except ActivityError:
@@ -349,6 +360,18 @@ class ShipmentTracking:
                 SA_CARRIER_STATUS.value_set(self._parcel.status.value),
             ]
         )
+
+    async def _stopped(self, stop: StopTracking) -> ParcelState:
+        """End now: the parcel is `cancelled` (unless it already reached its end); held messages are dropped by
+        their own relevance checks or go out first."""
+        parcel = self._parcel
+        if not parcel.final:
+            parcel.status = TrackingStatus.CANCELLED
+            parcel.final = True
+            parcel.last_description = stop.reason or "fulfillment cancelled"
+            self._publish_status()
+        await asyncio.gather(*self._deferred)
+        return parcel
 
     def _check_expiry(self, now: datetime) -> None:
         """No carrier word at all for `expire_after`, or tracking for `give_up_after`: stop tracking."""

@@ -267,14 +267,7 @@ class SupportUpdates(ProviderCalls):
                     record = await self._issue_refund(
                         "cancel", refundable, items, RefundReason.OTHER, reason_note, cmd.actor
                     )
-            self._state.cancelled_at = workflow.now()
-            self._state.cancel_reason = cmd.reason
-            self._set_stage(Stage.CANCELLED)
-            self._publish_stage()
-            self._plan, self._plan_changed = [], True
-            told = record is not None and record.status != "unknown"  # never promise money we are not sure of
-            context = {"refund": {"amount": str(record.amount), "currency": record.currency}} if record and told else {}
-            self._send_later(Step.CANCELLED, "", context)
+            told = self._end_cancelled(cmd.reason, record)
             refunded = f"; refunded {money(record.amount, record.currency)}" if record and told else ""
             return Done(f"cancelled: {cmd.reason}{refunded}{note}", {"refund": record})
 
@@ -282,6 +275,19 @@ class SupportUpdates(ProviderCalls):
 
     def _vet_cancel(self, cmd: CancelCommand) -> None:
         checked(lambda: cancel_check(self._state, cmd))
+
+    def _end_cancelled(self, reason: str, record: RefundRecord | None) -> bool:
+        """The journey ends cancelled: nothing more planned, and the customer told (with the refund, if one was
+        made and confirmed). Support's cancel and the store's share it. True if the refund was told."""
+        self._state.cancelled_at = workflow.now()
+        self._state.cancel_reason = reason
+        self._set_stage(Stage.CANCELLED)
+        self._publish_stage()
+        self._plan, self._plan_changed = [], True
+        told = record is not None and record.status != "unknown"  # never promise money we are not sure of
+        context = {"refund": {"amount": str(record.amount), "currency": record.currency}} if record and told else {}
+        self._send_later(Step.CANCELLED, "", context)
+        return told
 
     # --- pause, resume, opt-out, note -----------------------------------------------------------------
 
