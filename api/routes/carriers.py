@@ -44,21 +44,32 @@ async def carrier_events(carrier: str, request: Request, svc: ServicesDep) -> Ev
         WEBHOOK_EVENTS.labels(carrier, "refused").inc()
         status = 401 if "signature" in str(err).lower() else 400
         raise ApiError(status, "bad_webhook", str(err)) from err
-    # One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of
-    # numbers nobody registered yet, which the parcel's tracking claims when it starts.
+    matched, unmatched = await deliver_scans(svc, carrier, body, events)
+    WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
+    return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
+
+
+async def deliver_scans(
+    svc: Services, carrier: str, body: bytes, events: list[TrackingEvent], merchant_id: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Store pushed scans and tell each known parcel's tracking; (matched, unmatched) tracking numbers.
+
+    One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of numbers nobody
+    registered yet, which the parcel's tracking claims when it starts. `merchant_id`: the push came from that
+    merchant's own store, so only its parcels are told."""
     recorded = await run_in_threadpool(svc.store.record_carrier_push, carrier, body, events)
     matched: list[str] = []
     unmatched: list[str] = []
     for tracking_number, owners in recorded.owners.items():
-        if not owners:
+        mine = [owner for owner, _order_id in owners if merchant_id is None or owner == merchant_id]
+        if not mine:
             unmatched.append(tracking_number)
             continue
         parcel_events = [e for e in events if e.tracking_number == tracking_number]
-        for merchant_id, _order_id in owners:
-            await signal_parcel(svc, merchant_id, carrier, tracking_number, parcel_events)
+        for owner in mine:
+            await signal_parcel(svc, owner, carrier, tracking_number, parcel_events)
         matched.append(tracking_number)
-    WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
-    return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
+    return matched, unmatched
 
 
 async def signal_parcel(

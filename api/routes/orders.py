@@ -29,6 +29,7 @@ from api.journey_state import read_journey_state
 from api.services import Services
 from api.updates import OrderRef, resolve_order
 from domain import Order, Role, Shipment
+from policies.loader import LoadedPolicy
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
@@ -63,13 +64,7 @@ async def create_order(
 ) -> OrderAccepted:
     """Start the order's journey. The same order again returns the same journey (200) and changes nothing."""
     check_merchant(actor, order.merchant_id)
-    if problems := order.check_received(datetime.now(UTC)):
-        raise ApiError(
-            422,
-            "invalid_request",
-            "; ".join(f"{path}: {message}" for path, message in problems.items()),
-            problems=[{"path": path, "message": message} for path, message in problems.items()],
-        )
+    check_received(order)
     loaded = svc.policies.get(order.merchant_id)
     if loaded is None:
         # Staff may learn which merchants exist; a merchant token only that its own has no policy.
@@ -79,7 +74,27 @@ async def create_order(
             "unknown_merchant",
             f"merchant_id {order.merchant_id!r} has no policy (add policies/bundled/<merchant>.yaml){known}",
         )
-    raw = await request.json()
+    accepted = await intake_order(svc, order, await request.json(), loaded)
+    if not accepted.created:
+        response.status_code = 200
+    return accepted
+
+
+def check_received(order: Order) -> None:
+    """Intake's checks of what changes with time (`Order.check_received`) as a 422 naming each field."""
+    if problems := order.check_received(datetime.now(UTC)):
+        raise ApiError(
+            422,
+            "invalid_request",
+            "; ".join(f"{path}: {message}" for path, message in problems.items()),
+            problems=[{"path": path, "message": message} for path, message in problems.items()],
+        )
+
+
+async def intake_order(svc: Services, order: Order, raw: dict[str, Any], loaded: LoadedPolicy) -> OrderAccepted:
+    """Store the order with the payload it came in and start its journey: what `POST /v1/orders` and the store
+    webhooks (`api/routes/stores.py`) both do with a new order. The same order again changes nothing and finds
+    the journey it has (`created` false)."""
     created = await run_in_threadpool(svc.store.record_order, order, raw)
     # A repeat of an order taken before journey ids changed finds the journey it already has.
     workflow_id = await run_in_threadpool(svc.store.journey_workflow_id, order.merchant_id, order.order_id)
@@ -100,8 +115,6 @@ async def create_order(
     if created:
         await notify_reorder(svc, order)
     ORDERS_RECEIVED.labels(order.merchant_id, "created" if created else "duplicate").inc()
-    if not created:
-        response.status_code = 200
     return OrderAccepted(
         merchant_id=order.merchant_id,
         order_id=order.order_id,
@@ -159,14 +172,28 @@ async def create_shipment(
 
     An exchange's replacement names its exchange (`exchange_id`, from the exchange's result)."""
     ref = await resolve_order(svc, order_id, merchant_id, actor)
+    created = await add_shipment(svc, ref, shipment)
+    if not created:
+        response.status_code = 200
+    return ShipmentAccepted(
+        workflow_id=ref.workflow_id,
+        tracking_workflow_id=shipment.workflow_id(ref.merchant_id),
+        created=created,
+    )
+
+
+async def add_shipment(svc: Services, ref: OrderRef, shipment: Shipment) -> bool:
+    """Check a parcel against its order, store it and tell the journey to track it; True if it was new. What
+    `POST /v1/orders/{id}/shipments` and a store's fulfillment webhook both do."""
     merchant, oid = ref.merchant_id, ref.order_id
     order = await run_in_threadpool(svc.store.get_order, merchant, oid)
     assert order is not None
-    if shipment.carrier not in svc.carriers:  # its tracking could never poll: refuse, do not store
+    if shipment.tracked_via not in svc.carriers:  # its tracking could never poll: refuse, do not store
+        what = "provider" if shipment.provider else "carrier"
         raise ApiError(
             422,
-            "unknown_carrier",
-            f"carrier {shipment.carrier!r} is not one we can track; valid: {', '.join(sorted(svc.carriers))}",
+            f"unknown_{what}",
+            f"{what} {shipment.tracked_via!r} is not one we can track; valid: {', '.join(sorted(svc.carriers))}",
         )
     if shipment.exchange_id is not None:
         await check_exchange(svc, ref, shipment.exchange_id)
@@ -191,13 +218,7 @@ async def create_shipment(
     except ShipmentConflictError as err:  # another order of this merchant has the number; never another merchant's
         raise ApiError(409, "shipment_conflict", str(err)) from err
     await signal_journey(svc, ref, OrderJourney.shipment_created, shipment)
-    if not created:
-        response.status_code = 200
-    return ShipmentAccepted(
-        workflow_id=ref.workflow_id,
-        tracking_workflow_id=shipment.workflow_id(merchant),
-        created=created,
-    )
+    return created
 
 
 async def check_exchange(svc: Services, ref: OrderRef, exchange_id: str) -> None:
