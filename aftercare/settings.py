@@ -13,6 +13,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_STRIPE_KEY_ENV = "DEMO_STRIPE_SECRET_KEY"
 """The variable the bundled demo policy's `payments.credentials_env.secret_key` names."""
+DEMO_SHOPIFY_SECRET_ENV = "SHOPIFY_DEMO_WEBHOOK_SECRET"
+"""The variable the bundled demo policy's `store.webhook_secret_env` names."""
 
 
 def _env(name: str, default: str) -> str:
@@ -82,6 +84,11 @@ class Settings:
     # default so `make run DEMO=1` refunds through the sandbox. A secret: kept out of repr().
     demo_stripe_secret_key: str = field(
         default_factory=lambda: _env(DEMO_STRIPE_KEY_ENV, "sk_test_demo_merchant"), repr=False
+    )
+    # The demo shop's Shopify webhook secret in the embedded stack: the API checks with it, the sandbox's shop
+    # signs with it (DEMO_SHOPIFY_SECRET_ENV). A secret: kept out of repr().
+    demo_shopify_webhook_secret: str = field(
+        default_factory=lambda: _env(DEMO_SHOPIFY_SECRET_ENV, "sandbox-shopify-secret"), repr=False
     )
 
     def __post_init__(self) -> None:

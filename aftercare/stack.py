@@ -25,7 +25,7 @@ from rich.table import Table
 from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
-from aftercare.settings import DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
+from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
 from policies.loader import PolicyError, load_policy_dir
 from workflows.models import SEARCH_ATTRIBUTES
 
@@ -185,6 +185,8 @@ def plan_children(settings: Settings) -> list[Child]:
     ]
     # secrets travel in the environment, never on a command line that `ps` shows
     easypost = secret_env(settings, "AFTERCARE_EASYPOST_API_KEY", "AFTERCARE_EASYPOST_WEBHOOK_SECRET")
+    # the demo shop's Shopify webhooks: the sandbox's shop signs with it, the API checks with it
+    shopify = {DEMO_SHOPIFY_SECRET_ENV: settings.demo_shopify_webhook_secret}
     # The worker reads each merchant's Stripe key from the variable its policy names; the sandbox opens one
     # account per key it accepts (those, and any in AFTERCARE_SANDBOX_STRIPE_KEYS).
     merchant_keys = sandbox_stripe_keys(settings)
@@ -219,7 +221,7 @@ def plan_children(settings: Settings) -> list[Child]:
             logs / "sandbox.log",
             # signs webhooks as the API checks them, opens a Stripe account per key, keeps its state (outbox,
             # trackers, Stripe's payments) under AFTERCARE_HOME/sandbox across restarts
-            env=easypost | sandbox_keys | {"AFTERCARE_HOME": str(settings.home)},
+            env=easypost | shopify | sandbox_keys | {"AFTERCARE_HOME": str(settings.home)},
         ),
         Child(
             "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | merchant_keys
@@ -228,7 +230,7 @@ def plan_children(settings: Settings) -> list[Child]:
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
             logs / "api.log",
-            env=connector_env(settings) | easypost,  # checks the carrier webhooks' signatures
+            env=connector_env(settings) | easypost | shopify,  # checks the carrier and store webhooks' signatures
         ),
     ]
     # fmt: on
@@ -257,6 +259,7 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
     table.add_row("Temporal Web UI", settings.temporal_ui_url)
     table.add_row("Sandbox outbox (emails, SMS, refunds)", f"{settings.sandbox_url}/outbox")
     table.add_row("Payments API (Stripe; its API under /v1)", settings.stripe_base_url)
+    table.add_row("Demo Shopify shop (its controls)", f"{settings.sandbox_url}/docs#/sandbox%3A%20shopify")
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
     table.add_row("Database", settings.database_url)

@@ -17,6 +17,7 @@ from pathlib import Path
 from aftercare.logs import configure_logging
 from sandbox.persistence import default_state_dir
 from sandbox.runner import DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_URL, run_sandbox
+from sandbox.shopify import DEMO_SHOP
 from sandbox.state import SandboxState
 
 
@@ -41,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="Secrets come from the environment, never the command line (which `ps` shows): "
         "AFTERCARE_EASYPOST_WEBHOOK_SECRET signs carrier webhooks; AFTERCARE_EASYPOST_API_KEY and "
         "AFTERCARE_SANDBOX_STRIPE_KEYS are the keys the stand-ins accept (several: comma-separated; each Stripe key "
-        "is its own account).",
+        "is its own account); SHOPIFY_DEMO_WEBHOOK_SECRET signs the demo shop's Shopify webhooks.",
     )
     parser.add_argument("--host", default=env("AFTERCARE_SANDBOX_HOST", "127.0.0.1"))
     parser.add_argument(
@@ -59,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where carrier webhooks go",
     )
     parser.add_argument(
+        "--shopify-webhook-url",
+        default=env("AFTERCARE_SANDBOX_SHOPIFY_WEBHOOK_URL", ""),
+        help="where the Shopify shop's webhooks go (default: the API of --webhook-url, /v1/webhooks/shopify)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=default_state_dir(),
@@ -74,10 +80,13 @@ async def serve(args: argparse.Namespace) -> None:
     stripe_keys = _keys_env("AFTERCARE_SANDBOX_STRIPE_KEYS", "sk_test_sandbox")  # each key its own account
     secret = os.environ.get("AFTERCARE_EASYPOST_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
     state = SandboxState(
+        shopify_webhook_url=args.shopify_webhook_url,
         easypost_api_keys=keys,
         stripe_api_keys=stripe_keys,
         stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
     )
+    if shopify_secret := os.environ.get("SHOPIFY_DEMO_WEBHOOK_SECRET"):  # the demo shop signs as the API checks
+        state.shopify_secrets[DEMO_SHOP] = shopify_secret
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, secret,
         state=state, log_level=args.log_level, state_dir=None if args.memory_only else args.state_dir,

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP side: EasyPost, Twilio and Stripe stand-ins, the outbox, and the controls, in one app."""
+"""The sandbox's HTTP side: EasyPost, Twilio, Stripe and Shopify stand-ins, the outbox, and the controls, in one app."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, stripe, twilio
+from sandbox import easypost, outbox, shopify, stripe, twilio
 from sandbox.state import SandboxState
 
 
@@ -45,6 +45,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(easypost.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(shopify.build_router(state, client))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -61,6 +62,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 "stripe": f"{state.http_url}/stripe",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
+                "shopify_webhook_url": shopify.webhook_url(state),
             }
         )
 

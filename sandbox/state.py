@@ -140,6 +140,15 @@ class SandboxState:
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
     twilio_opted_out: set[str] = field(default_factory=set)
+    # Shopify (a shop that sends its webhooks to us; sandbox/shopify.py)
+    shopify_webhook_url: str = ""  # empty: the API of `webhook_url`, at /v1/webhooks/shopify
+    shopify_secrets: dict[str, str] = field(
+        default_factory=lambda: {"aftercare-demo.myshopify.com": "sandbox-shopify-secret"}
+    )  # shop domain -> the secret it signs with
+    shopify_orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # order id -> Order JSON
+    shopify_fulfillments: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> Fulfillment JSON
+    shopify_deliveries: list[dict[str, Any]] = field(default_factory=list)  # what was sent, and the answer
+    shopify_next_id: int = 820982911946200000
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -212,12 +221,15 @@ class SandboxState:
                 "twilio_fail_next",
                 "easypost_fail_next",
                 "stripe_fail_next",
+                "shopify_deliveries",
             ):
                 getattr(self, name).clear()
             for mapping in (self.shipments, *(getattr(self, name) for name in STRIPE_KEPT)):
                 mapping.clear()
             self.stripe_in_flight.clear()
             self.trackers.clear()
+            self.shopify_orders.clear()
+            self.shopify_fulfillments.clear()
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()
