@@ -33,7 +33,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
 SECRET = "shpss_test_secret"
 SHOP = "aftercare-demo.myshopify.com"
 ORDER_ID = "820982911946154508"
-MODELS = {
+MODELS: dict[str, type[m.ShopifyModel]] = {
     "orders_": m.Order,
     "fulfillments_": m.Fulfillment,
     "refunds_": m.Refund,
