@@ -22,6 +22,7 @@ PUBLIC = {
     ("GET", "/docs/oauth2-redirect"): "the API's description",
     ("GET", "/healthz"): "up or down, naming no merchant",
     ("POST", "/v1/carriers/{carrier}/events"): "the carrier's signature",
+    ("POST", "/v1/webhooks/{platform}"): "the shop's signature (Shopify: X-Shopify-Hmac-Sha256)",
     ("GET", "/console/static/console.css"): "a stylesheet",
     ("GET", "/console/login"): "the login form",
     ("POST", "/console/login"): "a token in the form",
