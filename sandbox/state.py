@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +149,8 @@ class SandboxState:
     shopify_orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # order id -> Order JSON
     shopify_fulfillments: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> Fulfillment JSON
     shopify_deliveries: list[dict[str, Any]] = field(default_factory=list)  # what was sent, and the answer
-    shopify_next_id: int = 820982911946200000
+    # ids keep growing across restarts and resets, as Shopify's do: a journey id is never reused
+    shopify_next_id: int = field(default_factory=lambda: int(time.time() * 1_000_000))
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
