@@ -157,6 +157,9 @@ class ParcelState(BaseModel):
     delays: list[DelayAlert] = Field(default_factory=list)
     messages: list[MessageOutcome] = Field(default_factory=list, description="what this parcel's child sent")
     final: bool = False
+    withdrawn: bool = Field(
+        default=False, description="its fulfillment was cancelled in the store: its items did not ship with it"
+    )
 
 
 class PlannedAction(BaseModel):

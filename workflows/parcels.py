@@ -15,8 +15,9 @@ def originals(parcels: Iterable[ParcelState]) -> list[ParcelState]:
 
 
 def fully_shipped(order: Order, parcels: Iterable[ParcelState]) -> bool:
-    """Every unit of every line item is in some parcel (a parcel without item list carries all)."""
-    own = originals(parcels)
+    """Every unit of every line item is in some parcel (a parcel without item list carries all); a parcel whose
+    fulfillment the store cancelled carries nothing."""
+    own = [p for p in originals(parcels) if not p.withdrawn]
     if any(not p.items for p in own):
         return True
     shipped: dict[str, int] = {}

@@ -368,6 +368,7 @@ class ShipmentTracking:
         if not parcel.final:
             parcel.status = TrackingStatus.CANCELLED
             parcel.final = True
+            parcel.withdrawn = True
             parcel.last_description = stop.reason or "fulfillment cancelled"
             self._publish_status()
         await asyncio.gather(*self._deferred)

@@ -282,7 +282,7 @@ def cancel_check(state: JourneyState, cmd: CancelCommand) -> None:
     _not_cancelled(state, "cancelling again")
     if not cmd.reason.strip():
         raise Refusal(422, "missing_reason", "a cancellation needs a reason (the customer may read it)")
-    shipped: list[ParcelState] = [p for p in state.parcels if p.exchange_id is None]
+    shipped: list[ParcelState] = [p for p in state.parcels if p.exchange_id is None and not p.withdrawn]
     if shipped:
         first = shipped[0]
         raise Refusal(
