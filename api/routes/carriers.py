@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
-from connectors.carriers.base import WebhookError
+from connectors.carriers.base import QueryVerifiedWebhooks, WebhookError
 from domain import TrackingEvent, shipment_workflow_ids
 from workflows.shipment_tracking import ShipmentTracking
 
@@ -39,37 +39,29 @@ async def carrier_events(carrier: str, request: Request, svc: ServicesDep) -> Ev
         raise ApiError(404, "unknown_carrier", f"no carrier {carrier!r}; known: {', '.join(svc.carriers)}")
     body = await request.body()
     try:
-        events = client.parse_webhook(body, request.headers)
+        if isinstance(client, QueryVerifiedWebhooks):  # Shippo: a `?token=` in the URL may stand for a signature
+            events = client.parse_webhook_with_query(body, request.headers, request.query_params)
+        else:
+            events = client.parse_webhook(body, request.headers)
     except WebhookError as err:
         WEBHOOK_EVENTS.labels(carrier, "refused").inc()
         status = 401 if "signature" in str(err).lower() else 400
         raise ApiError(status, "bad_webhook", str(err)) from err
-    matched, unmatched = await deliver_scans(svc, carrier, body, events)
-    WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
-    return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
-
-
-async def deliver_scans(
-    svc: Services, carrier: str, body: bytes, events: list[TrackingEvent], merchant_id: str | None = None
-) -> tuple[list[str], list[str]]:
-    """Store pushed scans and tell each known parcel's tracking; (matched, unmatched) tracking numbers.
-
-    One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of numbers nobody
-    registered yet, which the parcel's tracking claims when it starts. `merchant_id`: the push came from that
-    merchant's own store, so only its parcels are told."""
+    # One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of
+    # numbers nobody registered yet, which the parcel's tracking claims when it starts.
     recorded = await run_in_threadpool(svc.store.record_carrier_push, carrier, body, events)
     matched: list[str] = []
     unmatched: list[str] = []
     for tracking_number, owners in recorded.owners.items():
-        mine = [owner for owner, _order_id in owners if merchant_id is None or owner == merchant_id]
-        if not mine:
+        if not owners:
             unmatched.append(tracking_number)
             continue
         parcel_events = [e for e in events if e.tracking_number == tracking_number]
-        for owner in mine:
-            await signal_parcel(svc, owner, carrier, tracking_number, parcel_events)
+        for merchant_id, _order_id in owners:
+            await signal_parcel(svc, merchant_id, carrier, tracking_number, parcel_events)
         matched.append(tracking_number)
-    return matched, unmatched
+    WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
+    return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
 
 
 async def signal_parcel(
