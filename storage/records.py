@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import Actor, Channel, MessageRequest, Role, SkipReason, Step, TrackingEvent
+from domain import Actor, AddressedMessage, Channel, MessageRequest, Role, SkipReason, TrackingEvent
 
 
 class StorageError(Exception):
@@ -83,18 +83,11 @@ class SuppressionReason(StrEnum):
     BOUNCED = "bounced"
 
 
-class OutboxRow(BaseModel):
+class OutboxRow(AddressedMessage):
     """One outbox row, detached from the database."""
 
     model_config = ConfigDict(frozen=True)
 
-    idempotency_key: str
-    merchant_id: str
-    order_id: str
-    customer_id: str
-    step: Step
-    channel: Channel
-    recipient: str | None
     marketing: bool
     policy_hash: str | None
     status: OutboxStatus

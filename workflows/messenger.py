@@ -244,14 +244,6 @@ class Messenger:
                 summary=f"{step.value} by {channel.value}",
             )
         except ActivityError as err:
-            outcome = MessageOutcome(
-                idempotency_key=key,
-                step=step,
-                channel=channel,
-                recipient=recipient,
-                status=MessageStatus.FAILED,
-                at=workflow.now(),
-                detail=str(err.cause or err),
-            )
+            outcome = MessageOutcome.of(request, MessageStatus.FAILED, workflow.now(), detail=str(err.cause or err))
         self.outcomes.append(outcome)
         return outcome

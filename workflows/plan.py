@@ -19,7 +19,7 @@ from policies.schema import Policy
 from workflows.commands import ExchangeRecord
 from workflows.models import JourneyState, PlannedAction
 from workflows.support_rules import fully_refunded_items
-from workflows.timecalc import add_duration, sub_duration
+from workflows.timecalc import add_duration
 
 REVIEW_STEPS = frozenset({Step.REVIEW_REQUEST, Step.REVIEW_REMINDER})
 
@@ -96,8 +96,13 @@ def reorder_plan(
             continue
         runs_out = delivered_at + timedelta(days=rule.supply_days_per_unit * qty)
         defaults = policy.defaults
-        before = sub_duration(
-            runs_out, rule.remind_before, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays
+        before = add_duration(
+            runs_out,
+            rule.remind_before,
+            tz=tz,
+            business_days=defaults.business_days,
+            holidays=defaults.holidays,
+            backwards=True,
         )
         when = max(before, delivered_at)
         context = {
