@@ -35,17 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.durations import Duration
     from workflows import commands as act
-    from workflows.commands import (
-        ActionResult,
-        CancelCommand,
-        ExchangeCommand,
-        ExchangeRecord,
-        NoteCommand,
-        OptOutCommand,
-        PauseCommand,
-        RefundCommand,
-        ResumeCommand,
-    )
+    from workflows.commands import ActionResult, ExchangeRecord
     from workflows.messenger import Messenger
     from workflows.models import (
         FULFILLMENT_CHECK,
@@ -404,65 +394,65 @@ class OrderJourney(SupportUpdates):
     # --- what support asks for (Updates; the handlers are in workflows.support_updates) ---------------
 
     @workflow.update(name=act.REFUND)
-    async def refund(self, cmd: RefundCommand) -> ActionResult:
+    async def refund(self, cmd: act.RefundCommand) -> ActionResult:
         """Money back through the payment provider; refunded items drop out of reviews and reorders."""
         return await self._on_refund(cmd)
 
     @refund.validator
-    def _validate_refund(self, cmd: RefundCommand) -> None:
+    def _validate_refund(self, cmd: act.RefundCommand) -> None:
         self._vet_refund(cmd)
 
     @workflow.update(name=act.EXCHANGE)
-    async def exchange(self, cmd: ExchangeCommand) -> ActionResult:
+    async def exchange(self, cmd: act.ExchangeCommand) -> ActionResult:
         """A return label for the items, the replacement tracked like any parcel, the review held until it arrives."""
         return await self._on_exchange(cmd)
 
     @exchange.validator
-    def _validate_exchange(self, cmd: ExchangeCommand) -> None:
+    def _validate_exchange(self, cmd: act.ExchangeCommand) -> None:
         self._vet_exchange(cmd)
 
     @workflow.update(name=act.CANCEL)
-    async def cancel(self, cmd: CancelCommand) -> ActionResult:
+    async def cancel(self, cmd: act.CancelCommand) -> ActionResult:
         """Before anything shipped: refund per policy, tell the customer, and end the journey."""
         return await self._on_cancel(cmd)
 
     @cancel.validator
-    def _validate_cancel(self, cmd: CancelCommand) -> None:
+    def _validate_cancel(self, cmd: act.CancelCommand) -> None:
         self._vet_cancel(cmd)
 
     @workflow.update(name=act.PAUSE)
-    async def pause_messages(self, cmd: PauseCommand) -> ActionResult:
+    async def pause_messages(self, cmd: act.PauseCommand) -> ActionResult:
         """Hold back the journey's messages (not answers to support's own actions) until resumed or `until`."""
         return await self._on_pause(cmd)
 
     @pause_messages.validator
-    def _validate_pause(self, cmd: PauseCommand) -> None:
+    def _validate_pause(self, cmd: act.PauseCommand) -> None:
         self._vet_pause(cmd)
 
     @workflow.update(name=act.RESUME)
-    async def resume_messages(self, cmd: ResumeCommand) -> ActionResult:
+    async def resume_messages(self, cmd: act.ResumeCommand) -> ActionResult:
         return await self._on_resume(cmd)
 
     @resume_messages.validator
-    def _validate_resume(self, cmd: ResumeCommand) -> None:
+    def _validate_resume(self, cmd: act.ResumeCommand) -> None:
         self._vet_resume(cmd)
 
     @workflow.update(name=act.OPT_OUT)
-    async def opt_out(self, cmd: OptOutCommand) -> ActionResult:
+    async def opt_out(self, cmd: act.OptOutCommand) -> ActionResult:
         """The customer wants no more messages on these channels from this order."""
         return await self._on_opt_out(cmd)
 
     @opt_out.validator
-    def _validate_opt_out(self, cmd: OptOutCommand) -> None:
+    def _validate_opt_out(self, cmd: act.OptOutCommand) -> None:
         self._vet_opt_out(cmd)
 
     @workflow.update(name=act.ADD_NOTE)
-    async def add_note(self, cmd: NoteCommand) -> ActionResult:
+    async def add_note(self, cmd: act.NoteCommand) -> ActionResult:
         """Free text on the order's record, for the next person who picks it up."""
         return await self._on_note(cmd)
 
     @add_note.validator
-    def _validate_note(self, cmd: NoteCommand) -> None:
+    def _validate_note(self, cmd: act.NoteCommand) -> None:
         self._vet_note(cmd)
 
     # --- helpers --------------------------------------------------------------------------------

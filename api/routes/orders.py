@@ -234,14 +234,13 @@ async def _fact_about(order_id: str, svc: ServicesDep, actor: Intake, merchant_i
 
 
 FactAbout = Annotated[OrderRef, Depends(_fact_about)]
+ReviewBody = Annotated[ReviewSubmitted, Body()]
+ReorderBody = Annotated[Reordered, Body()]
+Accepted = dict[str, str]
 
 
 @router.post("/{order_id}/signals/review-submitted", status_code=202)
-async def review_submitted(
-    ref: FactAbout,
-    svc: ServicesDep,
-    review: Annotated[ReviewSubmitted, Body()] = ReviewSubmitted(),  # noqa: B008
-) -> dict[str, str]:
+async def review_submitted(ref: FactAbout, svc: ServicesDep, review: ReviewBody = ReviewSubmitted()) -> Accepted:  # noqa: B008
     """The store says the customer reviewed (the whole order, or these items): no review request or
     reminder for them."""
     order = await run_in_threadpool(svc.store.get_order, ref.merchant_id, ref.order_id)
@@ -256,11 +255,7 @@ async def review_submitted(
 
 
 @router.post("/{order_id}/signals/reordered", status_code=202)
-async def reordered(
-    ref: FactAbout,
-    svc: ServicesDep,
-    reorder: Annotated[Reordered, Body()] = Reordered(),  # noqa: B008
-) -> dict[str, str]:
+async def reordered(ref: FactAbout, svc: ServicesDep, reorder: ReorderBody = Reordered()) -> Accepted:  # noqa: B008
     """The store says the customer bought these SKUs again: their reorder reminders are moot."""
     if reorder.new_order_id is not None and reorder.new_order_id != ref.order_id:
         new = await run_in_threadpool(svc.store.get_order, ref.merchant_id, reorder.new_order_id)
