@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +76,14 @@ class OutboxStatus(StrEnum):
 
 
 FINAL_OUTBOX_STATUSES = frozenset({OutboxStatus.SENT, OutboxStatus.SKIPPED})
+
+
+class EarlierOrder(NamedTuple):
+    """A customer's earlier order that shares SKUs with a new one, and the journey to tell."""
+
+    order_id: str
+    workflow_id: str
+    skus: list[str]
 
 
 class SuppressionReason(StrEnum):

@@ -118,17 +118,14 @@ async def notify_reorder(svc: Services, order: Order) -> None:
     earlier = await run_in_threadpool(
         svc.store.customer_orders_with_skus, order.merchant_id, order.customer.id, skus, order.order_id
     )
-    for earlier_order_id, matching in earlier:
-        workflow_id = await run_in_threadpool(svc.store.journey_workflow_id, order.merchant_id, earlier_order_id)
-        if workflow_id is None:
-            continue
+    for found in earlier:
         try:
-            await svc.temporal.get_workflow_handle(workflow_id).signal(
-                OrderJourney.reordered, Reordered(skus=matching, new_order_id=order.order_id)
+            await svc.temporal.get_workflow_handle(found.workflow_id).signal(
+                OrderJourney.reordered, Reordered(skus=found.skus, new_order_id=order.order_id)
             )
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
-                log.warning("could not tell %s about reorder: %s", earlier_order_id, err.message)
+                log.warning("could not tell %s about reorder: %s", found.order_id, err.message)
 
 
 @router.get("/{order_id}", response_model=JourneyState)

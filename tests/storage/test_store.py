@@ -118,10 +118,12 @@ def test_customer_orders_with_skus_finds_earlier_orders_sharing_a_sku(store: Sto
     store.record_order(make_order("1003", customer_id="c-2"), {})
     store.record_order(make_order("1004", merchant_id="bravo"), {})
 
-    assert store.customer_orders_with_skus("acme", "c-1", ["BEANS", "TEA"], "1002") == [("1001", ["BEANS"])]
+    assert store.customer_orders_with_skus("acme", "c-1", ["BEANS", "TEA"], "1002") == [
+        ("1001", "order~acme~1001", ["BEANS"])
+    ]
     assert store.customer_orders_with_skus("acme", "c-1", {"BEANS", "MUG-BLUE"}) == [
-        ("1001", ["BEANS", "MUG-BLUE"]),
-        ("1002", ["BEANS", "MUG-BLUE"]),
+        ("1001", "order~acme~1001", ["BEANS", "MUG-BLUE"]),
+        ("1002", "order~acme~1002", ["BEANS", "MUG-BLUE"]),
     ]
     assert store.customer_orders_with_skus("acme", "c-1", ["TEA"]) == []
     assert store.customer_orders_with_skus("acme", "c-1", []) == []
