@@ -33,8 +33,8 @@ def track_error(resp: httpx.Response, tracking_number: str, doing: str) -> Carri
     said = shippo_said(resp)
     words = f" ({said})" if said else ""
     status = resp.status_code
-    if status == 404 and said is None:
-        text = f"Shippo API not found at {resp.request.url} (HTTP 404): check the Shippo base URL"
+    if status == 404:  # Shippo answers an unknown parcel with status UNKNOWN, not 404: this is a wrong address
+        text = f"Shippo API not found at {resp.request.url} (HTTP 404){words}: check the Shippo base URL"
         return CarrierError(text, retryable=False, status_code=status)
     if status in (401, 403):
         return CarrierError(f"Shippo rejected the API token{words}", retryable=False, status_code=status)
@@ -49,7 +49,7 @@ def track_error(resp: httpx.Response, tracking_number: str, doing: str) -> Carri
     if status >= 500:
         text = f"Shippo failed with HTTP {status} {doing} {tracking_number}{words}"
         return CarrierError(text, retryable=True, status_code=status, retry_after=retry_after(resp))
-    if status in (400, 404, 422):
+    if status in (400, 422):
         text = f"Shippo cannot track {tracking_number!r} (HTTP {status}){words}"
         return CarrierError(text, retryable=False, status_code=status)
     return CarrierError(
