@@ -45,7 +45,7 @@ def response_error(resp: httpx.Response, tracking_number: str, doing: str) -> Ca
         body = None
     errors = errors_of(body)
     said, status = _said(errors), resp.status_code
-    if status == 404 and body is None:
+    if status == 404:  # 17TRACK answers every call it knows with 200 and a `code`: this is a wrong address
         text = f"17TRACK API not found at {resp.request.url} (HTTP 404): check the 17TRACK base URL"
         return CarrierError(text, retryable=False, status_code=status)
     if status in (401, 403) or any(code in ACCOUNT_ERRORS for code, _ in errors):

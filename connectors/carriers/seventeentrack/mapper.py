@@ -3,8 +3,12 @@
 Works on the decoded JSON as 17TRACK sends it (field names in `models.py`), tolerating missing fields. A
 scan's status comes from its own `sub_status` (v2.2), else its `stage`, else (for the latest scan) the
 parcel's `latest_status`; older scans with neither are in transit. 17TRACK gives scans no id: ours hashes
-what identifies the scan (number, time, description, place), the same by poll and by push. The estimate is
-per parcel (`time_metrics.estimated_delivery_date`, the window's end) and rides on the latest scan.
+what identifies the scan (number, time, description, place), the same by poll and by push.
+
+17TRACK also judges the parcel without a new scan (`Expired` after weeks of silence, `Exception_Delayed`):
+when its `latest_status` says more than the latest scan, that verdict becomes one more event at the latest
+scan's time, with an id of its own (so the journey hears it once). The estimate is per parcel
+(`time_metrics.estimated_delivery_date`, the window's end) and rides on the latest event.
 """
 
 from __future__ import annotations
@@ -82,9 +86,10 @@ def estimated_delivery(track_info: Mapping[str, Any]) -> datetime | None:
     return parse_datetime(window.get("to")) or parse_datetime(window.get("from"))
 
 
-def _status_of(
-    event: Mapping[str, Any], is_latest: bool, latest: Mapping[str, Any]
-) -> tuple[TrackingStatus, ExceptionReason | None, str]:
+Verdict = tuple[TrackingStatus, ExceptionReason | None, str]
+
+
+def _status_of(event: Mapping[str, Any], is_latest: bool, verdict: Verdict) -> Verdict:
     sub = event.get("sub_status")
     if sub:
         status, reason = map_status(None, str(sub))
@@ -94,10 +99,30 @@ def _status_of(
     if staged is not None:
         return staged[0], staged[1], f"stage:{event['stage']}"
     if is_latest:
-        status, reason = map_status(latest.get("status"), latest.get("sub_status"))
-        code = "/".join(str(latest[k]) for k in ("status", "sub_status") if latest.get(k))
-        return status, reason, code
+        return verdict
     return TrackingStatus.IN_TRANSIT, None, ""
+
+
+def _verdict_event(
+    number: str, events: list[TrackingEvent], verdict: Verdict, latest: Mapping[str, Any]
+) -> TrackingEvent | None:
+    """17TRACK's own status of the parcel as an event, when it differs from what the latest scan says."""
+    status, reason, code = verdict
+    if not events:
+        return None
+    last = events[-1]
+    if status is TrackingStatus.UNKNOWN or (status, reason) == (last.status, last.exception_reason):
+        return None
+    parts = [number, last.occurred_at.astimezone(UTC).isoformat(), "latest_status", code]
+    return last.model_copy(
+        update={
+            "event_id": "17track:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32],
+            "status": status,
+            "exception_reason": reason,
+            "description": str(latest.get("sub_status_descr") or last.description)[:500],
+            "carrier_code": code,
+        }
+    )
 
 
 def track_to_result(data: Mapping[str, Any], provider: str = PROVIDER) -> PollResult:
@@ -108,6 +133,9 @@ def track_to_result(data: Mapping[str, Any], provider: str = PROVIDER) -> PollRe
         return PollResult()
     latest = info.get("latest_status") if isinstance(info.get("latest_status"), Mapping) else {}
     assert isinstance(latest, Mapping)
+    verdict_status, verdict_reason = map_status(latest.get("status"), latest.get("sub_status"))
+    verdict_code = "/".join(str(latest[k]) for k in ("status", "sub_status") if latest.get(k))
+    verdict: Verdict = (verdict_status, verdict_reason, verdict_code)
     timed = [(t, e) for e in _events(info) if (t := event_time(e)) is not None]
     timed.sort(key=lambda pair: pair[0])
     events: list[TrackingEvent] = []
@@ -117,7 +145,7 @@ def track_to_result(data: Mapping[str, Any], provider: str = PROVIDER) -> PollRe
         if event_id in seen:
             continue  # the same scan listed twice (latest_event and the provider's list)
         seen.add(event_id)
-        status, reason, code = _status_of(event, i == len(timed) - 1, latest)
+        status, reason, code = _status_of(event, i == len(timed) - 1, verdict)
         events.append(
             TrackingEvent(
                 event_id=event_id,
@@ -131,6 +159,9 @@ def track_to_result(data: Mapping[str, Any], provider: str = PROVIDER) -> PollRe
                 carrier_code=code or None,
             )
         )
+    said = _verdict_event(number, events, verdict, latest)
+    if said is not None:
+        events.append(said)
     edd = estimated_delivery(info)
     if events and edd is not None:
         events[-1] = events[-1].model_copy(update={"estimated_delivery": edd})
