@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import zlib
 from typing import Any
 
 import httpx
@@ -124,7 +125,7 @@ def apply_scan(parcel: dict[str, Any], scan: SeventeenScan) -> dict[str, Any]:
     provider = info["tracking"]["providers"][0]
     provider["events"].append(event)
     provider["events"].sort(key=lambda e: e["time_utc"], reverse=True)
-    provider["events_hash"] = hash(json.dumps(provider["events"])) & 0x7FFFFFFF
+    provider["events_hash"] = zlib.crc32(json.dumps(provider["events"]).encode()) & 0x7FFFFFFF
     latest = provider["events"][0]
     info["latest_event"] = latest
     info["latest_status"] = {"status": _status_of(latest["sub_status"]), "sub_status": latest["sub_status"],
