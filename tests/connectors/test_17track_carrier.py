@@ -207,6 +207,11 @@ def test_every_stage_maps(stage: str, expected: tuple) -> None:
     assert map_stage(stage) == expected
 
 
+@pytest.mark.parametrize("status", sorted(STATUS_MAP))
+def test_a_main_status_written_as_a_stage_maps_as_the_status(status: str) -> None:
+    assert map_stage(status) == map_status(status, None)
+
+
 def test_the_published_sub_statuses_are_all_in_the_table() -> None:
     published = {
         "NotFound_Other", "NotFound_InvalidCode", "InfoReceived", "InTransit_PickedUp", "InTransit_Other",

@@ -102,10 +102,12 @@ def map_stage(stage: str | None) -> tuple[TrackingStatus, ExceptionReason | None
     """Our status for an event's `stage`; None when it has none (an unknown one is counted, and None)."""
     if not stage:
         return None
-    if stage not in STAGE_MAP:
-        note_unknown(PROVIDER, f"stage:{stage}")
-        return None
-    return STAGE_MAP[stage]
+    if stage in STAGE_MAP:
+        return STAGE_MAP[stage]
+    if stage in STATUS_MAP:  # 17TRACK also writes a main status there (`"stage": "Exception"` in its examples)
+        return STATUS_MAP[stage]
+    note_unknown(PROVIDER, f"stage:{stage}")
+    return None
 
 
 # 17TRACK's carrier keys for the main carriers, onto our slugs (`domain.carriers`).
