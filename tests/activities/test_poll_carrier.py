@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracking import TrackingActivities
 from connectors.carriers.base import CarrierError
+from connectors.carriers.shippo import ShippoCarrier
 from domain import PollRequest, PollResult, TrackingEvent, TrackingStatus
 from storage import Store
 
@@ -89,6 +90,24 @@ async def test_carrier_outage_is_raised_for_temporal_to_retry(store: Store) -> N
     with pytest.raises(CarrierError, match="503"):
         await poll(TrackingActivities(store, {"ups": carrier}))
     assert store.list_tracking_events("ups", "1Z0001") == []
+
+
+async def test_a_rate_limit_is_retried_after_the_wait_the_provider_asked_for(store: Store, sandbox, http) -> None:
+    shippo = ShippoCarrier(sandbox.shippo_base_url, "shippo_test_sandbox", "secret", http=http)
+    # (this package's own sandbox: the shared `control` fixture is bound to the connectors' one)
+    fail = await http.post(
+        f"{sandbox.http_url}/_sandbox/shippo/fail-next", json={"status_code": 429, "retry_after": 12}
+    )
+    assert fail.status_code == 200
+    req = PollRequest(carrier="shippo", tracking_number="1Z2617V10397725789")
+
+    with pytest.raises(ApplicationError) as raised:
+        await poll(TrackingActivities(store, {"shippo": shippo}), req)
+
+    assert raised.value.type == "CarrierRateLimited" and not raised.value.non_retryable
+    assert raised.value.next_retry_delay == timedelta(seconds=12)
+    assert "Shippo rate limit reached" in str(raised.value)
+    assert (await poll(TrackingActivities(store, {"shippo": shippo}), req)).events == []  # the retry goes through
 
 
 async def test_unknown_carrier_is_a_non_retryable_error(store: Store) -> None:
