@@ -33,6 +33,12 @@ EMAIL, PHONE = "ada@example.com", "+15555550100"
 NY = "America/New_York"
 
 
+async def _moves_then_arrives(sc: Scenario, tracking_number: str, moving: datetime, delivered: datetime) -> None:
+    """The carrier scans the parcel in transit at `moving`, then delivered at `delivered` (each by webhook)."""
+    await sc.scan_at(tracking_number, TrackingStatus.IN_TRANSIT, moving)
+    await sc.scan_at(tracking_number, TrackingStatus.DELIVERED, delivered)
+
+
 async def _ship_and_move(sc: Scenario, t0: datetime, tracking_number: str) -> None:
     """The parcel ships at t0 and its carrier scans it in transit two hours later."""
     await sc.ship(Shipment(carrier="easypost", tracking_number=tracking_number, shipped_at=t0))
@@ -114,9 +120,8 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
         await sc.ship(Shipment(carrier="easypost", tracking_number="LATE1001", shipped_at=t0 + 6 * D))
         in_transit = await sc.state()
         assert in_transit.next_action is None and in_transit.planned == []
-        await sc.scan_at("LATE1001", TrackingStatus.IN_TRANSIT, t0 + 6 * D + 3 * H + Q)
         delivered = t0 + 7 * D + 4 * H + Q
-        await sc.scan_at("LATE1001", TrackingStatus.DELIVERED, delivered)
+        await _moves_then_arrives(sc, "LATE1001", t0 + 6 * D + 3 * H + Q, delivered)
         state = await sc.finish()
         await sc.record("delayed_fulfillment")
 
@@ -149,9 +154,8 @@ async def test_shipment_between_checks_drops_the_next_check(time_skipping_env: W
         shipped = await sc.state()
         assert shipped.stage is Stage.IN_TRANSIT
         assert shipped.next_action is None, "check 2 is moot once the parcel shipped"
-        await sc.scan_at("MID1001", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 3 * H + Q)
         delivered = t0 + 6 * D + Q
-        await sc.scan_at("MID1001", TrackingStatus.DELIVERED, delivered)
+        await _moves_then_arrives(sc, "MID1001", t0 + 3 * D + 3 * H + Q, delivered)
         await sc.advance_to(delivered + H)  # the child ends and the journey plans what follows delivery
         after = await sc.state()
         assert after.next_action is not None and after.next_action.what == "follow_up"
@@ -169,8 +173,7 @@ async def test_late_fulfillment_counts_business_days(time_skipping_env: Workflow
         await sc.start(make_order(t0), policy)
         await sc.advance_to(t0 + 8 * D)  # the Tuesday after
         await sc.ship(Shipment(carrier="easypost", tracking_number="LATEBD1001", shipped_at=t0 + 8 * D))
-        await sc.scan_at("LATEBD1001", TrackingStatus.IN_TRANSIT, t0 + 8 * D + 2 * H + Q)
-        await sc.scan_at("LATEBD1001", TrackingStatus.DELIVERED, t0 + 9 * D + Q)
+        await _moves_then_arrives(sc, "LATEBD1001", t0 + 8 * D + 2 * H + Q, t0 + 9 * D + Q)
         state = await sc.finish()
 
     wednesday, next_monday = t0 + 2 * D, t0 + 7 * D
@@ -245,8 +248,7 @@ async def test_pickup_late_when_label_but_no_scan(time_skipping_env: WorkflowEnv
         labelled = await sc.state()
         assert [p.status for p in labelled.parcels] == [TrackingStatus.PENDING]
         assert delays(labelled) == [("pickup_late", "PICK1001", 1, t0 + 2 * D)]
-        await sc.scan_at("PICK1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 5 * H + Q)
-        await sc.scan_at("PICK1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        await _moves_then_arrives(sc, "PICK1001", t0 + 2 * D + 5 * H + Q, t0 + 3 * D + Q)
         state = await sc.finish()
 
     assert sc.sent()[:5] == [
@@ -355,8 +357,7 @@ async def test_carrier_exception_alerts_once_per_episode(time_skipping_env: Work
         assert len(snowed_in.delays) == 1
         await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + Q)  # resolved
         await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 2 * D + 6 * H + Q, **weather)  # a new episode
-        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 12 * H + Q)
-        await sc.scan_at("EXC1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        await _moves_then_arrives(sc, "EXC1001", t0 + 2 * D + 12 * H + Q, t0 + 3 * D + Q)
         state = await sc.finish()
         await sc.record("delayed_carrier_exception")
 
@@ -398,9 +399,8 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITA1", items={"li-1": 1}, shipped_at=t0 + D))
         await sc.advance_to(t0 + 1 * D + 1 * H)
         assert (await sc.state()).stage is Stage.PARTIALLY_SHIPPED
-        await sc.scan_at("SPLITA1", TrackingStatus.IN_TRANSIT, t0 + 1 * D + 4 * H + Q)
         first = t0 + 2 * D + 2 * H + Q
-        await sc.scan_at("SPLITA1", TrackingStatus.DELIVERED, first)
+        await _moves_then_arrives(sc, "SPLITA1", t0 + 1 * D + 4 * H + Q, first)
         await sc.advance_to(t0 + 3 * D)
         half = await sc.state()
         assert half.stage is Stage.PARTIALLY_SHIPPED
@@ -409,9 +409,8 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITB1", items={"li-2": 1}, shipped_at=t0 + 3 * D))
         await sc.advance_to(t0 + 3 * D + 1 * H)
         assert (await sc.state()).stage is Stage.IN_TRANSIT
-        await sc.scan_at("SPLITB1", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 4 * H + Q)
         last = t0 + 5 * D + Q
-        await sc.scan_at("SPLITB1", TrackingStatus.DELIVERED, last)
+        await _moves_then_arrives(sc, "SPLITB1", t0 + 3 * D + 4 * H + Q, last)
         state = await sc.finish()
         await sc.record("split_shipment")
 
