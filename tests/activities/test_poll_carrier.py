@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
@@ -16,8 +16,8 @@ from connectors.carriers.base import CarrierError
 from connectors.carriers.shippo import ShippoCarrier
 from domain import PollRequest, PollResult, TrackingEvent, TrackingStatus
 from storage import Store
+from tests.activities.conftest import T0
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REQ = PollRequest(carrier="ups", tracking_number="1Z0001")
 
 
