@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, stripe, twilio
+from sandbox import easypost, outbox, stripe, twilio, woocommerce
 from sandbox.state import SandboxState
 
 
@@ -45,6 +45,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(easypost.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(woocommerce.build_router(state, client))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -59,6 +60,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 "easypost": f"{state.http_url}/easypost",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
+                "woocommerce": f"{state.http_url}/_sandbox/woocommerce",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }
