@@ -53,7 +53,7 @@ class NewLine(BaseModel):
     name: str = "Ceramic Mug"
     sku: str = "MUG-1"
     quantity: int = Field(default=1, ge=1)
-    price: str = "20.00"
+    price: Decimal = Field(default=Decimal("20.00"), ge=0, max_digits=12, decimal_places=2)
 
 
 class NewOrder(BaseModel):
@@ -65,13 +65,16 @@ class NewOrder(BaseModel):
     billing: dict[str, Any] = Field(default_factory=dict, description="merged onto a US customer with email and phone")
     shipping: dict[str, Any] | None = None
     line_items: list[NewLine] = Field(default_factory=lambda: [NewLine()], min_length=1, max_length=50)
-    shipping_total: str = "5.00"
+    shipping_total: Decimal = Field(default=Decimal("5.00"), ge=0, max_digits=12, decimal_places=2)
     payment_method: str = "stripe"
+    stripe_intent_id: str | None = Field(
+        default=None, description="a PaymentIntent made at the sandbox's Stripe, for refunds; default: a made-up pi_"
+    )
     date_created_gmt: str | None = Field(default=None, description="backdate it (an import): 2026-11-01T10:00:00")
 
 
 class Refund(BaseModel):
-    amount: str
+    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
     reason: str = ""
 
 
@@ -157,7 +160,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         shipping = req.shipping or {k: v for k, v in billing.items() if k != "email"}
         lines, subtotal = [], Decimal(0)
         for n, line in enumerate(req.line_items):
-            price = Decimal(line.price)
+            price = line.price
             total = price * line.quantity
             subtotal += total
             lines.append({
@@ -167,15 +170,17 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 "price": float(price), "image": {"id": "", "src": ""}, "parent_name": None,
             })  # fmt: skip
         stripe = req.payment_method == "stripe"
-        intent = f"pi_sandbox{order_id}{hashlib.sha256(str(order_id).encode()).hexdigest()[:12]}"
+        intent = (
+            req.stripe_intent_id or f"pi_sandbox{order_id}{hashlib.sha256(str(order_id).encode()).hexdigest()[:12]}"
+        )
         meta = [{"id": order_id * 100 + 1, "key": "_stripe_intent_id", "value": intent}] if stripe else []
         return {
             "id": order_id, "parent_id": 0, "number": str(order_id), "order_key": f"wc_order_sbx{order_id}",
             "created_via": "checkout", "version": WC_VERSION, "status": req.status, "currency": req.currency,
             "date_created": created, "date_created_gmt": created, "date_modified": _gmt(now),
             "date_modified_gmt": _gmt(now), "discount_total": "0.00", "discount_tax": "0.00",
-            "shipping_total": req.shipping_total, "shipping_tax": "0.00", "cart_tax": "0.00",
-            "total": _money(subtotal + Decimal(req.shipping_total)), "total_tax": "0.00", "prices_include_tax": False,
+            "shipping_total": _money(req.shipping_total), "shipping_tax": "0.00", "cart_tax": "0.00",
+            "total": _money(subtotal + req.shipping_total), "total_tax": "0.00", "prices_include_tax": False,
             "customer_id": req.customer_id, "customer_ip_address": "", "customer_user_agent": "", "customer_note": "",
             "billing": billing, "shipping": shipping, "payment_method": req.payment_method,
             "payment_method_title": "Credit Card (Stripe)" if stripe else req.payment_method,
@@ -183,7 +188,8 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             "date_paid": _gmt(now), "date_paid_gmt": _gmt(now), "date_completed": None, "date_completed_gmt": None,
             "cart_hash": "", "meta_data": meta, "line_items": lines, "tax_lines": [],
             "shipping_lines": [{"id": order_id * 10 + 9, "method_title": "Flat rate", "method_id": "flat_rate",
-                                "total": req.shipping_total, "total_tax": "0.00", "taxes": [], "meta_data": []}],
+                                "total": _money(req.shipping_total), "total_tax": "0.00", "taxes": [],
+                                "meta_data": []}],
             "fee_lines": [], "coupon_lines": [], "refunds": [], "currency_symbol": "$",
             "_links": {"self": [{"href": f"{config()['site']}wp-json/wc/v3/orders/{order_id}"}]},
         }  # fmt: skip
@@ -224,7 +230,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 order["billing"] = order["billing"] | body.billing
             if body.refund is not None:
                 with_refund = [{"id": order["id"] * 10 + 100 + len(order["refunds"]), "reason": body.refund.reason,
-                                "total": "-" + _money(Decimal(body.refund.amount))}]  # fmt: skip
+                                "total": "-" + _money(body.refund.amount)}]  # fmt: skip
                 order["refunds"] = with_refund + order["refunds"]  # newest first, as WooCommerce lists them
                 given = sum(-Decimal(r["total"]) for r in order["refunds"])
                 if given >= Decimal(order["total"]):

@@ -342,3 +342,22 @@ async def test_the_sandbox_store_delivers_signed_orders_and_a_ping_the_connector
     assert isinstance(update, OrderUpdated)
     assert isinstance(store_refund, StoreRefund) and store_refund.amount == Decimal("45.00")
     assert store_refund.items == {placed.order.items[0].id: 2}
+
+
+async def test_the_sandbox_store_can_send_an_old_order_as_an_import_would(
+    sandbox: RunningSandbox, control: httpx.AsyncClient
+) -> None:
+    sink = f"{sandbox.http_url}/_sandbox/easypost/webhook-sink"
+    await control.post("/_sandbox/woocommerce/configure", json={"delivery_url": sink, "secret": SECRET})
+    made = await control.post(
+        "/_sandbox/woocommerce/orders", json={"date_created_gmt": "2026-11-01T10:00:00", "payment_method": "bacs"}
+    )
+    assert made.status_code == 200, made.text
+    [delivery] = await _sink(control)
+    body = delivery["body"].encode()
+    verify(body, delivery["headers"], SECRET)
+    [placed] = parse("order.created", body, MERCHANT)
+    assert placed.order.placed_at == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)  # the journey skips what is stale
+    assert placed.order.payment is None  # a bank transfer: nothing to refund through Stripe
+    bad = await control.post("/_sandbox/woocommerce/orders", json={"line_items": [{"price": "lots"}]})
+    assert bad.status_code == 422
