@@ -109,7 +109,7 @@ class Messenger:
         config = self.step_config(step)
         if config is None:
             return []
-        if due_at is not None and is_stale(due_at, self.stale_before):
+        if due_at is not None and self._stale(due_at):
             detail = f"due {due_at:%Y-%m-%d %H:%M} UTC, long before the order reached us"
             return self.skip(step, SkipReason.STALE, key_suffix, detail, refusal_first=True)
         merged = self.base_context() | (context or {})
@@ -121,7 +121,7 @@ class Messenger:
 
     def must_wait(self, step: Step, due_at: datetime | None = None) -> bool:
         """True if sending `step` now would wait out some channel's quiet hours (so `send` would block)."""
-        if is_stale(due_at, self.stale_before):
+        if self._stale(due_at):
             return False  # skipped at once
         config = self.step_config(step)
         now = workflow.now()
@@ -154,6 +154,12 @@ class Messenger:
             key = self._key(step, channel, key_suffix)
             outcomes.append(self._record(step, channel, key, None, refusal or reason, "" if refusal else detail))
         return outcomes
+
+    def _stale(self, due_at: datetime | None) -> bool:
+        """Due long before intake. Nothing is due before the order was placed: news a carrier dates earlier
+        (a test parcel "delivered yesterday", a scan in the wrong zone) counts from the order, so only an
+        order itself placed long ago has stale messages."""
+        return due_at is not None and is_stale(max(due_at, self.order.placed_at), self.stale_before)
 
     def _key(self, step: Step, channel: Channel, suffix: str) -> str:
         parts = [self.key_prefix, step.value, channel.value] + ([suffix] if suffix else [])

@@ -96,3 +96,21 @@ async def test_a_policy_without_stale_after_sends_even_a_month_old_confirmation(
         await sc.start(make_order(t0 - 30 * D), policy)
         await sc.advance_to(t0 + 10 * timedelta(minutes=1))
     assert sc.sent() == [("confirmation", "email", EMAIL, t0)]
+
+
+async def test_news_a_carrier_dates_before_a_fresh_order_is_not_stale(time_skipping_env: WorkflowEnvironment) -> None:
+    """A parcel "delivered two days ago" on an order placed now (a test tracking code, a scan in the wrong
+    zone): nothing is due before the order was placed, so the customer still hears it arrived."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        sc.script(
+            scan("TRK-EARLY", TrackingStatus.IN_TRANSIT, t0 - 3 * D),
+            scan("TRK-EARLY", TrackingStatus.DELIVERED, t0 - 2 * D),
+        )
+        await sc.start(make_order(t0), make_policy(delays={"fulfillment_ladder": []}))
+        await sc.advance_to(t0 + H)
+        await sc.ship(Shipment(carrier="easypost", tracking_number="TRK-EARLY"))
+        await sc.advance_to(t0 + 2 * H)
+        state = await sc.state()
+    assert [s[:2] for s in sc.sent()] == [("confirmation", "email"), ("delivered", "email")]
+    assert skipped(state) == []
