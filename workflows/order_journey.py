@@ -121,8 +121,9 @@ class OrderJourney(SupportUpdates):
     async def run(self, inp: JourneyInput) -> JourneyState:
         """Confirm; wait for and track the parcels; follow up, ask for reviews, remind to reorder; keep the
         order open until its return window closes; then wait for what is still being sent and recorded."""
-        if workflow.patched(PATCH_STALE_STEPS):  # intake is now: what was due long before is stale
-            self._messenger.stale_before = stale_cutoff(self._policy, self._tz, workflow.now())
+        if workflow.patched(PATCH_STALE_STEPS):  # what was due long before we heard of the order is stale
+            intake = workflow.info().workflow_start_time  # when the journey was started, not when a worker got to it
+            self._messenger.stale_before = stale_cutoff(self._policy, self._tz, intake)
         self._set_stage(Stage.CONFIRMED)
         placed_at = self._inp.order.placed_at
         confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION, due_at=placed_at))
