@@ -167,6 +167,17 @@ def test_the_payment_reference_is_the_stripe_intent_and_nothing_else() -> None:
     assert parse("order.created", json.dumps(charge_only).encode(), MERCHANT)[0].order.payment is None
 
 
+def test_line_prices_are_rounded_to_the_currency_and_empty_lines_left_out() -> None:
+    body = json.loads(raw("order_created"))
+    body["line_items"][0] |= {"price": 10 / 3, "quantity": 3}  # WooCommerce divides the line total: 3.3333...
+    body["line_items"][1] |= {"quantity": 0}  # edited down to nothing in the admin
+    [item] = parse("order.created", json.dumps(body).encode(), MERCHANT)[0].order.items
+    assert (item.id, item.quantity, item.unit_price) == ("315", 3, Decimal("3.33"))
+    yen = json.loads(raw("order_created")) | {"currency": "JPY", "total": "2735"}
+    yen["line_items"][0]["price"] = 300.4
+    assert parse("order.created", json.dumps(yen).encode(), MERCHANT)[0].order.items[0].unit_price == Decimal("300")
+
+
 def test_odd_contact_details_are_left_out_not_fatal() -> None:
     body = json.loads(raw("order_created"))
     body["billing"] |= {"email": "not an address", "phone": "call me"}
