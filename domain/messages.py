@@ -45,6 +45,7 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     PAUSED = "paused"
     NOT_APPLICABLE = "not_applicable"
+    STALE = "stale"  # its time passed long before we heard of the order (policy `defaults.stale_after`)
 
 
 class MessageStatus(StrEnum):

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, seventeentrack, shippo, stripe, twilio
+from sandbox import easypost, outbox, seventeentrack, shippo, stripe, twilio, woocommerce
 from sandbox.state import SandboxState
 
 
@@ -48,6 +48,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(seventeentrack.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(woocommerce.build_router(state, client))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -64,6 +65,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 "17track": f"{state.http_url}/17track",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
+                "woocommerce": f"{state.http_url}/_sandbox/woocommerce",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }

@@ -151,6 +151,8 @@ class SandboxState:
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
     twilio_opted_out: set[str] = field(default_factory=set)
+    # WooCommerce (sandbox/woocommerce.py): its settings, orders and webhook deliveries
+    woocommerce: dict[str, Any] = field(default_factory=dict)
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -243,5 +245,7 @@ class SandboxState:
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()
+            for name in ("orders", "deliveries", "next_id"):  # keeps its delivery URL, secret and site
+                self.woocommerce.pop(name, None)
             self.sink_fail_next = 0
         self.save_stripe()

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messenger import Messenger
     from workflows.models import (
         FULFILLMENT_CHECK,
+        PATCH_STALE_STEPS,
         PATCH_TENANT_IDS,
         JourneyInput,
         JourneyState,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         planned_actions,
         postpone_reviews,
         prune_plan,
+        stale_cutoff,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
     from workflows.support_rules import (
@@ -109,8 +111,12 @@ class OrderJourney(SupportUpdates):
     async def run(self, inp: JourneyInput) -> JourneyState:
         """Confirm; wait for and track the parcels; follow up, ask for reviews, remind to reorder; keep the
         order open until its return window closes; then wait for what is still being sent and recorded."""
+        if workflow.patched(PATCH_STALE_STEPS):  # what was due long before we heard of the order is stale
+            intake = workflow.info().workflow_start_time  # when the journey was started, not when a worker got to it
+            self._messenger.stale_before = stale_cutoff(self._policy, self._tz, intake)
         self._set_stage(Stage.CONFIRMED)
-        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION))
+        placed_at = self._inp.order.placed_at
+        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION, due_at=placed_at))
         await self._track_parcels()
         if not self._cancelled():
             await self._after_delivery()  # follow-up, reviews, reorder reminders; open until returns close
@@ -158,11 +164,11 @@ class OrderJourney(SupportUpdates):
             except TimeoutError:
                 self._state.next_action = None  # this check is happening now, not next
                 level += 1
-                await self._fulfillment_late(level)
+                await self._fulfillment_late(level, rungs[level - 1])
         await asyncio.gather(*self._watchers)
         self._state.next_action = None
 
-    async def _fulfillment_late(self, level: int) -> None:
+    async def _fulfillment_late(self, level: int, due_at: datetime) -> None:
         alert = DelayAlert(kind=DelayKind.FULFILLMENT_LATE, detected_at=workflow.now(), level=level)
         self._state.delays.append(alert)
         self._upsert()
@@ -174,8 +180,9 @@ class OrderJourney(SupportUpdates):
                 context=context,
                 # shipped (or cancelled) overnight: no "not shipped" SMS in the morning
                 still_relevant=lambda: not self._state.parcels and not self._cancelled(),
+                due_at=due_at,
             )
-            if self._messenger.must_wait(Step.DELAY_ALERT):
+            if self._messenger.must_wait(Step.DELAY_ALERT, due_at):
                 self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
             else:
                 await send
@@ -212,6 +219,7 @@ class OrderJourney(SupportUpdates):
                 history_limit=options.tracking_history_limit,
                 search_attributes=options.search_attributes,
                 preferences=preferences,
+                stale_before=self._messenger.stale_before,
             ),
             id=child_id,
             static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
@@ -314,7 +322,7 @@ class OrderJourney(SupportUpdates):
                 refusal_first=True,  # no consent: say so, as for the request itself
             )
             return
-        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
+        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context, due_at=planned.due_at)
 
     def _replacement_delivered(self, parcel: ParcelState) -> None:
         """The replacement arrived: its reviews are due as long after this delivery as after the first."""

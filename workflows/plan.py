@@ -58,6 +58,27 @@ def due(policy: Policy, tz: ZoneInfo, start: datetime, duration: Duration) -> da
     return add_duration(start, duration, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays)
 
 
+def stale_cutoff(policy: Policy, tz: ZoneInfo, intake: datetime) -> datetime | None:
+    """Messages due before this moment are stale: their time passed more than `defaults.stale_after` before
+    we heard of the order (`intake`), so they are skipped rather than sent all at once. None: nothing is."""
+    defaults = policy.defaults
+    if defaults.stale_after is None:
+        return None
+    return add_duration(
+        intake,
+        defaults.stale_after,
+        tz=tz,
+        business_days=defaults.business_days,
+        holidays=defaults.holidays,
+        backwards=True,
+    )
+
+
+def is_stale(due_at: datetime | None, cutoff: datetime | None) -> bool:
+    """Whether a message due at `due_at` is too old to send (a message with no due time never is)."""
+    return due_at is not None and cutoff is not None and due_at < cutoff
+
+
 def build_plan(
     policy: Policy, tz: ZoneInfo, order: Order, delivered_at: datetime, received: dict[str, int], links: Links
 ) -> list[Planned]:
