@@ -84,6 +84,12 @@ async def serve(args: argparse.Namespace) -> None:
         easypost_api_keys=keys,
         stripe_api_keys=stripe_keys,
         stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
+        # the same variables (and defaults) the API and worker read (aftercare.settings)
+        shippo_api_keys=_keys_env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"),
+        shippo_webhook_secret=os.environ.get("AFTERCARE_SHIPPO_WEBHOOK_SECRET") or "sandbox-shippo-webhook-secret",
+        seventeentrack_api_keys=_keys_env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"),
+        seventeentrack_webhook_secret=os.environ.get("AFTERCARE_17TRACK_WEBHOOK_SECRET")
+        or "sandbox-17track-security-key",
     )
     if shopify_secret := os.environ.get("SHOPIFY_DEMO_WEBHOOK_SECRET"):  # the demo shop signs as the API checks
         state.shopify_secrets[DEMO_SHOP] = shopify_secret
@@ -94,6 +100,8 @@ async def serve(args: argparse.Namespace) -> None:
         print(
             f"Aftercare sandbox\n"
             f"  EasyPost  {sandbox.easypost_base_url}  (webhooks -> {args.webhook_url})\n"
+            f"  Shippo    {sandbox.shippo_base_url}  (webhooks -> {state.push_url('shippo')})\n"
+            f"  17TRACK   {sandbox.seventeentrack_base_url}  (webhooks -> {state.push_url('17track')})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"
             f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"
