@@ -15,7 +15,7 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -148,7 +148,8 @@ class StoreConnection(_Strict):
     A delivery names its shop (Shopify: `X-Shopify-Shop-Domain`); the policy that connects that shop is the
     merchant it belongs to. `webhook_secret_env` names the environment variable holding the secret the store
     signs with: like every credential, the value never lives in YAML. Each platform names its shop its own way
-    (Shopify: `shop_domain`, the shop's myshopify.com host); `shop` is that name, whatever the platform.
+    (Shopify: `shop_domain`, the shop's myshopify.com host; WooCommerce: `site_url`, the site's home URL);
+    `shop` is that name, whatever the platform.
     """
 
     platform: Literal["shopify", "woocommerce"]
@@ -157,6 +158,11 @@ class StoreConnection(_Strict):
         max_length=255,
         pattern=SHOP_DOMAIN_PATTERN,
         description="Shopify: the shop's myshopify.com host, e.g. acme.myshopify.com (lower case)",
+    )
+    site_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="WooCommerce: the site's home URL, as X-WC-Webhook-Source says it, e.g. https://shop.example.com/",
     )
     webhook_secret_env: str = Field(
         description="the environment variable holding the secret the store signs its webhooks with"
@@ -177,12 +183,26 @@ class StoreConnection(_Strict):
             raise ValueError(
                 "a shopify store needs shop_domain: the shop's myshopify.com host, e.g. acme.myshopify.com"
             )
+        if self.platform == "woocommerce" and (self.site_url is None or site_of(self.site_url) is None):
+            raise ValueError("a woocommerce store needs site_url: the site's home URL, e.g. https://shop.example.com/")
         return self
 
     @property
     def shop(self) -> str | None:
-        """The shop as its webhooks name it (lower case), or None if this platform's name for it is not set."""
-        return self.shop_domain if self.platform == "shopify" else None
+        """The shop as its webhooks name it (lower case): Shopify's myshopify.com host; WooCommerce's site as
+        host and path (`shop.example.com`, `example.com/store`)."""
+        if self.platform == "shopify":
+            return self.shop_domain
+        return site_of(self.site_url) if self.site_url else None
+
+
+def site_of(url: str) -> str | None:
+    """`https://Shop.Example.com/` -> `shop.example.com`; `https://example.com/store/` -> `example.com/store`: how
+    the WooCommerce connector names a site from `X-WC-Webhook-Source`. None for a URL that is not http(s)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return (parts.hostname + (f":{parts.port}" if parts.port else "") + parts.path.rstrip("/")).lower()
 
 
 class QuietHours(_Strict):

@@ -1,4 +1,4 @@
-"""Stores' webhooks: `POST /v1/webhooks/{platform}` (shopify today), proved by the shop's signature, not a token.
+"""Stores' webhooks: `POST /v1/webhooks/{platform}` (shopify, woocommerce), proved by the shop's signature, not a token.
 
 The same steps for every platform (`connectors.stores.STORES`): the shop the delivery names selects the merchant
 whose policy connects it (none: 404); its secret comes from the environment variable the policy names (not set:
@@ -10,6 +10,7 @@ once it has been acted on, so a failure (Temporal down: 503) is retried by the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -46,11 +47,14 @@ class DeliveryAccepted(BaseModel):
 @router.post("/{platform}", response_model=DeliveryAccepted)
 async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> DeliveryAccepted:
     """A store's webhook (Shopify: orders/create, orders/updated, orders/paid, orders/cancelled,
-    fulfillments/create, fulfillments/update, refunds/create). Answers 200 once acted on; a retry of the same
-    delivery answers 200 with `duplicate` and changes nothing. Topics we do not act on answer 200 `ignored`."""
+    fulfillments/create, fulfillments/update, refunds/create; WooCommerce: order.created, order.updated).
+    Answers 200 once acted on; a retry of the same delivery answers 200 with `duplicate` and changes nothing.
+    Topics we do not act on answer 200 `ignored`."""
     connector = _connector(platform)
     body = await request.body()
     headers = request.headers
+    if connector.is_ping(body, headers):  # the store checking the URL answers (WooCommerce, on saving a webhook)
+        return DeliveryAccepted(platform=platform, topic="ping", delivery_id="", outcome="pong")
     try:
         shop = connector.shop_of(headers)
     except WebhookError as err:
@@ -65,28 +69,33 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
         raise ApiError(401, "bad_signature", str(err)) from err
     except WebhookError as err:
         raise ApiError(400, "bad_webhook", str(err)) from err
-    assert delivery.delivery_id is not None
+    delivery_id = delivery.delivery_id or f"sha256:{hashlib.sha256(body).hexdigest()}"  # the same bytes: a repeat
     merchant_id = loaded.merchant_id
-    seen = await run_in_threadpool(svc.store.delivery_seen, platform, shop, delivery.delivery_id)
+    seen = await run_in_threadpool(svc.store.delivery_seen, platform, shop, delivery_id)
     if seen is not None:
         STORE_WEBHOOKS.labels(platform, delivery.topic, "duplicate").inc()
         return DeliveryAccepted(
-            platform=platform, topic=delivery.topic, delivery_id=delivery.delivery_id, outcome=seen, duplicate=True
+            platform=platform, topic=delivery.topic, delivery_id=delivery_id, outcome=seen, duplicate=True
         )
     try:
-        event = connector.parse(delivery, body, merchant_id)
+        events = connector.parse(delivery, body, merchant_id)
     except WebhookError as err:
         STORE_WEBHOOKS.labels(platform, delivery.topic, "malformed").inc()
         raise ApiError(400, "bad_webhook", str(err)) from err
-    if event is None:
-        acted = Acted("ignored: not a topic Aftercare acts on")
-    else:
-        acted = await act_on(svc, loaded, event, json.loads(body))  # parsed already: valid JSON
+    acted = Acted("ignored: nothing Aftercare acts on")
+    if events:
+        raw = json.loads(body)  # parsed already: valid JSON
+        done = [await act_on(svc, loaded, event, raw) for event in events]
+        acted = Acted(
+            "; ".join(a.outcome for a in done),
+            next((a.order_id for a in done if a.order_id), None),
+            next((a.order_updated_at for a in done if a.order_updated_at), None),
+        )
     await run_in_threadpool(
         svc.store.record_delivery,
         platform,
         shop,
-        delivery.delivery_id,
+        delivery_id,
         delivery.topic,
         merchant_id,
         acted.order_id,
@@ -98,7 +107,7 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
     return DeliveryAccepted(
         platform=platform,
         topic=delivery.topic,
-        delivery_id=delivery.delivery_id,
+        delivery_id=delivery_id,
         outcome=acted.outcome,
         order_id=acted.order_id,
     )

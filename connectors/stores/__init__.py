@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from connectors.stores.base import SignatureError, StoreWebhooks, WebhookError
 from connectors.stores.shopify import ShopifyWebhooks
+from connectors.stores.woocommerce.connector import WooCommerceWebhooks
 from domain.stores import StorePlatform
 
 STORES: dict[StorePlatform, StoreWebhooks] = {
     StorePlatform.SHOPIFY: ShopifyWebhooks(),
+    StorePlatform.WOOCOMMERCE: WooCommerceWebhooks(),
 }
 
 __all__ = ["STORES", "SignatureError", "StoreWebhooks", "WebhookError"]

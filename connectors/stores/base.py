@@ -33,6 +33,10 @@ class StoreWebhooks(Protocol):
         """The shop the delivery says it is from, normalised as policies write it; WebhookError if none."""
         ...
 
+    def is_ping(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """A store's unsigned test delivery (WooCommerce's when a webhook is saved): answered 200, nothing kept."""
+        ...
+
     def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
         """SignatureError unless the raw `body` is signed with `secret` (constant-time, before any parsing)."""
         ...
@@ -41,9 +45,10 @@ class StoreWebhooks(Protocol):
         """Topic and delivery id of a verified delivery; WebhookError if the topic is missing."""
         ...
 
-    def parse(self, delivery: StoreDelivery, body: bytes, merchant_id: str) -> StoreEvent | None:
-        """The event a verified body means for `merchant_id`, or None for a topic we do not act on;
-        WebhookError naming what is wrong for a body that is not the platform's format."""
+    def parse(self, delivery: StoreDelivery, body: bytes, merchant_id: str) -> list[StoreEvent]:
+        """The events a verified body means for `merchant_id`, in order (none for a topic we do not act on; a
+        WooCommerce order brings its refunds along); WebhookError naming what is wrong for a body that is not
+        the platform's format."""
         ...
 
 

@@ -56,6 +56,51 @@ _STATE_ZONES: dict[str, dict[str, str]] = {
         "SK": "America/Regina",
         "YT": "America/Whitehorse",
     },
+    # Brazil (no DST since 2019): Amazonas and Pernambuco straddle (Eirunepé; Fernando de Noronha)
+    "BR": {
+        **dict.fromkeys(
+            ("SP", "RJ", "MG", "ES", "PR", "SC", "RS", "GO", "DF", "BA", "SE", "AL", "PB", "RN", "CE", "PI"),
+            "America/Sao_Paulo",
+        ),
+        **dict.fromkeys(("MA", "PA", "AP", "TO"), "America/Belem"),
+        **dict.fromkeys(("MT", "MS"), "America/Cuiaba"),
+        **dict.fromkeys(("RO", "RR"), "America/Manaus"),
+        "AC": "America/Rio_Branco",
+    },
+    # Mexico (no DST since 2022 but along the US border): Chihuahua, Coahuila, Nuevo León, Tamaulipas and
+    # Nayarit straddle
+    "MX": {
+        **dict.fromkeys(
+            (
+                "AGU",
+                "CMX",
+                "COL",
+                "DUR",
+                "GRO",
+                "GUA",
+                "HID",
+                "JAL",
+                "MEX",
+                "MIC",
+                "MOR",
+                "OAX",
+                "PUE",
+                "QUE",
+                "SLP",
+                "TAB",
+                "TLA",
+                "VER",
+                "ZAC",
+                "CHP",
+            ),
+            "America/Mexico_City",
+        ),
+        **dict.fromkeys(("YUC", "CAM"), "America/Merida"),
+        "ROO": "America/Cancun",
+        "BCN": "America/Tijuana",
+        **dict.fromkeys(("BCS", "SIN"), "America/Mazatlan"),
+        "SON": "America/Hermosillo",
+    },
     "AU": {
         "ACT": "Australia/Sydney",
         "NT": "Australia/Darwin",

@@ -17,7 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.stores.shopify import sign
+from connectors.stores.woocommerce import sign as wc_sign
 from domain import journey_id, shipment_workflow_id
+from policies.loader import load_policy_text
 from storage import Store
 from tests.api.intake_app import FakeTemporal, build
 
@@ -100,7 +102,7 @@ async def test_orders_create_starts_the_journey_as_the_json_api_does(
         "duplicate": False,
     }
     order = store.get_order("demo", ORDER_ID)
-    assert order is not None and order.customer.timezone == "America/New_York" and len(order.items) == 2
+    assert order is not None and order.customer.email == "jon@example.com" and len(order.items) == 2
     assert temporal.started == [JOURNEY]
     raw = store.get_raw_order("demo", ORDER_ID)
     assert raw is not None and raw["name"] == "#9999"  # Shopify's own body, kept as the order's payload
@@ -286,3 +288,58 @@ async def test_a_payment_is_recorded(api: httpx.AsyncClient, temporal: FakeTempo
 def test_fixture_bodies_are_objects() -> None:
     data: Any = json.loads(body_of("orders_create.json"))
     assert isinstance(data, dict)
+
+
+# --- WooCommerce through the same route ---------------------------------------------------------------------
+
+WC_POLICY = """
+version: 1
+merchant: {id: woo, name: Woo Shop}
+store: {platform: woocommerce, site_url: "https://shop.example.com/", webhook_secret_env: WOO_WEBHOOK_SECRET}
+"""
+WC_FIXTURES = Path(__file__).parents[1] / "connectors" / "fixtures" / "woocommerce"
+
+
+@pytest.fixture
+async def woo(
+    store: Store, temporal: FakeTemporal, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("WOO_WEBHOOK_SECRET", "wc-secret")
+    app = build(store, temporal)
+    services = app.state.services
+    services.policies = {**services.policies, "woo": load_policy_text(WC_POLICY, "woo.yaml")}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+def wc_headers(body: bytes, secret: str = "wc-secret") -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Source": "https://shop.example.com/",
+        "X-WC-Webhook-Topic": "order.created",
+        "X-WC-Webhook-Resource": "order",
+        "X-WC-Webhook-Event": "created",
+        "X-WC-Webhook-Signature": wc_sign(body, secret),
+        "X-WC-Webhook-ID": "7",
+        "X-WC-Webhook-Delivery-ID": "9d2ab1f3c0e0cbb2d5f0f6a4e0bfb4a1",
+    }
+
+
+async def test_woocommerce_plugs_into_the_same_route(
+    woo: httpx.AsyncClient, store: Store, temporal: FakeTemporal
+) -> None:
+    ping = await woo.post(
+        "/v1/webhooks/woocommerce",
+        content=b"webhook_id=7",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert ping.status_code == 200 and ping.json()["outcome"] == "pong"
+    body = (WC_FIXTURES / "order_created.json").read_bytes()
+    forged = await woo.post("/v1/webhooks/woocommerce", content=body, headers=wc_headers(body, "not-the-secret"))
+    assert forged.status_code == 401 and rows(store, "orders") == 0
+    placed = await woo.post("/v1/webhooks/woocommerce", content=body, headers=wc_headers(body))
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["outcome"].startswith("journey started")
+    assert temporal.started == [journey_id("woo", placed.json()["order_id"])]
+    again = await woo.post("/v1/webhooks/woocommerce", content=body, headers=wc_headers(body))
+    assert again.json()["duplicate"] is True and temporal.started == [journey_id("woo", placed.json()["order_id"])]

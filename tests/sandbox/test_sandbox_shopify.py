@@ -34,7 +34,8 @@ def read(headers: dict[str, str], body: bytes) -> Any:
     """What our connector makes of a delivery: verified with the shop's secret, then parsed."""
     connector = ShopifyWebhooks()
     connector.verify(body, headers, SECRET)
-    return connector.parse(connector.envelope(headers, connector.shop_of(headers), body), body, "demo")
+    [event] = connector.parse(connector.envelope(headers, connector.shop_of(headers), body), body, "demo")
+    return event
 
 
 async def test_a_placed_order_is_a_signed_orders_create(shop: httpx.AsyncClient, sandbox: RunningSandbox) -> None:

@@ -20,22 +20,25 @@ class ShopifyWebhooks:
     def shop_of(self, headers: Mapping[str, str]) -> str:
         return webhook.shop_of(headers)
 
+    def is_ping(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        return False  # Shopify's test deliveries are signed orders like any other
+
     def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
         webhook.verify(body, headers, secret)
 
     def envelope(self, headers: Mapping[str, str], shop: str, body: bytes) -> StoreDelivery:
         return webhook.envelope(headers, shop, body)
 
-    def parse(self, delivery: StoreDelivery, body: bytes, merchant_id: str) -> StoreEvent | None:
+    def parse(self, delivery: StoreDelivery, body: bytes, merchant_id: str) -> list[StoreEvent]:
         topic = delivery.topic
         if topic not in ORDER_TOPICS | FULFILLMENT_TOPICS | REFUND_TOPICS:
-            return None
+            return []
         data = webhook.json_object(body, topic)
         if topic in ORDER_TOPICS:
-            return mapper.order_event(topic, data, merchant_id)
+            return [mapper.order_event(topic, data, merchant_id)]
         if topic in FULFILLMENT_TOPICS:
-            return mapper.fulfillment_event(topic, data)
-        return mapper.refund_event(topic, data)
+            return [mapper.fulfillment_event(topic, data)]
+        return [mapper.refund_event(topic, data)]
 
 
 class ShopifyTracking:

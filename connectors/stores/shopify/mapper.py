@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from connectors.stores.base import WebhookError
+from connectors.stores.regions import customer_timezone
 from connectors.stores.shopify import models as m
 from connectors.stores.shopify.units import map_fulfillment_status, map_shipment_status
-from connectors.stores.zones import customer_timezone
 from domain import Address, Customer, LineItem, Order, PaymentRef, Shipment, check_locale, currency_exponent
 from domain.carriers import carrier_slug
 from domain.stores import FulfillmentChanged, OrderCancelled, OrderPaid, OrderPlaced, OrderUpdated, StoreRefund
