@@ -1,8 +1,8 @@
 """What each store event does to a journey, the same for every store platform (`domain.stores` events).
 
 - a placed order (or an update of one we do not know) starts its journey exactly as `POST /v1/orders` does;
-- an update of a known order is recorded (the journey takes no new contact details or consent yet); one
-  older than the newest we hold changes nothing;
+- an update of a known order passes the customer's marketing consent on to the journey (contact details stay
+  as the order had them); one older than the newest we hold changes nothing;
 - a payment is recorded;
 - a fulfillment with a tracking number starts tracking that parcel (only the items it holds) with the carrier the
   store names, through the merchant's tracking provider or else the store itself; without a number it is
@@ -40,7 +40,7 @@ from domain.stores import (
 )
 from policies.loader import LoadedPolicy
 from storage import ShipmentConflictError
-from workflows.models import StopTracking
+from workflows.models import ConsentChanged, StopTracking
 from workflows.order_journey import OrderJourney
 from workflows.shipment_tracking import ShipmentTracking
 
@@ -89,7 +89,11 @@ async def _order(svc: Services, loaded: LoadedPolicy, event: OrderPlaced | Order
         latest = await run_in_threadpool(svc.store.latest_order_update, order.merchant_id, order.order_id)
         if latest is not None and event.updated_at is not None and event.updated_at <= latest:
             return Acted("unchanged: an older update than the one held", order.order_id)
-        return Acted("recorded: update", order.order_id, event.updated_at)
+        ref = await _known_order(svc, order.merchant_id, order.order_id)
+        assert ref is not None
+        change = ConsentChanged(marketing_consent=order.customer.marketing_consent, at=event.updated_at)
+        done = await _signal(svc, ref, OrderJourney.store_consent_changed, change, "consent passed on")
+        return Acted(f"recorded: update; {done}", order.order_id, event.updated_at)
     if held is not None:
         return Acted("unchanged: the order is known", order.order_id, event.updated_at)
     check_received(order)

@@ -134,6 +134,14 @@ class Reordered(BaseModel):
     new_order_id: _Ident | None = None
 
 
+class ConsentChanged(BaseModel):
+    """The customer changed their marketing consent in the store (an order update): later marketing steps follow
+    it. `at` is the store's time of the change; an older change than one already applied changes nothing."""
+
+    marketing_consent: bool
+    at: datetime | None = None
+
+
 class StopTracking(BaseModel):
     """The parcel will not travel (its fulfillment was cancelled in the store): its tracking ends `cancelled`."""
 

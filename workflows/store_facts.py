@@ -1,5 +1,5 @@
-"""What the merchant's store tells a running journey (signals: facts, not requests): a refund made in the store's
-admin, and an order cancelled there.
+"""What the merchant's store tells a running journey (signals: facts, not requests): the customer's marketing
+consent changed, a refund made in the store's admin, and an order cancelled there.
 
 A mixin of `OrderJourney`. Neither moves money: the store already did. A refund is kept with the journey's
 refunds (so support cannot refund the same money again, and refunded items drop out of review and reorder
@@ -9,6 +9,8 @@ refund.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -16,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.stores import OrderCancelled, StoreRefund
     from domain.support import Actor
     from workflows.commands import RefundRecord
+    from workflows.models import ConsentChanged
     from workflows.support_updates import SupportUpdates
 
 STORE_REFUND_PREFIX = "store-refund-"
@@ -23,6 +26,20 @@ STORE_REFUND_PREFIX = "store-refund-"
 
 class StoreFacts(SupportUpdates):
     """The store's signals; the attributes are the journey's."""
+
+    _consent_at: datetime | None = None  # the store's time of the last consent change applied
+
+    @workflow.signal
+    def store_consent_changed(self, change: ConsentChanged) -> None:
+        """The customer's marketing consent changed in the store: the journey's later marketing messages (follow-up,
+        reviews, reorders) follow it. Transactional ones (shipped, delivered) never depended on it."""
+        if self._consent_at is not None and change.at is not None and change.at <= self._consent_at:
+            return  # an older change, delivered late
+        self._consent_at = change.at or self._consent_at
+        order = self._messenger.order
+        if order.customer.marketing_consent is not change.marketing_consent:
+            customer = order.customer.model_copy(update={"marketing_consent": change.marketing_consent})
+            self._messenger.order = order.model_copy(update={"customer": customer})
 
     @workflow.signal
     def store_refunded(self, refund: StoreRefund) -> None:

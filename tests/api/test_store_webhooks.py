@@ -199,14 +199,18 @@ async def test_the_same_order_under_a_new_delivery_id_starts_nothing_new(
     assert temporal.started == [JOURNEY]
 
 
-async def test_an_update_older_than_the_one_held_changes_nothing(api: httpx.AsyncClient, store: Store) -> None:
+async def test_an_update_older_than_the_one_held_changes_nothing(
+    api: httpx.AsyncClient, store: Store, temporal: FakeTemporal
+) -> None:
     await placed(api)
     newer = await deliver(api, "orders/updated", body_of("orders_updated.json"), "wh-upd-2")
-    assert newer.json()["outcome"] == "recorded: update"
+    assert newer.json()["outcome"] == "recorded: update; consent passed on"
+    assert (JOURNEY, "store_consent_changed") in signalled(temporal)
     older = json.loads(body_of("orders_updated.json"))
     older["updated_at"] = "2026-11-27T08:00:00-04:00"  # before the one held, delivered after it
     late = await deliver(api, "orders/updated", json.dumps(older).encode(), "wh-upd-1")
     assert late.status_code == 200 and late.json()["outcome"] == "unchanged: an older update than the one held"
+    assert [name for _, name in signalled(temporal)].count("store_consent_changed") == 1
 
 
 async def test_an_update_of_an_order_we_never_saw_starts_its_journey(

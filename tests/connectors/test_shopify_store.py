@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from connectors.stores import STORES, SignatureError, WebhookError
+from connectors.stores.regions import customer_timezone
 from connectors.stores.shopify import SHIPMENT_STATUS_MAP, ShopifyWebhooks, map_shipment_status, sign
 from connectors.stores.shopify import models as m
 from connectors.stores.shopify.mapper import fulfillment_event, order_event, refund_event
-from connectors.stores.regions import customer_timezone
 from domain import TrackingStatus
 from domain.stores import (
     FulfillmentChanged,

@@ -19,7 +19,7 @@ from tests.workflows.harness import (
     scenario,
     to_the_minute,
 )
-from workflows.models import Stage, StopTracking
+from workflows.models import ConsentChanged, Stage, StopTracking
 from workflows.order_journey import OrderJourney
 from workflows.shipment_tracking import ShipmentTracking
 
@@ -123,6 +123,25 @@ async def test_a_store_cancellation_ends_the_journey_without_a_refund(time_skipp
     assert state.stage is Stage.CANCELLED and state.cancel_reason == "cancelled in the store (customer)"
     assert state.refunds == []
     assert [(s.step, s.channel) for s in sc.provider.sent()].count(("cancelled", "email")) == 1
+
+
+async def test_consent_withdrawn_in_the_store_skips_later_marketing(time_skipping_env: WorkflowEnvironment) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:
+        order = make_order(t0, items=TWO_ITEMS)
+        await sc.start(order, make_policy())
+        delivered = await deliver_via_shopify(sc, t0, "SHOPIFY0004")
+        await sc.advance_to(delivered + H)
+        withdrawn = ConsentChanged(marketing_consent=False, at=delivered + H)
+        late_old = ConsentChanged(marketing_consent=True, at=delivered)  # an older update, delivered after
+        await sc.signal(order.workflow_id, "store_consent_changed", withdrawn)
+        await sc.signal(order.workflow_id, "store_consent_changed", late_old)
+        state = await sc.finish()
+
+    sent = [s.step for s in sc.provider.sent()]
+    assert "delivered" in sent and "review_request" not in sent  # a marketing step; delivered is not
+    skipped = {(m.step.value, m.skip_reason.value if m.skip_reason else None) for m in state.messages}
+    assert ("review_request", "opted_out") in skipped
 
 
 def test_the_signals_are_the_journeys_and_the_childs() -> None:
