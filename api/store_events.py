@@ -94,11 +94,13 @@ async def _order(svc: Services, loaded: LoadedPolicy, event: OrderPlaced | Order
         change = ConsentChanged(marketing_consent=order.customer.marketing_consent, at=event.updated_at)
         done = await _signal(svc, ref, OrderJourney.store_consent_changed, change, "consent passed on")
         return Acted(f"recorded: update; {done}", order.order_id, event.updated_at)
-    if held is not None:
-        return Acted("unchanged: the order is known", order.order_id, event.updated_at)
-    check_received(order)
-    accepted = await intake_order(svc, order, raw, loaded)
-    return Acted("journey started" if accepted.created else "unchanged", order.order_id, event.updated_at)
+    if held is None:
+        check_received(order)
+    # Known already: intake again all the same (it changes nothing), so an order stored while Temporal was down
+    # gets its journey when the store retries, as a repeated `POST /v1/orders` does.
+    accepted = await intake_order(svc, held or order, raw, loaded)
+    outcome = "journey started" if accepted.created else "unchanged: the order is known"
+    return Acted(outcome, order.order_id, event.updated_at)
 
 
 async def _fulfillment(svc: Services, loaded: LoadedPolicy, ref: OrderRef, event: FulfillmentChanged) -> Acted:

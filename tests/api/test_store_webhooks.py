@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.stores.shopify import sign
 from connectors.stores.woocommerce import sign as wc_sign
@@ -196,7 +197,23 @@ async def test_the_same_order_under_a_new_delivery_id_starts_nothing_new(
     await placed(api)
     response = await deliver(api, "orders/create", body_of("orders_create.json"), "wh-other")
     assert response.json()["outcome"] == "unchanged: the order is known"
-    assert temporal.started == [JOURNEY]
+    assert set(temporal.started) == {JOURNEY}  # asked again for the same journey, which Temporal keeps as it is
+
+
+async def test_an_order_stored_while_temporal_was_down_gets_its_journey_on_the_retry(
+    api: httpx.AsyncClient, store: Store, temporal: FakeTemporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = temporal.start_workflow
+
+    async def unavailable(*_: Any, **__: Any) -> None:
+        raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+    monkeypatch.setattr(temporal, "start_workflow", unavailable)
+    down = await deliver(api, "orders/create", body_of("orders_create.json"), "wh-1")
+    assert down.status_code == 503 and rows(store, "store_deliveries") == 0  # Shopify will retry it
+    monkeypatch.setattr(temporal, "start_workflow", started)
+    retried = await deliver(api, "orders/create", body_of("orders_create.json"), "wh-1")
+    assert retried.status_code == 200 and temporal.started == [JOURNEY]
 
 
 async def test_an_update_older_than_the_one_held_changes_nothing(
