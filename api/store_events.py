@@ -122,6 +122,10 @@ async def _fulfillment(svc: Services, loaded: LoadedPolicy, ref: OrderRef, event
         created = await add_shipment(svc, ref, shipment)
     except ShipmentConflictError as err:
         raise ApiError(409, "shipment_conflict", str(err)) from err
+    except ApiError as err:
+        if err.code != "journey_finished":
+            raise
+        return Acted(f"recorded: parcel {shipment.tracking_number}, but the journey has ended", ref.order_id)
     outcome = f"tracking {shipment.tracking_number}" if created else f"parcel {shipment.tracking_number} known"
     status = event.shipment_status
     if status is None or status is TrackingStatus.UNKNOWN or shipment.tracked_via not in STORE_PROVIDERS:
@@ -135,7 +139,11 @@ async def _fulfillment(svc: Services, loaded: LoadedPolicy, ref: OrderRef, event
         description=f"{status.value.replace('_', ' ')} (from the store)",
     )
     if not await _signal_child(svc, child_id, ShipmentTracking.tracking_update, [scan], wait=True):
-        raise ApiError(503, "tracking_not_started", f"the tracking of {shipment.tracking_number} has not started yet")
+        if created:  # announced a moment ago and not running yet: the store retries, and finds it then
+            raise ApiError(
+                503, "tracking_not_started", f"the tracking of {shipment.tracking_number} has not started yet"
+            )
+        return Acted(f"{outcome}; {status.value} recorded, its tracking has ended", ref.order_id)
     return Acted(f"{outcome}; {status.value}", ref.order_id)
 
 
