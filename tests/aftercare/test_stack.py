@@ -14,7 +14,7 @@ import pytest
 from temporalio import activity
 
 from aftercare.runtime import production_activities
-from aftercare.settings import DEMO_STRIPE_KEY_ENV, Settings
+from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, Settings
 from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
 from policies.loader import BUNDLED_DIR, load_policy_dir
@@ -214,3 +214,17 @@ def test_every_bundled_merchant_gets_its_own_sandbox_stripe_account_unless_its_k
     monkeypatch.delenv("ACME_STRIPE_SECRET_KEY")
     real = replace(Settings(), home=tmp_path, stripe_base_url="https://payments.invalid")
     assert "ACME_STRIPE_SECRET_KEY" not in {c.name: c for c in plan_children(real)}["worker"].env
+
+
+def test_the_demo_shops_secret_reaches_the_api_and_the_sandboxs_shop_not_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API checks the demo shop's Shopify webhooks with the secret the sandbox's shop signs them with."""
+    monkeypatch.setenv(DEMO_SHOPIFY_SECRET_ENV, "shpss_demo_p")
+    children = {c.name: c for c in plan_children(replace(Settings(), home=tmp_path))}
+    assert children["api"].env[DEMO_SHOPIFY_SECRET_ENV] == "shpss_demo_p"
+    assert children["sandbox"].env[DEMO_SHOPIFY_SECRET_ENV] == "shpss_demo_p"
+    assert DEMO_SHOPIFY_SECRET_ENV not in children["worker"].env
+    assert all("shpss_demo_p" not in " ".join(c.argv) for c in children.values())
+    demo = load_policy_dir(BUNDLED_DIR)["demo"].policy.store
+    assert demo is not None and demo.webhook_secret_env == DEMO_SHOPIFY_SECRET_ENV
