@@ -61,6 +61,7 @@ async def test_a_store_refund_drops_the_refunded_items_review_and_moves_no_money
         for fact in (mug, shipping, mug):  # the mug's refund twice: Shopify retried it
             await sc.signal(order.workflow_id, "store_refunded", fact)
         state = await sc.finish()
+        await sc.record("store_refund")
 
     reviews = sorted(
         (r.context["item"]["id"], to_the_minute(r.requested_at)) for r in sc.provider.of_step("review_request")
@@ -96,6 +97,7 @@ async def test_a_cancelled_fulfillment_stops_its_tracking_and_the_journey_waits_
         waiting = await sc.state()
         delivered = await deliver_via_shopify(sc, t0 + 5 * H, "SHOPIFY0003")  # Shopify fulfils again
         state = await sc.finish()
+        await sc.record("store_fulfillment_cancelled")
 
     assert stopped.status is TrackingStatus.CANCELLED and stopped.withdrawn is True
     assert waiting.stage is not Stage.COMPLETED and waiting.completed_at is None  # its items did not ship
@@ -119,6 +121,7 @@ async def test_a_store_cancellation_ends_the_journey_without_a_refund(time_skipp
                 order.workflow_id, "store_cancelled", OrderCancelled(order_id=order.order_id, reason="customer")
             )
         state = await sc.finish()
+        await sc.record("store_cancelled")
 
     assert state.stage is Stage.CANCELLED and state.cancel_reason == "cancelled in the store (customer)"
     assert state.refunds == []
