@@ -17,7 +17,17 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain import Address, Channel, DelayKind, Order, TrackingStatus, check_locale
 from policies.durations import Duration
@@ -466,6 +476,14 @@ class Policy(_Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_store(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No store, no key: a policy that connects none keeps the content hash it had before stores existed."""
+        data: dict[str, Any] = handler(self)
+        if self.store is None:
+            data.pop("store", None)
+        return data
 
     def _merged(self, override: dict[str, Any]) -> Policy:
         base = self.model_dump(mode="json", exclude={"variants"})
