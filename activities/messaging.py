@@ -42,6 +42,7 @@ from enum import StrEnum
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.senders import SenderBook, outgoing_template
 from activities.templates import TemplateError, TemplateRenderer
 from connectors.messaging.base import MessageSender, MessagingError, OutgoingMessage
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason
@@ -163,13 +164,14 @@ class MessagingActivities:
     def __init__(
         self,
         store: Store,
-        senders: Mapping[Channel, MessageSender],
+        senders: Mapping[Channel, MessageSender] | SenderBook,
         renderer: TemplateRenderer,
         *,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._store = store
-        self._senders = senders
+        # a plain mapping: the worker's senders per channel, whatever provider a policy names
+        self._senders = senders if isinstance(senders, SenderBook) else SenderBook(senders)
         self._renderer = renderer
         self._clock = clock  # wall clock for bookkeeping (sent-unconfirmed time); never for caps
 
@@ -189,7 +191,10 @@ class MessagingActivities:
         if skip is not None:
             return await self._skip(key, *skip)
 
-        sender = self._senders.get(req.channel)
+        try:
+            sender = self._senders.sender_for(req)
+        except MessagingError as exc:  # the merchant's credentials are missing or unusable: nothing was sent
+            return await self._provider_failed(req, "", self._senders.provider_name(req), exc)
         if sender is None:
             return await self._skip(
                 key, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
@@ -210,6 +215,7 @@ class MessagingActivities:
             subject=rendered.subject,
             html=rendered.html,
             idempotency_key=key,
+            template=outgoing_template(req.template, req.context),
         )
 
         if await asyncio.to_thread(self._store.mark_sending, key) is None:
@@ -228,7 +234,7 @@ class MessagingActivities:
         # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
         if failure is not None:
             provider = getattr(sender, "provider", type(sender).__name__)
-            return await self._provider_failed(req, message, provider, failure)
+            return await self._provider_failed(req, message.recipient, provider, failure)
 
         sent = await asyncio.to_thread(
             self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at)
@@ -256,7 +262,7 @@ class MessagingActivities:
         return skip_decision(req, suppression, count)
 
     async def _provider_failed(
-        self, req: MessageRequest, message: OutgoingMessage, provider: str, exc: MessagingError
+        self, req: MessageRequest, recipient: str, provider: str, exc: MessagingError
     ) -> MessageOutcome:
         key, channel = req.idempotency_key, req.channel.value
         action = classify_provider_error(exc)
@@ -271,7 +277,7 @@ class MessagingActivities:
                 # After the skip is recorded: a failure here loses only the suppression, and the next
                 # message to this address meets the same refusal and records it then.
                 try:
-                    await asyncio.to_thread(self._store.suppress, req.channel, message.recipient, suppression)
+                    await asyncio.to_thread(self._store.suppress, req.channel, recipient, suppression)
                 except Exception:
                     activity.logger.exception("could not record the %s suppression for message %s", suppression, key)
             return outcome

@@ -77,6 +77,20 @@ class Settings:
     )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
+    # Email and WhatsApp APIs. The keys are the process-wide defaults, used for merchants whose policy
+    # names no credentials_env of its own for the channel; secrets, kept out of repr().
+    smtp_security: str = field(default_factory=lambda: _env("AFTERCARE_SMTP_SECURITY", "none"))
+    sendgrid_base_url: str = ""
+    sendgrid_api_key: str = field(default_factory=lambda: _env("AFTERCARE_SENDGRID_API_KEY", "SG.sandbox"), repr=False)
+    postmark_base_url: str = ""
+    postmark_server_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_POSTMARK_SERVER_TOKEN", "sandbox-server-token"), repr=False
+    )
+    whatsapp_base_url: str = ""
+    whatsapp_api_version: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_API_VERSION", "v21.0"))
+    whatsapp_access_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_WHATSAPP_ACCESS_TOKEN", "sandbox-access-token"), repr=False
+    )
     # The demo merchant's Stripe key in the embedded stack (policies/bundled/demo.yaml names its variable,
     # DEMO_STRIPE_KEY_ENV). Each merchant's key comes from the variable its own policy names; this one has a
     # default so `make run DEMO=1` refunds through the sandbox. A secret: kept out of repr().
@@ -85,6 +99,8 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.smtp_security not in ("none", "starttls", "tls"):
+            raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")
         if self.max_body_bytes < 1024:
             raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
@@ -93,6 +109,9 @@ class Settings:
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
             "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
+            "sendgrid_base_url": _env("AFTERCARE_SENDGRID_BASE_URL", f"{sandbox}/sendgrid"),
+            "postmark_base_url": _env("AFTERCARE_POSTMARK_BASE_URL", f"{sandbox}/postmark"),
+            "whatsapp_base_url": _env("AFTERCARE_WHATSAPP_BASE_URL", f"{sandbox}/whatsapp"),
         }
         for name, value in defaults.items():
             if not getattr(self, name):

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, stripe, twilio
+from sandbox import easypost, outbox, postmark, sendgrid, stripe, twilio, whatsapp_cloud
 from sandbox.state import SandboxState
 
 
@@ -38,13 +38,17 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, each speaking the vendor's format.",
+        description="Stand-ins for EasyPost, Twilio, Stripe, SendGrid, Postmark, WhatsApp Cloud and an SMTP relay, each"
+        " speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(sendgrid.build_router(state))
+    app.include_router(postmark.build_router(state))
+    app.include_router(whatsapp_cloud.build_router(state))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -59,6 +63,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 "easypost": f"{state.http_url}/easypost",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
+                "sendgrid": f"{state.http_url}/sendgrid",
+                "postmark": f"{state.http_url}/postmark",
+                "whatsapp": f"{state.http_url}/whatsapp",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }

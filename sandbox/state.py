@@ -140,6 +140,11 @@ class SandboxState:
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
     twilio_opted_out: set[str] = field(default_factory=set)
+    # SendGrid, Postmark, WhatsApp Cloud (sandbox/vendor_controls.py), each list or set keyed by vendor
+    api_requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # what each API received
+    api_fail_next: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    api_refused: dict[str, set[str]] = field(default_factory=dict)  # recipients the vendor will not take
+    api_revoked_keys: dict[str, set[str]] = field(default_factory=dict)
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -196,6 +201,7 @@ class SandboxState:
         with self.lock:
             self.emails.clear()
             self.texts.clear()
+            self.api_requests.clear()
 
     def reset(self) -> None:
         """Forget everything received and every scripted failure; keeps addresses and secrets."""
@@ -221,5 +227,7 @@ class SandboxState:
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()
+            for vendor_state in (self.api_requests, self.api_fail_next, self.api_refused, self.api_revoked_keys):
+                vendor_state.clear()
             self.sink_fail_next = 0
         self.save_stripe()
