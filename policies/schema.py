@@ -473,12 +473,12 @@ def _provider_problems(channel: Channel, config: ChannelConfig) -> list[str]:
     problems: list[str] = []
     required, optional = PROVIDER_CREDENTIALS[config.provider]
     known = (*required, *optional)
+    unknown = [key for key in config.credentials_env if key not in known]
     problems.extend(
         f"{where}.credentials_env.{key}: {config.provider} takes {', '.join(known) or 'no credentials'}; not {key!r}"
-        for key in config.credentials_env
-        if key not in known
+        for key in unknown
     )
-    if config.credentials_env and (missing := [k for k in required if k not in config.credentials_env]):
+    if config.credentials_env and not unknown and (missing := [k for k in required if k not in config.credentials_env]):
         problems.append(
             f"{where}.credentials_env: {config.provider} needs {', '.join(missing)} too (or name no variables"
             " to use the worker's own credentials)"
