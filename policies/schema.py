@@ -17,7 +17,17 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain import Address, Channel, DelayKind, Order, ProviderTemplate, Step, TrackingStatus, check_locale
 from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CREDENTIALS
@@ -134,6 +144,14 @@ class ChannelConfig(_Strict):
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
         return env_var_names(v, "TWILIO_AUTH_TOKEN")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_templates(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No templates, no key: a policy that names none keeps the content hash it had before they existed."""
+        data: dict[str, Any] = handler(self)
+        if not self.templates:
+            data.pop("templates", None)
+        return data
 
 
 class Payments(_Strict):

@@ -4,6 +4,7 @@ Twilio; WhatsApp over Twilio or Meta's WhatsApp Cloud API (approved templates)."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -16,7 +17,7 @@ from connectors.messaging.base import (
 )
 from connectors.messaging.postmark import PostmarkSender
 from connectors.messaging.sendgrid import SendGridSender
-from connectors.messaging.smtp import SECURITY_MODES, SmtpEmailSender
+from connectors.messaging.smtp import SECURITY_MODES, Security, SmtpEmailSender
 from connectors.messaging.twilio import TwilioSender
 from connectors.messaging.whatsapp_cloud import DEFAULT_VERSION, WhatsAppCloudSender
 from domain import Channel
@@ -130,7 +131,7 @@ def _smtp(credentials: dict[str, str], where: Endpoints, sender: str | None) -> 
         username=credentials.get("username") or None,
         password=credentials.get("password") or None,
         default_sender=sender,
-        security=security or "none",  # type: ignore[arg-type]
+        security=cast(Security, security or "none"),  # checked against SECURITY_MODES above
     )
 
 
