@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
+import ipaddress
 import re
 import smtplib
 import ssl
@@ -114,7 +115,22 @@ class SmtpEmailSender:
             smtp.ehlo()
         return smtp
 
+    def _login_in_clear(self) -> bool:
+        """A password would cross the network unencrypted: a login without TLS to a relay not on this host."""
+        if not self.username or self.security != "none":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
+
     async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if self._login_in_clear():
+            raise MessagingError(
+                f"SMTP login to {self.host}:{self.port} without TLS would send the password in clear: set the SMTP"
+                " security to starttls (usually port 587) or tls (usually port 465)",
+                retryable=False,
+            )
         if message.channel is not Channel.EMAIL:
             raise MessagingError(
                 f"SMTP sends email, not {message.channel}: the worker wired this sender to the wrong channel",

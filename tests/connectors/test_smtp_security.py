@@ -176,3 +176,10 @@ def test_build_sender_reads_security_from_the_merchants_credentials() -> None:
         build_sender(Channel.EMAIL, "smtp", None, {"security": "ssl3"}, endpoints=Endpoints())
     with pytest.raises(ValueError, match="port credential is not a number"):
         build_sender(Channel.EMAIL, "smtp", None, {"port": "five"}, endpoints=Endpoints())
+
+
+async def test_a_login_without_tls_to_a_remote_relay_is_refused_before_connecting() -> None:
+    remote = SmtpEmailSender("203.0.113.7", 25, USER, PASSWORD, timeout=1)  # TEST-NET-3: never contacted
+    with pytest.raises(MessagingError, match="without TLS would send the password in clear") as caught:
+        await remote.send(email())
+    assert caught.value.retryable is False and PASSWORD not in str(caught.value)

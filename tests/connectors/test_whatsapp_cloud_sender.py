@@ -155,3 +155,9 @@ def test_build_sender_picks_whatsapp_cloud_with_its_version_and_number() -> None
     assert built.messages_url("42") == "http://127.0.0.1:1/whatsapp/v20.0/42/messages"
     with pytest.raises(ValueError, match="sends whatsapp, not email"):
         build_sender(Channel.EMAIL, "whatsapp_cloud", None, {"access_token": TOKEN})
+
+
+async def test_an_error_that_echoes_the_number_does_not_carry_it(sender, control):
+    with pytest.raises(MessagingError, match="not a valid phone number") as caught:
+        await sender.send(message(recipient="+1650555"))
+    assert "1650555" not in str(caught.value) and caught.value.__cause__ is None

@@ -15,7 +15,7 @@ import httpx
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
 from connectors.messaging.http import json_object, post, wrong_base_url
 from connectors.messaging.whatsapp_cloud.error import whatsapp_error
-from connectors.messaging.whatsapp_cloud.mapper import template_message
+from connectors.messaging.whatsapp_cloud.mapper import WHATSAPP_PREFIX, template_message
 from domain import Channel
 
 DEFAULT_VERSION = "v21.0"
@@ -103,4 +103,6 @@ class WhatsAppCloudSender:
             return SendReceipt(provider_message_id=str(wamid), accepted_at=datetime.now(UTC))
         if resp.status_code in (404, 405) and "error" not in body:
             raise wrong_base_url("WhatsApp Cloud API", resp.status_code, self.base_url)
-        raise whatsapp_error(resp.status_code, body)
+        # the Graph API may name the number without its "+": take that form out too
+        digits = message.recipient.removeprefix(WHATSAPP_PREFIX).lstrip("+")
+        raise whatsapp_error(resp.status_code, body).without_recipient(digits) from None
