@@ -159,5 +159,5 @@ def test_build_sender_picks_whatsapp_cloud_with_its_version_and_number() -> None
 
 async def test_an_error_that_echoes_the_number_does_not_carry_it(sender, control):
     with pytest.raises(MessagingError, match="not a valid phone number") as caught:
-        await sender.send(message(recipient="+1650555"))
-    assert "1650555" not in str(caught.value) and caught.value.__cause__ is None
+        await sender.send(message(recipient="+16505"))
+    assert "16505" not in str(caught.value) and caught.value.__cause__ is None
