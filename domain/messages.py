@@ -147,7 +147,7 @@ CHANNEL_PROVIDERS: dict[Channel, tuple[str, ...]] = {
 """Which providers can carry each channel; a policy picks one per channel (`channels.<channel>.provider`)."""
 
 PROVIDER_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "smtp": ((), ("host", "port", "username", "password", "security")),
+    "smtp": ((), ("host", "port", "username", "password", "security", "starttls")),  # starttls: the older spelling
     "sendgrid": (("api_key",), ()),
     "postmark": (("server_token",), ("message_stream",)),
     "twilio": (("account_sid", "auth_token"), ("base_url",)),
