@@ -2,6 +2,7 @@
 
 from domain.delays import DelayAlert, DelayKind
 from domain.messages import (
+    AddressedMessage,
     Channel,
     MessageOutcome,
     MessageRequest,
@@ -51,6 +52,7 @@ __all__ = [
     "FINAL_STATUSES",
     "Actor",
     "Address",
+    "AddressedMessage",
     "AuditEntry",
     "Channel",
     "Customer",

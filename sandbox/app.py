@@ -1,4 +1,4 @@
-"""The sandbox's HTTP side: EasyPost, Twilio and Stripe stand-ins, the outbox, and the controls, in one app."""
+"""The sandbox's HTTP side: EasyPost, Shippo, 17TRACK, Twilio and Stripe stand-ins, the outbox and the controls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, postmark, sendgrid, stripe, twilio, whatsapp_cloud
+from sandbox import (
+    easypost,
+    outbox,
+    postmark,
+    sendgrid,
+    seventeentrack,
+    shippo,
+    stripe,
+    twilio,
+    whatsapp_cloud,
+    woocommerce,
+)
 from sandbox.state import SandboxState
 
 
@@ -38,14 +49,17 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, Twilio, Stripe, SendGrid, Postmark, WhatsApp Cloud and an SMTP relay, each"
-        " speaking the vendor's format.",
+        description="Stand-ins for EasyPost, Shippo, 17TRACK, WooCommerce, Twilio, Stripe, SendGrid, Postmark,"
+        " WhatsApp Cloud and an SMTP relay, each speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
+    app.include_router(shippo.build_router(state, client))
+    app.include_router(seventeentrack.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(woocommerce.build_router(state, client))
     app.include_router(sendgrid.build_router(state))
     app.include_router(postmark.build_router(state))
     app.include_router(whatsapp_cloud.build_router(state))
@@ -61,8 +75,11 @@ def create_app(state: SandboxState) -> FastAPI:
             {
                 "ok": True,
                 "easypost": f"{state.http_url}/easypost",
+                "shippo": f"{state.http_url}/shippo",
+                "17track": f"{state.http_url}/17track",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
+                "woocommerce": f"{state.http_url}/_sandbox/woocommerce",
                 "sendgrid": f"{state.http_url}/sendgrid",
                 "postmark": f"{state.http_url}/postmark",
                 "whatsapp": f"{state.http_url}/whatsapp",
