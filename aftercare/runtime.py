@@ -102,6 +102,23 @@ def build_payments(settings: Settings) -> dict[str, Any]:
     return _build(settings.stripe_base_url)
 
 
+def build_callbacks(settings: Settings) -> dict[str, Any]:
+    """Messaging providers' delivery callback parsers by name, with the verification secrets from settings."""
+    from connectors.messaging.callbacks import CallbackSecrets
+    from connectors.messaging.callbacks import build_callbacks as _build
+
+    return _build(
+        CallbackSecrets(
+            sendgrid_public_key=settings.sendgrid_webhook_public_key,
+            postmark_user=settings.postmark_webhook_user,
+            postmark_password=settings.postmark_webhook_password,
+            twilio_auth_token=settings.twilio_auth_token,
+            whatsapp_app_secret=settings.whatsapp_app_secret,
+            whatsapp_verify_token=settings.whatsapp_verify_token,
+        )
+    )
+
+
 def build_senders(settings: Settings) -> dict[Channel, Any]:
     """Provider connectors per channel. Twilio credentials come from the environment, never from YAML."""
     from connectors.messaging import build_sender

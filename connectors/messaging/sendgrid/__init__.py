@@ -1,0 +1,1 @@
+"""Email through SendGrid. Delivery callbacks: `webhook.py` (the signed Event Webhook), `units_events.py`."""
