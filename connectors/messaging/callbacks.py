@@ -43,7 +43,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 def json_body(body: bytes) -> Any:
     """The body as JSON, or a 400 naming where it broke (a truncated body fails here)."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise CallbackRefused("malformed", f"body is not UTF-8 text: {exc.reason}") from None
     except ValueError as exc:
