@@ -8,7 +8,8 @@ Order of work for a request (its `idempotency_key` names the outbox row):
    may have accepted the message. We do NOT resend: the row becomes sent-unconfirmed and the outcome
    says so. For customer messages, never twice beats at-least-once: a missing "your parcel shipped"
    costs little, a duplicated one (or a duplicated review request) costs trust;
-4. skip, with a reason, when there is no recipient, the recipient is suppressed, or a marketing
+4. skip, with a reason, when there is no recipient, the recipient is suppressed (a marketing message
+   also when the address only takes no marketing: a spam complaint, see storage.deliveries), or a marketing
    message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
    time-skipping tests agree with production; a capped message is not rescheduled);
 5. render the template, mark the row 'sending' (compare-and-set: only one attempt gets through),

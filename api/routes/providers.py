@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.deps import ServicesDep
 from api.errors import ApiError
@@ -51,6 +51,10 @@ async def provider_events(provider: str, request: Request, svc: ServicesDep) -> 
     except CallbackRefused as err:
         PROVIDER_EVENTS.labels(provider, "refused").inc()
         raise ApiError(REFUSAL_STATUS[err.kind], f"bad_callback_{err.kind}", str(err)) from None
+    except ValidationError as err:  # a verified body whose fields do not fit ours (no input values in the text)
+        PROVIDER_EVENTS.labels(provider, "refused").inc()
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in err.errors() if e["loc"]}))
+        raise ApiError(400, "bad_callback_malformed", f"event fields out of bounds: {fields}") from None
     outcomes = await run_in_threadpool(apply_events, svc.store, events, datetime.now(UTC))
     for outcome, count in outcomes.items():
         if count:

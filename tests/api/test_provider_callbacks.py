@@ -259,3 +259,14 @@ async def test_whatsapp_handshake_and_statuses(api: httpx.AsyncClient, store: St
     assert row.provider_message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
     assert row.detail == "confirmed by whatsapp_cloud's delivery callback (sent)"
     assert row.delivery_status is DeliveryStatus.OPENED  # read, then a late delivered: still read
+
+
+async def test_a_signed_event_with_oversized_fields_is_cut_not_a_crash(api: httpx.AsyncClient, store: Store) -> None:
+    sent(store, EMAIL_KEY, "14c5d75ce93")
+    huge = sendgrid_event("bounce", 1, type="x" * 5000, reason="r" * 5000, sg_event_id="e" * 5000)
+    resp = await post_sendgrid(api, sendgrid_body(huge))
+    assert resp.status_code == 200  # every field is cut to what we keep
+    row = store.get_message(EMAIL_KEY)
+    assert row is not None and row.delivery_status is DeliveryStatus.BOUNCED
+    assert row.delivery_detail is not None and len(row.delivery_detail) < 700
+    assert store.get_suppression(Channel.EMAIL, "example@test.com") is None  # an undocumented bounce type

@@ -137,6 +137,11 @@ def test_units_table_covers_every_bounce_type(bounce_type: str) -> None:
     assert map_event("bounce", bounce_type) == BOUNCE_TYPES[bounce_type]
 
 
+def test_a_bounce_without_type_is_hard_and_an_undocumented_type_does_not_suppress() -> None:
+    assert map_event("bounce") == (DeliveryStatus.BOUNCED, Suppress.BOUNCED)
+    assert map_event("bounce", "greylisted") == (DeliveryStatus.BOUNCED, Suppress.NOTHING)
+
+
 def test_unknown_events_are_ignored_not_errors() -> None:
     assert map_event("group_resubscribe") is None and map_event("machine_opened_someday") is None
 

@@ -31,7 +31,9 @@ BOUNCE_TYPES: dict[str, tuple[DeliveryStatus, Suppress]] = {
 
 
 def map_event(event: str, bounce_type: str | None = None) -> tuple[DeliveryStatus | None, Suppress] | None:
-    """Our status and suppression for a SendGrid event; None for events we ignore (group_resubscribe...)."""
+    """Our status and suppression for a SendGrid event; None for events we ignore (group_resubscribe...).
+    A bounce without `type` (older payloads) is a hard bounce; one with a type SendGrid never documented
+    bounced, but says nothing we would stop writing to the address for."""
     if event == "bounce" and bounce_type:
-        return BOUNCE_TYPES.get(bounce_type, EVENTS["bounce"])
+        return BOUNCE_TYPES.get(bounce_type, (DeliveryStatus.BOUNCED, Suppress.NOTHING))
     return EVENTS.get(event)

@@ -117,7 +117,7 @@ def _event(index: int, raw: Any) -> DeliveryEvent | None:
         event_id=text(raw.get("sg_event_id"), 300) or event_hash(name, raw["timestamp"], sg_message_id),
         provider_message_id=provider_id(str(sg_message_id))[:300] if sg_message_id else None,
         idempotency_key=text(key, 300) if isinstance(key, str) and key else None,
-        vendor_event=f"{name} ({bounce_type})" if bounce_type and name == "bounce" else name[:100],
+        vendor_event=text(f"{name} ({bounce_type})" if bounce_type and name == "bounce" else name, 100),
         status=status,
         suppress=suppress,
         occurred_at=occurred_at,
