@@ -58,7 +58,8 @@ def verify(url: str, params: Sequence[tuple[str, str]], headers: Mapping[str, st
 
 
 def parse(url: str, body: bytes, headers: Mapping[str, str], auth_token: str) -> list[DeliveryEvent]:
-    """The event of a verified status callback (none for inbound-message statuses)."""
+    """The event of a verified status callback (none for inbound-message statuses). The form is split into its
+    parameters first, because the signature covers them; none is read before the signature is checked."""
     params = form(body)
     verify(url, params, headers, auth_token)
     fields = dict(params)
