@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.messaging.callbacks import CallbackRefused
 from connectors.messaging.sendgrid.units_events import BOUNCE_TYPES, EVENTS, map_event
-from connectors.messaging.sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse, provider_id, sign
+from connectors.messaging.sendgrid.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    parse,
+    provider_id,
+    sign,
+    verify,
+)
 from domain import Channel
 from domain.delivery import DeliveryStatus, Suppress
 from tests.connectors.callback_fixtures import raw
@@ -29,6 +36,19 @@ def public(key: ec.EllipticCurvePrivateKey) -> str:
 
 def signed(body: bytes, key: ec.EllipticCurvePrivateKey = KEY, timestamp: str = TIMESTAMP) -> dict[str, str]:
     return {SIGNATURE_HEADER: sign(body, timestamp, key), TIMESTAMP_HEADER: timestamp}
+
+
+def test_sendgrids_own_test_vector_verifies() -> None:
+    """The key, signature, timestamp and payload SendGrid's eventwebhook helper library tests with."""
+    key = (
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu"
+        "/1FwCM/QmGUhA=="
+    )
+    signature = "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0="
+    payload = b'{"category":"example_payload","event":"test_event","message_id":"message_id"}'
+    verify(payload, {SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: "1588788367"}, key)
+    with pytest.raises(CallbackRefused, match="bad signature"):
+        verify(payload, {SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: "1588788368"}, key)
 
 
 def test_the_published_batch_maps_every_event_it_tracks() -> None:
