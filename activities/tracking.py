@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -29,6 +30,16 @@ def rejected(req: PollRequest, exc: CarrierError) -> ApplicationError:
         *details,
         type="CarrierRejected",
         non_retryable=True,
+    )
+
+
+def waiting(req: PollRequest, exc: CarrierError) -> ApplicationError:
+    """A carrier's "not now, in N seconds" as a retryable error whose next try waits that long."""
+    wait = timedelta(seconds=exc.retry_after or 0)
+    return ApplicationError(
+        f"{req.carrier} asked us to wait {wait.total_seconds():g} s: {exc}",
+        type="CarrierRateLimited",
+        next_retry_delay=wait,
     )
 
 
@@ -63,7 +74,9 @@ class TrackingActivities:
                 return merged(PollResult(), stored)
             if not exc.retryable:
                 raise rejected(req, exc) from exc
-            raise  # Temporal retries with the workflow's policy
+            if exc.retry_after is not None:  # the carrier said when to ask again (429 Retry-After): honour it
+                raise waiting(req, exc) from exc
+            raise  # Temporal retries with the workflow's policy (its back-off)
         new = await asyncio.to_thread(self._store.record_tracking_events, result.events, "poll", None)
         activity.logger.info(
             "polled %s %s: %d events, %d new, %d stored",

@@ -91,7 +91,17 @@ def open_store(settings: Settings) -> Any:
 def build_carriers(settings: Settings) -> dict[str, Any]:
     from connectors.carriers import build_carriers as _build
 
-    return _build(settings.easypost_base_url, settings.easypost_api_key, settings.easypost_webhook_secret)
+    return _build(
+        settings.easypost_base_url,
+        settings.easypost_api_key,
+        settings.easypost_webhook_secret,
+        shippo_base_url=settings.shippo_base_url,
+        shippo_api_key=settings.shippo_api_key,
+        shippo_webhook_secret=settings.shippo_webhook_secret,
+        seventeentrack_base_url=settings.seventeentrack_base_url,
+        seventeentrack_api_key=settings.seventeentrack_api_key,
+        seventeentrack_webhook_secret=settings.seventeentrack_webhook_secret,
+    )
 
 
 def build_payments(settings: Settings) -> dict[str, Any]:

@@ -75,6 +75,22 @@ class Settings:
     easypost_webhook_secret: str = field(
         default_factory=lambda: _env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", "sandbox-webhook-secret")
     )
+    shippo_base_url: str = ""
+    shippo_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"), repr=False
+    )
+    # Shippo's webhook secret: its HMAC key (Shippo-Auth-Signature) and the ?token= in the webhook URL
+    shippo_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_SHIPPO_WEBHOOK_SECRET", "sandbox-shippo-webhook-secret"), repr=False
+    )
+    seventeentrack_base_url: str = ""
+    seventeentrack_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"), repr=False
+    )
+    # 17TRACK's "security key", which signs its pushes (the `sign` header)
+    seventeentrack_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_17TRACK_WEBHOOK_SECRET", "sandbox-17track-security-key"), repr=False
+    )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
     # The demo merchant's Stripe key in the embedded stack (policies/bundled/demo.yaml names its variable,
@@ -109,6 +125,8 @@ class Settings:
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
+            "shippo_base_url": _env("AFTERCARE_SHIPPO_BASE_URL", f"{sandbox}/shippo"),
+            "seventeentrack_base_url": _env("AFTERCARE_17TRACK_BASE_URL", f"{sandbox}/17track"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
             "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
         }

@@ -77,6 +77,12 @@ async def serve(args: argparse.Namespace) -> None:
         easypost_api_keys=keys,
         stripe_api_keys=stripe_keys,
         stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
+        # the same variables (and defaults) the API and worker read (aftercare.settings)
+        shippo_api_keys=_keys_env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"),
+        shippo_webhook_secret=os.environ.get("AFTERCARE_SHIPPO_WEBHOOK_SECRET") or "sandbox-shippo-webhook-secret",
+        seventeentrack_api_keys=_keys_env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"),
+        seventeentrack_webhook_secret=os.environ.get("AFTERCARE_17TRACK_WEBHOOK_SECRET")
+        or "sandbox-17track-security-key",
     )
     async with run_sandbox(
         args.host, args.http_port, args.smtp_port, args.webhook_url, secret,
@@ -85,6 +91,8 @@ async def serve(args: argparse.Namespace) -> None:
         print(
             f"Aftercare sandbox\n"
             f"  EasyPost  {sandbox.easypost_base_url}  (webhooks -> {args.webhook_url})\n"
+            f"  Shippo    {sandbox.shippo_base_url}  (webhooks -> {state.push_url('shippo')})\n"
+            f"  17TRACK   {sandbox.seventeentrack_base_url}  (webhooks -> {state.push_url('17track')})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"
             f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"

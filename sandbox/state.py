@@ -127,6 +127,17 @@ class SandboxState:
     easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shp_ id -> Shipment JSON (return labels)
+    # Shippo (`sandbox.shippo`) and 17TRACK (`sandbox.seventeentrack`): their keys, the secrets their pushes are
+    # signed with (the settings' defaults), the parcels they follow, scripted failures
+    shippo_api_keys: set[str] = field(default_factory=lambda: {"shippo_test_sandbox"})
+    shippo_webhook_secret: str = "sandbox-shippo-webhook-secret"
+    shippo_tracks: dict[str, dict[str, Any]] = field(default_factory=dict)  # "carrier/number" -> Track JSON
+    shippo_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    seventeentrack_api_keys: set[str] = field(default_factory=lambda: {"sandbox-17track-key"})
+    seventeentrack_webhook_secret: str = "sandbox-17track-security-key"
+    seventeentrack_tracks: dict[str, dict[str, Any]] = field(default_factory=dict)  # number -> parcel JSON
+    seventeentrack_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    push_urls: dict[str, str] = field(default_factory=dict)  # provider -> where its pushes go (see push_url)
     # Stripe
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pi_ id -> PaymentIntent JSON
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ch_ id -> Charge JSON
@@ -140,6 +151,8 @@ class SandboxState:
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
     twilio_opted_out: set[str] = field(default_factory=set)
+    # WooCommerce (sandbox/woocommerce.py): its settings, orders and webhook deliveries
+    woocommerce: dict[str, Any] = field(default_factory=dict)
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -153,6 +166,13 @@ class SandboxState:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def push_url(self, provider: str) -> str:
+        """Where `provider`'s pushes go: its own URL if set, else the EasyPost webhook URL with the provider's
+        name in place of `easypost` (`/v1/carriers/shippo/events`), else that URL as is (a sink)."""
+        if provider in self.push_urls:
+            return self.push_urls[provider]
+        return self.webhook_url.replace("/carriers/easypost/", f"/carriers/{provider}/")
 
     def add_email(self, email: ReceivedEmail) -> None:
         with self.lock:
@@ -211,6 +231,8 @@ class SandboxState:
                 "smtp_fail_next",
                 "twilio_fail_next",
                 "easypost_fail_next",
+                "shippo_fail_next",
+                "seventeentrack_fail_next",
                 "stripe_fail_next",
             ):
                 getattr(self, name).clear()
@@ -218,8 +240,12 @@ class SandboxState:
                 mapping.clear()
             self.stripe_in_flight.clear()
             self.trackers.clear()
+            self.shippo_tracks.clear()
+            self.seventeentrack_tracks.clear()
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()
+            for name in ("orders", "deliveries", "next_id"):  # keeps its delivery URL, secret and site
+                self.woocommerce.pop(name, None)
             self.sink_fail_next = 0
         self.save_stripe()

@@ -14,13 +14,17 @@ from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 class CarrierError(Exception):
     """The carrier could not answer. `retryable` is False for answers that will not change (unknown number).
 
-    `status_code` is the carrier's HTTP status when there was one (None for timeouts, refused connections).
+    `status_code` is the carrier's HTTP status when there was one (None for timeouts, refused connections);
+    `retry_after` the seconds the carrier asked us to wait (its `Retry-After`), which the next try honours.
     """
 
-    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class WebhookError(ValueError):
@@ -33,6 +37,16 @@ class CarrierClient(Protocol):
     async def track(self, tracking_number: str) -> PollResult: ...
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]: ...
+
+
+@runtime_checkable
+class QueryVerifiedWebhooks(Protocol):
+    """A provider whose pushes may prove themselves with a secret token in the webhook URL's query instead of a
+    signature header (Shippo's self-generated `?token=`): the push endpoint hands it the query too."""
+
+    def parse_webhook_with_query(
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> list[TrackingEvent]: ...
 
 
 @runtime_checkable
