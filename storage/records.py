@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import Actor, AddressedMessage, Channel, MessageRequest, Role, SkipReason, Step, TrackingEvent
+from domain import Actor, AddressedMessage, Channel, MessageRequest, Role, SkipReason, TrackingEvent
 from domain.delivery import DeliveryStatus
 
 
