@@ -8,7 +8,8 @@ Order of work for a request (its `idempotency_key` names the outbox row):
    may have accepted the message. We do NOT resend: the row becomes sent-unconfirmed and the outcome
    says so. For customer messages, never twice beats at-least-once: a missing "your parcel shipped"
    costs little, a duplicated one (or a duplicated review request) costs trust;
-4. skip, with a reason, when there is no recipient, the recipient is suppressed, or a marketing
+4. skip, with a reason, when there is no recipient, the recipient is suppressed (a marketing message
+   also when the address only takes no marketing: a spam complaint, see storage.deliveries), or a marketing
    message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
    time-skipping tests agree with production; a capped message is not rescheduled);
 5. render the template, mark the row 'sending' (compare-and-set: only one attempt gets through),
@@ -93,7 +94,13 @@ def skip_decision(
         return SkipReason.NO_ADDRESS, f"no {req.channel.value} address for customer {req.customer_id}"
     if suppression is SuppressionReason.OPTED_OUT:
         return SkipReason.OPTED_OUT, f"{req.recipient} opted out of {req.channel.value}"
-    if suppression is not None:
+    if suppression is SuppressionReason.NO_MARKETING:
+        if effective_marketing(req):
+            return (
+                SkipReason.SUPPRESSED,
+                f"{req.recipient} takes no marketing on {req.channel.value} (complained or stopped marketing)",
+            )
+    elif suppression is not None:
         return SkipReason.SUPPRESSED, f"{req.recipient} is suppressed on {req.channel.value} ({suppression.value})"
     if marketing_sent is not None and req.cap_max is not None and marketing_sent >= req.cap_max:
         return SkipReason.CAPPED, (
@@ -251,7 +258,7 @@ class MessagingActivities:
         suppression = await asyncio.to_thread(self._store.get_suppression, req.channel, req.recipient)
         window = cap_window(req)
         count = None
-        if window is not None and suppression is None:
+        if window is not None and suppression in (None, SuppressionReason.NO_MARKETING):
             since, until = window
             count = await asyncio.to_thread(
                 self._store.count_marketing_sent, req.merchant_id, req.customer_id, req.channel, since, until

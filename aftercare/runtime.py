@@ -112,6 +112,23 @@ def build_payments(settings: Settings) -> dict[str, Any]:
     return _build(settings.stripe_base_url)
 
 
+def build_callbacks(settings: Settings) -> dict[str, Any]:
+    """Messaging providers' delivery callback parsers by name, with the verification secrets from settings."""
+    from connectors.messaging.callbacks import CallbackSecrets
+    from connectors.messaging.callbacks import build_callbacks as _build
+
+    return _build(
+        CallbackSecrets(
+            sendgrid_public_key=settings.sendgrid_webhook_public_key,
+            postmark_user=settings.postmark_webhook_user,
+            postmark_password=settings.postmark_webhook_password,
+            twilio_auth_token=settings.twilio_auth_token,
+            whatsapp_app_secret=settings.whatsapp_app_secret,
+            whatsapp_verify_token=settings.whatsapp_verify_token,
+        )
+    )
+
+
 TWILIO_SANDBOX = {"TWILIO_ACCOUNT_SID": "ACsandbox0000000000000000000000000", "TWILIO_AUTH_TOKEN": "sandbox-token"}
 """The process-wide Twilio variables' values when unset: the sandbox's Twilio takes any token."""
 

@@ -114,6 +114,24 @@ class Settings:
         default_factory=lambda: _env(DEMO_STRIPE_KEY_ENV, "sk_test_demo_merchant"), repr=False
     )
 
+    # Delivery callbacks (`/v1/providers/{provider}/events`): the URL the providers call as they see it (scheme and
+    # host; behind a proxy the API cannot know it, and Twilio signs it), and each provider's verification secret.
+    # Empty = not configured: that provider's callbacks answer 503 until it is set. Secrets: kept out of repr().
+    public_base_url: str = field(default_factory=lambda: _env("AFTERCARE_PUBLIC_BASE_URL", "").rstrip("/"))
+    sendgrid_webhook_public_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_SENDGRID_WEBHOOK_PUBLIC_KEY", ""), repr=False
+    )
+    postmark_webhook_user: str = field(default_factory=lambda: _env("AFTERCARE_POSTMARK_WEBHOOK_USER", ""))
+    postmark_webhook_password: str = field(
+        default_factory=lambda: _env("AFTERCARE_POSTMARK_WEBHOOK_PASSWORD", ""), repr=False
+    )
+    # Twilio signs callbacks with the account's auth token: the one the sender uses unless set apart
+    twilio_auth_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_TWILIO_AUTH_TOKEN", "") or _env("TWILIO_AUTH_TOKEN", ""), repr=False
+    )
+    whatsapp_app_secret: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_APP_SECRET", ""), repr=False)
+    whatsapp_verify_token: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_VERIFY_TOKEN", ""), repr=False)
+
     def __post_init__(self) -> None:
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")

@@ -251,12 +251,30 @@ def _move_event_payloads(conn: Connection, batch: int = 500) -> None:
         last = rows[-1].pk
 
 
+def _reserved_for_store_webhooks(conn: Connection) -> None:
+    """Version 6 is the Shopify work's (issue 10, merged separately): a no-op here so that 7 follows 6."""
+
+
+def _delivery_callbacks(conn: Connection) -> None:
+    """Version 7 (issue 10): what providers' delivery callbacks said of each message, and the index they find
+    a message by (the provider's message id)."""
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_status VARCHAR")
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.exec_driver_sql(f"ALTER TABLE messages ADD COLUMN delivery_at {timestamp}")
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_detail TEXT")
+    conn.exec_driver_sql("CREATE INDEX ix_messages_provider_message_id ON messages (provider_message_id)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
     Migration(3, "console sessions: console_sessions", _console_sessions),
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
+    Migration(6, "reserved: the store webhooks' migration (a no-op on this branch)", _reserved_for_store_webhooks),
+    Migration(
+        7, "delivery callbacks: messages.delivery_status/_at/_detail, index on provider_message_id", _delivery_callbacks
+    ),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation

@@ -98,7 +98,7 @@ async def test_two_merchants_send_from_their_own_accounts(merchants, make_reques
         ("…aaaa", "orders@acme.example"),
         ("…bbbb", "hi@beans.example"),
     ]
-    assert [r["body"]["custom_args"]["aftercare_idempotency_key"] for r in got] == [
+    assert [r["body"]["custom_args"]["aftercare_key"] for r in got] == [
         "acme-1001:shipped:email",
         "beans-B-7:shipped:email",
     ]

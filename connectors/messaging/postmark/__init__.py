@@ -4,6 +4,8 @@
 `POST {base}/email`, header `X-Postmark-Server-Token`, JSON `From` / `To` / `Subject` / `TextBody` /
 `HtmlBody` / `MessageStream`, our idempotency key in `Metadata`; `MessageID` on success, `ErrorCode`
 and `Message` on failure.
+
+Delivery callbacks: `webhook` (verify, then parse) and `units_events` (their words -> our delivery status).
 """
 
 from __future__ import annotations

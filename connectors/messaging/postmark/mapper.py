@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.messaging.base import OutgoingMessage
+from connectors.messaging.callbacks import KEY_FIELD
 from connectors.messaging.postmark.models import Email
 
-IDEMPOTENCY_METADATA = "aftercare_idempotency_key"
+IDEMPOTENCY_METADATA = KEY_FIELD  # webhooks carry Metadata back: connectors.messaging.callbacks
 """The `Metadata` key carrying our outbox row's idempotency key back on Postmark's webhooks."""
 DEFAULT_STREAM = "outbound"  # every Postmark server's default transactional stream
 

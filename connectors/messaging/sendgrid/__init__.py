@@ -3,6 +3,8 @@
 
 `POST {base}/v3/mail/send`, `Authorization: Bearer <API key>`, JSON `personalizations` / `from` /
 `subject` / `content`, our idempotency key in `custom_args`; 202 and `X-Message-Id` on success.
+
+Delivery callbacks: `webhook` (verify, then parse) and `units_events` (their words -> our delivery status).
 """
 
 from __future__ import annotations

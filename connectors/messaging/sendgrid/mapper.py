@@ -6,9 +6,10 @@ from email.utils import parseaddr
 from typing import Any
 
 from connectors.messaging.base import OutgoingMessage
+from connectors.messaging.callbacks import KEY_FIELD
 from connectors.messaging.sendgrid.models import Content, EmailAddress, MailSend, Personalization
 
-IDEMPOTENCY_ARG = "aftercare_idempotency_key"
+IDEMPOTENCY_ARG = KEY_FIELD  # the event webhook carries custom_args back: connectors.messaging.callbacks
 """The `custom_args` key carrying our outbox row's idempotency key: SendGrid repeats custom_args on every
 event webhook of the message, which is how a delivery callback finds its outbox row."""
 

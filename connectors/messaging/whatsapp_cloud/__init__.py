@@ -5,6 +5,8 @@ outcome), `models`, `mapper` (OutgoingMessage -> template message), `error`, `pr
 `POST {base}/{version}/{phone_number_id}/messages`, `Authorization: Bearer <access token>`, JSON
 `messaging_product: "whatsapp"`, `type: "template"`, `template: {name, language: {code}, components}`,
 our idempotency key in `biz_opaque_callback_data`; `messages[0].id` on success, `error.code` on failure.
+
+Delivery callbacks: `webhook` (verify, then parse) and `units_events` (their words -> our delivery status).
 """
 
 from __future__ import annotations
