@@ -274,7 +274,17 @@ sa.Table(
 def _store_deliveries(conn: Connection) -> None:
     """Version 6 (issue 10): store webhook deliveries, so a retried one changes nothing and an older order
     update is told from a newer one."""
-    _V6.tables["store_deliveries"].create(conn)
+    _V6.tables["store_deliveries"].create(conn, checkfirst=True)
+
+
+def _delivery_callbacks(conn: Connection) -> None:
+    """Version 7 (issue 10): what providers' delivery callbacks said of each message, and the index they find
+    a message by (the provider's message id)."""
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_status VARCHAR")
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.exec_driver_sql(f"ALTER TABLE messages ADD COLUMN delivery_at {timestamp}")
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_detail TEXT")
+    conn.exec_driver_sql("CREATE INDEX ix_messages_provider_message_id ON messages (provider_message_id)")
 
 
 MIGRATIONS: list[Migration] = [
@@ -284,6 +294,9 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
     Migration(6, "store webhooks: store_deliveries (dedupe by delivery id, order updates in order)", _store_deliveries),
+    Migration(
+        7, "delivery callbacks: messages.delivery_status/_at/_detail, index on provider_message_id", _delivery_callbacks
+    ),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation

@@ -13,7 +13,7 @@ from storage.types import utcnow
 class StoreDeliveriesStore(StoreBase):
     """The store_deliveries table."""
 
-    def delivery_seen(self, platform: str, shop: str, delivery_id: str) -> str | None:
+    def store_delivery_seen(self, platform: str, shop: str, delivery_id: str) -> str | None:
         """What a delivery already did (its recorded outcome), or None if we have not acted on it."""
         t = STORE_DELIVERIES
         row = self._row(
@@ -21,7 +21,7 @@ class StoreDeliveriesStore(StoreBase):
         )
         return None if row is None else str(row.outcome)
 
-    def record_delivery(
+    def record_store_delivery(
         self,
         platform: str,
         shop: str,

@@ -71,7 +71,7 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
         raise ApiError(400, "bad_webhook", str(err)) from err
     delivery_id = delivery.delivery_id or f"sha256:{hashlib.sha256(body).hexdigest()}"  # the same bytes: a repeat
     merchant_id = loaded.merchant_id
-    seen = await run_in_threadpool(svc.store.delivery_seen, platform, shop, delivery_id)
+    seen = await run_in_threadpool(svc.store.store_delivery_seen, platform, shop, delivery_id)
     if seen is not None:
         STORE_WEBHOOKS.labels(platform, delivery.topic, "duplicate").inc()
         return DeliveryAccepted(
@@ -92,7 +92,7 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
             next((a.order_updated_at for a in done if a.order_updated_at), None),
         )
     await run_in_threadpool(
-        svc.store.record_delivery,
+        svc.store.record_store_delivery,
         platform,
         shop,
         delivery_id,
