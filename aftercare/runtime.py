@@ -91,7 +91,14 @@ def open_store(settings: Settings) -> Any:
 def build_carriers(settings: Settings) -> dict[str, Any]:
     from connectors.carriers import build_carriers as _build
 
-    return _build(settings.easypost_base_url, settings.easypost_api_key, settings.easypost_webhook_secret)
+    return _build(
+        settings.easypost_base_url,
+        settings.easypost_api_key,
+        settings.easypost_webhook_secret,
+        aftership_base_url=settings.aftership_base_url,
+        aftership_api_key=settings.aftership_api_key,
+        aftership_webhook_secret=settings.aftership_webhook_secret,
+    )
 
 
 def build_payments(settings: Settings) -> dict[str, Any]:

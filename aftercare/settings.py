@@ -75,6 +75,13 @@ class Settings:
     easypost_webhook_secret: str = field(
         default_factory=lambda: _env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", "sandbox-webhook-secret")
     )
+    aftership_base_url: str = ""
+    aftership_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_API_KEY", "sandbox-key"), repr=False
+    )
+    aftership_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET", "sandbox-webhook-secret"), repr=False
+    )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
     # The demo merchant's Stripe key in the embedded stack (policies/bundled/demo.yaml names its variable,
@@ -91,6 +98,7 @@ class Settings:
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
+            "aftership_base_url": _env("AFTERCARE_AFTERSHIP_BASE_URL", f"{sandbox}/aftership"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
             "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
         }

@@ -58,6 +58,11 @@ _TABLE: list[tuple[CarrierInfo, tuple[str, ...]]] = [
 CARRIERS: dict[str, CarrierInfo] = {info.slug: info for info, _ in _TABLE}
 UNKNOWN_CARRIER = "other"
 
+TRACKING_PROVIDERS: tuple[str, ...] = ("aftership", "easypost")
+"""The tracking providers Aftercare has a connector for (`connectors/carriers/<name>/`), by the name a policy's
+`tracking.provider`, a Shipment's `provider` and the push URL (`/v1/carriers/{provider}/events`) use. A shipment
+whose `carrier` is one of these and names no `provider` is of the old form: the carrier field named the provider."""
+
 _ALIASES: dict[str, str] = {}
 for _info, _spellings in _TABLE:
     for _spelling in (_info.slug.replace("_", " "), _info.name.lower(), *_spellings):

@@ -75,6 +75,8 @@ async def serve(args: argparse.Namespace) -> None:
     secret = os.environ.get("AFTERCARE_EASYPOST_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
     state = SandboxState(
         easypost_api_keys=keys,
+        aftership_api_keys=_keys_env("AFTERCARE_AFTERSHIP_API_KEY", "sandbox-key"),
+        aftership_webhook_secret=os.environ.get("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET") or "",
         stripe_api_keys=stripe_keys,
         stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
     )
@@ -85,6 +87,7 @@ async def serve(args: argparse.Namespace) -> None:
         print(
             f"Aftercare sandbox\n"
             f"  EasyPost  {sandbox.easypost_base_url}  (webhooks -> {args.webhook_url})\n"
+            f"  AfterShip {sandbox.http_url}/aftership  (webhooks -> {sandbox.state.aftership_url})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"
             f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"

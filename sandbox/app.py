@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import easypost, outbox, stripe, twilio
+from sandbox import aftership, easypost, outbox, stripe, twilio
 from sandbox.state import SandboxState
 
 
@@ -38,11 +38,13 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, Twilio, Stripe and an SMTP relay, each speaking the vendor's format.",
+        description="Stand-ins for EasyPost, AfterShip, Twilio, Stripe and an SMTP relay, each speaking its vendor's "
+        "format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
+    app.include_router(aftership.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
     app.include_router(outbox.build_router(state))
@@ -57,6 +59,7 @@ def create_app(state: SandboxState) -> FastAPI:
             {
                 "ok": True,
                 "easypost": f"{state.http_url}/easypost",
+                "aftership": f"{state.http_url}/aftership",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",

@@ -127,6 +127,13 @@ class SandboxState:
     easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shp_ id -> Shipment JSON (return labels)
+    # AfterShip (its pushes go to `aftership_url`, signed with `aftership_secret`)
+    aftership_api_keys: set[str] = field(default_factory=lambda: {"sandbox-key"})
+    aftership_webhook_url: str = ""  # empty: the EasyPost webhook URL with `aftership` for `easypost`
+    aftership_webhook_secret: str = ""  # empty: `webhook_secret`
+    aftership_trackings: dict[str, dict[str, Any]] = field(default_factory=dict)  # "slug/number" -> Tracking JSON
+    aftership_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    aftership_deliveries: list[WebhookDelivery] = field(default_factory=list)
     # Stripe
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pi_ id -> PaymentIntent JSON
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ch_ id -> Charge JSON
@@ -146,6 +153,15 @@ class SandboxState:
     # plumbing
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    @property
+    def aftership_url(self) -> str:
+        """Where AfterShip pushes go: set, or Aftercare's AfterShip endpoint beside the EasyPost one."""
+        return self.aftership_webhook_url or self.webhook_url.replace("/carriers/easypost/", "/carriers/aftership/")
+
+    @property
+    def aftership_secret(self) -> str:
+        return self.aftership_webhook_secret or self.webhook_secret
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a background job (webhook retries, scripts) that shutdown can cancel."""
@@ -212,12 +228,15 @@ class SandboxState:
                 "twilio_fail_next",
                 "easypost_fail_next",
                 "stripe_fail_next",
+                "aftership_fail_next",
+                "aftership_deliveries",
             ):
                 getattr(self, name).clear()
             for mapping in (self.shipments, *(getattr(self, name) for name in STRIPE_KEPT)):
                 mapping.clear()
             self.stripe_in_flight.clear()
             self.trackers.clear()
+            self.aftership_trackings.clear()
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()

@@ -14,13 +14,17 @@ from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 class CarrierError(Exception):
     """The carrier could not answer. `retryable` is False for answers that will not change (unknown number).
 
-    `status_code` is the carrier's HTTP status when there was one (None for timeouts, refused connections).
+    `status_code` is the carrier's HTTP status when there was one (None for timeouts, refused connections);
+    `retry_after` the seconds the carrier asked us to wait before asking again (a 429's `Retry-After`).
     """
 
-    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class WebhookError(ValueError):
@@ -28,11 +32,29 @@ class WebhookError(ValueError):
 
 
 class CarrierClient(Protocol):
+    """A tracking provider (`name`: easypost, aftership...). `secret` in `parse_webhook` replaces the process-wide
+    webhook secret for a merchant whose policy names its own (`tracking.webhook_secret_env`)."""
+
     name: str
 
     async def track(self, tracking_number: str) -> PollResult: ...
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]: ...
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], secret: str | None = None
+    ) -> list[TrackingEvent]: ...
+
+
+@runtime_checkable
+class CourierAware(Protocol):
+    """A provider that must be told the carrier (AfterShip asks for its courier slug) and names it in pushes."""
+
+    name: str
+
+    async def track(self, tracking_number: str, carrier: str | None = None) -> PollResult: ...
+
+    def pushed_carriers(self, body: bytes) -> dict[str, str]:
+        """tracking number -> our carrier slug, of a push already verified by `parse_webhook`."""
+        ...
 
 
 @runtime_checkable
