@@ -17,6 +17,7 @@ API and worker may start together: PostgreSQL takes an advisory lock, SQLite the
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,7 +281,7 @@ def latest_version() -> int:
 
 def _check_list() -> None:
     versions = [m.version for m in MIGRATIONS]
-    if not versions or versions[0] != 1 or any(b <= a for a, b in zip(versions, versions[1:], strict=False)):
+    if not versions or versions[0] != 1 or any(b <= a for a, b in itertools.pairwise(versions)):
         raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3... in order; found {versions}")
 
 
