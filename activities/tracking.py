@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connectors.carriers.base import CarrierClient, CarrierError
+from connectors.carriers.base import CarrierClient, CarrierError, CourierAware
 from domain import PollRequest, PollResult, TrackingEvent
 from storage import Store
 
@@ -50,7 +51,10 @@ class TrackingActivities:
             )
         stored = await asyncio.to_thread(self._store.claim_parcel_events, req.carrier, req.tracking_number)
         try:
-            result = await client.track(req.tracking_number)
+            if req.courier is not None and isinstance(client, CourierAware):
+                result = await client.track(req.tracking_number, carrier=req.courier)
+            else:
+                result = await client.track(req.tracking_number)
         except CarrierError as exc:
             if stored:  # the carrier cannot answer now, but what it pushed earlier is news for the parcel
                 activity.logger.warning(
@@ -63,6 +67,12 @@ class TrackingActivities:
                 return merged(PollResult(), stored)
             if not exc.retryable:
                 raise rejected(req, exc) from exc
+            if exc.retry_after is not None:  # the provider said when (a 429's Retry-After): wait that long
+                raise ApplicationError(
+                    f"{req.carrier} asked us to wait {exc.retry_after:g}s: {exc}",
+                    type="CarrierRateLimited",
+                    next_retry_delay=timedelta(seconds=exc.retry_after),
+                ) from exc
             raise  # Temporal retries with the workflow's policy
         new = await asyncio.to_thread(self._store.record_tracking_events, result.events, "poll", None)
         activity.logger.info(
