@@ -66,6 +66,7 @@ class TrackingStore(StoreBase):
         body: bytes,
         events: Iterable[TrackingEvent],
         couriers: Mapping[str, str] | None = None,
+        merchant_id: str | None = None,
     ) -> PushRecorded:
         """Keep one verified carrier webhook, in one transaction: the raw body once (by SHA-256, and only if
         it brought a scan we did not have), registered parcels' scans in tracking_events, and scans for
@@ -74,7 +75,9 @@ class TrackingStore(StoreBase):
         A carrier repeating a push writes nothing. Returns every owner per tracking number (all merchants
         with that carrier and number), so the caller can tell each parcel's tracking. `carrier` is the tracking
         provider the push came from; `couriers` (tracking number -> carrier slug), where the provider names the
-        carrier, leaves out parcels recorded with another carrier.
+        carrier, leaves out parcels recorded with another carrier. With `merchant_id` (a push signed with that
+        merchant's own secret) only that merchant's parcels are touched, and nothing is kept for numbers it has
+        not registered: its word is not trusted for anyone else's parcel.
         """
         couriers = couriers or {}
         events = [e for e in events if e.carrier == carrier]
@@ -88,6 +91,10 @@ class TrackingStore(StoreBase):
         with self._writer.begin() as conn:
             for number, parcel_events in sorted(by_number.items()):
                 owners[number] = shipment_owners(conn, carrier, number, couriers.get(number))
+                if merchant_id is not None:
+                    owners[number] = [o for o in owners[number] if o[0] == merchant_id]
+                    if not owners[number]:
+                        continue
                 if owners[number]:
                     new += len(self._insert_events(conn, parcel_events, "webhook", digest, now))
                 else:

@@ -29,7 +29,7 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     """Raise WebhookError unless `body` carries AfterShip's signature made with `secret`."""
     given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
     if not given:
-        raise WebhookError(f"missing {SIGNATURE_HEADER} header")
+        raise WebhookError(f"missing {SIGNATURE_HEADER} signature header")
     if not secret:
         raise WebhookError("no AfterShip webhook secret is configured, cannot verify the signature")
     if not hmac.compare_digest(given.strip().encode(), sign(body, secret).encode()):
