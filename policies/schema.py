@@ -278,19 +278,14 @@ class Tracking(_Strict):
     @classmethod
     def _known_provider(cls, v: str) -> str:
         if v not in TRACKING_PROVIDERS:
-            raise ValueError(
-                f"tracking.provider {v!r} is not one we can track through; valid: {', '.join(TRACKING_PROVIDERS)}"
-            )
+            raise ValueError(f"{v!r} is not a provider we can track through; valid: {', '.join(TRACKING_PROVIDERS)}")
         return v
 
     @field_validator("webhook_secret_env")
     @classmethod
     def _env_name(cls, v: str | None) -> str | None:
         if v is not None and (not v.replace("_", "").isalnum() or not v[0].isalpha() or v.upper() != v or len(v) > 128):
-            raise ValueError(
-                "webhook_secret_env must name an environment variable like ACME_AFTERSHIP_WEBHOOK_SECRET, "
-                "not a secret value"
-            )
+            raise ValueError("must name an environment variable like ACME_AFTERSHIP_WEBHOOK_SECRET, not a secret value")
         return v
 
     @model_validator(mode="after")
