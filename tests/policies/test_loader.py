@@ -132,8 +132,8 @@ def test_unknown_nested_key_suggests_the_close_one() -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_valid_ones() -> None:
     assert problems(HEADER + "tracking:\n  frequency: 2h\n") == [
-        f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: provider, webhook_secret_env, poll_every, poll_backoff, "
-        f"poll_max_interval, expire_after, give_up_after"
+        f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: provider, webhook_secret_env, "
+        f"poll_every, poll_backoff, poll_max_interval, expire_after, give_up_after"
     ]
 
 
