@@ -1,7 +1,7 @@
 """The sandbox's memory kept on disk, so a restart of `aftercare up` still shows what was sent before it.
 
-What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-in's trackers,
-their events and webhook deliveries, and its shipments (return labels). Stripe's state (payments,
+What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-ins' trackers
+(EasyPost's and AfterShip's), their events and webhook deliveries, and its shipments (return labels). Stripe's state (payments,
 refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
 start empty.
 
@@ -28,7 +28,7 @@ log = logging.getLogger("sandbox.persistence")
 
 VERSION = 1
 STATE_FILE = "state.json"
-_PLAIN = ("texts", "events", "trackers", "tracker_ids", "shipments")
+_PLAIN = ("texts", "events", "trackers", "tracker_ids", "shipments", "aftership_trackings")
 
 
 def default_state_dir() -> Path:
