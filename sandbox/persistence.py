@@ -1,8 +1,8 @@
 """The sandbox's memory kept on disk, so a restart of `aftercare up` still shows what was sent before it.
 
 What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-ins' trackers
-(EasyPost's and AfterShip's), their events and webhook deliveries, and its shipments (return labels). Stripe's state (payments,
-refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
+(EasyPost's and AfterShip's), their events and webhook deliveries, and its shipments (return labels).
+Stripe's state (payments, refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
 start empty.
 
 One JSON file (`AFTERCARE_HOME/sandbox/state.json`, owner-only), written whole under a temporary name and
