@@ -2,8 +2,8 @@
 
 What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-ins' trackers
 (EasyPost's and AfterShip's), their events and webhook deliveries, and its shipments (return labels).
-Stripe's state (payments, refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
-start empty.
+Stripe's state (payments, refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test
+scaffolding and start empty.
 
 One JSON file (`AFTERCARE_HOME/sandbox/state.json`, owner-only), written whole under a temporary name and
 renamed into place: a kill mid-write leaves the previous file. `keep_state` writes it whenever the state
