@@ -61,15 +61,12 @@ def recorded_outcome(row: OutboxRow) -> MessageOutcome | None:
     if row.status not in (OutboxStatus.SENT, OutboxStatus.SKIPPED):
         return None
     sent = row.status is OutboxStatus.SENT
-    return MessageOutcome(
-        idempotency_key=row.idempotency_key,
-        step=row.step,
-        channel=row.channel,
-        recipient=row.recipient,
-        status=MessageStatus.SENT if sent else MessageStatus.SKIPPED,
+    return MessageOutcome.of(
+        row,
+        MessageStatus.SENT if sent else MessageStatus.SKIPPED,
+        row.sent_at if sent else row.updated_at,
         provider_message_id=row.provider_message_id if sent else None,
         skip_reason=None if sent else row.skip_reason,
-        at=row.sent_at if sent else row.updated_at,
         detail=row.detail,
     )
 
@@ -310,15 +307,7 @@ class MessagingActivities:
         if outcome is not None:
             return outcome
         if row.status is OutboxStatus.SENDING:
-            return MessageOutcome(
-                idempotency_key=row.idempotency_key,
-                step=row.step,
-                channel=row.channel,
-                recipient=row.recipient,
-                status=MessageStatus.SENT,
-                at=self._clock(),
-                detail=UNCONFIRMED_IN_FLIGHT,
-            )
+            return MessageOutcome.of(row, MessageStatus.SENT, self._clock(), detail=UNCONFIRMED_IN_FLIGHT)
         raise ApplicationError(
             f"outbox row {key} changed to {row.status.value} under us; trying again", type="OutboxRace"
         )

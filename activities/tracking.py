@@ -16,7 +16,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connectors.carriers.base import CarrierClient, CarrierError, CourierAware
+from connectors.carriers.base import CarrierClient, CarrierError, takes_carrier
 from domain import PollRequest, PollResult, TrackingEvent
 from storage import Store
 
@@ -30,6 +30,16 @@ def rejected(req: PollRequest, exc: CarrierError) -> ApplicationError:
         *details,
         type="CarrierRejected",
         non_retryable=True,
+    )
+
+
+def waiting(req: PollRequest, exc: CarrierError) -> ApplicationError:
+    """A carrier's "not now, in N seconds" as a retryable error whose next try waits that long."""
+    wait = timedelta(seconds=exc.retry_after or 0)
+    return ApplicationError(
+        f"{req.carrier} asked us to wait {wait.total_seconds():g} s: {exc}",
+        type="CarrierRateLimited",
+        next_retry_delay=wait,
     )
 
 
@@ -51,7 +61,7 @@ class TrackingActivities:
             )
         stored = await asyncio.to_thread(self._store.claim_parcel_events, req.carrier, req.tracking_number)
         try:
-            if req.courier is not None and isinstance(client, CourierAware):
+            if req.courier is not None and takes_carrier(client):
                 result = await client.track(req.tracking_number, carrier=req.courier)
             else:
                 result = await client.track(req.tracking_number)
@@ -67,13 +77,9 @@ class TrackingActivities:
                 return merged(PollResult(), stored)
             if not exc.retryable:
                 raise rejected(req, exc) from exc
-            if exc.retry_after is not None:  # the provider said when (a 429's Retry-After): wait that long
-                raise ApplicationError(
-                    f"{req.carrier} asked us to wait {exc.retry_after:g}s: {exc}",
-                    type="CarrierRateLimited",
-                    next_retry_delay=timedelta(seconds=exc.retry_after),
-                ) from exc
-            raise  # Temporal retries with the workflow's policy
+            if exc.retry_after is not None:  # the carrier said when to ask again (429 Retry-After): honour it
+                raise waiting(req, exc) from exc
+            raise  # Temporal retries with the workflow's policy (its back-off)
         new = await asyncio.to_thread(self._store.record_tracking_events, result.events, "poll", None)
         activity.logger.info(
             "polled %s %s: %d events, %d new, %d stored",

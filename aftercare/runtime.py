@@ -98,6 +98,12 @@ def build_carriers(settings: Settings) -> dict[str, Any]:
         aftership_base_url=settings.aftership_base_url,
         aftership_api_key=settings.aftership_api_key,
         aftership_webhook_secret=settings.aftership_webhook_secret,
+        shippo_base_url=settings.shippo_base_url,
+        shippo_api_key=settings.shippo_api_key,
+        shippo_webhook_secret=settings.shippo_webhook_secret,
+        seventeentrack_base_url=settings.seventeentrack_base_url,
+        seventeentrack_api_key=settings.seventeentrack_api_key,
+        seventeentrack_webhook_secret=settings.seventeentrack_webhook_secret,
     )
 
 

@@ -80,7 +80,24 @@ class Settings:
         default_factory=lambda: _env("AFTERCARE_AFTERSHIP_API_KEY", "sandbox-key"), repr=False
     )
     aftership_webhook_secret: str = field(
-        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET", "sandbox-webhook-secret"), repr=False
+        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET", "sandbox-aftership-webhook-secret"),
+        repr=False,
+    )
+    shippo_base_url: str = ""
+    shippo_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"), repr=False
+    )
+    # Shippo's webhook secret: its HMAC key (Shippo-Auth-Signature) and the ?token= in the webhook URL
+    shippo_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_SHIPPO_WEBHOOK_SECRET", "sandbox-shippo-webhook-secret"), repr=False
+    )
+    seventeentrack_base_url: str = ""
+    seventeentrack_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"), repr=False
+    )
+    # 17TRACK's "security key", which signs its pushes (the `sign` header)
+    seventeentrack_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_17TRACK_WEBHOOK_SECRET", "sandbox-17track-security-key"), repr=False
     )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
@@ -99,6 +116,8 @@ class Settings:
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
             "aftership_base_url": _env("AFTERCARE_AFTERSHIP_BASE_URL", f"{sandbox}/aftership"),
+            "shippo_base_url": _env("AFTERCARE_SHIPPO_BASE_URL", f"{sandbox}/shippo"),
+            "seventeentrack_base_url": _env("AFTERCARE_17TRACK_BASE_URL", f"{sandbox}/17track"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
             "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
         }

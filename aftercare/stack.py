@@ -153,6 +153,8 @@ def connector_env(settings: Settings) -> dict[str, str]:
     return {
         "AFTERCARE_EASYPOST_BASE_URL": settings.easypost_base_url,
         "AFTERCARE_AFTERSHIP_BASE_URL": settings.aftership_base_url,
+        "AFTERCARE_SHIPPO_BASE_URL": settings.shippo_base_url,
+        "AFTERCARE_17TRACK_BASE_URL": settings.seventeentrack_base_url,
         "AFTERCARE_TWILIO_BASE_URL": settings.twilio_base_url,
         "AFTERCARE_STRIPE_BASE_URL": settings.stripe_base_url,
     }

@@ -150,27 +150,41 @@ def flag(
 class SupportAction:
     """One of support's actions, everywhere it appears."""
 
+    name: str  # the CLI command (`aftercare <name> ORDER [flags]`) and the console's URL segment
     update: str  # the journey's Update (workflows.commands)
     command: type[act.Command]  # what the Update takes
-    # the API: POST /v1/orders/{order_id}/<path>, its body, its route's name (operation id) and description
-    path: str
+    # the API: POST /v1/orders/{order_id}/<path> (default: name), its body and description
     body: type[BaseModel]
-    route_name: str
     doc: str
-    # the CLI: `aftercare <cli> ORDER [flags]`
-    cli: str
     cli_help: str
+    words: str  # what the console calls it
     flags: tuple[Flag, ...] = ()
-    # the console: its URL segment, what the action is called, and the banner once done
-    slug: str = ""
-    words: str = ""
-    done: str = ""
+    path: str = ""
+    route_name: str = ""  # the API route's name (operation id); default: name in snake case
+    done: str = ""  # the console's banner once done; default: "<words> done"
     keyed: bool = False  # carries an idempotency key: required, in the body or an Idempotency-Key header
     body_optional: bool = False  # the API takes the request without a body
     takes_note: bool = True  # the CLI's --note goes in the body
     exclusive: tuple[str, ...] = ()  # CLI flags that may not be given together
     dump: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # body -> Update fields
     accepted: Callable[[ActionResult], bool] | None = None  # answered 202 (not done yet) rather than 200
+
+    def __post_init__(self) -> None:
+        for attribute, default in (
+            ("path", self.name),
+            ("route_name", self.name.replace("-", "_")),
+            ("done", f"{self.words} done"),
+        ):
+            if not getattr(self, attribute):
+                object.__setattr__(self, attribute, default)  # a frozen dataclass fills its defaults this way
+
+    @property
+    def cli(self) -> str:
+        return self.name
+
+    @property
+    def slug(self) -> str:
+        return self.name
 
 
 def _refund_unconfirmed(result: ActionResult) -> bool:
@@ -179,16 +193,15 @@ def _refund_unconfirmed(result: ActionResult) -> bool:
 
 ACTIONS: tuple[SupportAction, ...] = (
     SupportAction(
+        name="refund",
         update=act.REFUND,
         command=act.RefundCommand,
         path="refunds",
         body=RefundBody,
-        route_name="refund",
         doc="""Refund the whole order, chosen items with quantities, or an amount; the customer is told.
 
         202 when the payment provider did not confirm it (`result.refund.status` `unknown`): the amount is held
         and the refund looked up before anything else is refunded; repeat with the same key for its outcome.""",
-        cli="refund",
         cli_help="refund an order, some items, or an amount",
         flags=(
             flag(
@@ -201,22 +214,19 @@ ACTIONS: tuple[SupportAction, ...] = (
             flag("--reason", "reason", always=True, required=True, choices=[r.value for r in RefundReason]),
             flag("--key", help="idempotency key; repeat a refund with the same key to retry it safely"),
         ),
-        slug="refund",
         words="Refund",
-        done="Refund done",
         keyed=True,
         exclusive=("--items", "--amount"),
         dump=MappingProxyType({"exclude_none": True}),
         accepted=_refund_unconfirmed,
     ),
     SupportAction(
+        name="exchange",
         update=act.EXCHANGE,
         command=act.ExchangeCommand,
         path="exchanges",
         body=ExchangeBody,
-        route_name="exchange",
         doc="Exchange delivered items within the return window: a return label, the replacement tracked.",
-        cli="exchange",
         cli_help="exchange delivered items for a replacement, with a return label",
         flags=(
             flag(
@@ -232,34 +242,26 @@ ACTIONS: tuple[SupportAction, ...] = (
             flag("--reason", "reason", always=True, default=""),
             flag("--key", help="idempotency key; repeat with the same key to retry safely"),
         ),
-        slug="exchange",
         words="Exchange",
-        done="Exchange done",
         keyed=True,
         dump=MappingProxyType({"mode": "json"}),
     ),
     SupportAction(
+        name="cancel",
         update=act.CANCEL,
         command=act.CancelCommand,
-        path="cancel",
         body=CancelBody,
-        route_name="cancel",
         doc="Cancel before anything shipped: refunded per policy, the customer told, the journey ended.",
-        cli="cancel",
         cli_help="cancel an order that has not shipped (refunds per policy)",
         flags=(flag("--reason", "reason", always=True, required=True, help="why, in words the customer may read"),),
-        slug="cancel",
         words="Cancellation",
-        done="Cancellation done",
     ),
     SupportAction(
+        name="pause",
         update=act.PAUSE,
         command=act.PauseCommand,
-        path="pause",
         body=PauseBody,
-        route_name="pause",
         doc="Hold back this order's messages, until resumed or until a time.",
-        cli="pause",
         cli_help="hold back this order's messages",
         flags=(
             flag(
@@ -269,53 +271,44 @@ ACTIONS: tuple[SupportAction, ...] = (
                 help="ISO time with its UTC offset to resume by itself, e.g. 2026-12-01T09:00:00Z",
             ),
         ),
-        slug="pause",
         words="Messages paused",
         done="Pause done",
     ),
     SupportAction(
+        name="resume",
         update=act.RESUME,
         command=act.ResumeCommand,
-        path="resume",
         body=ResumeBody,
-        route_name="resume",
         doc="",
-        cli="resume",
         cli_help="send this order's messages again",
-        slug="resume",
         words="Messages resumed",
         done="Resume done",
         body_optional=True,
     ),
     SupportAction(
+        name="opt-out",
         update=act.OPT_OUT,
         command=act.OptOutCommand,
-        path="opt-out",
         body=OptOutBody,
-        route_name="opt_out",
         doc="No more messages on these channels for this order.",
-        cli="opt-out",
         cli_help="no more messages on these channels for this order",
         flags=(
             flag(
                 "--channel", "channels", always=True, action="append", required=True, choices=[c.value for c in Channel]
             ),
         ),
-        slug="opt-out",
         words="Opt-out",
-        done="Opt-out done",
     ),
     SupportAction(
+        name="note",
         update=act.ADD_NOTE,
         command=act.NoteCommand,
         path="notes",
         body=NoteBody,
         route_name="add_note",
         doc="Free text on the order's record.",
-        cli="note",
         cli_help="add a note to the order's record",
         flags=(flag("text", "text", always=True),),
-        slug="note",
         words="Note",
         done="Note added",
         takes_note=False,

@@ -1,7 +1,7 @@
 """Shared vocabulary: pydantic models and enums every room speaks. No I/O, imports nothing of ours."""
 
 from domain.delays import DelayAlert, DelayKind
-from domain.messages import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
+from domain.messages import AddressedMessage, Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
 from domain.orders import (
     Address,
     Customer,
@@ -43,6 +43,7 @@ __all__ = [
     "FINAL_STATUSES",
     "Actor",
     "Address",
+    "AddressedMessage",
     "AuditEntry",
     "Channel",
     "Customer",

@@ -58,7 +58,7 @@ _TABLE: list[tuple[CarrierInfo, tuple[str, ...]]] = [
 CARRIERS: dict[str, CarrierInfo] = {info.slug: info for info, _ in _TABLE}
 UNKNOWN_CARRIER = "other"
 
-TRACKING_PROVIDERS: tuple[str, ...] = ("aftership", "easypost")
+TRACKING_PROVIDERS: tuple[str, ...] = ("17track", "aftership", "easypost", "shippo")
 PROVIDER_NAMES = {"aftership": "AfterShip", "easypost": "EasyPost", "shippo": "Shippo", "17track": "17TRACK"}
 """The tracking providers Aftercare has a connector for (`connectors/carriers/<name>/`), by the name a policy's
 `tracking.provider`, a Shipment's `provider` and the push URL (`/v1/carriers/{provider}/events`) use. A shipment

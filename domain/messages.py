@@ -45,6 +45,7 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     PAUSED = "paused"
     NOT_APPLICABLE = "not_applicable"
+    STALE = "stale"  # its time passed long before we heard of the order (policy `defaults.stale_after`)
 
 
 class MessageStatus(StrEnum):
@@ -53,13 +54,8 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # the provider kept failing until the retry budget ran out; nothing reached the customer
 
 
-class MessageRequest(BaseModel):
-    """Input of the `send_message` activity.
-
-    `idempotency_key` is derived in the workflow from workflow id + step + channel (+ item/episode):
-    the outbox row is unique on it, so a retried activity never sends twice. `requested_at` is the
-    workflow's time, used for cap windows so tests on skipped time see the same answers as production.
-    """
+class AddressedMessage(BaseModel):
+    """Which message this is and whom it is for: what a request, its outbox row and its outcome share."""
 
     model_config = ConfigDict(hide_input_in_errors=True)  # a validation error names no recipient in a log
 
@@ -70,6 +66,16 @@ class MessageRequest(BaseModel):
     step: Step
     channel: Channel
     recipient: str | None = Field(description="email address or E.164 phone; None -> no_address")
+
+
+class MessageRequest(AddressedMessage):
+    """Input of the `send_message` activity.
+
+    `idempotency_key` is derived in the workflow from workflow id + step + channel (+ item/episode):
+    the outbox row is unique on it, so a retried activity never sends twice. `requested_at` is the
+    workflow's time, used for cap windows so tests on skipped time see the same answers as production.
+    """
+
     locale: str
     requested_at: datetime
     context: dict[str, Any] = Field(default_factory=dict, description="template variables")
@@ -96,14 +102,19 @@ class MessageOutcome(BaseModel):
     detail: str = ""
 
     @classmethod
+    def of(cls, message: AddressedMessage, status: MessageStatus, at: datetime | None, **facts: Any) -> MessageOutcome:
+        """What became of `message` (a request or its outbox row): `facts` are the other fields."""
+        return cls(
+            idempotency_key=message.idempotency_key,
+            step=message.step,
+            channel=message.channel,
+            recipient=message.recipient,
+            status=status,
+            at=at,
+            **facts,
+        )
+
+    @classmethod
     def sent(cls, req: MessageRequest, provider_message_id: str, at: datetime) -> MessageOutcome:
         """The outcome of a request the provider accepted."""
-        return cls(
-            idempotency_key=req.idempotency_key,
-            step=req.step,
-            channel=req.channel,
-            recipient=req.recipient,
-            status=MessageStatus.SENT,
-            provider_message_id=provider_message_id,
-            at=at,
-        )
+        return cls.of(req, MessageStatus.SENT, at, provider_message_id=provider_message_id)

@@ -13,11 +13,12 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Annotated
 
 from babel.core import get_global
 from babel.numbers import get_currency_precision
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from domain.payments import PaymentRef
 
@@ -124,7 +125,7 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors end up in logs: no PII
 
-    id: str
+    id: Annotated[str, AfterValidator(partial(_check_id, what="customer id"))]
     first_name: Name | None = None
     last_name: Name | None = None
     email: Annotated[EmailStr, Field(max_length=254)] | None = None
@@ -133,11 +134,6 @@ class Customer(BaseModel):
     timezone: str | None = Field(default=None, description="IANA name; falls back to the policy's")
     marketing_consent: bool = False
     whatsapp_opt_in: bool = False
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        return _check_id(v, "customer id")
 
     @field_validator("phone")
     @classmethod
@@ -176,8 +172,8 @@ class Order(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors end up in logs: no PII
 
-    merchant_id: str
-    order_id: str
+    merchant_id: Annotated[str, AfterValidator(partial(_check_id, what="merchant id"))]
+    order_id: Annotated[str, AfterValidator(partial(_check_id, what="order id"))]
     placed_at: datetime
     currency: str = Field(description="ISO 4217, e.g. EUR")
     total: Decimal = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)
@@ -186,16 +182,6 @@ class Order(BaseModel):
     items: list[LineItem] = Field(min_length=1, max_length=MAX_ITEMS)
     tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=MAX_TAGS)
     payment: PaymentRef | None = Field(default=None, description="where the money sits; needed for refunds")
-
-    @field_validator("merchant_id")
-    @classmethod
-    def _merchant(cls, v: str) -> str:
-        return _check_id(v, "merchant id")
-
-    @field_validator("order_id")
-    @classmethod
-    def _order(cls, v: str) -> str:
-        return _check_id(v, "order id")
 
     @field_validator("currency")
     @classmethod

@@ -186,6 +186,12 @@ class Defaults(_Strict):
     )
     holidays: list[date] = Field(default_factory=list)
     caps: dict[Channel, Cap] = Field(default_factory=_default_caps)
+    stale_after: Duration | None = Field(
+        default=Duration(1, "d"),
+        description="how long before we heard of an order (an import, a backlog after an outage) a message may "
+        "have been due and still go out; older ones are skipped as `stale`, not sent late in a flood. "
+        "null: send everything, however late",
+    )
 
 
 class StepConfig(_Strict):

@@ -13,8 +13,8 @@ Sandbox controls (under `/_sandbox/aftership`):
   creating the tracking if needed; `GET trackings/{slug}/{number}` shows it;
 - `POST fail-next`: the next API calls answer 429 (with `Retry-After`) or 5xx, optionally late;
 - `GET webhooks`: every push with its attempts.
-Pushes go to `SandboxState.aftership_url`, signed `aftership-hmac-sha256` (base64 HMAC-SHA256 of the raw body),
-retried in the background with the state's back-off like EasyPost's.
+Pushes go to `SandboxState.push_url("aftership")`, signed `aftership-hmac-sha256` (base64 HMAC-SHA256 of the raw
+body with `aftership_webhook_secret`), retried in the background (`sandbox.pushes`) like the other stand-ins'.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.state import DeliveryAttempt, SandboxState, WebhookDelivery, utcnow
+from sandbox import pushes
+from sandbox.state import SandboxState, WebhookDelivery, utcnow
 
 META_TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}
 SUBTAG_MESSAGES = {
@@ -134,23 +135,6 @@ def add_checkpoint(state: SandboxState, slug: str, number: str, body: Checkpoint
     return tracking
 
 
-async def _attempt(state: SandboxState, client: httpx.AsyncClient, delivery: WebhookDelivery, body: bytes) -> bool:
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "AfterShipTrackingWebhook/4.0.0 (Aftercare sandbox)",
-        "aftership-hmac-sha256": sign(body, state.aftership_secret),
-    }
-    try:
-        resp = await client.post(delivery.url, content=body, headers=headers, timeout=state.webhook_timeout)
-    except httpx.HTTPError as exc:
-        delivery.attempts.append(DeliveryAttempt(at=utcnow(), status_code=None, error=repr(exc)))
-        return False
-    delivery.delivered = 200 <= resp.status_code < 300
-    error = None if delivery.delivered else resp.text[:300]
-    delivery.attempts.append(DeliveryAttempt(at=utcnow(), status_code=resp.status_code, error=error))
-    return delivery.delivered
-
-
 async def push(state: SandboxState, client: httpx.AsyncClient, tracking: dict[str, Any], event: str) -> WebhookDelivery:
     """The webhook AfterShip sends: first attempt now, retries with back-off in the background."""
     event_id = str(uuid.uuid4())
@@ -162,20 +146,14 @@ async def push(state: SandboxState, client: httpx.AsyncClient, tracking: dict[st
         "ts": int(utcnow().timestamp()),
     }
     body = json.dumps(payload).encode()
-    delivery = WebhookDelivery(event_id, event, tracking["tracking_number"], state.aftership_url)
-    state.aftership_deliveries.append(delivery)
-    if await _attempt(state, client, delivery, body):
-        return delivery
-
-    async def retry() -> None:
-        for delay in state.webhook_retry_delays:
-            await asyncio.sleep(delay)
-            if await _attempt(state, client, delivery, body):
-                return
-        delivery.gave_up = True
-
-    state.spawn(retry())
-    return delivery
+    headers = {
+        "User-Agent": "AfterShipTrackingWebhook/4.0.0 (Aftercare sandbox)",
+        "aftership-hmac-sha256": sign(body, state.aftership_webhook_secret),
+    }
+    return await pushes.push(
+        state, client, "aftership", event_id=event_id, description=event,
+        tracking_code=tracking["tracking_number"], body=body, headers=headers,
+    )  # fmt: skip
 
 
 def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
@@ -261,6 +239,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.get("/_sandbox/aftership/webhooks", tags=["sandbox"])
     async def webhooks() -> JSONResponse:
-        return JSONResponse([d.to_json() for d in state.aftership_deliveries])
+        url = state.push_url("aftership")
+        return JSONResponse([d.to_json() for d in state.deliveries if d.url == url])
 
     return router

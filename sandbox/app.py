@@ -1,4 +1,4 @@
-"""The sandbox's HTTP side: EasyPost, Twilio and Stripe stand-ins, the outbox, and the controls, in one app."""
+"""The sandbox's HTTP side: EasyPost, Shippo, 17TRACK, Twilio and Stripe stand-ins, the outbox and the controls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import aftership, easypost, outbox, stripe, twilio
+from sandbox import aftership, easypost, outbox, seventeentrack, shippo, stripe, twilio, woocommerce
 from sandbox.state import SandboxState
 
 
@@ -38,15 +38,18 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, AfterShip, Twilio, Stripe and an SMTP relay, each speaking its vendor's "
-        "format.",
+        description="Stand-ins for EasyPost, AfterShip, Shippo, 17TRACK, Twilio, Stripe and an SMTP relay, each "
+        "speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
     app.include_router(aftership.build_router(state, client))
+    app.include_router(shippo.build_router(state, client))
+    app.include_router(seventeentrack.build_router(state, client))
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
+    app.include_router(woocommerce.build_router(state, client))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -60,8 +63,11 @@ def create_app(state: SandboxState) -> FastAPI:
                 "ok": True,
                 "easypost": f"{state.http_url}/easypost",
                 "aftership": f"{state.http_url}/aftership",
+                "shippo": f"{state.http_url}/shippo",
+                "17track": f"{state.http_url}/17track",
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
+                "woocommerce": f"{state.http_url}/_sandbox/woocommerce",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }

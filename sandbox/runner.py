@@ -38,6 +38,14 @@ class RunningSandbox:
         return f"{self.http_url}/easypost"
 
     @property
+    def shippo_base_url(self) -> str:
+        return f"{self.http_url}/shippo"
+
+    @property
+    def seventeentrack_base_url(self) -> str:
+        return f"{self.http_url}/17track"
+
+    @property
     def twilio_base_url(self) -> str:
         return f"{self.http_url}/twilio"
 

@@ -127,13 +127,22 @@ class SandboxState:
     easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shp_ id -> Shipment JSON (return labels)
-    # AfterShip (its pushes go to `aftership_url`, signed with `aftership_secret`)
+    # AfterShip (`sandbox.aftership`), Shippo (`sandbox.shippo`) and 17TRACK (`sandbox.seventeentrack`): their
+    # keys, the secrets their pushes are signed with (the settings' defaults), the parcels they follow, scripted
+    # failures
     aftership_api_keys: set[str] = field(default_factory=lambda: {"sandbox-key"})
-    aftership_webhook_url: str = ""  # empty: the EasyPost webhook URL with `aftership` for `easypost`
-    aftership_webhook_secret: str = ""  # empty: `webhook_secret`
+    aftership_webhook_secret: str = "sandbox-aftership-webhook-secret"
     aftership_trackings: dict[str, dict[str, Any]] = field(default_factory=dict)  # "slug/number" -> Tracking JSON
     aftership_fail_next: list[dict[str, Any]] = field(default_factory=list)
-    aftership_deliveries: list[WebhookDelivery] = field(default_factory=list)
+    shippo_api_keys: set[str] = field(default_factory=lambda: {"shippo_test_sandbox"})
+    shippo_webhook_secret: str = "sandbox-shippo-webhook-secret"
+    shippo_tracks: dict[str, dict[str, Any]] = field(default_factory=dict)  # "carrier/number" -> Track JSON
+    shippo_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    seventeentrack_api_keys: set[str] = field(default_factory=lambda: {"sandbox-17track-key"})
+    seventeentrack_webhook_secret: str = "sandbox-17track-security-key"
+    seventeentrack_tracks: dict[str, dict[str, Any]] = field(default_factory=dict)  # number -> parcel JSON
+    seventeentrack_fail_next: list[dict[str, Any]] = field(default_factory=list)
+    push_urls: dict[str, str] = field(default_factory=dict)  # provider -> where its pushes go (see push_url)
     # Stripe
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # pi_ id -> PaymentIntent JSON
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # ch_ id -> Charge JSON
@@ -147,6 +156,8 @@ class SandboxState:
     texts: list[dict[str, Any]] = field(default_factory=list)  # Message JSON + "channel"
     twilio_fail_next: list[dict[str, Any]] = field(default_factory=list)
     twilio_opted_out: set[str] = field(default_factory=set)
+    # WooCommerce (sandbox/woocommerce.py): its settings, orders and webhook deliveries
+    woocommerce: dict[str, Any] = field(default_factory=dict)
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -154,21 +165,19 @@ class SandboxState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
-    @property
-    def aftership_url(self) -> str:
-        """Where AfterShip pushes go: set, or Aftercare's AfterShip endpoint beside the EasyPost one."""
-        return self.aftership_webhook_url or self.webhook_url.replace("/carriers/easypost/", "/carriers/aftership/")
-
-    @property
-    def aftership_secret(self) -> str:
-        return self.aftership_webhook_secret or self.webhook_secret
-
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a background job (webhook retries, scripts) that shutdown can cancel."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def push_url(self, provider: str) -> str:
+        """Where `provider`'s pushes go: its own URL if set, else the EasyPost webhook URL with the provider's
+        name in place of `easypost` (`/v1/carriers/shippo/events`), else that URL as is (a sink)."""
+        if provider in self.push_urls:
+            return self.push_urls[provider]
+        return self.webhook_url.replace("/carriers/easypost/", f"/carriers/{provider}/")
 
     def add_email(self, email: ReceivedEmail) -> None:
         with self.lock:
@@ -227,9 +236,10 @@ class SandboxState:
                 "smtp_fail_next",
                 "twilio_fail_next",
                 "easypost_fail_next",
+                "shippo_fail_next",
+                "seventeentrack_fail_next",
                 "stripe_fail_next",
                 "aftership_fail_next",
-                "aftership_deliveries",
             ):
                 getattr(self, name).clear()
             for mapping in (self.shipments, *(getattr(self, name) for name in STRIPE_KEPT)):
@@ -237,8 +247,12 @@ class SandboxState:
             self.stripe_in_flight.clear()
             self.trackers.clear()
             self.aftership_trackings.clear()
+            self.shippo_tracks.clear()
+            self.seventeentrack_tracks.clear()
             self.tracker_ids.clear()
             self.scripts.clear()
             self.twilio_opted_out.clear()
+            for name in ("orders", "deliveries", "next_id"):  # keeps its delivery URL, secret and site
+                self.woocommerce.pop(name, None)
             self.sink_fail_next = 0
         self.save_stripe()

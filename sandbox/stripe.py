@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -284,21 +284,26 @@ def build_router(state: SandboxState) -> APIRouter:
         params = await form_params(request)
         return await idempotent(request, acct, params, lambda: create_intent(params, acct))
 
-    @router.get(API + "/payment_intents/{intent_id}", tags=["stripe"])
-    async def get_payment_intent(intent_id: str, request: Request) -> JSONResponse:
-        if isinstance(acct := account(request), JSONResponse):
-            return acct
-        if (intent := owned(state.payment_intents, intent_id, acct)) is None:
-            return _missing("payment_intent", intent_id, "intent")
-        return JSONResponse(intent)
+    def retrieve(kind: str, table: dict[str, dict[str, Any]], param: str) -> Callable[..., Awaitable[JSONResponse]]:
+        """Stripe's `GET /v1/<objects>/{id}`: the caller's own object, or 404 as if it did not exist."""
 
-    @router.get(API + "/charges/{charge_id}", tags=["stripe"])
-    async def get_charge(charge_id: str, request: Request) -> JSONResponse:
-        if isinstance(acct := account(request), JSONResponse):
-            return acct
-        if (charge := owned(state.charges, charge_id, acct)) is None:
-            return _missing("charge", charge_id, "id")
-        return JSONResponse(charge)
+        async def get_one(object_id: str, request: Request) -> JSONResponse:
+            if isinstance(acct := account(request), JSONResponse):
+                return acct
+            if (found := owned(table, object_id, acct)) is None:
+                return _missing(kind, object_id, param)
+            return JSONResponse(found)
+
+        return get_one
+
+    for path, kind, table, param in (
+        ("payment_intents", "payment_intent", state.payment_intents, "intent"),
+        ("charges", "charge", state.charges, "id"),
+        ("refunds", "refund", state.refunds, "id"),
+    ):
+        router.add_api_route(
+            f"{API}/{path}/{{object_id}}", retrieve(kind, table, param), methods=["GET"], tags=["stripe"]
+        )
 
     # --- refunds ----------------------------------------------------------------------------------
 
@@ -390,14 +395,6 @@ def build_router(state: SandboxState) -> APIRouter:
         return await idempotent(
             request, acct, params, lambda: create_refund(params, failure["refund_status"], acct), delay
         )
-
-    @router.get(API + "/refunds/{refund_id}", tags=["stripe"])
-    async def get_refund(refund_id: str, request: Request) -> JSONResponse:
-        if isinstance(acct := account(request), JSONResponse):
-            return acct
-        if (refund := owned(state.refunds, refund_id, acct)) is None:
-            return _missing("refund", refund_id, "id")
-        return JSONResponse(refund)
 
     @router.get(API + "/refunds", tags=["stripe"])
     async def list_refunds(request: Request) -> JSONResponse:

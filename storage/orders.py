@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from domain import Customer, Order, Shipment, journey_id
 from storage.base import CUSTOMERS, MERCHANTS, ORDERS, SHIPMENTS, Rollback, StoreBase, insert_for, insert_new, of_order
-from storage.records import ShipmentConflictError, UnknownOrderError
+from storage.records import EarlierOrder, ShipmentConflictError, UnknownOrderError
 from storage.rows import customer_from_row, row_values, shipment_from_row
 from storage.types import utcnow
 
@@ -107,25 +107,24 @@ class OrdersStore(StoreBase):
 
     def customer_orders_with_skus(
         self, merchant_id: str, customer_id: str, skus: Iterable[str], exclude_order_id: str | None = None
-    ) -> list[tuple[str, list[str]]]:
-        """The customer's other orders that contain any of `skus`, oldest first, each with the SKUs it
-        shares (sorted): how a new order finds the journeys whose reorder reminders it makes moot."""
+    ) -> list[EarlierOrder]:
+        """The customer's other orders that contain any of `skus`, oldest first, each with its journey and the
+        SKUs it shares (sorted): how a new order finds the journeys whose reorder reminders it makes moot."""
         wanted = set(skus)
         if not wanted:
             return []
         query = (
-            sa.select(ORDERS.c.order_id, ORDERS.c.order_json)
+            sa.select(ORDERS.c.order_id, ORDERS.c.workflow_id, ORDERS.c.order_json)
             .where(ORDERS.c.merchant_id == merchant_id, ORDERS.c.customer_id == customer_id)
             .order_by(ORDERS.c.placed_at, ORDERS.c.pk)
         )
         if exclude_order_id is not None:
             query = query.where(ORDERS.c.order_id != exclude_order_id)
-        rows = self._rows(query)
-        found: list[tuple[str, list[str]]] = []
-        for row in rows:
+        found: list[EarlierOrder] = []
+        for row in self._rows(query):
             shared = wanted & {item["sku"] for item in row.order_json.get("items", [])}
             if shared:
-                found.append((row.order_id, sorted(shared)))
+                found.append(EarlierOrder(row.order_id, row.workflow_id, sorted(shared)))
         return found
 
     def get_customer(self, merchant_id: str, customer_id: str) -> Customer | None:

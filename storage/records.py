@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import Actor, Channel, MessageRequest, Role, SkipReason, Step, TrackingEvent
+from domain import Actor, AddressedMessage, Channel, MessageRequest, Role, SkipReason, TrackingEvent
 
 
 class StorageError(Exception):
@@ -78,23 +78,24 @@ class OutboxStatus(StrEnum):
 FINAL_OUTBOX_STATUSES = frozenset({OutboxStatus.SENT, OutboxStatus.SKIPPED})
 
 
+class EarlierOrder(NamedTuple):
+    """A customer's earlier order that shares SKUs with a new one, and the journey to tell."""
+
+    order_id: str
+    workflow_id: str
+    skus: list[str]
+
+
 class SuppressionReason(StrEnum):
     OPTED_OUT = "opted_out"
     BOUNCED = "bounced"
 
 
-class OutboxRow(BaseModel):
+class OutboxRow(AddressedMessage):
     """One outbox row, detached from the database."""
 
     model_config = ConfigDict(frozen=True)
 
-    idempotency_key: str
-    merchant_id: str
-    order_id: str
-    customer_id: str
-    step: Step
-    channel: Channel
-    recipient: str | None
     marketing: bool
     policy_hash: str | None
     status: OutboxStatus

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Order, SkipReason, Step
     from policies.schema import Policy, StepConfig, fill_link
     from workflows.models import MessagePreferences
+    from workflows.plan import is_stale
     from workflows.timecalc import quiet_until, zone
 
 SEND_MESSAGE = "send_message"
@@ -56,6 +57,9 @@ class Messenger:
         self.key_prefix = key_prefix
         self.outcomes: list[MessageOutcome] = []
         self.preferences = MessagePreferences()
+        # Messages due before this are `stale` (skipped, not sent late); None for journeys from before the
+        # `stale-steps` patch, which send everything whenever it comes due.
+        self.stale_before: datetime | None = None
         self._customer_tz = zone(order.customer.timezone, policy.merchant.timezone)
 
     def link(self, name: str, **values: str) -> str | None:
@@ -94,15 +98,20 @@ class Messenger:
         context: dict[str, Any] | None = None,
         *,
         still_relevant: Callable[[], bool] | None = None,
+        due_at: datetime | None = None,
     ) -> list[MessageOutcome]:
         """Send `step` on each of its channels, concurrently; an SMS waiting out quiet hours holds no email.
 
         `still_relevant` is asked when a channel's quiet hours end: news overtaken while it waited (an
         "out for delivery" SMS held overnight for a parcel delivered at 23:00) is skipped, not sent late.
+        `due_at`: when the message was meant to go; long before we heard of the order, it is `stale`.
         """
         config = self.step_config(step)
         if config is None:
             return []
+        if due_at is not None and self._stale(due_at):
+            detail = f"due {due_at:%Y-%m-%d %H:%M} UTC, long before the order reached us"
+            return self.skip(step, SkipReason.STALE, key_suffix, detail, refusal_first=True)
         merged = self.base_context() | (context or {})
         return list(
             await asyncio.gather(
@@ -110,8 +119,10 @@ class Messenger:
             )
         )
 
-    def must_wait(self, step: Step) -> bool:
+    def must_wait(self, step: Step, due_at: datetime | None = None) -> bool:
         """True if sending `step` now would wait out some channel's quiet hours (so `send` would block)."""
+        if self._stale(due_at):
+            return False  # skipped at once
         config = self.step_config(step)
         now = workflow.now()
         return any(
@@ -130,18 +141,25 @@ class Messenger:
 
     def skip(
         self, step: Step, reason: SkipReason, key_suffix: str = "", detail: str = "", *, refusal_first: bool = False
-    ) -> None:
+    ) -> list[MessageOutcome]:
         """Record a step the journey decided not to send at all (e.g. nothing was delivered).
 
         `refusal_first`: where the customer could not have received it anyway (no consent, no address),
         record that reason instead, as `send` would have.
         """
         config = self.step_config(step)
+        outcomes: list[MessageOutcome] = []
         for channel in config.channels if config else []:
             refusal = self._refusal(step, channel) if refusal_first else None
-            self._record(
-                step, channel, self._key(step, channel, key_suffix), None, refusal or reason, "" if refusal else detail
-            )
+            key = self._key(step, channel, key_suffix)
+            outcomes.append(self._record(step, channel, key, None, refusal or reason, "" if refusal else detail))
+        return outcomes
+
+    def _stale(self, due_at: datetime | None) -> bool:
+        """Due long before intake. Nothing is due before the order was placed: news a carrier dates earlier
+        (a test parcel "delivered yesterday", a scan in the wrong zone) counts from the order, so only an
+        order itself placed long ago has stale messages."""
+        return due_at is not None and is_stale(max(due_at, self.order.placed_at), self.stale_before)
 
     def _key(self, step: Step, channel: Channel, suffix: str) -> str:
         parts = [self.key_prefix, step.value, channel.value] + ([suffix] if suffix else [])
@@ -244,14 +262,6 @@ class Messenger:
                 summary=f"{step.value} by {channel.value}",
             )
         except ActivityError as err:
-            outcome = MessageOutcome(
-                idempotency_key=key,
-                step=step,
-                channel=channel,
-                recipient=recipient,
-                status=MessageStatus.FAILED,
-                at=workflow.now(),
-                detail=str(err.cause or err),
-            )
+            outcome = MessageOutcome.of(request, MessageStatus.FAILED, workflow.now(), detail=str(err.cause or err))
         self.outcomes.append(outcome)
         return outcome

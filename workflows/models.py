@@ -56,6 +56,9 @@ PATCH_TENANT_IDS = "tenant-ids"
 PATCH_FINDABLE_FROM_START = "findable-from-start"
 # 2026-11 (issue 8): a parcel already final when its tracking starts ends the child at once (no wait for a poll)
 PATCH_FINAL_AT_START = "final-at-start"
+# 2026-11 (issue 10): an order we hear of late skips, as `stale`, each message whose time passed more than the
+# policy's `defaults.stale_after` before intake, instead of sending every overdue one at once
+PATCH_STALE_STEPS = "stale-steps"
 # The summary of the journey's fulfillment-check timer: when one fires, nothing has shipped within that rung of the
 # SLA and the journey detects `fulfillment_late` (the timeline reads it back from the history by this name).
 FULFILLMENT_CHECK = "fulfillment SLA"
@@ -245,6 +248,11 @@ class TrackingInput(BaseModel):
     history_limit: int = 2000
     search_attributes: bool = True
     preferences: MessagePreferences = MessagePreferences()
+    stale_before: datetime | None = Field(
+        default=None,
+        description="messages due before this are skipped as stale (the journey's intake less the policy's "
+        "`stale_after`); None from journeys started before the `stale-steps` patch",
+    )
     carry: TrackingCarry | None = None
 
 

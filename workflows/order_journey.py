@@ -35,20 +35,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from policies.durations import Duration
     from workflows import commands as act
-    from workflows.commands import (
-        ActionResult,
-        CancelCommand,
-        ExchangeCommand,
-        ExchangeRecord,
-        NoteCommand,
-        OptOutCommand,
-        PauseCommand,
-        RefundCommand,
-        ResumeCommand,
-    )
+    from workflows.commands import ActionResult, ExchangeRecord
     from workflows.messenger import Messenger
     from workflows.models import (
         FULFILLMENT_CHECK,
+        PATCH_STALE_STEPS,
         PATCH_TENANT_IDS,
         JourneyInput,
         JourneyState,
@@ -69,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         planned_actions,
         postpone_reviews,
         prune_plan,
+        stale_cutoff,
     )
     from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL, ShipmentTracking
     from workflows.support_rules import (
@@ -119,8 +111,12 @@ class OrderJourney(SupportUpdates):
     async def run(self, inp: JourneyInput) -> JourneyState:
         """Confirm; wait for and track the parcels; follow up, ask for reviews, remind to reorder; keep the
         order open until its return window closes; then wait for what is still being sent and recorded."""
+        if workflow.patched(PATCH_STALE_STEPS):  # what was due long before we heard of the order is stale
+            intake = workflow.info().workflow_start_time  # when the journey was started, not when a worker got to it
+            self._messenger.stale_before = stale_cutoff(self._policy, self._tz, intake)
         self._set_stage(Stage.CONFIRMED)
-        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION))
+        placed_at = self._inp.order.placed_at
+        confirmation = asyncio.create_task(self._messenger.send(Step.CONFIRMATION, due_at=placed_at))
         await self._track_parcels()
         if not self._cancelled():
             await self._after_delivery()  # follow-up, reviews, reorder reminders; open until returns close
@@ -168,11 +164,11 @@ class OrderJourney(SupportUpdates):
             except TimeoutError:
                 self._state.next_action = None  # this check is happening now, not next
                 level += 1
-                await self._fulfillment_late(level)
+                await self._fulfillment_late(level, rungs[level - 1])
         await asyncio.gather(*self._watchers)
         self._state.next_action = None
 
-    async def _fulfillment_late(self, level: int) -> None:
+    async def _fulfillment_late(self, level: int, due_at: datetime) -> None:
         alert = DelayAlert(kind=DelayKind.FULFILLMENT_LATE, detected_at=workflow.now(), level=level)
         self._state.delays.append(alert)
         self._upsert()
@@ -184,8 +180,9 @@ class OrderJourney(SupportUpdates):
                 context=context,
                 # shipped (or cancelled) overnight: no "not shipped" SMS in the morning
                 still_relevant=lambda: not self._state.parcels and not self._cancelled(),
+                due_at=due_at,
             )
-            if self._messenger.must_wait(Step.DELAY_ALERT):
+            if self._messenger.must_wait(Step.DELAY_ALERT, due_at):
                 self._held.append(asyncio.create_task(send))  # a shipment tonight must not wait for the morning
             else:
                 await send
@@ -223,6 +220,7 @@ class OrderJourney(SupportUpdates):
                 history_limit=options.tracking_history_limit,
                 search_attributes=options.search_attributes,
                 preferences=preferences,
+                stale_before=self._messenger.stale_before,
             ),
             id=child_id,
             static_summary=f"{shipment.carrier} {shipment.tracking_number} for {self._id}",
@@ -325,7 +323,7 @@ class OrderJourney(SupportUpdates):
                 refusal_first=True,  # no consent: say so, as for the request itself
             )
             return
-        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context)
+        await self._messenger.send(planned.step, key_suffix=planned.key, context=planned.context, due_at=planned.due_at)
 
     def _replacement_delivered(self, parcel: ParcelState) -> None:
         """The replacement arrived: its reviews are due as long after this delivery as after the first."""
@@ -406,65 +404,65 @@ class OrderJourney(SupportUpdates):
     # --- what support asks for (Updates; the handlers are in workflows.support_updates) ---------------
 
     @workflow.update(name=act.REFUND)
-    async def refund(self, cmd: RefundCommand) -> ActionResult:
+    async def refund(self, cmd: act.RefundCommand) -> ActionResult:
         """Money back through the payment provider; refunded items drop out of reviews and reorders."""
         return await self._on_refund(cmd)
 
     @refund.validator
-    def _validate_refund(self, cmd: RefundCommand) -> None:
+    def _validate_refund(self, cmd: act.RefundCommand) -> None:
         self._vet_refund(cmd)
 
     @workflow.update(name=act.EXCHANGE)
-    async def exchange(self, cmd: ExchangeCommand) -> ActionResult:
+    async def exchange(self, cmd: act.ExchangeCommand) -> ActionResult:
         """A return label for the items, the replacement tracked like any parcel, the review held until it arrives."""
         return await self._on_exchange(cmd)
 
     @exchange.validator
-    def _validate_exchange(self, cmd: ExchangeCommand) -> None:
+    def _validate_exchange(self, cmd: act.ExchangeCommand) -> None:
         self._vet_exchange(cmd)
 
     @workflow.update(name=act.CANCEL)
-    async def cancel(self, cmd: CancelCommand) -> ActionResult:
+    async def cancel(self, cmd: act.CancelCommand) -> ActionResult:
         """Before anything shipped: refund per policy, tell the customer, and end the journey."""
         return await self._on_cancel(cmd)
 
     @cancel.validator
-    def _validate_cancel(self, cmd: CancelCommand) -> None:
+    def _validate_cancel(self, cmd: act.CancelCommand) -> None:
         self._vet_cancel(cmd)
 
     @workflow.update(name=act.PAUSE)
-    async def pause_messages(self, cmd: PauseCommand) -> ActionResult:
+    async def pause_messages(self, cmd: act.PauseCommand) -> ActionResult:
         """Hold back the journey's messages (not answers to support's own actions) until resumed or `until`."""
         return await self._on_pause(cmd)
 
     @pause_messages.validator
-    def _validate_pause(self, cmd: PauseCommand) -> None:
+    def _validate_pause(self, cmd: act.PauseCommand) -> None:
         self._vet_pause(cmd)
 
     @workflow.update(name=act.RESUME)
-    async def resume_messages(self, cmd: ResumeCommand) -> ActionResult:
+    async def resume_messages(self, cmd: act.ResumeCommand) -> ActionResult:
         return await self._on_resume(cmd)
 
     @resume_messages.validator
-    def _validate_resume(self, cmd: ResumeCommand) -> None:
+    def _validate_resume(self, cmd: act.ResumeCommand) -> None:
         self._vet_resume(cmd)
 
     @workflow.update(name=act.OPT_OUT)
-    async def opt_out(self, cmd: OptOutCommand) -> ActionResult:
+    async def opt_out(self, cmd: act.OptOutCommand) -> ActionResult:
         """The customer wants no more messages on these channels from this order."""
         return await self._on_opt_out(cmd)
 
     @opt_out.validator
-    def _validate_opt_out(self, cmd: OptOutCommand) -> None:
+    def _validate_opt_out(self, cmd: act.OptOutCommand) -> None:
         self._vet_opt_out(cmd)
 
     @workflow.update(name=act.ADD_NOTE)
-    async def add_note(self, cmd: NoteCommand) -> ActionResult:
+    async def add_note(self, cmd: act.NoteCommand) -> ActionResult:
         """Free text on the order's record, for the next person who picks it up."""
         return await self._on_note(cmd)
 
     @add_note.validator
-    def _validate_note(self, cmd: NoteCommand) -> None:
+    def _validate_note(self, cmd: act.NoteCommand) -> None:
         self._vet_note(cmd)
 
     # --- helpers --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from policies.schema import Policy
 from workflows.commands import ExchangeRecord
 from workflows.models import JourneyState, PlannedAction
 from workflows.support_rules import fully_refunded_items
-from workflows.timecalc import add_duration, sub_duration
+from workflows.timecalc import add_duration
 
 REVIEW_STEPS = frozenset({Step.REVIEW_REQUEST, Step.REVIEW_REMINDER})
 
@@ -56,6 +56,27 @@ def due(policy: Policy, tz: ZoneInfo, start: datetime, duration: Duration) -> da
     """`start` plus `duration` on the merchant's calendar (business days, holidays)."""
     defaults = policy.defaults
     return add_duration(start, duration, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays)
+
+
+def stale_cutoff(policy: Policy, tz: ZoneInfo, intake: datetime) -> datetime | None:
+    """Messages due before this moment are stale: their time passed more than `defaults.stale_after` before
+    we heard of the order (`intake`), so they are skipped rather than sent all at once. None: nothing is."""
+    defaults = policy.defaults
+    if defaults.stale_after is None:
+        return None
+    return add_duration(
+        intake,
+        defaults.stale_after,
+        tz=tz,
+        business_days=defaults.business_days,
+        holidays=defaults.holidays,
+        backwards=True,
+    )
+
+
+def is_stale(due_at: datetime | None, cutoff: datetime | None) -> bool:
+    """Whether a message due at `due_at` is too old to send (a message with no due time never is)."""
+    return due_at is not None and cutoff is not None and due_at < cutoff
 
 
 def build_plan(
@@ -96,8 +117,13 @@ def reorder_plan(
             continue
         runs_out = delivered_at + timedelta(days=rule.supply_days_per_unit * qty)
         defaults = policy.defaults
-        before = sub_duration(
-            runs_out, rule.remind_before, tz=tz, business_days=defaults.business_days, holidays=defaults.holidays
+        before = add_duration(
+            runs_out,
+            rule.remind_before,
+            tz=tz,
+            business_days=defaults.business_days,
+            holidays=defaults.holidays,
+            backwards=True,
         )
         when = max(before, delivered_at)
         context = {

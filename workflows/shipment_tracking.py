@@ -91,6 +91,7 @@ class ShipmentTracking:
         self._messenger = Messenger(inp.order, self._policy, inp.policy_hash, key_prefix=key_prefix)
         self._messenger.outcomes = self._parcel.messages  # one list: reports and carries include it
         self._messenger.preferences = inp.preferences
+        self._messenger.stale_before = inp.stale_before  # an order we heard of late: old news is not sent
         self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
         self._reported_delays = len(self._parcel.delays)
 
@@ -121,7 +122,8 @@ class ShipmentTracking:
             # arrived before this child existed (the poll also returns those the API stored for it).
             known = await self._fetch()
             if not any(e.status in FINAL_STATUSES for e in known):
-                await self._send(Step.SHIPPED, context=self._shipment_context())
+                shipped_at = inp.shipment.shipped_at or min((e.occurred_at for e in known), default=None)
+                await self._send(Step.SHIPPED, context=self._shipment_context(), due_at=shipped_at)
             await self._apply(known)
         while True:
             if self._should_continue_as_new() and all(t.done() for t in self._deferred):
@@ -204,7 +206,7 @@ class ShipmentTracking:
             if parcel.last_event_at is not None and event.occurred_at < parcel.last_event_at:
                 continue  # a late-arriving older scan: history, not news (its EDD included)
             if event.estimated_delivery is not None:
-                await self._note_edd(event.estimated_delivery)
+                await self._note_edd(event.estimated_delivery, event.occurred_at)
             previous = parcel.status
             parcel.last_event_at = event.occurred_at
             parcel.last_description = event.description
@@ -216,7 +218,7 @@ class ShipmentTracking:
             if parcel.final:
                 break
 
-    async def _note_edd(self, edd: datetime) -> None:
+    async def _note_edd(self, edd: datetime, heard_at: datetime) -> None:
         parcel = self._parcel
         previous = parcel.estimated_delivery
         if previous == edd:
@@ -225,7 +227,10 @@ class ShipmentTracking:
         parcel.edd_history.append(edd)
         if previous is not None and edd > previous and parcel.status not in FINAL_STATUSES:
             await self._alert(
-                DelayKind.EDD_REVISED, f"edd_revised@{edd.isoformat()}", f"from {previous.date()} to {edd.date()}"
+                DelayKind.EDD_REVISED,
+                f"edd_revised@{edd.isoformat()}",
+                f"from {previous.date()} to {edd.date()}",
+                due_at=heard_at,
             )
 
     async def _on_status(self, event: TrackingEvent, previous: TrackingStatus) -> None:
@@ -239,7 +244,9 @@ class ShipmentTracking:
         if status is TrackingStatus.DELIVERED:
             parcel.delivered_at = event.occurred_at
             parcel.final = True
-            await self._send(Step.DELIVERED, key_suffix="delivered", context=self._shipment_context())
+            await self._send(
+                Step.DELIVERED, key_suffix="delivered", context=self._shipment_context(), due_at=event.occurred_at
+            )
         elif status in FINAL_STATUSES:
             parcel.final = True
         if status in self._policy.steps.status_update.statuses:
@@ -248,6 +255,7 @@ class ShipmentTracking:
                 key_suffix=f"{status.value}@{event.occurred_at.isoformat()}",
                 context=self._shipment_context(),
                 still_relevant=lambda: self._parcel.status is status,
+                due_at=event.occurred_at,
             )
 
     async def _send(
@@ -256,13 +264,15 @@ class ShipmentTracking:
         key_suffix: str = "",
         context: dict[str, Any] | None = None,
         still_relevant: Callable[[], bool] | None = None,
+        due_at: datetime | None = None,
     ) -> None:
         """Send now; or, if a channel is in its quiet hours, in the background: later scans (and the email
-        of the same moment) are not held up. The main loop reports the outcomes as they come in."""
-        if not self._messenger.must_wait(step):
-            await self._messenger.send(step, key_suffix, context)
+        of the same moment) are not held up. The main loop reports the outcomes as they come in. `due_at`:
+        when the news happened; long before the order reached us, it is skipped as stale."""
+        if not self._messenger.must_wait(step, due_at):
+            await self._messenger.send(step, key_suffix, context, due_at=due_at)
             return
-        held = self._messenger.send(step, key_suffix, context, still_relevant=still_relevant)
+        held = self._messenger.send(step, key_suffix, context, still_relevant=still_relevant, due_at=due_at)
         self._deferred.append(asyncio.create_task(held))
 
     # --- delays ---------------------------------------------------------------------------------
@@ -319,9 +329,9 @@ class ShipmentTracking:
     async def _check_delays(self, now: datetime) -> None:
         for kind, episode, due, detail in self._delay_deadlines():
             if now >= due:
-                await self._alert(kind, episode, detail)
+                await self._alert(kind, episode, detail, due_at=due)
 
-    async def _alert(self, kind: DelayKind, episode: str, detail: str) -> None:
+    async def _alert(self, kind: DelayKind, episode: str, detail: str, due_at: datetime | None = None) -> None:
         """Record a delay once per episode and tell the customer if the policy wants this kind told."""
         if episode in self._alerted:
             return
@@ -340,6 +350,7 @@ class ShipmentTracking:
                 key_suffix=episode,
                 context=context,
                 still_relevant=lambda: not self._parcel.final,  # no "late" news after the parcel arrived
+                due_at=due_at,
             )
 
     # --- the end --------------------------------------------------------------------------------

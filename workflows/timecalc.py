@@ -33,21 +33,11 @@ def add_duration(
     tz: ZoneInfo,
     business_days: Iterable[Weekday] = (),
     holidays: Iterable[date] = (),
+    backwards: bool = False,
 ) -> datetime:
-    """`start` plus a policy duration. Business days keep the local time of day and skip weekends/holidays."""
-    return _shift(start, duration, 1, tz, business_days, holidays)
-
-
-def sub_duration(
-    start: datetime,
-    duration: Duration,
-    *,
-    tz: ZoneInfo,
-    business_days: Iterable[Weekday] = (),
-    holidays: Iterable[date] = (),
-) -> datetime:
-    """`start` minus a policy duration: `add_duration` backwards (business days count back over weekends)."""
-    return _shift(start, duration, -1, tz, business_days, holidays)
+    """`start` plus a policy duration (minus, `backwards`). Business days keep the local time of day and skip
+    weekends/holidays (counting back over them, backwards)."""
+    return _shift(start, duration, -1 if backwards else 1, tz, business_days, holidays)
 
 
 def _shift(

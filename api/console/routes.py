@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from api.auth import LEGACY_TOKEN_COOKIE, SESSION_COOKIE, allows, foreign_origin, merchant_scope
 from api.console.forms import KEYED, PROPOSERS, Context, FormProblem, form_text, new_key, outcome_words
@@ -188,7 +190,19 @@ async def order_page(request: Request, merchant_id: str, order_id: str) -> Respo
     return response
 
 
-async def acting(request: Request, merchant_id: str, order_id: str, slug: str) -> tuple[Actor, str, Context] | Response:
+@dataclass(frozen=True)
+class Acting:
+    """Everything a POST to an action needs: who, which action, the order and its journey, the form sent,
+    and the order page to go back to."""
+
+    actor: Actor
+    action: str
+    ctx: Context
+    form: FormData
+    back: str
+
+
+async def acting(request: Request, merchant_id: str, order_id: str, slug: str) -> Acting | Response:
     """Everything a POST to an action needs, or the page that says why it cannot go on."""
     if (origin := foreign_origin(request)) is not None:
         return refused_origin(request, origin)
@@ -213,7 +227,7 @@ async def acting(request: Request, merchant_id: str, order_id: str, slug: str) -
     _, state, unavailable = await journey_state(svc, merchant_id, order_id)
     if state is None:
         return problem(request, actor, 409, "The journey cannot act", f"Nothing was done: {unavailable}.", back)
-    return actor, action, Context(order=order, state=state, svc=svc)
+    return Acting(actor, action, Context(order=order, state=state, svc=svc), await request.form(), back)
 
 
 @router.post("/orders/{merchant_id}/{order_id}/actions/{slug}/review", name="console_review")
@@ -221,10 +235,8 @@ async def review(request: Request, merchant_id: str, order_id: str, slug: str) -
     ready = await acting(request, merchant_id, order_id, slug)
     if isinstance(ready, Response):
         return ready
-    actor, action, ctx = ready
-    form = await request.form()
+    actor, action, ctx, form, back = ready.actor, ready.action, ready.ctx, ready.form, ready.back
     key = form_text(form, "idempotency_key", 128) or new_key()
-    back = link(request, "console_order", merchant_id=merchant_id, order_id=order_id)
     try:
         proposal = PROPOSERS[action](form, ctx)
     except FormProblem as err:
@@ -249,12 +261,10 @@ async def confirm(request: Request, merchant_id: str, order_id: str, slug: str) 
     ready = await acting(request, merchant_id, order_id, slug)
     if isinstance(ready, Response):
         return ready
-    actor, action, ctx = ready
-    form = await request.form()
-    back = link(request, "console_order", merchant_id=merchant_id, order_id=order_id)
-    key = form_text(form, "idempotency_key", 128)
+    actor, action, ctx, back = ready.actor, ready.action, ready.ctx, ready.back
+    key = form_text(ready.form, "idempotency_key", 128)
     try:
-        fields = json.loads(form_text(form, "fields", 20000) or "null")
+        fields = json.loads(form_text(ready.form, "fields", 20000) or "null")
     except ValueError:
         fields = None
     if not key or not isinstance(fields, dict):

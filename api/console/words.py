@@ -32,6 +32,7 @@ SKIP_WORDS = {
     SkipReason.SUPPRESSED: "the address is suppressed (it bounced or complained)",
     SkipReason.PAUSED: "messages were paused",
     SkipReason.NOT_APPLICABLE: "no longer relevant",
+    SkipReason.STALE: "its time had long passed when the order reached us",
 }
 STATUS_WORDS = {
     TrackingStatus.PENDING: "label created, not scanned yet",

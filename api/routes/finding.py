@@ -82,16 +82,15 @@ def journey_query(
 ) -> str:
     """A visibility query over order journeys; values are quoted, so no filter can change its shape."""
     clauses = ["WorkflowType = 'OrderJourney'"]
-    if merchant:
-        clauses.append(f"{SA_MERCHANT.name} = {_quoted(merchant)}")
-    if stage:
-        clauses.append(f"{SA_STAGE.name} = {_quoted(stage.value)}")
+    texts = (
+        (SA_MERCHANT.name, merchant),
+        (SA_STAGE.name, stage),
+        (SA_DELAY_KINDS.name, delay_kind),
+        (SA_CUSTOMER.name, customer),
+    )
+    clauses.extend(f"{name} = {_quoted(str(value))}" for name, value in texts if value)
     if delayed is not None:
         clauses.append(f"{SA_DELAYED.name} = {'true' if delayed else 'false'}")
-    if delay_kind:
-        clauses.append(f"{SA_DELAY_KINDS.name} = {_quoted(delay_kind.value)}")
-    if customer:
-        clauses.append(f"{SA_CUSTOMER.name} = {_quoted(customer)}")
     if running is not None:
         clauses.append(f"ExecutionStatus {'=' if running else '!='} 'Running'")
     return " AND ".join(clauses)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from pydantic import BaseModel, Field, ValidationError
@@ -129,17 +129,14 @@ async def notify_reorder(svc: Services, order: Order) -> None:
     earlier = await run_in_threadpool(
         svc.store.customer_orders_with_skus, order.merchant_id, order.customer.id, skus, order.order_id
     )
-    for earlier_order_id, matching in earlier:
-        workflow_id = await run_in_threadpool(svc.store.journey_workflow_id, order.merchant_id, earlier_order_id)
-        if workflow_id is None:
-            continue
+    for found in earlier:
         try:
-            await svc.temporal.get_workflow_handle(workflow_id).signal(
-                OrderJourney.reordered, Reordered(skus=matching, new_order_id=order.order_id)
+            await svc.temporal.get_workflow_handle(found.workflow_id).signal(
+                OrderJourney.reordered, Reordered(skus=found.skus, new_order_id=order.order_id)
             )
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
-                log.warning("could not tell %s about reorder: %s", earlier_order_id, err.message)
+                log.warning("could not tell %s about reorder: %s", found.order_id, err.message)
 
 
 @router.get("/{order_id}", response_model=JourneyState)
@@ -262,17 +259,21 @@ async def signal_journey(svc: Services, order: OrderRef, signal: Callable[..., A
         raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
 
 
+async def _fact_about(order_id: str, svc: ServicesDep, actor: Intake, merchant_id: OrderMerchant = None) -> OrderRef:
+    """The order a store's fact is about: a fact from the store, so it needs the merchant's token."""
+    return await resolve_order(svc, order_id, merchant_id, actor)
+
+
+FactAbout = Annotated[OrderRef, Depends(_fact_about)]
+ReviewBody = Annotated[ReviewSubmitted, Body()]
+ReorderBody = Annotated[Reordered, Body()]
+Accepted = dict[str, str]
+
+
 @router.post("/{order_id}/signals/review-submitted", status_code=202)
-async def review_submitted(
-    order_id: str,
-    svc: ServicesDep,
-    actor: Intake,
-    review: Annotated[ReviewSubmitted, Body()] = ReviewSubmitted(),  # noqa: B008
-    merchant_id: OrderMerchant = None,
-) -> dict[str, str]:
+async def review_submitted(ref: FactAbout, svc: ServicesDep, review: ReviewBody = ReviewSubmitted()) -> Accepted:  # noqa: B008
     """The store says the customer reviewed (the whole order, or these items): no review request or
-    reminder for them. A fact from the store, so it needs the merchant's token."""
-    ref = await resolve_order(svc, order_id, merchant_id, actor)
+    reminder for them."""
     order = await run_in_threadpool(svc.store.get_order, ref.merchant_id, ref.order_id)
     assert order is not None
     unknown = sorted(set(review.item_ids) - {i.id for i in order.items})
@@ -285,16 +286,8 @@ async def review_submitted(
 
 
 @router.post("/{order_id}/signals/reordered", status_code=202)
-async def reordered(
-    order_id: str,
-    svc: ServicesDep,
-    actor: Intake,
-    reorder: Annotated[Reordered, Body()] = Reordered(),  # noqa: B008
-    merchant_id: OrderMerchant = None,
-) -> dict[str, str]:
-    """The store says the customer bought these SKUs again: their reorder reminders are moot. A fact
-    from the store, so it needs the merchant's token."""
-    ref = await resolve_order(svc, order_id, merchant_id, actor)
+async def reordered(ref: FactAbout, svc: ServicesDep, reorder: ReorderBody = Reordered()) -> Accepted:  # noqa: B008
+    """The store says the customer bought these SKUs again: their reorder reminders are moot."""
     if reorder.new_order_id is not None and reorder.new_order_id != ref.order_id:
         new = await run_in_threadpool(svc.store.get_order, ref.merchant_id, reorder.new_order_id)
         if new is None:

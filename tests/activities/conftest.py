@@ -22,6 +22,7 @@ from storage import Store
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO_ROOT / "templates"
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+MakeRequest = Callable[..., MessageRequest]  # the make_request fixture
 
 CONTEXT: dict[str, Any] = {
     "merchant": {"name": "Acme Coffee", "support_email": "help@acme.example"},
@@ -131,7 +132,7 @@ def make_request(
 
 
 @pytest.fixture(name="make_request")
-def _make_request_fixture() -> Callable[..., MessageRequest]:
+def _make_request_fixture() -> MakeRequest:
     """Builder for MessageRequests with a full template context (keyword overrides)."""
     return make_request
 

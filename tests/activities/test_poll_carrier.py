@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
@@ -13,10 +13,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.tracking import TrackingActivities
 from connectors.carriers.base import CarrierError
+from connectors.carriers.shippo import ShippoCarrier
 from domain import PollRequest, PollResult, TrackingEvent, TrackingStatus
 from storage import Store
+from tests.activities.conftest import T0
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REQ = PollRequest(carrier="ups", tracking_number="1Z0001")
 
 
@@ -89,6 +90,24 @@ async def test_carrier_outage_is_raised_for_temporal_to_retry(store: Store) -> N
     with pytest.raises(CarrierError, match="503"):
         await poll(TrackingActivities(store, {"ups": carrier}))
     assert store.list_tracking_events("ups", "1Z0001") == []
+
+
+async def test_a_rate_limit_is_retried_after_the_wait_the_provider_asked_for(store: Store, sandbox, http) -> None:
+    shippo = ShippoCarrier(sandbox.shippo_base_url, "shippo_test_sandbox", "secret", http=http)
+    # (this package's own sandbox: the shared `control` fixture is bound to the connectors' one)
+    fail = await http.post(
+        f"{sandbox.http_url}/_sandbox/shippo/fail-next", json={"status_code": 429, "retry_after": 12}
+    )
+    assert fail.status_code == 200
+    req = PollRequest(carrier="shippo", tracking_number="1Z2617V10397725789")
+
+    with pytest.raises(ApplicationError) as raised:
+        await poll(TrackingActivities(store, {"shippo": shippo}), req)
+
+    assert raised.value.type == "CarrierRateLimited" and not raised.value.non_retryable
+    assert raised.value.next_retry_delay == timedelta(seconds=12)
+    assert "Shippo rate limit reached" in str(raised.value)
+    assert (await poll(TrackingActivities(store, {"shippo": shippo}), req)).events == []  # the retry goes through
 
 
 async def test_unknown_carrier_is_a_non_retryable_error(store: Store) -> None:

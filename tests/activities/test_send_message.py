@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,7 @@ from connectors.messaging.base import MessagingError
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
 from sandbox import RunningSandbox
 from storage import OutboxStatus, Store, SuppressionReason
-
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-MakeRequest = Callable[..., MessageRequest]
+from tests.activities.conftest import T0, MakeRequest
 
 
 async def send(messaging: MessagingActivities, req: MessageRequest) -> MessageOutcome:

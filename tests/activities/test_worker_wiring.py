@@ -11,17 +11,24 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.messaging import MessagingActivities
-from activities.templates import TemplateRenderer
 from activities.tracking import TrackingActivities
 from connectors.carriers.base import CarrierError
 from connectors.messaging.base import MessagingError
 from domain import Channel, MessageOutcome, MessageRequest, PollRequest, PollResult
 from storage import Store
+from tests.activity_workers import execute, running_worker
 
 FAST_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=5)
+
+
+def _as_seen(err: ActivityError, *, with_message: bool = False) -> dict[str, Any]:
+    """An activity's failure as a workflow sees it: the application error's type and retryability."""
+    cause = err.cause
+    assert isinstance(cause, ApplicationError)
+    seen: dict[str, Any] = {"error": cause.type, "non_retryable": cause.non_retryable}
+    return seen | {"message": cause.message} if with_message else seen
 
 
 @workflow.defn(sandboxed=False)
@@ -30,16 +37,7 @@ class SendTwice:
 
     @workflow.run
     async def run(self, req: MessageRequest) -> list[MessageOutcome]:
-        return [
-            await workflow.execute_activity(
-                "send_message",
-                req,
-                result_type=MessageOutcome,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=FAST_RETRY,
-            )
-            for _ in range(2)
-        ]
+        return [await execute("send_message", req, MessageOutcome, FAST_RETRY) for _ in range(2)]
 
 
 @workflow.defn(sandboxed=False)
@@ -47,17 +45,9 @@ class PollOnce:
     @workflow.run
     async def run(self, req: PollRequest) -> dict[str, Any]:
         try:
-            result = await workflow.execute_activity(
-                "poll_carrier",
-                req,
-                result_type=PollResult,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=FAST_RETRY,
-            )
+            result = await execute("poll_carrier", req, PollResult, FAST_RETRY)
         except ActivityError as err:
-            cause = err.cause
-            assert isinstance(cause, ApplicationError)
-            return {"error": cause.type, "non_retryable": cause.non_retryable}
+            return _as_seen(err)
         return {"events": len(result.events)}
 
 
@@ -68,17 +58,9 @@ class SendOnce:
     @workflow.run
     async def run(self, req: MessageRequest) -> dict[str, Any]:
         try:
-            await workflow.execute_activity(
-                "send_message",
-                req,
-                result_type=MessageOutcome,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=FAST_RETRY,
-            )
+            await execute("send_message", req, MessageOutcome, FAST_RETRY)
         except ActivityError as err:
-            cause = err.cause
-            assert isinstance(cause, ApplicationError)
-            return {"error": cause.type, "non_retryable": cause.non_retryable, "message": cause.message}
+            return _as_seen(err, with_message=True)
         return {}
 
 
@@ -96,20 +78,14 @@ async def test_send_message_through_a_worker_retries_then_sends_once(
     time_skipping_env: WorkflowEnvironment,
     store: Store,
     senders: dict,
-    renderer: TemplateRenderer,
+    messaging: MessagingActivities,
     make_request: Any,
 ) -> None:
     senders[Channel.EMAIL].script.append(MessagingError("451 greylisted", retryable=True))
-    messaging = MessagingActivities(store, senders, renderer)
     tracking = TrackingActivities(store, {"ups": _RejectingCarrier()})
-    queue = f"activities-{uuid.uuid4()}"
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=queue,
-        workflows=[SendTwice, PollOnce],
-        activities=[messaging.send_message, tracking.poll_carrier],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with running_worker(
+        time_skipping_env, "activities", [SendTwice, PollOnce], [messaging.send_message, tracking.poll_carrier]
+    ) as queue:
         outcomes = await time_skipping_env.client.execute_workflow(
             SendTwice.run, make_request(), id=f"send-{uuid.uuid4()}", task_queue=queue
         )
@@ -127,22 +103,10 @@ async def test_send_message_through_a_worker_retries_then_sends_once(
 
 
 async def test_a_provider_configuration_error_reaches_the_workflow_at_once(
-    time_skipping_env: WorkflowEnvironment,
-    store: Store,
-    senders: dict,
-    renderer: TemplateRenderer,
-    make_request: Any,
+    time_skipping_env: WorkflowEnvironment, senders: dict, messaging: MessagingActivities, make_request: Any
 ) -> None:
     senders[Channel.EMAIL].script.append(MessagingError("rejected the login for 'acme': 535", retryable=False))
-    messaging = MessagingActivities(store, senders, renderer)
-    queue = f"activities-{uuid.uuid4()}"
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=queue,
-        workflows=[SendOnce],
-        activities=[messaging.send_message],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with running_worker(time_skipping_env, "activities", [SendOnce], [messaging.send_message]) as queue:
         seen = await time_skipping_env.client.execute_workflow(
             SendOnce.run, make_request(), id=f"send-{uuid.uuid4()}", task_queue=queue
         )

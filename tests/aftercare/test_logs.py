@@ -17,7 +17,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from uvicorn.logging import AccessFormatter
 
 from activities.messaging import MessagingActivities
@@ -29,9 +28,11 @@ from domain import Channel, Customer, MessageOutcome, MessageRequest, Order
 from sandbox import RunningSandbox, run_sandbox
 from storage import Store
 from tests.activities.conftest import CONTEXT, T0, TEMPLATES
+from tests.activity_workers import execute, running_worker
 
 EMAIL = "ada.lovelace@analytical-engine.example"
 PHONE = "+14155550123"
+TWO_QUICK_TRIES = RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=2)
 
 
 @workflow.defn(sandboxed=False)
@@ -43,13 +44,7 @@ class SendTwice:
         seen = []
         for req in requests:
             try:
-                outcome = await workflow.execute_activity(
-                    "send_message",
-                    req,
-                    result_type=MessageOutcome,
-                    start_to_close_timeout=timedelta(seconds=10),
-                    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=2),
-                )
+                outcome = await execute("send_message", req, MessageOutcome, TWO_QUICK_TRIES)
                 seen.append(f"{outcome.status}: {outcome.detail}")
             except ActivityError as err:
                 assert isinstance(err.cause, ApplicationError)
@@ -147,14 +142,7 @@ async def send_through_a_worker(env: WorkflowEnvironment, store: Store, sandbox:
         Channel.SMS: TwilioSender(Channel.SMS, sandbox.twilio_base_url, "AC" + "0" * 32, "token"),
     }
     messaging = MessagingActivities(store, senders, TemplateRenderer(TEMPLATES))
-    queue = f"logs-{uuid.uuid4()}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[SendTwice],
-        activities=[messaging.send_message],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with running_worker(env, "logs", [SendTwice], [messaging.send_message]) as queue:
         return await env.client.execute_workflow(
             SendTwice.run,
             [request("k-email", Channel.EMAIL, EMAIL), request("k-sms", Channel.SMS, PHONE)],

@@ -62,24 +62,28 @@ def merchant_token(store: Store) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def order_body(merchant_id: str, order_id: str, **fields: Any) -> dict[str, Any]:
+    """The body a store posts to /v1/orders for an order placed just now; `fields` are the rest of it."""
+    return {"merchant_id": merchant_id, "order_id": order_id, "placed_at": datetime.now(UTC).isoformat(), **fields}
+
+
 def order_payload(order_id: str = "A-1001") -> dict[str, Any]:
-    return {
-        "merchant_id": MERCHANT,
-        "order_id": order_id,
-        "placed_at": datetime.now(UTC).isoformat(),
-        "currency": "EUR",
-        "total": "59.85",
-        "customer": {
+    return order_body(
+        MERCHANT,
+        order_id,
+        currency="EUR",
+        total="59.85",
+        customer={
             "id": "cust-1",
             "first_name": "Ada",
             "email": "ada@example.com",
             "locale": "de-CH",
             "timezone": "Europe/Zurich",
         },
-        "shipping_address": {"country": "CH", "city": "Zürich", "line1": "Bahnhofstrasse 1"},
-        "items": [
+        shipping_address={"country": "CH", "city": "Zürich", "line1": "Bahnhofstrasse 1"},
+        items=[
             {"id": "li-1", "sku": "TEA-1", "name": "Oolong tea", "quantity": 1, "unit_price": "29.95"},
             {"id": "li-2", "sku": "TEA-2", "name": "Green tea", "quantity": 2, "unit_price": "14.95"},
         ],
-        "tags": ["vip"],
-    }
+        tags=["vip"],
+    )

@@ -78,6 +78,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def assert_forbidden(client: httpx.AsyncClient, path: str, token: str, message: str) -> None:
+    """GET `path` with `token` is refused with 403, in these words."""
+    response = await client.get(path, headers=bearer(token))
+    assert response.status_code == 403
+    assert response.json() == {"error": "forbidden", "message": message}
+
+
 async def test_a_valid_token_resolves_to_its_actor(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     response = await client.get("/console", headers=bearer(tokens["support"]))
     assert response.status_code == 200
@@ -122,12 +129,9 @@ async def test_a_revoked_token_stops_working_at_once(
 
 
 async def test_a_role_not_allowed_is_403_naming_both(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    response = await client.get("/console", headers=bearer(tokens["engineer"]))
-    assert response.status_code == 403
-    assert response.json() == {
-        "error": "forbidden",
-        "message": "this needs a support, merchant or admin token; yours is engineer",
-    }
+    await assert_forbidden(
+        client, "/console", tokens["engineer"], "this needs a support, merchant or admin token; yours is engineer"
+    )
     response = await client.get("/admin", headers=bearer(tokens["support"]))
     assert response.json()["message"] == "this needs an admin token; yours is support"
 
@@ -232,12 +236,12 @@ async def test_a_merchant_token_acts_on_its_own_merchant_only(
 ) -> None:
     own = await client.get("/merchants/acme/orders/1001", headers=bearer(tokens["merchant"]))
     assert own.status_code == 200
-    other = await client.get("/merchants/globex/orders/1001", headers=bearer(tokens["merchant"]))
-    assert other.status_code == 403
-    assert other.json() == {
-        "error": "forbidden",
-        "message": "token 'acme-shop' acts for merchant 'acme' only, not for merchant 'globex'",
-    }
+    await assert_forbidden(
+        client,
+        "/merchants/globex/orders/1001",
+        tokens["merchant"],
+        "token 'acme-shop' acts for merchant 'acme' only, not for merchant 'globex'",
+    )
     support = await client.get("/merchants/globex/orders/1001", headers=bearer(tokens["support"]))
     assert support.status_code == 200
 

@@ -9,7 +9,6 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from api.services import Services
 from domain import Role
 from policies.loader import BUNDLED_DIR, load_policy, load_policy_dir
 from storage import Store
+from tests.api.intake_app import order_body
 
 
 @dataclass
@@ -48,16 +48,15 @@ class Api:
 
 
 def order(merchant: str, order_id: str = "1001") -> dict[str, Any]:
-    return {
-        "merchant_id": merchant,
-        "order_id": order_id,
-        "placed_at": datetime.now(UTC).isoformat(),
-        "currency": "USD",
-        "total": "40.00",
-        "customer": {"id": "c-1", "email": "ada@example.com", "marketing_consent": True},
-        "shipping_address": {"country": "US"},
-        "items": [{"id": "li-1", "sku": "FILTER-2", "name": "Water filter", "quantity": 2, "unit_price": "20.00"}],
-    }
+    return order_body(
+        merchant,
+        order_id,
+        currency="USD",
+        total="40.00",
+        customer={"id": "c-1", "email": "ada@example.com", "marketing_consent": True},
+        shipping_address={"country": "US"},
+        items=[{"id": "li-1", "sku": "FILTER-2", "name": "Water filter", "quantity": 2, "unit_price": "20.00"}],
+    )
 
 
 @pytest.fixture

@@ -21,10 +21,9 @@ UPS = "1Z999AA10123456784"
 
 
 @pytest.fixture
-async def carrier(
-    sandbox: RunningSandbox, webhook_secret: str, http: httpx.AsyncClient
-) -> AsyncIterator[AfterShipCarrier]:
-    client = AfterShipCarrier(f"{sandbox.http_url}/aftership", KEY, webhook_secret, http=http, timeout=2, backoff=0.01)
+async def carrier(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncIterator[AfterShipCarrier]:
+    secret = sandbox.state.aftership_webhook_secret  # what the sandbox's AfterShip signs its pushes with
+    client = AfterShipCarrier(f"{sandbox.http_url}/aftership", KEY, secret, http=http, timeout=2, backoff=0.01)
     yield client
     await client.aclose()
 

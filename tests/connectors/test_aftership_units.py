@@ -115,13 +115,13 @@ def test_an_unknown_code_is_unknown_or_its_tag_and_is_counted_and_logged_without
     tracking = fixture("tracking_in_transit")["data"]["tracking"]
     tracking["checkpoints"][-1] |= {"tag": "Teleported", "subtag": "Teleported_001"}
     before = REGISTRY.get_sample_value(
-        "aftercare_carrier_unknown_codes_total", {"provider": "aftership", "code": "Teleported_001"}
+        "aftercare_unknown_vendor_codes_total", {"provider": "aftership", "code": "Teleported_001"}
     )
-    with caplog.at_level(logging.WARNING, "aftercare.carriers"):
+    with caplog.at_level(logging.WARNING, "connectors.carriers.unknown_codes"):
         events = tracking_to_result(tracking).events
     assert events[-1].status is S.UNKNOWN and events[-1].carrier_code == "Teleported/Teleported_001"
     after = REGISTRY.get_sample_value(
-        "aftercare_carrier_unknown_codes_total", {"provider": "aftership", "code": "Teleported_001"}
+        "aftercare_unknown_vendor_codes_total", {"provider": "aftership", "code": "Teleported_001"}
     )
     assert after == (before or 0) + 1
     assert "Teleported_001" in caplog.text and tracking["tracking_number"] not in caplog.text

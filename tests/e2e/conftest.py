@@ -214,6 +214,22 @@ def anyio_backend() -> Iterator[str]:
     yield "asyncio"
 
 
+def merchant_headers(stack: Stack, name: str, merchant_id: str) -> dict[str, str]:
+    """The Authorization header of a new merchant token, `name`, acting for `merchant_id`."""
+    token = stack.store.create_api_token(name, Role.MERCHANT, merchant_id=merchant_id).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def assert_refused_to_strangers(
+    stack: Stack, path: str, stranger: dict[str, str], strangers_path: str | None = None
+) -> None:
+    """GET `path` with no token is 401; GET `strangers_path` (by default `path`) with `stranger`, the headers of
+    a merchant token that may not read it, is 403."""
+    async with httpx.AsyncClient(base_url=str(stack.api.base_url)) as plain:
+        assert (await plain.get(path)).status_code == 401
+        assert (await plain.get(strangers_path or path, headers=stranger)).status_code == 403
+
+
 def terminal(stack: Stack, monkeypatch: pytest.MonkeyPatch, token: str, *commands: Any) -> argparse.ArgumentParser:
     """The `aftercare` CLI as a person at a terminal has it: their token and the API's URL in the environment,
     and a parser with the given command modules registered (each has `register(sub)`)."""

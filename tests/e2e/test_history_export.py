@@ -8,7 +8,6 @@ import io
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from rich.console import Console
 
@@ -17,7 +16,7 @@ from aftercare.histories import from_bundle, replay
 from aftercare.settings import Settings
 from domain import Role, journey_id
 from tests.conftest import CONVERTER
-from tests.e2e.conftest import Stack, terminal
+from tests.e2e.conftest import Stack, assert_refused_to_strangers, merchant_headers, terminal
 from tests.e2e.test_journey_e2e import EMAIL, order_payload, scan, wait_for_stage
 from worker import build_replayer
 
@@ -57,10 +56,7 @@ async def test_export_writes_every_run_encrypted_and_it_replays(
 
 
 async def test_export_refusals(stack: Stack) -> None:
-    merchant = stack.store.create_api_token("shop", Role.MERCHANT, merchant_id="e2e").token
-    async with httpx.AsyncClient(base_url=str(stack.api.base_url)) as plain:
-        assert (await plain.get("/v1/orders/X/history")).status_code == 401
-        denied = await plain.get("/v1/orders/X/history", headers={"Authorization": f"Bearer {merchant}"})
-        assert denied.status_code == 403
+    merchant = merchant_headers(stack, "shop", "e2e")
+    await assert_refused_to_strangers(stack, "/v1/orders/X/history", merchant)
     unknown = await stack.api.get("/v1/orders/NOPE-404/history")
     assert unknown.status_code == 404 and "NOPE-404" in unknown.json()["message"]

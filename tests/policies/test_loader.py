@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 
@@ -29,9 +30,19 @@ DURATION_HINT = "use a whole number and a unit: 30m, 36h, 2d, 1w, or 3bd for bus
 
 def problems(text: str) -> list[str]:
     """Every problem line the loader reports for `text`, as a merchant would read them."""
+    return reported(load_policy_text, textwrap.dedent(text), FILE)
+
+
+def refusal(load: Callable[..., object], *args: object) -> PolicyError:
+    """What `load(*args)` raises: a PolicyError with every problem it found."""
     with pytest.raises(PolicyError) as caught:
-        load_policy_text(textwrap.dedent(text), FILE)
-    return [str(p) for p in caught.value.problems]
+        load(*args)
+    return caught.value
+
+
+def reported(load: Callable[..., object], *args: object) -> list[str]:
+    """The problem lines `load(*args)` is refused with."""
+    return [str(p) for p in refusal(load, *args).problems]
 
 
 HEADER = """\
@@ -75,24 +86,35 @@ def test_hash_follows_meaning_not_formatting() -> None:
 
 def test_syntax_error_names_the_line_and_what_the_parser_expected() -> None:
     path = FIXTURES / "syntax_error.yaml"
-    with pytest.raises(PolicyError) as caught:
-        load_policy(path)
-    assert [str(p) for p in caught.value.problems] == [
+    assert reported(load_policy, path) == [
         f"{path}:4:6: YAML syntax error: expected ',' or ']', but got ':' "
         f"(while parsing a flow sequence started at line 3, column 9)"
     ]
 
 
-def test_duplicate_key_points_at_the_second_one() -> None:
-    text = HEADER + "steps:\n  follow_up: {after: 2d}\n  follow_up: {after: 3d}\n"
-    assert problems(text) == [f"{FILE}:8:3: steps.follow_up: duplicate key 'follow_up' (first defined at line 7)"]
+YAML_PROBLEMS = {
+    "duplicate_key_points_at_the_second_one": (
+        HEADER + "steps:\n  follow_up: {after: 2d}\n  follow_up: {after: 3d}\n",
+        [f"{FILE}:8:3: steps.follow_up: duplicate key 'follow_up' (first defined at line 7)"],
+    ),
+    "empty_file": (
+        "",
+        [f"{FILE}:1:1: the file is empty; a policy needs at least merchant: {{id: ..., name: ...}}"],
+    ),
+    "non_mapping_file": (
+        "- merchant\n",
+        [f"{FILE}:1:1: a policy is a mapping of sections (merchant, channels, steps, ...), not a value"],
+    ),
+    "a_bare_number_is_not_a_time_of_day": (
+        HEADER + "defaults:\n  quiet_hours:\n    sms: {start: 2100, end: '08:00'}\n",
+        [f'{FILE}:8:11: defaults.quiet_hours.sms.start: 2100 is not a time of day; write it as "HH:MM", e.g. "21:00"'],
+    ),
+}
 
 
-def test_empty_file_and_non_mapping_file() -> None:
-    assert problems("") == [f"{FILE}:1:1: the file is empty; a policy needs at least merchant: {{id: ..., name: ...}}"]
-    assert problems("- merchant\n") == [
-        f"{FILE}:1:1: a policy is a mapping of sections (merchant, channels, steps, ...), not a value"
-    ]
+@pytest.mark.parametrize(("text", "reported"), YAML_PROBLEMS.values(), ids=YAML_PROBLEMS.keys())
+def test_yaml_problems_are_named_where_they_are_written(text: str, reported: list[str]) -> None:
+    assert problems(text) == reported
 
 
 def test_yaml_1_1_traps_are_read_as_a_merchant_means_them() -> None:
@@ -109,36 +131,26 @@ def test_yaml_1_1_traps_are_read_as_a_merchant_means_them() -> None:
     assert loaded.policy.variants[0].when.country_in == ["NO", "SE"]
 
 
-def test_a_bare_number_is_not_a_time_of_day() -> None:
-    assert problems(HEADER + "defaults:\n  quiet_hours:\n    sms: {start: 2100, end: '08:00'}\n") == [
-        f'{FILE}:8:11: defaults.quiet_hours.sms.start: 2100 is not a time of day; write it as "HH:MM", e.g. "21:00"'
-    ]
-
-
 # -- unknown keys ---------------------------------------------------------------------------------
 
 
-def test_unknown_top_level_key_suggests_the_close_one() -> None:
-    assert problems(HEADER + "stepz:\n  follow_up: {after: 2d}\n") == [
-        f"{FILE}:6:1: stepz: unknown key 'stepz'; did you mean 'steps'?"
-    ]
-
-
-def test_unknown_nested_key_suggests_the_close_one() -> None:
-    assert problems(HEADER + "steps:\n  reviw_request:\n    after: 14d\n") == [
-        f"{FILE}:7:3: steps.reviw_request: unknown key 'reviw_request'; did you mean 'review_request'?"
-    ]
-
-
-def test_unknown_key_without_a_close_match_lists_the_valid_ones() -> None:
-    assert problems(HEADER + "tracking:\n  frequency: 2h\n") == [
-        f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: provider, webhook_secret_env, "
-        f"poll_every, poll_backoff, poll_max_interval, expire_after, give_up_after"
-    ]
-
-
-def test_unknown_key_inside_a_variant_override_is_reported_at_its_own_line() -> None:
-    text = (
+UNKNOWN_KEYS = {
+    "top_level_key_suggests_the_close_one": (
+        HEADER + "stepz:\n  follow_up: {after: 2d}\n",
+        [f"{FILE}:6:1: stepz: unknown key 'stepz'; did you mean 'steps'?"],
+    ),
+    "nested_key_suggests_the_close_one": (
+        HEADER + "steps:\n  reviw_request:\n    after: 14d\n",
+        [f"{FILE}:7:3: steps.reviw_request: unknown key 'reviw_request'; did you mean 'review_request'?"],
+    ),
+    "without_a_close_match_lists_the_valid_ones": (
+        HEADER + "tracking:\n  frequency: 2h\n",
+        [
+            f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: provider, webhook_secret_env, "
+            f"poll_every, poll_backoff, poll_max_interval, expire_after, give_up_after"
+        ],
+    ),
+    "inside_a_variant_override_at_its_own_line": (
         HEADER
         + """\
 variants:
@@ -147,16 +159,13 @@ variants:
     override:
       steps:
         reviw_request: {after: 21d}
-"""
-    )
-    assert problems(text) == [
-        f"{FILE}:11:9: variants[0].override.steps.reviw_request: unknown key 'reviw_request'; "
-        f"did you mean 'review_request'?"
-    ]
-
-
-def test_variant_override_sections_are_checked_too() -> None:
-    text = (
+""",
+        [
+            f"{FILE}:11:9: variants[0].override.steps.reviw_request: unknown key 'reviw_request'; "
+            f"did you mean 'review_request'?"
+        ],
+    ),
+    "variant_override_sections_are_checked_too": (
         HEADER
         + """\
 variants:
@@ -165,76 +174,107 @@ variants:
     override:
       stepz: {}
       merchant: {name: VIP}
-"""
-    )
-    assert problems(text) == [
-        f"{FILE}:10:7: variants[0].override.stepz: unknown key 'stepz'; did you mean 'steps'?",
-        f"{FILE}:11:7: variants[0].override.merchant: a variant cannot override 'merchant'; it may set: "
-        f"defaults, steps, delays, tracking, reorder, returns, cancellation",
-    ]
+""",
+        [
+            f"{FILE}:10:7: variants[0].override.stepz: unknown key 'stepz'; did you mean 'steps'?",
+            f"{FILE}:11:7: variants[0].override.merchant: a variant cannot override 'merchant'; it may set: "
+            f"defaults, steps, delays, tracking, reorder, returns, cancellation",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "reported"), UNKNOWN_KEYS.values(), ids=UNKNOWN_KEYS.keys())
+def test_an_unknown_key_is_named_with_the_close_one_or_the_valid_ones(text: str, reported: list[str]) -> None:
+    assert problems(text) == reported
 
 
 # -- values ---------------------------------------------------------------------------------------
 
 
-def test_bad_duration_says_what_a_duration_looks_like() -> None:
-    assert problems(HEADER + "steps:\n  review_request:\n    after: 2x\n") == [
-        f"{FILE}:8:5: steps.review_request.after: '2x' is not a duration; {DURATION_HINT}"
-    ]
+BAD_VALUES = {
+    "duration_says_what_a_duration_looks_like": (
+        HEADER + "steps:\n  review_request:\n    after: 2x\n",
+        [f"{FILE}:8:5: steps.review_request.after: '2x' is not a duration; {DURATION_HINT}"],
+    ),
+    "duration_inside_a_variant_override": (
+        HEADER + "variants:\n  - name: v\n    when: {}\n    override:\n      delays: {stalled_after: soon}\n",
+        [f"{FILE}:10:16: variants[0].override.delays.stalled_after: 'soon' is not a duration; {DURATION_HINT}"],
+    ),
+    "enum_value_names_the_valid_ones": (
+        HEADER + "steps:\n  shipped: {channels: [email, fax]}\n",
+        [f"{FILE}:7:31: steps.shipped.channels[1]: 'fax' is not a channel; valid: email, sms, whatsapp"],
+    ),
+    "enum_key_suggests_a_close_value": (
+        HEADER + "defaults:\n  caps:\n    emial: {window: 16h}\n",
+        [
+            f"{FILE}:8:5: defaults.caps.emial: 'emial' is not a channel; did you mean 'email'? "
+            f"valid: email, sms, whatsapp"
+        ],
+    ),
+    "literal_value_names_the_valid_ones": (
+        HEADER + "steps:\n  review_request: {per: sku}\n",
+        [f"{FILE}:7:20: steps.review_request.per: 'sku' is not a valid per; valid: order, item"],
+    ),
+    "missing_required_field_in_a_section": (
+        "merchant:\n  id: acme\n",
+        [f"{FILE}:1:1: merchant: missing required field 'name'"],
+    ),
+    "missing_required_section": (
+        "steps: {}\n",
+        [f"{FILE}:1:1: missing required field 'merchant'"],
+    ),
+    "missing_required_field_in_a_list_entry": (
+        HEADER + "reorder:\n  - skus: [COFFEE-*]\n",
+        [f"{FILE}:7:5: reorder[0]: missing required field 'supply_days_per_unit'"],
+    ),
+    "timezone_typo_is_caught_at_load_time": (
+        "merchant: {id: acme, name: Acme, timezone: Europe/Pariss}\n",
+        [f"{FILE}:1:34: merchant.timezone: 'Europe/Pariss' is not a time zone; did you mean 'Europe/Paris'?"],
+    ),
+    "model_validator_errors_point_at_the_offending_key": (
+        HEADER + "tracking:\n  poll_every: 1bd\n",
+        [f"{FILE}:7:3: tracking.poll_every: must be calendar time (m, h, d, w), not business days"],
+    ),
+}
 
 
-def test_bad_duration_inside_a_variant_override() -> None:
-    text = HEADER + "variants:\n  - name: v\n    when: {}\n    override:\n      delays: {stalled_after: soon}\n"
-    assert problems(text) == [
-        f"{FILE}:10:16: variants[0].override.delays.stalled_after: 'soon' is not a duration; {DURATION_HINT}"
-    ]
-
-
-def test_bad_enum_value_names_the_valid_ones() -> None:
-    assert problems(HEADER + "steps:\n  shipped: {channels: [email, fax]}\n") == [
-        f"{FILE}:7:31: steps.shipped.channels[1]: 'fax' is not a channel; valid: email, sms, whatsapp"
-    ]
-
-
-def test_bad_enum_key_suggests_a_close_value() -> None:
-    assert problems(HEADER + "defaults:\n  caps:\n    emial: {window: 16h}\n") == [
-        f"{FILE}:8:5: defaults.caps.emial: 'emial' is not a channel; did you mean 'email'? valid: email, sms, whatsapp"
-    ]
-
-
-def test_bad_literal_value_names_the_valid_ones() -> None:
-    assert problems(HEADER + "steps:\n  review_request: {per: sku}\n") == [
-        f"{FILE}:7:20: steps.review_request.per: 'sku' is not a valid per; valid: order, item"
-    ]
-
-
-def test_missing_required_field_points_at_its_parent() -> None:
-    assert problems("merchant:\n  id: acme\n") == [f"{FILE}:1:1: merchant: missing required field 'name'"]
-    assert problems("steps: {}\n") == [f"{FILE}:1:1: missing required field 'merchant'"]
-    assert problems(HEADER + "reorder:\n  - skus: [COFFEE-*]\n") == [
-        f"{FILE}:7:5: reorder[0]: missing required field 'supply_days_per_unit'"
-    ]
-
-
-def test_timezone_typo_is_caught_at_load_time() -> None:
-    assert problems("merchant: {id: acme, name: Acme, timezone: Europe/Pariss}\n") == [
-        f"{FILE}:1:34: merchant.timezone: 'Europe/Pariss' is not a time zone; did you mean 'Europe/Paris'?"
-    ]
-
-
-def test_model_validator_errors_point_at_the_offending_key() -> None:
-    assert problems(HEADER + "tracking:\n  poll_every: 1bd\n") == [
-        f"{FILE}:7:3: tracking.poll_every: must be calendar time (m, h, d, w), not business days"
-    ]
+@pytest.mark.parametrize(("text", "reported"), BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_a_bad_value_says_what_it_should_be(text: str, reported: list[str]) -> None:
+    assert problems(text) == reported
 
 
 # -- channels -------------------------------------------------------------------------------------
 
 
-def test_step_using_an_unconfigured_channel_points_at_its_channels_key() -> None:
-    assert problems(HEADER + "steps:\n  shipped:\n    channels: [email, sms]\n") == [
-        f"{FILE}:8:5: steps.shipped.channels: uses 'sms', which is not configured under channels (configured: email)"
-    ]
+CHANNEL_PROBLEMS = {
+    "step_using_an_unconfigured_channel_points_at_its_channels_key": (
+        HEADER + "steps:\n  shipped:\n    channels: [email, sms]\n",
+        [f"{FILE}:8:5: steps.shipped.channels: uses 'sms', which is not configured under channels (configured: email)"],
+    ),
+    "unconfigured_channel_in_a_variant_override": (
+        HEADER
+        + "variants:\n  - name: v\n    when: {}\n    override:\n      steps:\n"
+        + "        follow_up: {channels: [whatsapp]}\n",
+        [
+            f"{FILE}:11:21: variants[0].override.steps.follow_up.channels: uses 'whatsapp', which is not "
+            f"configured under channels (configured: email)"
+        ],
+    ),
+    "secret_value_in_credentials_env_is_refused": (
+        "merchant: {id: acme, name: Acme}\nchannels:\n  email:\n    provider: smtp\n"
+        + "    sender: orders@acme.test\n    credentials_env:\n      password: hunter2\n",
+        [
+            f"{FILE}:7:7: channels.email.credentials_env.password: must name an environment variable like "
+            f"TWILIO_AUTH_TOKEN, not a secret value"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "reported"), CHANNEL_PROBLEMS.values(), ids=CHANNEL_PROBLEMS.keys())
+def test_a_channel_problem_points_at_its_key(text: str, reported: list[str]) -> None:
+    assert problems(text) == reported
 
 
 def test_default_step_channel_missing_points_at_the_channels_section() -> None:
@@ -247,34 +287,15 @@ def test_default_step_channel_missing_points_at_the_channels_section() -> None:
     )
 
 
-def test_unconfigured_channel_in_a_variant_override() -> None:
-    text = HEADER + "variants:\n  - name: v\n    when: {}\n    override:\n      steps:\n"
-    text += "        follow_up: {channels: [whatsapp]}\n"
-    assert problems(text) == [
-        f"{FILE}:11:21: variants[0].override.steps.follow_up.channels: uses 'whatsapp', which is not "
-        f"configured under channels (configured: email)"
-    ]
-
-
 def test_credential_value_in_yaml_is_refused() -> None:
     path = FIXTURES / "secret.yaml"
-    with pytest.raises(PolicyError) as caught:
-        load_policy(path)
-    assert [str(p) for p in caught.value.problems] == [
+    error = refusal(load_policy, path)
+    assert [str(p) for p in error.problems] == [
         f"{path}:6:5: channels.sms.auth_token: 'auth_token' looks like a credential, and secrets never "
         f"belong in a policy file; name the environment variable that holds it under credentials_env "
         f"instead: credentials_env: {{auth_token: TWILIO_AUTH_TOKEN}}"
     ]
-    assert "3f9a1c0d2b7e4f5a" not in str(caught.value)  # the secret is never echoed
-
-
-def test_secret_value_in_credentials_env_is_refused() -> None:
-    text = "merchant: {id: acme, name: Acme}\nchannels:\n  email:\n    provider: smtp\n"
-    text += "    sender: orders@acme.test\n    credentials_env:\n      password: hunter2\n"
-    assert problems(text) == [
-        f"{FILE}:7:7: channels.email.credentials_env.password: must name an environment variable like "
-        f"TWILIO_AUTH_TOKEN, not a secret value"
-    ]
+    assert "3f9a1c0d2b7e4f5a" not in str(error)  # the secret is never echoed
 
 
 def test_a_stripe_key_in_the_payments_section_is_refused_and_never_echoed() -> None:
@@ -303,29 +324,28 @@ def test_payments_name_the_variable_with_the_merchants_own_key() -> None:
 
 def test_two_problems_in_one_file_are_both_reported_in_line_order() -> None:
     path = FIXTURES / "two_problems.yaml"
-    with pytest.raises(PolicyError) as caught:
-        load_policy(path)
-    assert caught.value.problems == [
+    error = refusal(load_policy, path)
+    assert error.problems == [
         PolicyProblem(str(path), 6, 5, "steps.follow_up.after", f"'2x' is not a duration; {DURATION_HINT}"),
         PolicyProblem(
             str(path), 7, 3, "steps.reviw_request", "unknown key 'reviw_request'; did you mean 'review_request'?"
         ),
     ]
-    assert str(caught.value) == "\n".join(str(p) for p in caught.value.problems)
-    assert isinstance(caught.value, ValueError)
+    assert str(error) == "\n".join(str(p) for p in error.problems)
+    assert isinstance(error, ValueError)
 
 
-def test_channel_check_still_runs_when_another_section_is_broken() -> None:
-    """pydantic skips model validators after a field error; the loader does not leave them for later."""
-    text = HEADER + "steps:\n  shipped: {channels: [sms]}\ndelays:\n  stalled_after: 3 days\n"
-    assert problems(text) == [
-        f"{FILE}:7:13: steps.shipped.channels: uses 'sms', which is not configured under channels (configured: email)",
-        f"{FILE}:9:3: delays.stalled_after: '3 days' is not a duration; {DURATION_HINT}",
-    ]
-
-
-def test_base_and_variant_problems_are_reported_together_without_repeats() -> None:
-    text = (
+TOGETHER = {
+    # pydantic skips model validators after a field error; the loader does not leave them for later.
+    "channel_check_still_runs_when_another_section_is_broken": (
+        HEADER + "steps:\n  shipped: {channels: [sms]}\ndelays:\n  stalled_after: 3 days\n",
+        [
+            f"{FILE}:7:13: steps.shipped.channels: uses 'sms', which is not configured under channels "
+            f"(configured: email)",
+            f"{FILE}:9:3: delays.stalled_after: '3 days' is not a duration; {DURATION_HINT}",
+        ],
+    ),
+    "base_and_variant_problems_together_without_repeats": (
         HEADER
         + """\
 steps:
@@ -335,13 +355,19 @@ variants:
     when: {total_at_least: lots}
     override:
       steps: {follow_up: {after: 3y}}
-"""
-    )
-    assert problems(text) == [
-        f"{FILE}:7:15: steps.follow_up.after: '2x' is not a duration; {DURATION_HINT}",
-        f"{FILE}:10:12: variants[0].when.total_at_least: expected a number, got 'lots'",
-        f"{FILE}:12:27: variants[0].override.steps.follow_up.after: '3y' is not a duration; {DURATION_HINT}",
-    ]
+""",
+        [
+            f"{FILE}:7:15: steps.follow_up.after: '2x' is not a duration; {DURATION_HINT}",
+            f"{FILE}:10:12: variants[0].when.total_at_least: expected a number, got 'lots'",
+            f"{FILE}:12:27: variants[0].override.steps.follow_up.after: '3y' is not a duration; {DURATION_HINT}",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "reported"), TOGETHER.values(), ids=TOGETHER.keys())
+def test_every_problem_is_reported_at_once(text: str, reported: list[str]) -> None:
+    assert problems(text) == reported
 
 
 # -- directories ----------------------------------------------------------------------------------
@@ -359,9 +385,7 @@ def test_load_policy_dir_maps_merchants_and_refuses_a_shared_id(tmp_path: Path) 
         policy_for_merchant(tmp_path, "unknown")
 
     (tmp_path / "zz-copy.yaml").write_text((FIXTURES / "same_merchant.yaml").read_text())
-    with pytest.raises(PolicyError) as caught:
-        load_policy_dir(tmp_path)
-    assert [str(p) for p in caught.value.problems] == [
+    assert reported(load_policy_dir, tmp_path) == [
         f"{tmp_path / 'zz-copy.yaml'}:3:3: merchant.id: merchant id 'acme' is already used by {tmp_path / 'acme.yaml'}"
     ]
 
@@ -369,9 +393,7 @@ def test_load_policy_dir_maps_merchants_and_refuses_a_shared_id(tmp_path: Path) 
 def test_load_policy_dir_reports_problems_from_every_file(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("merchant: {id: a}\n")
     (tmp_path / "b.yaml").write_text("merchant: {id: b, name: B, colour: red}\n")
-    with pytest.raises(PolicyError) as caught:
-        load_policy_dir(tmp_path)
-    assert [str(p) for p in caught.value.problems] == [
+    assert reported(load_policy_dir, tmp_path) == [
         f"{tmp_path / 'a.yaml'}:1:1: merchant: missing required field 'name'",
         f"{tmp_path / 'b.yaml'}:1:28: merchant.colour: unknown key 'colour'; valid keys: id, name, "
         f"timezone, support_email, links",
@@ -399,9 +421,7 @@ def test_policy_built_without_the_loader_names_the_variant_at_fault() -> None:
 
 def test_polling_faster_than_every_ten_seconds_is_refused() -> None:
     text = "merchant: {id: m, name: M}\ntracking:\n  poll_every: 1s\n"
-    with pytest.raises(PolicyError) as info:
-        load_policy_text(text, "fast.yaml")
-    assert [str(p) for p in info.value.problems] == [
+    assert reported(load_policy_text, text, "fast.yaml") == [
         "fast.yaml:3:3: tracking.poll_every: 1s is too short; poll at most every 10s (e.g. 10s, 2h)"
     ]
 
@@ -449,7 +469,8 @@ def test_policy_locale_and_an_overlong_timezone_are_refused_at_load_time() -> No
 def test_tracking_provider_is_one_we_have_a_connector_for() -> None:
     [problem] = problems(HEADER + "tracking:\n  provider: pigeon\n")
     assert problem.endswith(
-        "tracking.provider: 'pigeon' is not a provider we can track through; valid: aftership, easypost"
+        "tracking.provider: 'pigeon' is not a provider we can track through; "
+        "valid: 17track, aftership, easypost, shippo"
     )
 
 

@@ -89,3 +89,4 @@ async def test_healthz_reports_where_everything_listens(sandbox, control: httpx.
     assert health["ok"] is True
     assert health["smtp"] == f"{sandbox.smtp_host}:{sandbox.smtp_port}"
     assert health["easypost"] == sandbox.easypost_base_url and health["twilio"] == sandbox.twilio_base_url
+    assert health["shippo"] == sandbox.shippo_base_url and health["17track"] == sandbox.seventeentrack_base_url

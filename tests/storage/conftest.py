@@ -28,6 +28,8 @@ PG_ADMIN_DSN = os.environ.get(
     "AFTERCARE_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 )
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+MakeOrder = Callable[..., Order]  # the make_order fixture
+MakeRequest = Callable[..., MessageRequest]  # the make_request fixture
 
 
 @contextmanager
@@ -181,12 +183,12 @@ def make_request(
 
 
 @pytest.fixture(name="make_order")
-def _make_order_fixture() -> Callable[..., Order]:
+def _make_order_fixture() -> MakeOrder:
     """Builder for valid domain Orders (keyword overrides for ids, customer details, times)."""
     return make_order
 
 
 @pytest.fixture(name="make_request")
-def _make_request_fixture() -> Callable[..., MessageRequest]:
+def _make_request_fixture() -> MakeRequest:
     """Builder for MessageRequests (keyword overrides for key, step, channel, time, recipient...)."""
     return make_request

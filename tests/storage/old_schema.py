@@ -12,13 +12,23 @@ import sqlalchemy as sa
 from storage.types import JSONDoc, UTCDateTime
 
 V2 = sa.MetaData()
+
+
+def _parcel_table(name: str, *rest: sa.SchemaItem) -> sa.Table:
+    """A version 2 table about parcels: its own key, then the carrier and tracking number, then `rest`."""
+    return sa.Table(
+        name,
+        V2,
+        sa.Column("pk", sa.Integer, primary_key=True),
+        sa.Column("carrier", sa.String, nullable=False),
+        sa.Column("tracking_number", sa.String, nullable=False),
+        *rest,
+    )
+
+
 sa.Table("orders", V2, sa.Column("merchant_id", sa.String), sa.Column("order_id", sa.String))  # FK target only
-sa.Table(
+_parcel_table(
     "shipments",
-    V2,
-    sa.Column("pk", sa.Integer, primary_key=True),
-    sa.Column("carrier", sa.String, nullable=False),
-    sa.Column("tracking_number", sa.String, nullable=False),
     sa.Column("merchant_id", sa.String, nullable=False),
     sa.Column("order_id", sa.String, nullable=False),
     sa.Column("items", JSONDoc, nullable=False),
@@ -32,12 +42,8 @@ sa.Table(
     sa.Index("ix_shipments_order", "merchant_id", "order_id"),
     sa.Index("ix_shipments_tracking_number", "tracking_number"),
 )
-sa.Table(
+_parcel_table(
     "tracking_events",
-    V2,
-    sa.Column("pk", sa.Integer, primary_key=True),
-    sa.Column("carrier", sa.String, nullable=False),
-    sa.Column("tracking_number", sa.String, nullable=False),
     sa.Column("event_id", sa.String, nullable=False),
     sa.Column("status", sa.String, nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
@@ -48,12 +54,8 @@ sa.Table(
     sa.UniqueConstraint("carrier", "tracking_number", "event_id", name="uq_tracking_events_event"),
     sa.Index("ix_tracking_events_parcel", "carrier", "tracking_number", "occurred_at"),
 )
-sa.Table(
+_parcel_table(
     "unmatched_carrier_events",
-    V2,
-    sa.Column("pk", sa.Integer, primary_key=True),
-    sa.Column("carrier", sa.String, nullable=False),
-    sa.Column("tracking_number", sa.String, nullable=False),
     sa.Column("payload", JSONDoc, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),

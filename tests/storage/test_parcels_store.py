@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from domain import Order, Shipment, TrackingEvent, TrackingStatus
+from domain import Shipment, TrackingEvent, TrackingStatus
 from storage import ShipmentConflictError, Store, UnmatchedLimits, init_db, latest_version
 from storage.migrations import current_version
 from tests.storage import old_schema
+from tests.storage.conftest import MakeOrder
 from tests.storage.test_support_store import T0, build_version_1, schema_of
-
-MakeOrder = Callable[..., Order]
 
 
 def scan(event_id: str, minutes: int, tracking_number: str = "1Z0001", **kw: Any) -> TrackingEvent:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from domain import Channel, MessageRequest, Order, Shipment, SkipReason, Step, TrackingEvent, TrackingStatus
+from domain import Channel, Shipment, SkipReason, Step, TrackingEvent, TrackingStatus
 from storage import (
     OutboxStatus,
     ShipmentConflictError,
@@ -21,10 +21,7 @@ from storage import (
     UnknownOrderError,
     tables,
 )
-
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-MakeOrder = Callable[..., Order]
-MakeRequest = Callable[..., MessageRequest]
+from tests.storage.conftest import T0, MakeOrder, MakeRequest
 
 
 def run_together(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -118,10 +115,12 @@ def test_customer_orders_with_skus_finds_earlier_orders_sharing_a_sku(store: Sto
     store.record_order(make_order("1003", customer_id="c-2"), {})
     store.record_order(make_order("1004", merchant_id="bravo"), {})
 
-    assert store.customer_orders_with_skus("acme", "c-1", ["BEANS", "TEA"], "1002") == [("1001", ["BEANS"])]
+    assert store.customer_orders_with_skus("acme", "c-1", ["BEANS", "TEA"], "1002") == [
+        ("1001", "order~acme~1001", ["BEANS"])
+    ]
     assert store.customer_orders_with_skus("acme", "c-1", {"BEANS", "MUG-BLUE"}) == [
-        ("1001", ["BEANS", "MUG-BLUE"]),
-        ("1002", ["BEANS", "MUG-BLUE"]),
+        ("1001", "order~acme~1001", ["BEANS", "MUG-BLUE"]),
+        ("1002", "order~acme~1002", ["BEANS", "MUG-BLUE"]),
     ]
     assert store.customer_orders_with_skus("acme", "c-1", ["TEA"]) == []
     assert store.customer_orders_with_skus("acme", "c-1", []) == []

@@ -7,7 +7,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +15,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from domain import Actor, AuditEntry, Order, Role, Shipment, TrackingEvent, TrackingStatus, legacy_journey_id
+from domain import Actor, AuditEntry, Role, Shipment, TrackingEvent, TrackingStatus, legacy_journey_id
 from storage import Store, TokenNameTakenError, init_db, latest_version, make_engine
 from storage import repository as repo
 from storage.migrations import MIGRATIONS, current_version
 from tests.storage import old_schema
-
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-MakeOrder = Callable[..., Order]
+from tests.storage.conftest import T0, MakeOrder
 
 V1_TABLES = (
     "schema_version",

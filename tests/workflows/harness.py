@@ -128,6 +128,16 @@ def scan(
     )
 
 
+def _overlaid(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` laid over it: a dict merges into a dict one level deep, anything else replaces."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = base[key] | value
+        else:
+            base[key] = value
+    return base
+
+
 def make_order(placed_at: datetime, **overrides: Any) -> Order:
     data: dict[str, Any] = {
         "merchant_id": "acme",
@@ -146,12 +156,7 @@ def make_order(placed_at: datetime, **overrides: Any) -> Order:
         "shipping_address": {"country": "US"},
         "items": [{"id": "li-1", "sku": "MUG-1", "name": "Mug", "quantity": 1, "unit_price": "54.00"}],
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = data[key] | value
-        else:
-            data[key] = value
-    return Order.model_validate(data)
+    return Order.model_validate(_overlaid(data, overrides))
 
 
 def make_policy(**sections: Any) -> Policy:
@@ -182,12 +187,7 @@ def make_policy(**sections: Any) -> Policy:
         },
         "tracking": {"poll_every": "1h", "poll_backoff": 1.0, "poll_max_interval": "1h"},
     }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = base[key] | value
-        else:
-            base[key] = value
-    return Policy.model_validate(base)
+    return Policy.model_validate(_overlaid(base, sections))
 
 
 class Scenario:

@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from domain import Actor, Order, RefundReason, ReturnLabel, Role, Step, TrackingStatus
 from tests.workflows.harness import make_order, make_policy
 from workflows.commands import ExchangeItem, ExchangeRecord, RefundRecord
@@ -15,10 +18,12 @@ from workflows.plan import (
     Planned,
     blocked,
     build_plan,
+    is_stale,
     next_ready,
     planned_actions,
     postpone_reviews,
     prune_plan,
+    stale_cutoff,
 )
 from workflows.timecalc import zone
 
@@ -172,4 +177,47 @@ def test_the_state_shows_the_plan_soonest_first_with_what_waits() -> None:
         ("follow_up", DELIVERED + 3 * D),
         ("review_request (after the exchange's replacement arrives)", DELIVERED + 14 * D),
         ("review_reminder (after the exchange's replacement arrives)", DELIVERED + 21 * D),
+    ]
+
+
+# --- stale: an order we hear of long after it was placed ---------------------------------------------
+
+
+def test_by_default_a_message_due_more_than_a_day_before_intake_is_stale() -> None:
+    intake = T0 + 20 * D
+    cutoff = stale_cutoff(make_policy(), UTC_ZONE, intake)
+    assert cutoff == intake - D
+    assert is_stale(intake - D - timedelta(minutes=1), cutoff)
+    assert not is_stale(intake - D, cutoff)
+    assert not is_stale(intake - timedelta(hours=2), cutoff)  # an order placed two hours ago is confirmed
+    assert not is_stale(intake + 3 * D, cutoff)  # what is still ahead goes out when due
+    assert not is_stale(None, cutoff)  # no due time: sent as it comes
+
+
+def test_the_policy_sets_how_old_a_message_may_be_or_turns_staleness_off() -> None:
+    intake = T0 + 20 * D
+    week = make_policy(defaults={"quiet_hours": {}, "stale_after": "1w"})
+    assert stale_cutoff(week, UTC_ZONE, intake) == intake - 7 * D
+    never = make_policy(defaults={"quiet_hours": {}, "stale_after": None})
+    assert stale_cutoff(never, UTC_ZONE, intake) is None
+    assert not is_stale(T0 - 365 * D, None)
+    # business days count back over the weekend: Monday 09:00 less 2bd is the Thursday before
+    monday = datetime(2026, 3, 23, 9, 0, tzinfo=UTC)
+    two_bd = make_policy(defaults={"quiet_hours": {}, "stale_after": "2bd"})
+    assert stale_cutoff(two_bd, UTC_ZONE, monday) == datetime(2026, 3, 19, 9, 0, tzinfo=UTC)
+
+
+def test_a_stale_after_that_is_no_duration_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as err:
+        make_policy(defaults={"quiet_hours": {}, "stale_after": "soon"})
+    assert "stale_after" in str(err.value) and "'soon' is not a duration" in str(err.value)
+
+
+def test_which_planned_messages_of_a_late_heard_order_are_stale() -> None:
+    intake = DELIVERED + 16 * D  # follow-up (3d) and review request (14d) long past; the reminder (21d) ahead
+    cutoff = stale_cutoff(make_policy(), UTC_ZONE, intake)
+    assert [(p.step.value, is_stale(p.due_at, cutoff)) for p in _plan(received={"li-1": 1})] == [
+        ("follow_up", True),
+        ("review_request", True),
+        ("review_reminder", False),
     ]

@@ -24,13 +24,42 @@ from tests.workflows.harness import (
     to_the_minute,
 )
 from worker import build_replayer
-from workflows.models import Stage
+from workflows.models import JourneyState, Stage
 
 D, H = timedelta(days=1), timedelta(hours=1)
 # Scans land a little off the hour, away from the hourly polls (Scenario.signal says why that matters).
 Q = timedelta(minutes=17)
 EMAIL, PHONE = "ada@example.com", "+15555550100"
 NY = "America/New_York"
+
+
+async def _moves_then_arrives(sc: Scenario, tracking_number: str, moving: datetime, delivered: datetime) -> None:
+    """The carrier scans the parcel in transit at `moving`, then delivered at `delivered` (each by webhook)."""
+    await sc.scan_at(tracking_number, TrackingStatus.IN_TRANSIT, moving)
+    await sc.scan_at(tracking_number, TrackingStatus.DELIVERED, delivered)
+
+
+async def _ship_and_move(sc: Scenario, t0: datetime, tracking_number: str) -> None:
+    """The parcel ships at t0 and its carrier scans it in transit two hours later."""
+    await sc.ship(Shipment(carrier="easypost", tracking_number=tracking_number, shipped_at=t0))
+    await sc.scan_at(tracking_number, TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+
+
+def _sent_up_to_the_follow_up(t0: datetime, delivered: datetime) -> list[tuple[str, str, str, datetime]]:
+    """The first messages of an order shipped at once and delivered at `delivered`, nothing in between."""
+    return [
+        ("confirmation", "email", EMAIL, t0),
+        ("shipped", "email", EMAIL, t0),
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+    ]
+
+
+def _assert_open_until_the_return_window_closes(state: JourneyState, delivered: datetime) -> None:
+    """Nothing more to send, but the journey stays open for support until the return window closes."""
+    closes = delivered + 30 * D
+    assert state.returns_open_until == closes
+    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
 
 
 async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
@@ -91,9 +120,8 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
         await sc.ship(Shipment(carrier="easypost", tracking_number="LATE1001", shipped_at=t0 + 6 * D))
         in_transit = await sc.state()
         assert in_transit.next_action is None and in_transit.planned == []
-        await sc.scan_at("LATE1001", TrackingStatus.IN_TRANSIT, t0 + 6 * D + 3 * H + Q)
         delivered = t0 + 7 * D + 4 * H + Q
-        await sc.scan_at("LATE1001", TrackingStatus.DELIVERED, delivered)
+        await _moves_then_arrives(sc, "LATE1001", t0 + 6 * D + 3 * H + Q, delivered)
         state = await sc.finish()
         await sc.record("delayed_fulfillment")
 
@@ -126,9 +154,8 @@ async def test_shipment_between_checks_drops_the_next_check(time_skipping_env: W
         shipped = await sc.state()
         assert shipped.stage is Stage.IN_TRANSIT
         assert shipped.next_action is None, "check 2 is moot once the parcel shipped"
-        await sc.scan_at("MID1001", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 3 * H + Q)
         delivered = t0 + 6 * D + Q
-        await sc.scan_at("MID1001", TrackingStatus.DELIVERED, delivered)
+        await _moves_then_arrives(sc, "MID1001", t0 + 3 * D + 3 * H + Q, delivered)
         await sc.advance_to(delivered + H)  # the child ends and the journey plans what follows delivery
         after = await sc.state()
         assert after.next_action is not None and after.next_action.what == "follow_up"
@@ -146,8 +173,7 @@ async def test_late_fulfillment_counts_business_days(time_skipping_env: Workflow
         await sc.start(make_order(t0), policy)
         await sc.advance_to(t0 + 8 * D)  # the Tuesday after
         await sc.ship(Shipment(carrier="easypost", tracking_number="LATEBD1001", shipped_at=t0 + 8 * D))
-        await sc.scan_at("LATEBD1001", TrackingStatus.IN_TRANSIT, t0 + 8 * D + 2 * H + Q)
-        await sc.scan_at("LATEBD1001", TrackingStatus.DELIVERED, t0 + 9 * D + Q)
+        await _moves_then_arrives(sc, "LATEBD1001", t0 + 8 * D + 2 * H + Q, t0 + 9 * D + Q)
         state = await sc.finish()
 
     wednesday, next_monday = t0 + 2 * D, t0 + 7 * D
@@ -222,8 +248,7 @@ async def test_pickup_late_when_label_but_no_scan(time_skipping_env: WorkflowEnv
         labelled = await sc.state()
         assert [p.status for p in labelled.parcels] == [TrackingStatus.PENDING]
         assert delays(labelled) == [("pickup_late", "PICK1001", 1, t0 + 2 * D)]
-        await sc.scan_at("PICK1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 5 * H + Q)
-        await sc.scan_at("PICK1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        await _moves_then_arrives(sc, "PICK1001", t0 + 2 * D + 5 * H + Q, t0 + 3 * D + Q)
         state = await sc.finish()
 
     assert sc.sent()[:5] == [
@@ -323,8 +348,7 @@ async def test_carrier_exception_alerts_once_per_episode(time_skipping_env: Work
     weather = {"exception_reason": ExceptionReason.WEATHER}
     async with scenario(time_skipping_env) as sc:
         await sc.start(make_order(t0), make_policy())
-        await sc.ship(Shipment(carrier="easypost", tracking_number="EXC1001", shipped_at=t0))
-        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await _ship_and_move(sc, t0, "EXC1001")
         await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 1 * D + Q, **weather)
         await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 1 * D + 8 * H + Q, **weather)  # same episode
         await sc.advance_to(t0 + 1 * D + 9 * H)
@@ -333,8 +357,7 @@ async def test_carrier_exception_alerts_once_per_episode(time_skipping_env: Work
         assert len(snowed_in.delays) == 1
         await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + Q)  # resolved
         await sc.scan_at("EXC1001", TrackingStatus.EXCEPTION, t0 + 2 * D + 6 * H + Q, **weather)  # a new episode
-        await sc.scan_at("EXC1001", TrackingStatus.IN_TRANSIT, t0 + 2 * D + 12 * H + Q)
-        await sc.scan_at("EXC1001", TrackingStatus.DELIVERED, t0 + 3 * D + Q)
+        await _moves_then_arrives(sc, "EXC1001", t0 + 2 * D + 12 * H + Q, t0 + 3 * D + Q)
         state = await sc.finish()
         await sc.record("delayed_carrier_exception")
 
@@ -376,9 +399,8 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITA1", items={"li-1": 1}, shipped_at=t0 + D))
         await sc.advance_to(t0 + 1 * D + 1 * H)
         assert (await sc.state()).stage is Stage.PARTIALLY_SHIPPED
-        await sc.scan_at("SPLITA1", TrackingStatus.IN_TRANSIT, t0 + 1 * D + 4 * H + Q)
         first = t0 + 2 * D + 2 * H + Q
-        await sc.scan_at("SPLITA1", TrackingStatus.DELIVERED, first)
+        await _moves_then_arrives(sc, "SPLITA1", t0 + 1 * D + 4 * H + Q, first)
         await sc.advance_to(t0 + 3 * D)
         half = await sc.state()
         assert half.stage is Stage.PARTIALLY_SHIPPED
@@ -387,9 +409,8 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         await sc.ship(Shipment(carrier="easypost", tracking_number="SPLITB1", items={"li-2": 1}, shipped_at=t0 + 3 * D))
         await sc.advance_to(t0 + 3 * D + 1 * H)
         assert (await sc.state()).stage is Stage.IN_TRANSIT
-        await sc.scan_at("SPLITB1", TrackingStatus.IN_TRANSIT, t0 + 3 * D + 4 * H + Q)
         last = t0 + 5 * D + Q
-        await sc.scan_at("SPLITB1", TrackingStatus.DELIVERED, last)
+        await _moves_then_arrives(sc, "SPLITB1", t0 + 3 * D + 4 * H + Q, last)
         state = await sc.finish()
         await sc.record("split_shipment")
 
@@ -427,8 +448,7 @@ COFFEE_RULE = {
 
 async def _deliver_quickly(sc: Scenario, t0: datetime, tracking_number: str) -> datetime:
     """Shipped at t0, in transit two hours later, delivered the next day: returns the delivery moment."""
-    await sc.ship(Shipment(carrier="easypost", tracking_number=tracking_number, shipped_at=t0))
-    await sc.scan_at(tracking_number, TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+    await _ship_and_move(sc, t0, tracking_number)
     await sc.scan_at(tracking_number, TrackingStatus.DELIVERED, t0 + 1 * D + Q)
     return t0 + 1 * D + Q
 
@@ -443,10 +463,7 @@ async def test_reorder_reminders_before_the_supply_runs_out(time_skipping_env: W
 
     runs_out = delivered + 30 * D  # 2 bags x 15 days
     assert sc.sent() == [
-        ("confirmation", "email", EMAIL, t0),
-        ("shipped", "email", EMAIL, t0),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        *_sent_up_to_the_follow_up(t0, delivered),
         ("review_request", "email", EMAIL, delivered + 14 * D),
         ("review_reminder", "email", EMAIL, delivered + 21 * D),
         ("reorder_reminder", "email", EMAIL, runs_out - 3 * D),
@@ -482,19 +499,13 @@ async def test_reordered_signal_cancels_pending_reminders(time_skipping_env: Wor
         state = await sc.finish()
 
     assert sc.sent() == [
-        ("confirmation", "email", EMAIL, t0),
-        ("shipped", "email", EMAIL, t0),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        *_sent_up_to_the_follow_up(t0, delivered),
         ("reorder_reminder", "email", EMAIL, first),
     ]
     assert state.reordered_skus == ["COFFEE-250", "TEA-1"]
     assert state.planned == [] and state.next_action is None
     assert state.stage is Stage.COMPLETED
-    # Nothing more to send, but the journey stays open for support until the return window closes.
-    closes = delivered + 30 * D
-    assert state.returns_open_until == closes
-    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
+    _assert_open_until_the_return_window_closes(state, delivered)
 
 
 # --- 7. no marketing consent ----------------------------------------------------------------------
@@ -506,8 +517,7 @@ async def test_no_marketing_consent_skips_marketing_steps(time_skipping_env: Wor
     order = make_order(t0, items=COFFEE, customer={"marketing_consent": False})
     async with scenario(time_skipping_env) as sc:
         await sc.start(order, policy)
-        await sc.ship(Shipment(carrier="easypost", tracking_number="NOMK1001", shipped_at=t0))
-        await sc.scan_at("NOMK1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await _ship_and_move(sc, t0, "NOMK1001")
         await sc.scan_at("NOMK1001", TrackingStatus.OUT_FOR_DELIVERY, t0 + 1 * D + Q)
         delivered = t0 + 1 * D + 5 * H + Q
         await sc.scan_at("NOMK1001", TrackingStatus.DELIVERED, delivered)
@@ -542,8 +552,7 @@ async def test_quiet_hours_defer_the_sms_not_the_email(time_skipping_env: Workfl
     morning = local(t0 + 2 * D, "08:00", NY)
     async with scenario(time_skipping_env) as sc:
         await sc.start(order, policy)
-        await sc.ship(Shipment(carrier="easypost", tracking_number="QUIET1001", shipped_at=t0))
-        await sc.scan_at("QUIET1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await _ship_and_move(sc, t0, "QUIET1001")
         await sc.scan_at("QUIET1001", TrackingStatus.OUT_FOR_DELIVERY, out)
         await sc.advance_to(out + 30 * Q)
         at_night = await sc.state()
@@ -574,8 +583,7 @@ async def test_quiet_hours_hold_no_later_news(time_skipping_env: WorkflowEnviron
     morning = local(t0 + 2 * D, "08:00", NY)
     async with scenario(time_skipping_env) as sc:
         await sc.start(order, policy)
-        await sc.ship(Shipment(carrier="easypost", tracking_number="QUIET2001", shipped_at=t0))
-        await sc.scan_at("QUIET2001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await _ship_and_move(sc, t0, "QUIET2001")
         await sc.scan_at("QUIET2001", TrackingStatus.OUT_FOR_DELIVERY, out)
         await sc.scan_at("QUIET2001", TrackingStatus.DELIVERED, delivered)
         await sc.advance_to(delivered + 1 * H)
@@ -584,12 +592,7 @@ async def test_quiet_hours_hold_no_later_news(time_skipping_env: WorkflowEnviron
         assert overnight.stage is Stage.DELIVERED
         state = await sc.finish()
 
-    assert sc.sent()[:4] == [
-        ("confirmation", "email", EMAIL, t0),
-        ("shipped", "email", EMAIL, t0),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
-    ]
+    assert sc.sent()[:4] == _sent_up_to_the_follow_up(t0, delivered)
     assert skipped(state) == [("status_update", "sms", "not_applicable", morning)]
 
 
@@ -610,10 +613,7 @@ async def test_international_variant_delays_the_review(time_skipping_env: Workfl
         state = await sc.finish()
 
     assert sc.sent() == [
-        ("confirmation", "email", EMAIL, t0),
-        ("shipped", "email", EMAIL, t0),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        *_sent_up_to_the_follow_up(t0, delivered),
         ("review_request", "email", EMAIL, delivered + 21 * D),
         ("review_reminder", "email", EMAIL, delivered + 28 * D),
     ]
@@ -624,38 +624,32 @@ async def test_international_variant_delays_the_review(time_skipping_env: Workfl
 # --- 10. reviews ----------------------------------------------------------------------------------
 
 
-async def test_review_submitted_before_the_request(time_skipping_env: WorkflowEnvironment) -> None:
-    t0 = await next_monday_10utc(time_skipping_env)
-    async with scenario(time_skipping_env) as sc:
+async def _review_submitted_after(
+    env: WorkflowEnvironment, tracking_number: str, after_delivery: timedelta
+) -> tuple[Scenario, datetime, datetime, JourneyState]:
+    """A whole-order review, submitted `after_delivery` a quick delivery; the journey run to its end."""
+    t0 = await next_monday_10utc(env)
+    async with scenario(env) as sc:
         await sc.start(make_order(t0), make_policy())
-        delivered = await _deliver_quickly(sc, t0, "REV2001")
-        await sc.advance_to(delivered + 5 * D)
+        delivered = await _deliver_quickly(sc, t0, tracking_number)
+        await sc.advance_to(delivered + after_delivery)
         await sc.review_submitted()
         state = await sc.finish()
+    return sc, t0, delivered, state
 
-    assert sc.sent() == [
-        ("confirmation", "email", EMAIL, t0),
-        ("shipped", "email", EMAIL, t0),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
-    ]
+
+async def test_review_submitted_before_the_request(time_skipping_env: WorkflowEnvironment) -> None:
+    sc, t0, delivered, state = await _review_submitted_after(time_skipping_env, "REV2001", 5 * D)
+
+    assert sc.sent() == _sent_up_to_the_follow_up(t0, delivered)
     assert state.review_submitted is True
     assert skipped(state) == []
     assert state.stage is Stage.COMPLETED
-    # Nothing more to send, but the journey stays open for support until the return window closes.
-    closes = delivered + 30 * D
-    assert state.returns_open_until == closes
-    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
+    _assert_open_until_the_return_window_closes(state, delivered)
 
 
 async def test_review_submitted_after_the_request_cancels_the_reminder(time_skipping_env: WorkflowEnvironment) -> None:
-    t0 = await next_monday_10utc(time_skipping_env)
-    async with scenario(time_skipping_env) as sc:
-        await sc.start(make_order(t0), make_policy())
-        delivered = await _deliver_quickly(sc, t0, "REV3001")
-        await sc.advance_to(delivered + 16 * D)
-        await sc.review_submitted()
-        state = await sc.finish()
+    sc, _, delivered, state = await _review_submitted_after(time_skipping_env, "REV3001", 16 * D)
 
     assert sc.sent()[-2:] == [
         ("follow_up", "email", EMAIL, delivered + 3 * D),
@@ -663,10 +657,7 @@ async def test_review_submitted_after_the_request_cancels_the_reminder(time_skip
     ]
     assert not sc.provider.of_step("review_reminder")
     assert state.stage is Stage.COMPLETED
-    # Nothing more to send, but the journey stays open for support until the return window closes.
-    closes = delivered + 30 * D
-    assert state.returns_open_until == closes
-    assert state.completed_at is not None and closes <= state.completed_at < closes + 1 * H
+    _assert_open_until_the_return_window_closes(state, delivered)
 
 
 async def test_reviews_per_item(time_skipping_env: WorkflowEnvironment) -> None:
@@ -788,8 +779,7 @@ async def test_returned_parcel_skips_follow_up_and_review(time_skipping_env: Wor
     t0 = await next_monday_10utc(time_skipping_env)
     async with scenario(time_skipping_env) as sc:
         await sc.start(make_order(t0), make_policy())
-        await sc.ship(Shipment(carrier="easypost", tracking_number="RET1001", shipped_at=t0))
-        await sc.scan_at("RET1001", TrackingStatus.IN_TRANSIT, t0 + 2 * H + Q)
+        await _ship_and_move(sc, t0, "RET1001")
         await sc.scan_at("RET1001", TrackingStatus.RETURNING, t0 + 1 * D + Q)
         returned = t0 + 3 * D + Q
         await sc.scan_at("RET1001", TrackingStatus.RETURNED, returned)

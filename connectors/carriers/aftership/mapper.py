@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.carriers.aftership.units import courier_to_carrier, map_status
-from connectors.carriers.unknown_codes import unknown_code
+from connectors.carriers.unknown_codes import note_unknown
 from domain import PollResult, TrackingEvent, TrackingStatus
 
 PROVIDER = "aftership"
@@ -80,7 +80,7 @@ def _mapped(tag: Any, subtag: Any, provider: str) -> tuple[TrackingStatus, Any, 
     status, reason, known = map_status(tag_s, subtag_s)
     code = "/".join(p for p in (tag_s, subtag_s) if p) or None
     if not known:
-        unknown_code(provider, subtag_s or tag_s or "")
+        note_unknown(provider, subtag_s or tag_s or "")
     return status, reason, code
 
 
