@@ -8,7 +8,8 @@ Order of work for a request (its `idempotency_key` names the outbox row):
    may have accepted the message. We do NOT resend: the row becomes sent-unconfirmed and the outcome
    says so. For customer messages, never twice beats at-least-once: a missing "your parcel shipped"
    costs little, a duplicated one (or a duplicated review request) costs trust;
-4. skip, with a reason, when there is no recipient, the recipient is suppressed, or a marketing
+4. skip, with a reason, when there is no recipient, the recipient is suppressed (a marketing message
+   also when the address only takes no marketing: a spam complaint, see storage.deliveries), or a marketing
    message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
    time-skipping tests agree with production; a capped message is not rescheduled);
 5. render the template, mark the row 'sending' (compare-and-set: only one attempt gets through),
@@ -42,6 +43,7 @@ from enum import StrEnum
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.senders import SenderBook, outgoing_template
 from activities.templates import TemplateError, TemplateRenderer
 from connectors.messaging.base import MessageSender, MessagingError, OutgoingMessage
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason
@@ -92,7 +94,13 @@ def skip_decision(
         return SkipReason.NO_ADDRESS, f"no {req.channel.value} address for customer {req.customer_id}"
     if suppression is SuppressionReason.OPTED_OUT:
         return SkipReason.OPTED_OUT, f"{req.recipient} opted out of {req.channel.value}"
-    if suppression is not None:
+    if suppression is SuppressionReason.NO_MARKETING:
+        if effective_marketing(req):
+            return (
+                SkipReason.SUPPRESSED,
+                f"{req.recipient} takes no marketing on {req.channel.value} (complained or stopped marketing)",
+            )
+    elif suppression is not None:
         return SkipReason.SUPPRESSED, f"{req.recipient} is suppressed on {req.channel.value} ({suppression.value})"
     if marketing_sent is not None and req.cap_max is not None and marketing_sent >= req.cap_max:
         return SkipReason.CAPPED, (
@@ -160,13 +168,14 @@ class MessagingActivities:
     def __init__(
         self,
         store: Store,
-        senders: Mapping[Channel, MessageSender],
+        senders: Mapping[Channel, MessageSender] | SenderBook,
         renderer: TemplateRenderer,
         *,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._store = store
-        self._senders = senders
+        # a plain mapping: the worker's senders per channel, whatever provider a policy names
+        self._senders = senders if isinstance(senders, SenderBook) else SenderBook(senders)
         self._renderer = renderer
         self._clock = clock  # wall clock for bookkeeping (sent-unconfirmed time); never for caps
 
@@ -186,7 +195,10 @@ class MessagingActivities:
         if skip is not None:
             return await self._skip(key, *skip)
 
-        sender = self._senders.get(req.channel)
+        try:
+            sender = self._senders.sender_for(req)
+        except MessagingError as exc:  # the merchant's credentials are missing or unusable: nothing was sent
+            return await self._provider_failed(req, "", self._senders.provider_name(req), exc)
         if sender is None:
             return await self._skip(
                 key, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
@@ -207,6 +219,7 @@ class MessagingActivities:
             subject=rendered.subject,
             html=rendered.html,
             idempotency_key=key,
+            template=outgoing_template(req.template, req.context),
         )
 
         if await asyncio.to_thread(self._store.mark_sending, key) is None:
@@ -225,7 +238,7 @@ class MessagingActivities:
         # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
         if failure is not None:
             provider = getattr(sender, "provider", type(sender).__name__)
-            return await self._provider_failed(req, message, provider, failure)
+            return await self._provider_failed(req, message.recipient, provider, failure)
 
         sent = await asyncio.to_thread(
             self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at)
@@ -245,7 +258,7 @@ class MessagingActivities:
         suppression = await asyncio.to_thread(self._store.get_suppression, req.channel, req.recipient)
         window = cap_window(req)
         count = None
-        if window is not None and suppression is None:
+        if window is not None and suppression in (None, SuppressionReason.NO_MARKETING):
             since, until = window
             count = await asyncio.to_thread(
                 self._store.count_marketing_sent, req.merchant_id, req.customer_id, req.channel, since, until
@@ -253,7 +266,7 @@ class MessagingActivities:
         return skip_decision(req, suppression, count)
 
     async def _provider_failed(
-        self, req: MessageRequest, message: OutgoingMessage, provider: str, exc: MessagingError
+        self, req: MessageRequest, recipient: str, provider: str, exc: MessagingError
     ) -> MessageOutcome:
         key, channel = req.idempotency_key, req.channel.value
         action = classify_provider_error(exc)
@@ -268,7 +281,7 @@ class MessagingActivities:
                 # After the skip is recorded: a failure here loses only the suppression, and the next
                 # message to this address meets the same refusal and records it then.
                 try:
-                    await asyncio.to_thread(self._store.suppress, req.channel, message.recipient, suppression)
+                    await asyncio.to_thread(self._store.suppress, req.channel, recipient, suppression)
                 except Exception:
                     activity.logger.exception("could not record the %s suppression for message %s", suppression, key)
             return outcome

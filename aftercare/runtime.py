@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -115,26 +115,82 @@ def build_payments(settings: Settings) -> dict[str, Any]:
     return _build(settings.stripe_base_url)
 
 
-def build_senders(settings: Settings) -> dict[Channel, Any]:
-    """Provider connectors per channel. Twilio credentials come from the environment, never from YAML."""
-    from connectors.messaging import build_sender
+def build_callbacks(settings: Settings) -> dict[str, Any]:
+    """Messaging providers' delivery callback parsers by name, with the verification secrets from settings."""
+    from connectors.messaging.callbacks import CallbackSecrets
+    from connectors.messaging.callbacks import build_callbacks as _build
 
-    twilio = {
-        "account_sid": os.environ.get("TWILIO_ACCOUNT_SID", "ACsandbox0000000000000000000000000"),
-        "auth_token": os.environ.get("TWILIO_AUTH_TOKEN", "sandbox-token"),
+    return _build(
+        CallbackSecrets(
+            sendgrid_public_key=settings.sendgrid_webhook_public_key,
+            postmark_user=settings.postmark_webhook_user,
+            postmark_password=settings.postmark_webhook_password,
+            twilio_auth_token=settings.twilio_auth_token,
+            whatsapp_app_secret=settings.whatsapp_app_secret,
+            whatsapp_verify_token=settings.whatsapp_verify_token,
+        )
+    )
+
+
+TWILIO_SANDBOX = {"TWILIO_ACCOUNT_SID": "ACsandbox0000000000000000000000000", "TWILIO_AUTH_TOKEN": "sandbox-token"}
+"""The process-wide Twilio variables' values when unset: the sandbox's Twilio takes any token."""
+
+
+def default_credentials(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """The process-wide credentials per provider, for merchants whose policy names none for a channel."""
+    env = TWILIO_SANDBOX | dict(os.environ if environ is None else environ)
+    smtp = {k: v for k in ("username", "password") if (v := env.get(f"AFTERCARE_SMTP_{k.upper()}"))}
+    return {
+        "smtp": smtp | {"security": settings.smtp_security},
+        "twilio": {"account_sid": env["TWILIO_ACCOUNT_SID"], "auth_token": env["TWILIO_AUTH_TOKEN"]},
+        "sendgrid": {"api_key": settings.sendgrid_api_key},
+        "postmark": {"server_token": settings.postmark_server_token},
+        "whatsapp_cloud": {"access_token": settings.whatsapp_access_token},
     }
-    smtp = {k: v for k in ("username", "password") if (v := os.environ.get(f"AFTERCARE_SMTP_{k.upper()}"))}
-    common = partial(
-        build_sender,
+
+
+def build_senders(settings: Settings, http: Any = None) -> Any:
+    """The worker's senders: the process-wide default per channel (SMTP, Twilio, Twilio), and each
+    merchant's own provider and account as its policy names them (`activities.senders.SenderBook`).
+    Credentials come from the environment, never from YAML; the TWILIO_* variables default to the sandbox's."""
+    from activities.senders import SenderBook
+    from connectors.messaging import Endpoints, build_sender
+
+    endpoints = Endpoints(
         smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port,
         twilio_base_url=settings.twilio_base_url,
+        sendgrid_base_url=settings.sendgrid_base_url,
+        postmark_base_url=settings.postmark_base_url,
+        whatsapp_base_url=settings.whatsapp_base_url,
+        whatsapp_version=settings.whatsapp_api_version,
     )
-    return {
-        Channel.EMAIL: common(Channel.EMAIL, "smtp", "", smtp),
-        Channel.SMS: common(Channel.SMS, "twilio", "", twilio),
-        Channel.WHATSAPP: common(Channel.WHATSAPP, "twilio", "", twilio),
+    build = partial(build_sender, endpoints=endpoints, http=http)
+    credentials = default_credentials(settings)
+    defaults = {
+        Channel.EMAIL: build(Channel.EMAIL, "smtp", "", credentials["smtp"]),
+        Channel.SMS: build(Channel.SMS, "twilio", "", credentials["twilio"]),
+        Channel.WHATSAPP: build(Channel.WHATSAPP, "twilio", "", credentials["twilio"]),
     }
+    # a merchant's variables are read where the worker runs, with the sandbox's Twilio values as before
+    return SenderBook(defaults, build, default_credentials=credentials, environ=_EnvWithTwilioDefaults())
+
+
+class _EnvWithTwilioDefaults(Mapping[str, str]):
+    """The live environment, plus the sandbox's values for the process-wide TWILIO_* variables when unset
+    (they had these defaults before policies' credentials_env were honoured, and bundled policies name them)."""
+
+    def __getitem__(self, name: str) -> str:
+        value = os.environ.get(name)
+        if value is None:
+            return TWILIO_SANDBOX[name]
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**TWILIO_SANDBOX, **os.environ})
+
+    def __len__(self) -> int:
+        return len({**TWILIO_SANDBOX, **os.environ})
 
 
 def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]], Callable[[], Awaitable[None]]]:
@@ -149,7 +205,8 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     store = open_store(settings)
     carriers = build_carriers(settings)
     providers = build_payments(settings)
-    messaging = MessagingActivities(store, build_senders(settings), TemplateRenderer(settings.templates_dir))
+    senders = build_senders(settings)
+    messaging = MessagingActivities(store, senders, TemplateRenderer(settings.templates_dir))
     tracking = TrackingActivities(store, carriers)
     payments = PaymentActivities(providers)
     returns = ReturnActivities(carriers)
@@ -158,6 +215,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     async def close() -> None:
         for client in [*carriers.values(), *providers.values()]:
             await client.aclose()
+        await senders.aclose()
         store.close()
 
     activities: list[Callable[..., Any]] = [

@@ -101,6 +101,20 @@ class Settings:
     )
     twilio_base_url: str = ""
     stripe_base_url: str = ""
+    # Email and WhatsApp APIs. The keys are the process-wide defaults, used for merchants whose policy
+    # names no credentials_env of its own for the channel; secrets, kept out of repr().
+    smtp_security: str = field(default_factory=lambda: _env("AFTERCARE_SMTP_SECURITY", "none"))
+    sendgrid_base_url: str = ""
+    sendgrid_api_key: str = field(default_factory=lambda: _env("AFTERCARE_SENDGRID_API_KEY", "SG.sandbox"), repr=False)
+    postmark_base_url: str = ""
+    postmark_server_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_POSTMARK_SERVER_TOKEN", "sandbox-server-token"), repr=False
+    )
+    whatsapp_base_url: str = ""
+    whatsapp_api_version: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_API_VERSION", "v21.0"))
+    whatsapp_access_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_WHATSAPP_ACCESS_TOKEN", "sandbox-access-token"), repr=False
+    )
     # The demo merchant's Stripe key in the embedded stack (policies/bundled/demo.yaml names its variable,
     # DEMO_STRIPE_KEY_ENV). Each merchant's key comes from the variable its own policy names; this one has a
     # default so `make run DEMO=1` refunds through the sandbox. A secret: kept out of repr().
@@ -108,7 +122,27 @@ class Settings:
         default_factory=lambda: _env(DEMO_STRIPE_KEY_ENV, "sk_test_demo_merchant"), repr=False
     )
 
+    # Delivery callbacks (`/v1/providers/{provider}/events`): the URL the providers call as they see it (scheme and
+    # host; behind a proxy the API cannot know it, and Twilio signs it), and each provider's verification secret.
+    # Empty = not configured: that provider's callbacks answer 503 until it is set. Secrets: kept out of repr().
+    public_base_url: str = field(default_factory=lambda: _env("AFTERCARE_PUBLIC_BASE_URL", "").rstrip("/"))
+    sendgrid_webhook_public_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_SENDGRID_WEBHOOK_PUBLIC_KEY", ""), repr=False
+    )
+    postmark_webhook_user: str = field(default_factory=lambda: _env("AFTERCARE_POSTMARK_WEBHOOK_USER", ""))
+    postmark_webhook_password: str = field(
+        default_factory=lambda: _env("AFTERCARE_POSTMARK_WEBHOOK_PASSWORD", ""), repr=False
+    )
+    # Twilio signs callbacks with the account's auth token: the one the sender uses unless set apart
+    twilio_auth_token: str = field(
+        default_factory=lambda: _env("AFTERCARE_TWILIO_AUTH_TOKEN", "") or _env("TWILIO_AUTH_TOKEN", ""), repr=False
+    )
+    whatsapp_app_secret: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_APP_SECRET", ""), repr=False)
+    whatsapp_verify_token: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_VERIFY_TOKEN", ""), repr=False)
+
     def __post_init__(self) -> None:
+        if self.smtp_security not in ("none", "starttls", "tls"):
+            raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")
         if self.max_body_bytes < 1024:
             raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
@@ -120,6 +154,9 @@ class Settings:
             "seventeentrack_base_url": _env("AFTERCARE_17TRACK_BASE_URL", f"{sandbox}/17track"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),
             "stripe_base_url": _env("AFTERCARE_STRIPE_BASE_URL", f"{sandbox}/stripe"),
+            "sendgrid_base_url": _env("AFTERCARE_SENDGRID_BASE_URL", f"{sandbox}/sendgrid"),
+            "postmark_base_url": _env("AFTERCARE_POSTMARK_BASE_URL", f"{sandbox}/postmark"),
+            "whatsapp_base_url": _env("AFTERCARE_WHATSAPP_BASE_URL", f"{sandbox}/whatsapp"),
         }
         for name, value in defaults.items():
             if not getattr(self, name):

@@ -157,6 +157,9 @@ def connector_env(settings: Settings) -> dict[str, str]:
         "AFTERCARE_17TRACK_BASE_URL": settings.seventeentrack_base_url,
         "AFTERCARE_TWILIO_BASE_URL": settings.twilio_base_url,
         "AFTERCARE_STRIPE_BASE_URL": settings.stripe_base_url,
+        "AFTERCARE_SENDGRID_BASE_URL": settings.sendgrid_base_url,
+        "AFTERCARE_POSTMARK_BASE_URL": settings.postmark_base_url,
+        "AFTERCARE_WHATSAPP_BASE_URL": settings.whatsapp_base_url,
     }
 
 

@@ -16,13 +16,13 @@ from api import console
 from api.errors import install
 from api.headers import SecurityHeaders
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimits
-from api.routes import carriers, codec, finding, history, ops, orders, policies, support
+from api.routes import carriers, codec, finding, history, ops, orders, policies, providers, support
 from api.routes.docs import install_docs
 from api.senders import SenderMiddleware
 from api.services import Services
 
 # Each resource's routes, in the order they are matched.
-RESOURCES = (orders, carriers, support, console, codec, finding, history, policies, ops)
+RESOURCES = (orders, carriers, providers, support, console, codec, finding, history, policies, ops)
 
 
 def create_app(

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from aftercare.home import secure_home
 from aftercare.logs import configure_logging
-from aftercare.runtime import build_carriers, connect_client, open_store
+from aftercare.runtime import build_callbacks, build_carriers, connect_client, open_store
 from aftercare.settings import load_settings
 from api.app import create_app
 from api.routes.policies import record_merchants
@@ -42,6 +42,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             per_address=settings.console_logins_per_minute, overall=settings.console_logins_overall_per_minute
         ),
         policy_dir=settings.policy_dir,
+        callbacks=build_callbacks(settings),
+        public_base_url=settings.public_base_url or None,
     )
     record_merchants(services, policies)
     try:

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from api.sessions import LoginLimiter, SessionPolicy
 from connectors.carriers.base import CarrierClient
+from connectors.messaging.callbacks import ProviderCallbacks
 from policies.loader import LoadedPolicy
 from storage.repository import Store
 
@@ -30,6 +31,10 @@ class Services:
     login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
     # where `policies` came from: `POST /v1/policies/reload` re-reads it (none: fixed policies, no reload)
     policy_dir: Path | None = None
+    # messaging providers' delivery callbacks by name (`/v1/providers/{provider}/events`), and the scheme and host
+    # they call us at when it is not what the API sees (behind a proxy: Twilio signs the URL it called)
+    callbacks: Mapping[str, ProviderCallbacks] = field(default_factory=dict)
+    public_base_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.codec_origins:

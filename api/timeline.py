@@ -30,11 +30,23 @@ from aftercare.histories import RecordedRun
 from aftercare.senders import read_sender
 from domain import DelayAlert, DelayKind
 from domain.carriers import carrier_name
+from storage import OutboxRow
 from workflows.models import FULFILLMENT_CHECK, SA_STAGE, JourneyState
 from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL
 
 Kind = Literal[
-    "journey", "message", "tracking", "delay", "timer", "signal", "update", "failure", "parcel", "stage", "patch"
+    "journey",
+    "message",
+    "delivery",
+    "tracking",
+    "delay",
+    "timer",
+    "signal",
+    "update",
+    "failure",
+    "parcel",
+    "stage",
+    "patch",
 ]
 _QUIET_ACTIVITIES = {"record_action"}  # bookkeeping: the Update entry already says what happened
 THE_JOURNEY = "the journey"  # who detected a delay the order journey finds itself
@@ -420,9 +432,11 @@ async def build_timeline(
     converter: DataConverter,
     ui: str | None = None,
     state: JourneyState | None = None,
+    outbox: Sequence[OutboxRow] = (),
 ) -> Timeline:
     """Every run's entries, merged in time order; with `state`, the journey's own skips added, and its own
-    delays checked against (and completed from) what it says."""
+    delays checked against (and completed from) what it says; with `outbox`, what providers reported of each
+    message after it was sent (delivered, bounced, opened...), which no history holds."""
     entries: list[TimelineEntry] = []
     keys: set[str] = set()
     own_delays: list[TimelineEntry] = []
@@ -449,12 +463,32 @@ async def build_timeline(
                         detail=outcome.model_dump(mode="json"),
                     )
                 )
+    entries += [delivery_entry(workflow_id, row) for row in outbox if row.delivery_status and row.delivery_at]
     entries.sort(key=lambda e: (e.at, e.workflow_id != workflow_id, e.event_id or 0))
     return Timeline(
         workflow_id=workflow_id,
         runs=len(runs),
         events=sum(len(r.history.events) for r in runs),
         entries=_fold_repeated_waits(entries),
+    )
+
+
+def delivery_entry(workflow_id: str, row: OutboxRow) -> TimelineEntry:
+    """What the provider last reported of a sent message, from its delivery callbacks (storage.deliveries)."""
+    assert row.delivery_status is not None and row.delivery_at is not None
+    confirmed = " (its send, unconfirmed at the time, was confirmed)" if row.detail.startswith("confirmed by") else ""
+    return TimelineEntry(
+        at=row.delivery_at,
+        kind="delivery",
+        summary=f"{row.step.value} by {row.channel.value}: {row.delivery_status.value}{confirmed}",
+        workflow_id=workflow_id,
+        by=(row.delivery_detail or "").split(":", 1)[0] or None,
+        detail={
+            "idempotency_key": row.idempotency_key,
+            "delivery_status": row.delivery_status.value,
+            "provider_message_id": row.provider_message_id,
+            "reported": row.delivery_detail,
+        },
     )
 
 

@@ -1,7 +1,16 @@
 """Shared vocabulary: pydantic models and enums every room speaks. No I/O, imports nothing of ours."""
 
 from domain.delays import DelayAlert, DelayKind
-from domain.messages import AddressedMessage, Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason, Step
+from domain.messages import (
+    AddressedMessage,
+    Channel,
+    MessageOutcome,
+    MessageRequest,
+    MessageStatus,
+    ProviderTemplate,
+    SkipReason,
+    Step,
+)
 from domain.orders import (
     Address,
     Customer,
@@ -61,6 +70,7 @@ __all__ = [
     "PaymentRef",
     "PollRequest",
     "PollResult",
+    "ProviderTemplate",
     "RefundInstruction",
     "RefundReason",
     "RefundReceipt",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_CONTEXT_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z0-9_]{1,64}){0,5}$")
 
 
 class Step(StrEnum):
@@ -54,6 +57,28 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # the provider kept failing until the retry budget ran out; nothing reached the customer
 
 
+class ProviderTemplate(BaseModel):
+    """A template the provider has approved (WhatsApp Cloud API), named per step in the policy.
+
+    `parameters` are paths into the message's template context (`customer.first_name`, `order.id`),
+    filled in order into the template's body placeholders {{1}}, {{2}}...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})?$")
+    parameters: list[str] = Field(default_factory=list, max_length=32)
+
+    @field_validator("parameters")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        for path in v:
+            if not _CONTEXT_PATH.match(path):
+                raise ValueError(f"{path[:64]!r} is not a context path like customer.first_name or order.id")
+        return v
+
+
 class AddressedMessage(BaseModel):
     """Which message this is and whom it is for: what a request, its outbox row and its outcome share."""
 
@@ -84,6 +109,11 @@ class MessageRequest(AddressedMessage):
     cap_window_seconds: int | None = None
     cap_max: int | None = None
     sender: str | None = Field(default=None, description="From address / number, from the policy")
+    # The merchant's provider for this channel and the environment variables holding its credentials
+    # (names only: the values never enter a workflow's history). None: the worker's default sender.
+    provider: str | None = None
+    credentials_env: dict[str, str] = Field(default_factory=dict)
+    template: ProviderTemplate | None = Field(default=None, description="approved template (WhatsApp Cloud)")
 
 
 class MessageOutcome(BaseModel):
@@ -118,3 +148,20 @@ class MessageOutcome(BaseModel):
     def sent(cls, req: MessageRequest, provider_message_id: str, at: datetime) -> MessageOutcome:
         """The outcome of a request the provider accepted."""
         return cls.of(req, MessageStatus.SENT, at, provider_message_id=provider_message_id)
+
+
+CHANNEL_PROVIDERS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("smtp", "sendgrid", "postmark"),
+    Channel.SMS: ("twilio",),
+    Channel.WHATSAPP: ("twilio", "whatsapp_cloud"),
+}
+"""Which providers can carry each channel; a policy picks one per channel (`channels.<channel>.provider`)."""
+
+PROVIDER_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "smtp": ((), ("host", "port", "username", "password", "security", "starttls")),  # starttls: the older spelling
+    "sendgrid": (("api_key",), ()),
+    "postmark": (("server_token",), ("message_stream",)),
+    "twilio": (("account_sid", "auth_token"), ("base_url",)),
+    "whatsapp_cloud": (("access_token",), ("phone_number_id",)),
+}
+"""Per provider: the credentials it needs and those it may take (keys of a channel's `credentials_env`)."""

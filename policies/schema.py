@@ -10,17 +10,28 @@ import fnmatch
 import hashlib
 import json
 import string
-from collections.abc import Collection
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from domain import Address, Channel, DelayKind, Order, TrackingStatus, check_locale
+from domain import Address, Channel, DelayKind, Order, ProviderTemplate, Step, TrackingStatus, check_locale
 from domain.carriers import TRACKING_PROVIDERS
+from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CREDENTIALS
 from policies.durations import Duration
 
 
@@ -105,19 +116,43 @@ def env_var_names(v: dict[str, str], example: str) -> dict[str, str]:
     return v
 
 
-class ChannelConfig(_Strict):
-    """How a channel is reached. Credentials are env var *names*; the values never live in YAML."""
+TEMPLATE_CONTEXT_ROOTS = ("merchant", "customer", "order", "shipment", "delay", "item", "reorder", "links",
+                          "refund", "exchange")  # fmt: skip
+"""What a WhatsApp template parameter may read: the top-level names of a message's template context."""
 
-    provider: Literal["smtp", "twilio"]
-    sender: str = Field(description="From address for email, E.164 number or service id for SMS/WhatsApp")
+
+class ChannelConfig(_Strict):
+    """How a channel is reached. Credentials are env var *names*; the values never live in YAML.
+
+    No `credentials_env`: the worker's process-wide credentials for the provider (its AFTERCARE_* or
+    TWILIO_* variables). `templates` (WhatsApp): the approved template each step sends, which the
+    WhatsApp Cloud API requires for every step that uses the channel.
+    """
+
+    provider: Literal["smtp", "sendgrid", "postmark", "twilio", "whatsapp_cloud"]
+    sender: str = Field(
+        description="From address for email, E.164 number or service id for SMS/WhatsApp through Twilio, "
+        "the phone number ID for the WhatsApp Cloud API"
+    )
     credentials_env: dict[str, str] = Field(
         default_factory=dict, description="credential name -> environment variable that holds it"
+    )
+    templates: dict[Step, ProviderTemplate] = Field(
+        default_factory=dict, description="step -> approved WhatsApp template (name, language, parameters)"
     )
 
     @field_validator("credentials_env")
     @classmethod
     def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
         return env_var_names(v, "TWILIO_AUTH_TOKEN")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_templates(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No templates, no key: a policy that names none keeps the content hash it had before they existed."""
+        data: dict[str, Any] = handler(self)
+        if not self.templates:
+            data.pop("templates", None)
+        return data
 
 
 class Payments(_Strict):
@@ -445,11 +480,15 @@ class Policy(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def channel_problems(channels: Collection[Channel], steps: Steps) -> list[str]:
-    """Enabled steps that use a channel the policy does not configure (none configured: all allowed)."""
+def channel_problems(channels: Mapping[Channel, ChannelConfig], steps: Steps) -> list[str]:
+    """Enabled steps that use a channel the policy does not configure (none configured: all allowed),
+    providers that cannot carry their channel, credentials a provider does not take or misses, and
+    WhatsApp Cloud steps without an approved template."""
     problems: list[str] = []
     if not channels:
         return problems
+    for channel, config in channels.items():
+        problems.extend(_provider_problems(channel, config))
     for step_name in Steps.model_fields:
         step: StepConfig = getattr(steps, step_name)
         if not step.enabled:
@@ -459,6 +498,47 @@ def channel_problems(channels: Collection[Channel], steps: Steps) -> list[str]:
             f"under channels (configured: {', '.join(c.value for c in channels)})"
             for channel in step.channels
             if channel not in channels
+        )
+        whatsapp = channels.get(Channel.WHATSAPP)
+        if (
+            whatsapp is not None
+            and whatsapp.provider == "whatsapp_cloud"
+            and Channel.WHATSAPP in step.channels
+            and Step(step_name) not in whatsapp.templates
+        ):
+            problems.append(
+                f"steps.{step_name}.channels uses 'whatsapp' through whatsapp_cloud, which sends approved templates"
+                f" only: add channels.whatsapp.templates.{step_name}: {{name: <template>, language: <code>}}"
+            )
+    return problems
+
+
+def _provider_problems(channel: Channel, config: ChannelConfig) -> list[str]:
+    where = f"channels.{channel.value}"
+    allowed = CHANNEL_PROVIDERS[channel]
+    if config.provider not in allowed:
+        return [f"{where}.provider: {config.provider!r} cannot send {channel.value}; choose {', '.join(allowed)}"]
+    problems: list[str] = []
+    required, optional = PROVIDER_CREDENTIALS[config.provider]
+    known = (*required, *optional)
+    unknown = [key for key in config.credentials_env if key not in known]
+    problems.extend(
+        f"{where}.credentials_env.{key}: {config.provider} takes {', '.join(known) or 'no credentials'}; not {key!r}"
+        for key in unknown
+    )
+    if config.credentials_env and not unknown and (missing := [k for k in required if k not in config.credentials_env]):
+        problems.append(
+            f"{where}.credentials_env: {config.provider} needs {', '.join(missing)} too (or name no variables"
+            " to use the worker's own credentials)"
+        )
+    if config.templates and channel is not Channel.WHATSAPP:
+        problems.append(f"{where}.templates: only the whatsapp channel sends provider templates")
+    for step, template in config.templates.items():
+        problems.extend(
+            f"{where}.templates.{step.value}.parameters: {path!r} is not in the message's context; it starts"
+            f" with one of {', '.join(TEMPLATE_CONTEXT_ROOTS)}"
+            for path in template.parameters
+            if path.split(".", 1)[0] not in TEMPLATE_CONTEXT_ROOTS
         )
     return problems
 

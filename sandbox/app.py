@@ -11,7 +11,19 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from sandbox import aftership, easypost, outbox, seventeentrack, shippo, stripe, twilio, woocommerce
+from sandbox import (
+    aftership,
+    easypost,
+    outbox,
+    postmark,
+    sendgrid,
+    seventeentrack,
+    shippo,
+    stripe,
+    twilio,
+    whatsapp_cloud,
+    woocommerce,
+)
 from sandbox.state import SandboxState
 
 
@@ -38,8 +50,8 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, AfterShip, Shippo, 17TRACK, Twilio, Stripe and an SMTP relay, each "
-        "speaking the vendor's format.",
+        description="Stand-ins for EasyPost, AfterShip, Shippo, 17TRACK, WooCommerce, Twilio, Stripe, SendGrid, "
+        "Postmark, WhatsApp Cloud and an SMTP relay, each speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
@@ -50,6 +62,9 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(twilio.build_router(state))
     app.include_router(stripe.build_router(state))
     app.include_router(woocommerce.build_router(state, client))
+    app.include_router(sendgrid.build_router(state))
+    app.include_router(postmark.build_router(state))
+    app.include_router(whatsapp_cloud.build_router(state))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
@@ -68,6 +83,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 "twilio": f"{state.http_url}/twilio",
                 "stripe": f"{state.http_url}/stripe",
                 "woocommerce": f"{state.http_url}/_sandbox/woocommerce",
+                "sendgrid": f"{state.http_url}/sendgrid",
+                "postmark": f"{state.http_url}/postmark",
+                "whatsapp": f"{state.http_url}/whatsapp",
                 "smtp": f"{state.smtp_host}:{state.smtp_port}",
                 "webhook_url": state.webhook_url,
             }

@@ -54,6 +54,18 @@ class RunningSandbox:
         return f"{self.http_url}/stripe"
 
     @property
+    def sendgrid_base_url(self) -> str:
+        return f"{self.http_url}/sendgrid"
+
+    @property
+    def postmark_base_url(self) -> str:
+        return f"{self.http_url}/postmark"
+
+    @property
+    def whatsapp_base_url(self) -> str:
+        return f"{self.http_url}/whatsapp"
+
+    @property
     def outbox_url(self) -> str:
         return f"{self.http_url}/outbox"
 

@@ -158,6 +158,11 @@ class SandboxState:
     twilio_opted_out: set[str] = field(default_factory=set)
     # WooCommerce (sandbox/woocommerce.py): its settings, orders and webhook deliveries
     woocommerce: dict[str, Any] = field(default_factory=dict)
+    # SendGrid, Postmark, WhatsApp Cloud (sandbox/vendor_controls.py), each list or set keyed by vendor
+    api_requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # what each API received
+    api_fail_next: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    api_refused: dict[str, set[str]] = field(default_factory=dict)  # recipients the vendor will not take
+    api_revoked_keys: dict[str, set[str]] = field(default_factory=dict)
     # SMTP
     emails: list[ReceivedEmail] = field(default_factory=list)
     smtp_fail_next: list[dict[str, Any]] = field(default_factory=list)
@@ -221,6 +226,7 @@ class SandboxState:
         with self.lock:
             self.emails.clear()
             self.texts.clear()
+            self.api_requests.clear()
 
     def reset(self) -> None:
         """Forget everything received and every scripted failure; keeps addresses and secrets."""
@@ -254,5 +260,7 @@ class SandboxState:
             self.twilio_opted_out.clear()
             for name in ("orders", "deliveries", "next_id"):  # keeps its delivery URL, secret and site
                 self.woocommerce.pop(name, None)
+            for vendor_state in (self.api_requests, self.api_fail_next, self.api_refused, self.api_revoked_keys):
+                vendor_state.clear()
             self.sink_fail_next = 0
         self.save_stripe()

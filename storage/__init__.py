@@ -8,6 +8,7 @@ from storage.migrations import SchemaError, latest_version
 from storage.records import (
     FINAL_OUTBOX_STATUSES,
     ApiTokenInfo,
+    DeliveryRecorded,
     IssuedToken,
     OpenedSession,
     OrderSummary,
@@ -27,6 +28,7 @@ from storage.repository import Store
 __all__ = [
     "FINAL_OUTBOX_STATUSES",
     "ApiTokenInfo",
+    "DeliveryRecorded",
     "IssuedToken",
     "OpenedSession",
     "OrderSummary",

@@ -17,7 +17,6 @@ API and worker may start together: PostgreSQL takes an advisory lock, SQLite the
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,6 +251,20 @@ def _move_event_payloads(conn: Connection, batch: int = 500) -> None:
         last = rows[-1].pk
 
 
+def _reserved_for_store_webhooks(conn: Connection) -> None:
+    """Version 6 is the Shopify work's (issue 10, merged separately): a no-op here so that 7 follows 6."""
+
+
+def _delivery_callbacks(conn: Connection) -> None:
+    """Version 7 (issue 10): what providers' delivery callbacks said of each message, and the index they find
+    a message by (the provider's message id)."""
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_status VARCHAR")
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.exec_driver_sql(f"ALTER TABLE messages ADD COLUMN delivery_at {timestamp}")
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN delivery_detail TEXT")
+    conn.exec_driver_sql("CREATE INDEX ix_messages_provider_message_id ON messages (provider_message_id)")
+
+
 def _shipment_providers(conn: Connection) -> None:
     """Version 8 (issue 10): shipments.provider, the tracking provider beside the carrier the customer knows.
     Existing rows keep NULL: their `carrier` names the provider, as it always did (`Shipment.tracked_via`)."""
@@ -264,7 +277,10 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "console sessions: console_sessions", _console_sessions),
     Migration(4, "orders.workflow_id: the journey each order runs under", _journey_ids),
     Migration(5, "tenant parcels: numbers per merchant, carrier bodies once, bounded unmatched", _tenant_parcels),
-    # 6 and 7 are other branches' of issue 10 (stores, messaging callbacks); the merger numbers them in order
+    Migration(6, "reserved: the store webhooks' migration (a no-op on this branch)", _reserved_for_store_webhooks),
+    Migration(
+        7, "delivery callbacks: messages.delivery_status/_at/_detail, index on provider_message_id", _delivery_callbacks
+    ),
     Migration(8, "shipments.provider: the tracking provider beside the carrier", _shipment_providers),
 ]
 
@@ -281,8 +297,8 @@ def latest_version() -> int:
 
 def _check_list() -> None:
     versions = [m.version for m in MIGRATIONS]
-    if not versions or versions[0] != 1 or any(b <= a for a, b in itertools.pairwise(versions)):
-        raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3... in order; found {versions}")
+    if versions != list(range(1, len(versions) + 1)):
+        raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3...; found {versions}")
 
 
 def apply_migrations(engine: Engine) -> int:

@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import Actor, AddressedMessage, Channel, MessageRequest, Role, SkipReason, TrackingEvent
+from domain.delivery import DeliveryStatus
 
 
 class StorageError(Exception):
@@ -87,8 +88,12 @@ class EarlierOrder(NamedTuple):
 
 
 class SuppressionReason(StrEnum):
+    """Why an address is suppressed on a channel. opted_out and bounced stop every message; no_marketing (a
+    spam complaint, a "stop marketing" from the provider) stops marketing steps only."""
+
     OPTED_OUT = "opted_out"
     BOUNCED = "bounced"
+    NO_MARKETING = "no_marketing"
 
 
 class OutboxRow(AddressedMessage):
@@ -107,6 +112,20 @@ class OutboxRow(AddressedMessage):
     detail: str
     created_at: datetime
     updated_at: datetime
+    delivery_status: DeliveryStatus | None = None  # what the provider's callbacks said last (see storage.deliveries)
+    delivery_at: datetime | None = None
+    delivery_detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRecorded:
+    """What one provider event did to the outbox: found a row or not, moved its delivery status, settled a send
+    recorded as unconfirmed, suppressed the address (the reason now recorded for it)."""
+
+    matched: bool
+    changed: bool = False
+    confirmed: bool = False
+    suppressed: SuppressionReason | None = None
 
 
 class UnmatchedEvent(BaseModel):

@@ -8,8 +8,9 @@ methods from a threadpool, activities through `asyncio.to_thread`.
 Datetimes go in aware and come out aware in UTC (see storage.types.UTCDateTime).
 
 The parts: storage.orders (orders and shipments), storage.tracking (scans, carrier pushes, unmatched
-scans), storage.outbox (outbox and suppressions), storage.search, storage.tokens (tokens and sessions),
-storage.audit. The records they hand out are in storage.records, row mapping in storage.rows.
+scans), storage.outbox (outbox and suppressions), storage.deliveries (providers' delivery callbacks),
+storage.search, storage.tokens (tokens and sessions), storage.audit. The records they hand out are in
+storage.records, row mapping in storage.rows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from storage.audit import AuditStore
 from storage.base import TOKENS as _TOKENS
 from storage.db import init_db, make_engine
+from storage.deliveries import DeliveriesStore
 from storage.orders import OrdersStore
 from storage.outbox import OutboxStore
 
@@ -31,7 +33,7 @@ from storage.tracking import TrackingStore
 __all__ = ["_TOKENS", "ApiTokenInfo", "ShipmentConflictError", "Store", "effective_marketing", "hash_token"]
 
 
-class Store(OrdersStore, TrackingStore, OutboxStore, SearchStore, TokensStore, AuditStore):
+class Store(OrdersStore, TrackingStore, OutboxStore, DeliveriesStore, SearchStore, TokensStore, AuditStore):
     """Typed repository over one engine. Thread-safe: each call checks out its own connection."""
 
     @classmethod

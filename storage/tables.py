@@ -203,6 +203,7 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_messages_order", "merchant_id", "order_id"),
         sa.Index("ix_messages_cap", "merchant_id", "customer_id", "channel", "marketing", "requested_at"),
+        sa.Index("ix_messages_provider_message_id", "provider_message_id"),  # delivery callbacks (migration 7)
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -224,6 +225,11 @@ class MessageRow(SQLModel, table=True):
     detail: str = Field(default="", sa_type=sa.Text)
     created_at: datetime = _created()
     updated_at: datetime = _created()
+    # What the provider's delivery callbacks said last (migration 7): a domain.delivery.DeliveryStatus value,
+    # when it happened (the provider's clock) and its words. Only ever moves up DELIVERY_RANK.
+    delivery_status: str | None = None
+    delivery_at: datetime | None = _ts(nullable=True)
+    delivery_detail: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class SuppressionRow(SQLModel, table=True):
@@ -235,7 +241,7 @@ class SuppressionRow(SQLModel, table=True):
     pk: int | None = Field(default=None, primary_key=True)
     channel: str
     recipient: str
-    reason: str  # 'opted_out' | 'bounced'
+    reason: str  # a storage.records.SuppressionReason value: 'opted_out' | 'bounced' | 'no_marketing'
     created_at: datetime = _created()
 
 

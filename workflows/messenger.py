@@ -249,7 +249,11 @@ class Messenger:
             marketing=step.is_marketing,
             cap_window_seconds=int(cap.window.as_timedelta().total_seconds()) if cap else None,
             cap_max=cap.max if cap else None,
-            sender=(sender.sender if (sender := self.policy.channels.get(channel)) else None),
+            sender=config.sender if (config := self.policy.channels.get(channel)) else None,
+            # names only: the values are read by the activity from the worker's environment
+            provider=config.provider if config else None,
+            credentials_env=dict(config.credentials_env) if config else {},
+            template=config.templates.get(step) if config else None,
         )
         try:
             outcome = await workflow.execute_activity(

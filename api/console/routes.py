@@ -162,6 +162,7 @@ async def order_page(request: Request, merchant_id: str, order_id: str) -> Respo
     workflow_id, state, unavailable = await journey_state(svc, merchant_id, order_id)
     events = await run_in_threadpool(svc.store.tracking_events_for_order, merchant_id, order_id)
     audit = await run_in_threadpool(svc.store.list_audit, merchant_id, order_id)
+    outbox = await run_in_threadpool(svc.store.list_messages, merchant_id, order_id)
     where = f"{merchant_id}/{order_id}"
     may_act = allows(actor, MAY_ACT)
     response = page(
@@ -173,7 +174,7 @@ async def order_page(request: Request, merchant_id: str, order_id: str) -> Respo
         state=state,
         unavailable=unavailable,
         items=item_rows(order, state),
-        timeline=order_story(order, state, events, audit),
+        timeline=order_story(order, state, events, audit, outbox),
         planned=[(planned_words(p.what), p.due_at) for p in (state.planned if state else [])],
         next_action=(planned_words(state.next_action.what), state.next_action.due_at)
         if state and state.next_action

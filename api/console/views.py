@@ -7,6 +7,7 @@ This is support's story of one order, not the engineer's timeline read from Temp
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,6 +41,8 @@ from domain import (
     journey_id,
 )
 from domain.carriers import carrier_name
+from domain.delivery import DeliveryStatus
+from storage import OutboxRow
 from workflows.models import JourneyState, ParcelState
 from workflows.support_rules import money, refunded_quantities
 
@@ -58,12 +61,43 @@ class StoryEntry:
     tone: str = "info"  # ok, warn, bad, info, muted: the badge's colour
 
 
-def message_entry(message: MessageOutcome) -> StoryEntry:
+# How a provider's delivery report colours a sent message's badge.
+DELIVERY_TONES = {
+    DeliveryStatus.DEFERRED: "warn",
+    DeliveryStatus.DELIVERED: "ok",
+    DeliveryStatus.OPENED: "ok",
+    DeliveryStatus.CLICKED: "ok",
+    DeliveryStatus.FAILED: "bad",
+    DeliveryStatus.BOUNCED: "bad",
+    DeliveryStatus.COMPLAINED: "bad",
+    DeliveryStatus.UNSUBSCRIBED: "warn",
+}
+
+
+def message_entry(message: MessageOutcome, outbox: OutboxRow | None = None) -> StoryEntry:
+    """A message as the journey recorded it; with its outbox row, what the provider reported since (delivered,
+    bounced, opened...) and whether a send the journey saw as unconfirmed was confirmed."""
     step, channel = STEP_WORDS.get(message.step, message.step.value), CHANNEL_WORDS.get(message.channel, "?")
     what = f"{step} by {channel}"
     if message.status is MessageStatus.SENT:
         to = f" to {message.recipient}" if message.recipient else ""
-        return StoryEntry(message.at, "message", f"{what}{to} — sent", message.detail, "sent", "ok")
+        detail = message.detail
+        if outbox is not None and detail.startswith("unconfirmed") and outbox.provider_message_id:
+            detail = outbox.detail  # "confirmed by <provider>'s delivery callback (...)"
+        if outbox is not None and outbox.delivery_status is not None:
+            status = outbox.delivery_status
+            when = f" {aware(outbox.delivery_at):%Y-%m-%d %H:%M} UTC" if outbox.delivery_at else ""
+            report = f"{status.value}{when} ({outbox.delivery_detail or 'provider callback'})"
+            detail = " · ".join(p for p in (detail, report) if p)
+            return StoryEntry(
+                message.at,
+                "message",
+                f"{what}{to} — sent, {status.value}",
+                detail,
+                status.value,
+                DELIVERY_TONES[status],
+            )
+        return StoryEntry(message.at, "message", f"{what}{to} — sent", detail, "sent", "ok")
     if message.status is MessageStatus.FAILED:
         return StoryEntry(message.at, "message", f"{what} — failed", message.detail, "failed", "bad")
     reason = message.skip_reason
@@ -126,9 +160,14 @@ def _note(entry: AuditEntry) -> str:
 
 
 def order_story(
-    order: Order, state: JourneyState | None, events: list[TrackingEvent], audit: list[AuditEntry]
+    order: Order,
+    state: JourneyState | None,
+    events: list[TrackingEvent],
+    audit: list[AuditEntry],
+    outbox: Sequence[OutboxRow] = (),
 ) -> list[StoryEntry]:
-    """Everything that happened to the order, newest first."""
+    """Everything that happened to the order, newest first; `outbox` adds what providers reported of messages."""
+    rows = {row.idempotency_key: row for row in outbox}
     items = sum(i.quantity for i in order.items)
     entries = [
         StoryEntry(
@@ -142,7 +181,7 @@ def order_story(
     entries += [tracking_entry(e, parcels.get(e.tracking_number)) for e in events]
     entries += [audit_entry(a) for a in audit]
     if state is not None:
-        entries += [message_entry(m) for m in state.messages]
+        entries += [message_entry(m, rows.get(m.idempotency_key)) for m in state.messages]
         delays = {(d.kind, d.tracking_number, d.level, d.detected_at): d for d in state.delays}
         for parcel in state.parcels:
             delays.update({(d.kind, d.tracking_number, d.level, d.detected_at): d for d in parcel.delays})

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
 from domain import Channel
 
 
+class OutgoingTemplate(BaseModel):
+    """An approved provider template with its body parameters already filled in (WhatsApp Cloud API)."""
+
+    name: str
+    language: str
+    parameters: list[str] = []
+
+
 class OutgoingMessage(BaseModel):
-    """A rendered message ready for a provider. `idempotency_key` travels to the provider where it can."""
+    """A rendered message ready for a provider. `idempotency_key` travels to the provider where it can.
+
+    `template` is set when the merchant's provider sends approved templates only (WhatsApp Cloud API);
+    such a provider sends the template and ignores `text`."""
 
     channel: Channel
     recipient: str
@@ -21,6 +32,7 @@ class OutgoingMessage(BaseModel):
     subject: str | None = None
     html: str | None = None
     idempotency_key: str
+    template: OutgoingTemplate | None = None
 
 
 class SendReceipt(BaseModel):
@@ -89,3 +101,31 @@ class MessageSender(Protocol):
     provider: str  # who sends, for people reading errors: "SMTP", "Twilio"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...
+
+
+Kind = Literal["retry", "recipient", "configuration"]
+
+
+class Refusal(NamedTuple):
+    """What a provider's error code means for us, as a units table row.
+
+    `retry`: asking again can help (rate limits, outages). `recipient`: the recipient cannot get it
+    (skip; `suppression` when never to try again). `configuration`: our setup is broken (fail loudly)."""
+
+    kind: Kind
+    hint: str
+    suppression: Suppression | None = None
+
+
+def refusal_error(label: str, text: str, status: int, refusal: Refusal | None) -> MessagingError:
+    """A MessagingError from a units-table row; no row: 429 and 5xx are retryable, the rest ours to fix."""
+    if refusal is None:
+        retryable = status == 429 or status >= 500
+        return MessagingError(f"{label}: {text or 'no details'} (HTTP {status})", retryable=retryable)
+    words = f"{text}; {refusal.hint}" if text and refusal.hint not in text else (text or refusal.hint)
+    return MessagingError(
+        f"{label}: {words} (HTTP {status})",
+        retryable=refusal.kind == "retry",
+        recipient_fault=refusal.kind == "recipient",
+        suppression=refusal.suppression if refusal.kind == "recipient" else None,
+    )

@@ -19,17 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
+import ipaddress
 import re
 import smtplib
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import Literal, get_args
 
 from connectors.messaging.base import RECIPIENT, MessagingError, OutgoingMessage, SendReceipt, Suppression
 from domain import Channel
 
 MESSAGE_ID_DOMAIN = "aftercare"
+Security = Literal["none", "starttls", "tls"]
+SECURITY_MODES: tuple[str, ...] = get_args(Security)
+"""How the connection is protected: `none` (plain, a local relay or sink), `starttls` (plain, upgraded
+with STARTTLS before login: usually port 587), `tls` (implicit TLS from the first byte: usually port 465)."""
 _SAFE = re.compile(r"[A-Za-z0-9_+-]")
 
 
@@ -61,7 +67,10 @@ def build_email(message: OutgoingMessage, sender: str | None = None) -> EmailMes
 class SmtpEmailSender:
     """MessageSender for email through one SMTP server.
 
-    `default_sender` is the From used when a message carries none.
+    `default_sender` is the From used when a message carries none. `security` is one of
+    SECURITY_MODES (`starttls=True` is the older spelling of `security="starttls"`); `tls_context`
+    replaces the default certificate checks (system CAs, host name), e.g. to trust a private CA.
+    A login (`username`) is only sent after STARTTLS or over implicit TLS when one of those is chosen.
     """
 
     channel = Channel.EMAIL
@@ -77,16 +86,51 @@ class SmtpEmailSender:
         timeout: float = 10,
         *,
         default_sender: str | None = None,
+        security: Security | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        if security is not None and security not in SECURITY_MODES:
+            raise ValueError(f"SMTP security {security!r} is not one of {', '.join(SECURITY_MODES)}")
         self.host = host
         self.port = port
         self.username = username
         self.password = password
-        self.starttls = starttls
+        self.security: Security = security or ("starttls" if starttls else "none")
         self.timeout = timeout
         self.default_sender = default_sender
+        self._tls_context = tls_context
+
+    @property
+    def starttls(self) -> bool:
+        return self.security == "starttls"
+
+    def _connect(self) -> smtplib.SMTP:
+        context = self._tls_context or ssl.create_default_context()
+        if self.security == "tls":
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        smtp.ehlo_or_helo_if_needed()
+        if self.security == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        return smtp
+
+    def _login_in_clear(self) -> bool:
+        """A password would cross the network unencrypted: a login without TLS to a relay not on this host."""
+        if not self.username or self.security != "none":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if self._login_in_clear():
+            raise MessagingError(
+                f"SMTP login to {self.host}:{self.port} without TLS would send the password in clear: set the SMTP"
+                " security to starttls (usually port 587) or tls (usually port 465)",
+                retryable=False,
+            )
         if message.channel is not Channel.EMAIL:
             raise MessagingError(
                 f"SMTP sends email, not {message.channel}: the worker wired this sender to the wrong channel",
@@ -120,11 +164,8 @@ class SmtpEmailSender:
         where = f"SMTP server {self.host}:{self.port}"
         smtp: smtplib.SMTP | None = None
         try:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = self._connect()
             smtp.ehlo_or_helo_if_needed()
-            if self.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
             if self.username:
                 try:
                     smtp.login(self.username, self.password or "")
@@ -197,6 +238,14 @@ class SmtpEmailSender:
         except OSError as exc:
             # refused connections, timeouts, drops (smtplib's errors are OSErrors too): nothing was
             # sent unless the body had already gone out
+            if isinstance(exc, ssl.SSLError) and not data_sent:
+                # a certificate that does not check out, or no TLS spoken on this port: asking again
+                # cannot help, someone has to fix the relay or the setting
+                raise MessagingError(
+                    f"{where} TLS failed ({exc.reason or exc}): check the SMTP security setting"
+                    f" ({self.security}) against the relay's port, and its certificate",
+                    retryable=False,
+                ) from exc
             if data_sent:
                 raise MessagingError(
                     f"{where} dropped the connection after the message was sent ({exc!r}); it may have been delivered",

@@ -22,6 +22,8 @@ PUBLIC = {
     ("GET", "/docs/oauth2-redirect"): "the API's description",
     ("GET", "/healthz"): "up or down, naming no merchant",
     ("POST", "/v1/carriers/{carrier}/events"): "the carrier's signature",
+    ("POST", "/v1/providers/{provider}/events"): "the messaging provider's signature or basic auth",
+    ("GET", "/v1/providers/{provider}/events"): "WhatsApp's handshake: echoes a challenge for our verify token only",
     ("GET", "/console/static/console.css"): "a stylesheet",
     ("GET", "/console/login"): "the login form",
     ("POST", "/console/login"): "a token in the form",

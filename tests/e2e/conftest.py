@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,6 +29,7 @@ from aftercare.runtime import build_carriers, client_identity, client_intercepto
 from aftercare.settings import REPO_ROOT, Settings
 from api.app import create_app
 from api.services import Services
+from connectors.messaging.callbacks import CallbackSecrets, build_callbacks
 from domain import Role
 from policies.loader import load_policy_text
 from sandbox.runner import RunningSandbox, run_sandbox
@@ -66,6 +70,14 @@ returns:          # short, so delivered journeys complete within a test; the exc
   window: 10s
   address: {name: E2E Returns, line1: 1 Dock Street, city: Portland, postal_code: "97201", country: US}
 """
+
+
+# SendGrid's signing key for the stack's delivery callbacks: tests sign events with it, the API checks them with
+# its public half, as configured from AFTERCARE_SENDGRID_WEBHOOK_PUBLIC_KEY in production.
+SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+SENDGRID_PUBLIC_KEY = base64.b64encode(
+    SENDGRID_KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+).decode()
 
 
 def free_port() -> int:
@@ -178,6 +190,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             carriers=build_carriers(settings),
             task_queue=task_queue,
             temporal_ui_url=WEB_UI,
+            callbacks=build_callbacks(CallbackSecrets(sendgrid_public_key=SENDGRID_PUBLIC_KEY)),
         )
         server = uvicorn.Server(
             uvicorn.Config(create_app(services), host="127.0.0.1", port=api_port, log_level="warning", lifespan="off")

@@ -35,7 +35,14 @@ V1_TABLES = (
 )
 V2_INDEXES_ON_V1_TABLES = ("ix_orders_order_id", "ix_customers_email_lower", "ix_shipments_tracking_number")
 # Columns later migrations added to version 1's tables: (table, column, migration version).
-LATER_COLUMNS = (("orders", "workflow_id", 4),)
+LATER_COLUMNS = (
+    ("orders", "workflow_id", 4),
+    ("messages", "delivery_status", 7),
+    ("messages", "delivery_at", 7),
+    ("messages", "delivery_detail", 7),
+)
+# Indexes later migrations added on version 1's tables (before a column they cover could go, on SQLite).
+LATER_INDEXES = (("ix_messages_provider_message_id", 7),)
 
 
 def schema_of(engine: sa.Engine) -> dict[str, Any]:
@@ -76,6 +83,8 @@ def build_version_1(url: str, fill: Callable[[Store], None] = lambda _: None) ->
         old_schema.V2.create_all(conn, tables=[old_schema.V2.tables[name] for name in old_schema.CHANGED_IN_V3])
     fill(Store(engine))
     with engine.begin() as conn:
+        for index, _ in LATER_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX {index}")
         for table, column, _ in LATER_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for index in V2_INDEXES_ON_V1_TABLES:

@@ -1,0 +1,144 @@
+"""A stand-in for Postmark's Email API, speaking Postmark's JSON and error codes.
+
+`POST /postmark/email` with `X-Postmark-Server-Token` (any token that was not revoked). A valid request
+answers 200 `{"To", "SubmittedAt", "MessageID", "ErrorCode": 0, "Message": "OK"}`; errors come back as
+Postmark sends them: `{"ErrorCode", "Message"}` (401 for the token, 422 for the message, 429, 500). What
+was sent shows in the outbox as an email. Controls: see `vendor_controls`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from email.utils import parseaddr
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.state import ReceivedEmail, SandboxState, utcnow
+from sandbox.vendor_controls import (
+    answer_late,
+    build_controls,
+    credential_hint,
+    is_refused,
+    is_revoked,
+    record,
+    take_failure,
+)
+
+VENDOR = "postmark"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+INACTIVE = (
+    "You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: {to}."
+    " Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression."
+)
+
+
+def postmark_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"ErrorCode": code, "Message": message}, status_code=status)
+
+
+def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
+    if not isinstance(body, dict):
+        return postmark_error(422, 402, "Received invalid JSON input.")
+    sender = parseaddr(str(body.get("From") or ""))[1]
+    if not EMAIL.match(sender):
+        return postmark_error(422, 300, "Invalid 'From' address: '{}'.".format(body.get("From") or ""))
+    to = parseaddr(str(body.get("To") or ""))[1]
+    if not body.get("To"):
+        return postmark_error(422, 300, "Zero recipients specified")
+    if not EMAIL.match(to):
+        return postmark_error(
+            422, 300, f"Error parsing 'To': Illegal email address '{body['To']}'. It must contain the '@' symbol."
+        )
+    if is_refused(state, VENDOR, to):
+        return postmark_error(
+            422,
+            406,
+            f"You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: {to}."
+            " Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual"
+            " suppression.",
+        )
+    if not body.get("TextBody") and not body.get("HtmlBody"):
+        return postmark_error(422, 300, "Provide either email TextBody or HtmlBody or both.")
+    metadata = body.get("Metadata")
+    if metadata is not None and (
+        not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())
+    ):
+        return postmark_error(422, 300, "Metadata values must be strings.")
+    return None
+
+
+def build_router(state: SandboxState) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/postmark/email", tags=["postmark"])
+    async def send_email(request: Request) -> JSONResponse:
+        token = request.headers.get("x-postmark-server-token", "")
+        if not token:
+            return postmark_error(
+                401,
+                10,
+                "No Account or Server API tokens were supplied in the HTTP headers. "
+                "Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.",
+            )
+        if is_revoked(state, VENDOR, token):
+            return postmark_error(
+                401,
+                10,
+                "The Server Token you provided in the X-Postmark-Server-Token request "
+                "header was invalid. Please verify that you are using a valid token.",
+            )
+        failure = take_failure(state, VENDOR)
+        if failure and failure["status_code"] >= 300:
+            status = failure["status_code"]
+            code = 429 if status == 429 else 100 if status == 503 else 0
+            return postmark_error(
+                status,
+                code,
+                failure["message"]
+                or ("Rate limit exceeded." if status == 429 else "Sandbox failure requested by fail-next"),
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return postmark_error(422, 402, "Received invalid JSON input.")
+        if (invalid := _validate(body, state)) is not None:
+            return invalid
+        message_id = str(uuid.uuid4())
+        submitted = utcnow()
+        record(state, VENDOR, {"message_id": message_id, "credential": credential_hint(token), "body": body})
+        state.add_email(
+            ReceivedEmail(
+                id=state.next_email_id(),
+                mail_from=parseaddr(body["From"])[1],
+                rcpt_tos=[parseaddr(body["To"])[1]],
+                from_=body["From"],
+                to=body["To"],
+                subject=body.get("Subject") or "",
+                text=body.get("TextBody"),
+                html=body.get("HtmlBody"),
+                message_id=message_id,
+                received_at=submitted,
+                headers={"Provider": "Postmark (sandbox)", "MessageID": message_id,
+                         "MessageStream": str(body.get("MessageStream") or "outbound"),
+                         "Metadata": json.dumps(body.get("Metadata") or {}), "Server token": credential_hint(token)},
+            )
+        )  # fmt: skip
+        await answer_late(failure)
+        return JSONResponse(
+            {
+                "To": body["To"],
+                "SubmittedAt": submitted.isoformat(),
+                "MessageID": message_id,
+                "ErrorCode": 0,
+                "Message": "OK",
+            }
+        )
+
+    router.include_router(build_controls(state, VENDOR))
+    return router
