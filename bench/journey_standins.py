@@ -2,8 +2,8 @@
 the schedule of one bench order; `send_message` and `poll_carrier` stand-ins that do no I/O; and the store and
 carrier webhooks, sent to the workflows as the API would forward them.
 
-Used by the driver (bench/journeys.py) and the floor (bench/journey_floor.py); no workflow lives here, so the
-workflow sandbox passes this module through instead of re-importing it.
+Used by the driver (bench/journeys.py) and the floor (bench/journey_floor.py). No workflow lives here: the floor
+imports it through the sandbox (`imports_passed_through`), so it is not re-imported for every floor run.
 """
 
 from __future__ import annotations
