@@ -107,7 +107,9 @@ async def _fulfillment(svc: Services, loaded: LoadedPolicy, ref: OrderRef, event
     shipment = event.shipment
     if shipment is None:
         return Acted(f"recorded: fulfillment {event.fulfillment_id} has no tracking number, not tracked", ref.order_id)
-    provider = getattr(loaded.policy.tracking, "provider", None) or shipment.provider
+    tracking = loaded.policy.tracking
+    # the merchant's tracking provider if its policy names one; else the store itself tracks the parcel
+    provider = tracking.provider if "provider" in tracking.model_fields_set else shipment.provider
     shipment = shipment.model_copy(update={"provider": provider})
     child_id = shipment_workflow_id(ref.merchant_id, shipment.tracked_via, shipment.tracking_number)
     if event.status is FulfillmentStatus.CANCELLED:

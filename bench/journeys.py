@@ -12,12 +12,16 @@ every order through the whole journey with a compressed-time policy (seconds ins
     request, review reminder.
 
 The activities are stand-ins that do no I/O, so this measures orchestration (server + worker), not
-SMTP. Then it runs the FLOOR: a bare workflow, defined here, that performs the same activities and
+SMTP. Then it runs the FLOOR: a bare workflow (bench/journey_floor.py) that performs the same activities and
 the same waits with the same durations, for the same N with the same worker settings. The ratios
 journey/floor say how much our workflow design costs on top of what Temporal itself needs: orders/s
 at equal load, and the CPU ceiling (orders/s the machine could sustain, from CPU seconds per order).
 
 Figures, not pass/fail: see docs/PERFORMANCE.md for the method, the pitfalls and the measured numbers.
+
+This file is the driver (what `make bench` runs); beside it: journey_standins.py (the order, policy and
+schedule, the stand-in activities and webhooks), journey_floor.py (the floor) and journey_report.py (the
+figures and tables).
 """
 
 from __future__ import annotations
@@ -29,266 +33,26 @@ import secrets
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-with workflow.unsafe.imports_passed_through():
-    # The floor workflow lives in this module, so the sandbox re-imports it: pass the heavy parts through.
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-    from temporalio.api.enums.v1 import EventType
-    from temporalio.client import Client, WorkflowHandle
-    from temporalio.service import RPCError, RPCStatusCode
-    from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
+from aftercare.codec import CodecKeys, data_converter
+from worker import build_worker
+from workflows.models import SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, JourneyOptions
 
-    from aftercare.codec import CodecKeys, data_converter
-    from domain import (
-        Channel,
-        MessageOutcome,
-        MessageRequest,
-        MessageStatus,
-        Order,
-        PollRequest,
-        PollResult,
-        Shipment,
-        Step,
-        TrackingEvent,
-        TrackingStatus,
-    )
-    from policies.schema import Policy
-    from worker import build_worker
-    from workflows.models import SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, JourneyInput, JourneyOptions, JourneyState
-    from workflows.order_journey import OrderJourney
-    from workflows.shipment_tracking import ShipmentTracking
-
-# Wide enough for the tables when piped to a file (rich falls back to 80 columns there).
-console = Console() if sys.stdout.isatty() else Console(width=110)
-
-MERCHANT = "bench"
-CARRIER = "benchpost"
-
-
-def driver_side(cls: Any = None, /, **options: Any) -> Any:
-    """`dataclass` for the bench's own bookkeeping types, and a no-op inside the workflow sandbox.
-
-    The sandbox re-runs this whole module for every floor run (a workflow defined in `__main__` is
-    re-imported as `__temporal_main__`), and only `BenchFloor` is used there. Building a dataclass
-    costs about a millisecond; skipping them keeps the floor's per-run exec cost (~1.5 ms) close to
-    what the journey's two workflow modules cost (~4.5 ms per order), so the floor is not slowed down
-    by the bench's own helpers.
-    """
-
-    def wrap(c: type) -> type:
-        return c if workflow.unsafe.in_sandbox() else dataclass(**options)(c)
-
-    return wrap if cls is None else wrap(cls)
-
-
-# --- the schedule both sides follow ------------------------------------------------------------------
-
-
-@driver_side(frozen=True)
-class Schedule:
-    """Every wait of one order, in seconds. The journey gets them from the policy and the driver's
-    webhooks; the floor gets the very same numbers as durable timers.
-
-    Each gap is a few workflow-task round trips wide on purpose: the journey's post-delivery dates
-    are absolute (delivery scan + N), so a journey that runs seconds late finds them already due and
-    skips the timer, and scans that arrive faster than the child handles them are folded into one
-    report. Either way it would do less work than on a real schedule of days (see `report`).
-    """
-
-    ship_after: int = 1  # order placed -> fulfillment webhook (shipment_created)
-    scan_every: int = 2  # between webhooks: shipped -> in_transit -> out_for_delivery -> delivered
-    checkpoints: int = 0  # extra in_transit scans (carriers send several) before out_for_delivery
-    follow_up: int = 6  # delivered -> follow-up
-    review: int = 10  # delivered -> review request
-    reminder: int = 4  # review request -> review reminder
-
-    def floor_waits(self) -> list[tuple[str | None, int]]:
-        """The journey's waits and sends in order: (step to send or None, seconds to wait first; 0 = no timer)."""
-        return [
-            (Step.CONFIRMATION.value, 0),
-            (Step.SHIPPED.value, self.ship_after),  # fulfillment webhook; the child sends `shipped`
-            (None, self.scan_every),  # in_transit scan: news for the parent, no message
-            *[(None, self.scan_every)] * self.checkpoints,  # more in_transit checkpoints, no message
-            (Step.STATUS_UPDATE.value, self.scan_every),  # out_for_delivery scan
-            (Step.DELIVERED.value, self.scan_every),  # delivered scan
-            (Step.REORDER_REMINDER.value, 0),  # due the moment the parcel is delivered (see policy)
-            (Step.FOLLOW_UP.value, self.follow_up),
-            (Step.REVIEW_REQUEST.value, self.review - self.follow_up),
-            (Step.REVIEW_REMINDER.value, self.reminder),
-        ]
-
-    def scans(self) -> list[TrackingStatus]:
-        """The carrier webhooks of one parcel, one every `scan_every` seconds after shipping."""
-        transit = [TrackingStatus.IN_TRANSIT] * (1 + self.checkpoints)
-        return [*transit, TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED]
-
-    @property
-    def messages(self) -> int:
-        return sum(1 for step, _ in self.floor_waits() if step)
-
-    @property
-    def floor_timer_waits(self) -> list[int]:
-        return [wait for _, wait in self.floor_waits() if wait]
-
-    @property
-    def post_delivery_timers(self) -> int:
-        """Timers the order journey itself waits on: follow-up, review request, review reminder."""
-        return 3
-
-    @property
-    def ideal_latency(self) -> float:
-        """Seconds from order to last message if orchestration took no time at all."""
-        return float(sum(self.floor_timer_waits))
-
-    def scaled(self, k: int) -> Schedule:
-        """Every wait `k` times longer (the default schedule is the shortest one that reads plainly)."""
-        return replace(
-            self,
-            ship_after=self.ship_after * k,
-            scan_every=self.scan_every * k,
-            follow_up=self.follow_up * k,
-            review=self.review * k,
-            reminder=self.reminder * k,
-        )
-
-
-def bench_policy(s: Schedule) -> Policy:
-    """The whole journey squeezed into seconds: one email per step, nothing waits on quiet hours or caps."""
-    return Policy.model_validate(
-        {
-            "merchant": {"id": MERCHANT, "name": "Bench Shop", "timezone": "UTC"},
-            "channels": {"email": {"provider": "smtp", "sender": "shop@example.com"}},
-            "defaults": {
-                "quiet_hours": {},
-                "business_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                "caps": {"email": {"window": "1s"}},
-            },
-            "steps": {
-                "confirmation": {"channels": ["email"]},
-                "shipped": {"channels": ["email"]},
-                "status_update": {"channels": ["email"], "statuses": ["out_for_delivery"]},
-                "delay_alert": {"channels": ["email"]},
-                "delivered": {"channels": ["email"]},
-                "follow_up": {"after": f"{s.follow_up}s", "channels": ["email"]},
-                "review_request": {
-                    "after": f"{s.review}s",
-                    "reminder_after": f"{s.reminder}s",
-                    "channels": ["email"],
-                },
-                "reorder_reminder": {"channels": ["email"]},
-            },
-            # Far away: a bench order is never late, so no delay alert muddles the count.
-            "delays": {"fulfillment_ladder": ["1d"], "pickup_sla": "1d", "stalled_after": "1d"},
-            # Webhooks bring every scan; polling would only start after an hour of silence.
-            "tracking": {"poll_every": "1h", "poll_max_interval": "1h", "expire_after": "1d", "give_up_after": "2d"},
-            # Supply is counted in whole days: remind_before longer than the supply puts the (single)
-            # reorder reminder at delivery, as the demo policy does.
-            "reorder": [{"skus": ["*"], "supply_days_per_unit": 1, "remind_before": "30d", "max_reminders": 1}],
-            # The journey stays open for support until the return window closes: squeezed like the rest.
-            "returns": {"window": f"{s.review}s"},
-        }
-    )
-
-
-def bench_order(run: str, n: int, placed_at: datetime) -> Order:
-    return Order.model_validate(
-        {
-            "merchant_id": MERCHANT,
-            "order_id": f"{run}-{n:05d}",
-            "placed_at": placed_at,
-            "currency": "USD",
-            "total": Decimal("54.00"),
-            "customer": {
-                "id": f"cust-{n:05d}",
-                "first_name": "Ada",
-                "email": f"ada{n}@example.com",
-                "timezone": "UTC",
-                "marketing_consent": True,
-            },
-            "shipping_address": {"country": "US"},
-            "items": [{"id": "li-1", "sku": "BEANS-1", "name": "Beans", "quantity": 1, "unit_price": "54.00"}],
-        }
-    )
-
-
-# --- stand-in activities: no I/O -------------------------------------------------------------------------
-
-
-@driver_side
-class StandIns:
-    """`send_message` and `poll_carrier` at the Temporal boundary, counting calls and nothing else."""
-
-    sends: Counter[str] = field(default_factory=Counter)
-    polls: int = 0
-
-    @activity.defn(name="send_message")
-    async def send_message(self, req: MessageRequest) -> MessageOutcome:
-        self.sends[req.step.value] += 1
-        return MessageOutcome.sent(req, f"bench-{req.idempotency_key}", req.requested_at)
-
-    @activity.defn(name="poll_carrier")
-    async def poll_carrier(self, req: PollRequest) -> PollResult:
-        self.polls += 1
-        return PollResult()
-
-    @property
-    def activities(self) -> int:
-        return sum(self.sends.values()) + self.polls
-
-
-# --- the floor: the same work with nothing of ours around it ------------------------------------------------
-
-
-FLOOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0)
-
-
-@workflow.defn(name="BenchFloor")
-class BenchFloor:
-    """One workflow, the same `send_message` calls and the same waits, no child, no signals, no state."""
-
-    @workflow.run
-    async def run(self, order_id: str, email: str, waits: list[tuple[str | None, int]]) -> int:
-        sent = 0
-        for step, wait in waits:
-            if wait:
-                await workflow.sleep(wait)
-            if step is None:
-                continue
-            await workflow.execute_activity(
-                "send_message",
-                MessageRequest(
-                    idempotency_key=f"{order_id}:{step}",
-                    merchant_id=MERCHANT,
-                    order_id=order_id,
-                    customer_id=order_id,
-                    step=Step(step),
-                    channel=Channel.EMAIL,
-                    recipient=email,
-                    locale="en",
-                    requested_at=workflow.now(),
-                    policy_hash="floor",
-                ),
-                result_type=MessageOutcome,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=FLOOR_RETRY,
-            )
-            sent += 1
-        return sent
-
+from journey_floor import BenchFloor, floor_driver
+from journey_report import RunResult, console, cpu_seconds, report, sample_histories, server_pid, spread_sample
+from journey_standins import Schedule, StandIns, bench_policy, journey_driver
 
 # --- the server and the worker ---------------------------------------------------------------------------------
 
@@ -318,7 +82,7 @@ def code_under_test() -> str:
     return f"{root} at {rev}" + (" [yellow]with uncommitted changes to the workflow code[/]" if dirty else "")
 
 
-@driver_side(frozen=True)
+@dataclass(frozen=True)
 class WorkerTuning:
     """Overrides of `build_worker`'s settings; None = keep what build_worker (the SDK) chooses."""
 
@@ -370,70 +134,6 @@ async def worker_config(client: Client, stand_ins: StandIns, tuning: WorkerTunin
 
 
 # --- driving the orders --------------------------------------------------------------------------------
-
-
-@driver_side
-class RunResult:
-    name: str
-    orders: int
-    seconds: float
-    activities: int
-    failures: int
-    cpu_bench: float
-    cpu_server: float
-    workflow_ids: list[str] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    done_at: list[float] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        """Completions per second in the middle 80% of the run: no ramp-up, no tail."""
-        if len(self.done_at) < 10:
-            return self.overall_rate
-        done = sorted(self.done_at)
-        lo, hi = len(done) // 10, len(done) * 9 // 10 - 1
-        return (hi - lo) / (done[hi] - done[lo]) if done[hi] > done[lo] else self.overall_rate
-
-    @property
-    def overall_rate(self) -> float:
-        return self.orders / self.seconds if self.seconds else 0.0
-
-    def per_order_ms(self, cpu: float) -> float:
-        return cpu / max(self.orders, 1) * 1000
-
-    @property
-    def cpu_ceiling(self) -> float:
-        """Orders/s this machine could sustain if CPU were the only limit: the worker process (one
-        Python thread holds the GIL) gets at most one core, worker + server share all of them."""
-        py, srv = self.cpu_bench / max(self.orders, 1), self.cpu_server / max(self.orders, 1)
-        if not py:
-            return 0.0
-        return min(1 / py, (os.cpu_count() or 1) / (py + srv))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_pid() -> int | None:
-    """The dev server: the `temporal` child process of this one."""
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if int(stat.rsplit(")", 1)[1].split()[1]) == me and name.startswith("temporal"):
-            return int(entry.name)
-    return None
 
 
 async def drive(
@@ -498,250 +198,6 @@ async def drive(
         latencies=latencies,
         done_at=done_at,
     )
-
-
-async def signal_child(client: Client, workflow_id: str, events: list[TrackingEvent], tally: Counter[str]) -> None:
-    """What the API does with a carrier webhook. The API drops a scan for a child that has not started
-    yet (its poll catches up); the bench polls hourly, so it retries instead, every 250 ms."""
-    handle = client.get_workflow_handle(workflow_id)
-    for _ in range(240):
-        try:
-            await handle.signal(ShipmentTracking.tracking_update, events)
-            return
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            tally["webhook retries (child not started yet)"] += 1
-            await asyncio.sleep(0.25)
-    raise RuntimeError(f"{workflow_id} never started")
-
-
-def journey_driver(
-    client: Client,
-    task_queue: str,
-    run: str,
-    policy: Policy,
-    options: JourneyOptions,
-    s: Schedule,
-    tally: Counter[str],
-) -> Callable[[int], Awaitable[str]]:
-    policy_hash = policy.content_hash()
-
-    async def one(i: int) -> str:
-        order = bench_order(run, i, datetime.now(UTC))
-        handle: WorkflowHandle[OrderJourney, JourneyState] = await client.start_workflow(
-            OrderJourney.run,
-            JourneyInput(order=order, policy=policy, policy_hash=policy_hash, options=options),
-            id=order.workflow_id,
-            task_queue=task_queue,
-        )
-        await asyncio.sleep(s.ship_after)
-        shipment = Shipment(carrier=CARRIER, tracking_number=f"T{run}{i:05d}", shipped_at=datetime.now(UTC))
-        await handle.signal(OrderJourney.shipment_created, shipment)
-        for k, status in enumerate(s.scans()):
-            await asyncio.sleep(s.scan_every)
-            at = datetime.now(UTC)
-            event = TrackingEvent(
-                event_id=f"{shipment.tracking_number}-{k}-{status.value}",
-                carrier=CARRIER,
-                tracking_number=shipment.tracking_number,
-                status=status,
-                occurred_at=at,
-                description=status.value.replace("_", " "),
-            )
-            await signal_child(client, shipment.workflow_id(order.merchant_id), [event], tally)
-        state = await handle.result()
-        sent = sum(1 for m in state.messages if m.status is MessageStatus.SENT)
-        if state.stage.value != "completed" or sent != s.messages:
-            raise RuntimeError(f"{order.workflow_id} ended {state.stage.value} with {sent} messages sent")
-        return order.workflow_id
-
-    return one
-
-
-def floor_driver(client: Client, task_queue: str, run: str, s: Schedule) -> Callable[[int], Awaitable[str]]:
-    async def one(i: int) -> str:
-        workflow_id = f"floor-{run}-{i:05d}"
-        sent = await client.execute_workflow(
-            BenchFloor.run,
-            args=[workflow_id, f"ada{i}@example.com", s.floor_waits()],
-            id=workflow_id,
-            task_queue=task_queue,
-        )
-        if sent != s.messages:
-            raise RuntimeError(f"{workflow_id} sent {sent}")
-        return workflow_id
-
-    return one
-
-
-# --- reading histories -------------------------------------------------------------------------------------
-
-
-@driver_side
-class HistoryStats:
-    """Per-run averages over a sample of histories."""
-
-    runs: int = 0
-    events: Counter[str] = field(default_factory=Counter)
-    totals: list[int] = field(default_factory=list)
-    bytes: list[int] = field(default_factory=list)
-
-    def add(self, events: Sequence[Any], size: int) -> None:
-        self.runs += 1
-        self.totals.append(len(events))
-        self.bytes.append(size)
-        for e in events:
-            self.events[EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")] += 1
-
-    def per_run(self, *kinds: str) -> float:
-        return sum(self.events[k] for k in kinds) / self.runs if self.runs else 0.0
-
-    @property
-    def mean(self) -> float:
-        return sum(self.totals) / self.runs if self.runs else 0.0
-
-
-def spread_sample(ids: Sequence[str], k: int) -> list[str]:
-    """`k` ids spread evenly over the run (ids are in completion order): early, steady and late orders."""
-    if k <= 0 or not ids:
-        return []
-    step = max(len(ids) / k, 1.0)
-    return [ids[int(i * step)] for i in range(min(k, len(ids)))]
-
-
-async def sample_histories(client: Client, ids: Sequence[str], *, children: bool) -> tuple[HistoryStats, HistoryStats]:
-    parents, kids = HistoryStats(), HistoryStats()
-    for workflow_id in ids:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        parents.add(history.events, history.to_json().__len__())
-        if not children:
-            continue
-        for e in history.events:
-            if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-                child_id = e.start_child_workflow_execution_initiated_event_attributes.workflow_id
-                child = await client.get_workflow_handle(child_id).fetch_history()
-                kids.add(child.events, child.to_json().__len__())
-    return parents, kids
-
-
-# --- report ----------------------------------------------------------------------------------------------------
-
-TIMER_STARTED, TIMER_FIRED, TIMER_CANCELED = "TIMER_STARTED", "TIMER_FIRED", "TIMER_CANCELED"
-ACTIVITIES = "ACTIVITY_TASK_SCHEDULED"
-WFT = "WORKFLOW_TASK_COMPLETED"
-SIGNALS_IN = "WORKFLOW_EXECUTION_SIGNALED"
-SIGNALS_OUT = "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"
-UPSERTS = "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"
-
-
-def report(
-    journey: RunResult,
-    floor: RunResult | None,
-    parent: HistoryStats,
-    child: HistoryStats,
-    floor_hist: HistoryStats | None,
-    s: Schedule,
-) -> None:
-    def timers(h: HistoryStats) -> str:
-        return (
-            f"{h.per_run(TIMER_STARTED):.1f} ({h.per_run(TIMER_FIRED):.1f} fired, "
-            f"{h.per_run(TIMER_CANCELED):.1f} cancelled)"
-        )
-
-    def p50(r: RunResult) -> float:
-        return sorted(r.latencies)[len(r.latencies) // 2] if r.latencies else 0.0
-
-    def kib(*hs: HistoryStats) -> str:
-        return f"{sum(sum(h.bytes) / max(h.runs, 1) for h in hs) / 1024:.0f}"
-
-    fh = floor_hist or HistoryStats()
-    rows: list[tuple[str, str, Callable[[RunResult], str] | str]] = [
-        ("orders completed", f"{journey.orders} (+{journey.failures} failed)", lambda r: f"{r.orders}"),
-        ("wall seconds", f"{journey.seconds:.1f}", lambda r: f"{r.seconds:.1f}"),
-        ("orders/s (middle 80% of completions)", f"[bold]{journey.rate:.2f}", lambda r: f"[bold]{r.rate:.2f}"),
-        ("orders/s (all orders / wall)", f"{journey.overall_rate:.2f}", lambda r: f"{r.overall_rate:.2f}"),
-        (
-            "order latency p50 / ideal (s)",
-            f"{p50(journey):.1f} / {s.ideal_latency:.0f}",
-            lambda r: f"{p50(r):.1f} / {s.ideal_latency:.0f}",
-        ),
-        (
-            "activities per order",
-            f"{journey.activities / max(journey.orders, 1):.1f}",
-            lambda r: f"{r.activities / max(r.orders, 1):.1f}",
-        ),
-        ("history events per order: parent", f"{parent.mean:.1f}", f"{fh.mean:.1f}"),
-        ("history events per order: child", f"{child.mean:.1f}", "0"),
-        ("history events per order: total", f"{parent.mean + child.mean:.1f}", f"{fh.mean:.1f}"),
-        ("timers per order: parent", timers(parent), timers(fh)),
-        ("timers per order: child", timers(child), "0"),
-        (
-            "on schedule: post-delivery timers fired",
-            f"{parent.per_run(TIMER_FIRED):.1f} of {s.post_delivery_timers}",
-            "-",
-        ),
-        ("workflow tasks per order", f"{parent.per_run(WFT) + child.per_run(WFT):.1f}", f"{fh.per_run(WFT):.1f}"),
-        (
-            "signals per order: received / child->parent",
-            f"{parent.per_run(SIGNALS_IN) + child.per_run(SIGNALS_IN):.1f} / {child.per_run(SIGNALS_OUT):.1f}",
-            "0 / 0",
-        ),
-        ("search attribute upserts per order", f"{parent.per_run(UPSERTS) + child.per_run(UPSERTS):.1f}", "0"),
-        ("history JSON KiB per order", kib(parent, child), kib(fh)),
-        (
-            "CPU ms per order: worker+driver / dev server",
-            f"{journey.per_order_ms(journey.cpu_bench):.0f} / {journey.per_order_ms(journey.cpu_server):.0f}",
-            lambda r: f"{r.per_order_ms(r.cpu_bench):.0f} / {r.per_order_ms(r.cpu_server):.0f}",
-        ),
-        ("CPU ceiling (orders/s)", f"{journey.cpu_ceiling:.1f}", lambda r: f"{r.cpu_ceiling:.1f}"),
-    ]
-    table = Table(title=f"Aftercare journeys vs floor ({os.cpu_count()} cores)", header_style="bold")
-    table.add_column("figure")
-    table.add_column("journey", justify="right")
-    table.add_column("floor", justify="right")
-    for label, mine, theirs in rows:
-        cell = "-" if floor is None else theirs(floor) if callable(theirs) else theirs
-        table.add_row(label, mine, cell)
-    console.print(table)
-
-    breakdown = Table(title="History events per run, by type (sampled)", header_style="bold")
-    breakdown.add_column("event type")
-    breakdown.add_column("parent", justify="right")
-    breakdown.add_column("child", justify="right")
-    breakdown.add_column("floor", justify="right")
-    kinds = sorted(set(parent.events) | set(child.events) | set(fh.events), key=lambda k: -parent.events[k])
-    for kind in kinds:
-        breakdown.add_row(
-            kind.lower(), f"{parent.per_run(kind):.1f}", f"{child.per_run(kind):.1f}", f"{fh.per_run(kind):.1f}"
-        )
-    console.print(breakdown)
-
-    verdicts = []
-    fired = parent.per_run(TIMER_FIRED)
-    # The tracking child reports only delays to its journey, so timers are the schedule's witness.
-    if fired < 0.9 * s.post_delivery_timers:
-        verdicts.append(
-            f"[yellow]behind schedule: sampled journeys fired {fired:.1f} of {s.post_delivery_timers} post-delivery "
-            f"timers; they skipped waits already due, so they did less work than a journey on a real (days-long) "
-            f"schedule and the throughput ratio flatters them. Lower --concurrency or raise --scale.[/]"
-        )
-    if floor is not None and floor.rate and floor.cpu_ceiling:
-        ratio, ceiling = journey.rate / floor.rate, journey.cpu_ceiling / floor.cpu_ceiling
-        verdicts.append(
-            f"journey/floor: throughput at equal load [bold {_colour(ratio)}]"
-            f"{ratio:.2f}[/], CPU ceiling [bold {_colour(ceiling)}]{ceiling:.2f}[/] (target >= 0.70)"
-        )
-    colour = "green" if parent.mean <= 150 else "red"
-    verdicts.append(
-        f"parent history [bold {colour}]{parent.mean:.0f}[/] events for a single-parcel journey (target <= 150)"
-    )
-    for line in verdicts:
-        console.print(line)
-
-
-def _colour(ratio: float) -> str:
-    return "green" if ratio >= 0.7 else "red"
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -843,5 +299,28 @@ async def main(argv: Sequence[str] | None = None) -> int:
             await env.shutdown()
 
 
+def run_and_exit(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the bench, print its report, and end the process with the bench's exit code.
+
+    The process ends through `os._exit`, after flushing stdout and stderr, never through a normal interpreter
+    exit: the worker's and the dev server client's Rust core threads can still be winding down when Python
+    finalizes, and one of them taking the GIL then aborts the process (`PyGILState_Release ... finalizing`,
+    cf. temporalio/sdk-python#300), which a previous version of this bench did in 4 runs out of 10, after a
+    complete report. Everything worth keeping has been printed and the dev server stopped by then.
+    """
+    try:
+        code = asyncio.run(main(argv))
+    except SystemExit as stop:  # argparse (--help, a bad flag) and `sys.exit("bench: ...")` above
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        code = stop.code if isinstance(stop.code, int) else (1 if stop.code else 0)
+    except BaseException:  # printed as the interpreter would, then the same exit as a report
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    run_and_exit()

@@ -6,12 +6,13 @@ reads their state.
 
 from __future__ import annotations
 
-from datetime import datetime
+from bisect import bisect_left
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from domain import (
@@ -149,9 +150,13 @@ class StopTracking(BaseModel):
 
 
 class ParcelState(BaseModel):
-    """One parcel as its tracking child sees it; also what the child reports to the order journey."""
+    """One parcel as its tracking child sees it; also what the child reports to the order journey.
+
+    `carrier` moves the parcel (our slug: what the customer is told); `provider` is whom we ask about it
+    (None in states recorded before providers were told apart, where `carrier` named the provider)."""
 
     carrier: str
+    provider: str | None = None
     tracking_number: str
     workflow_id: str | None = Field(
         default=None, description="its tracking child's id; None in states recorded before the `tenant-ids` patch"
@@ -171,6 +176,11 @@ class ParcelState(BaseModel):
     withdrawn: bool = Field(
         default=False, description="its fulfillment was cancelled in the store: its items did not ship with it"
     )
+
+    @property
+    def tracked_via(self) -> str:
+        """The tracking provider: its pushes and polls, and the tracking child's id, go by this name."""
+        return self.provider or self.carrier
 
 
 class PlannedAction(BaseModel):
@@ -231,17 +241,61 @@ def merge_live_parcels(state: JourneyState, live: list[ParcelState]) -> JourneyS
     return state.model_copy(update={"parcels": parcels, "messages": messages})
 
 
-class TrackingCarry(BaseModel):
-    """What a tracking child hands to its next run when it continues-as-new."""
+class TrackingMemory(BaseModel):
+    """Everything a tracking child remembers: its one state model, updated in place while it runs and handed as
+    is to its next run when it continues-as-new (`TrackingInput.carry`).
+
+    The field names, types and defaults are the serialised shape of the carry in recorded histories
+    (tests/histories): keep them, or old tracking children will not decode their input. The two id lists are
+    kept sorted and without repeats (as they were carried before), which also makes lookups a bisection.
+    """
 
     parcel: ParcelState
     seen_event_ids: list[str]
     poll_interval_seconds: float
     next_poll_at: datetime
-    alerted: list[str]
+    alerted: list[str] = Field(description="delay episodes already recorded: each alerts once")
     exception_since: datetime | None = None
     exception_reason: ExceptionReason | None = None
-    pending_events: list[TrackingEvent] = Field(default_factory=list)
+    pending_events: list[TrackingEvent] = Field(
+        default_factory=list, description="scans signalled and not yet folded in (the inbox)"
+    )
+
+    @field_validator("seen_event_ids", "alerted")
+    @classmethod
+    def _sorted_once(cls, ids: list[str]) -> list[str]:
+        return sorted(set(ids))
+
+    @property
+    def poll_interval(self) -> timedelta:
+        return timedelta(seconds=self.poll_interval_seconds)
+
+    def has_seen(self, event_id: str) -> bool:
+        return _in_sorted(self.seen_event_ids, event_id)
+
+    def see(self, event_id: str) -> bool:
+        """Note a scan as seen: False if it was seen before."""
+        return _add_sorted(self.seen_event_ids, event_id)
+
+    def has_alerted(self, episode: str) -> bool:
+        return _in_sorted(self.alerted, episode)
+
+    def alert_once(self, episode: str) -> bool:
+        """Note a delay episode as alerted: False if it was before."""
+        return _add_sorted(self.alerted, episode)
+
+
+def _in_sorted(items: list[str], item: str) -> bool:
+    i = bisect_left(items, item)
+    return i < len(items) and items[i] == item
+
+
+def _add_sorted(items: list[str], item: str) -> bool:
+    i = bisect_left(items, item)
+    if i < len(items) and items[i] == item:
+        return False
+    items.insert(i, item)
+    return True
 
 
 class TrackingInput(BaseModel):
@@ -263,7 +317,7 @@ class TrackingInput(BaseModel):
         description="messages due before this are skipped as stale (the journey's intake less the policy's "
         "`stale_after`); None from journeys started before the `stale-steps` patch",
     )
-    carry: TrackingCarry | None = None
+    carry: TrackingMemory | None = None
 
 
 def journey_search_attributes(order: Order, state: JourneyState) -> list[SearchAttributeUpdate]:

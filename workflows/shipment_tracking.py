@@ -23,13 +23,13 @@ with workflow.unsafe.imports_passed_through():
         FINAL_STATUSES,
         DelayAlert,
         DelayKind,
-        ExceptionReason,
         PollRequest,
         PollResult,
         Step,
         TrackingEvent,
         TrackingStatus,
     )
+    from domain.carriers import carrier_name
     from policies.durations import Duration
     from workflows.messenger import Messenger
     from workflows.models import (
@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         MessagePreferences,
         ParcelState,
         StopTracking,
-        TrackingCarry,
         TrackingInput,
+        TrackingMemory,
     )
     from workflows.timecalc import add_duration, edd_deadline, zone
 
@@ -66,27 +66,23 @@ class ShipmentTracking:
         self._tz = zone(self._policy.merchant.timezone)
         # A date-only EDD means a day at the delivery address: the customer's zone, else the merchant's.
         self._edd_tz = zone(inp.order.customer.timezone, self._policy.merchant.timezone)
-        carry = inp.carry
-        self._parcel = (
-            carry.parcel
-            if carry
-            else ParcelState(
+        self._poll_every = self._policy.tracking.poll_every.as_timedelta()
+        # All this child remembers, in one model: updated in place, handed as is to the next run.
+        self._memory = inp.carry or TrackingMemory(
+            parcel=ParcelState(
                 carrier=inp.shipment.carrier,
+                provider=inp.shipment.provider,
                 tracking_number=inp.shipment.tracking_number,
                 items=inp.shipment.items,
                 exchange_id=inp.shipment.exchange_id,
-            )
+            ),
+            seen_event_ids=[],
+            poll_interval_seconds=self._poll_every.total_seconds(),
+            next_poll_at=inp.started_at + self._poll_every,
+            alerted=[],
         )
         if self._parcel.workflow_id is None:  # readers find the child by the id it runs under, old or new format
             self._parcel.workflow_id = workflow.info().workflow_id
-        self._seen: set[str] = set(carry.seen_event_ids) if carry else set()
-        self._alerted: set[str] = set(carry.alerted) if carry else set()
-        self._exception_since: datetime | None = carry.exception_since if carry else None
-        self._exception_reason: ExceptionReason | None = carry.exception_reason if carry else None
-        self._inbox: list[TrackingEvent] = list(carry.pending_events) if carry else []
-        self._poll_every = self._policy.tracking.poll_every.as_timedelta()
-        self._poll_interval = timedelta(seconds=carry.poll_interval_seconds) if carry else self._poll_every
-        self._next_poll_at: datetime = carry.next_poll_at if carry else inp.started_at + self._poll_every
         key_prefix = f"{inp.parent_workflow_id}:{self._parcel.tracking_number}"
         self._messenger = Messenger(inp.order, self._policy, inp.policy_hash, key_prefix=key_prefix)
         self._messenger.outcomes = self._parcel.messages  # one list: reports and carries include it
@@ -94,17 +90,20 @@ class ShipmentTracking:
         self._messenger.stale_before = inp.stale_before  # an order we heard of late: old news is not sent
         self._deferred: list[asyncio.Task[object]] = []  # messages waiting out quiet hours
         self._reported_delays = len(self._parcel.delays)
-        # who we ask about the parcel, and whose pushes are its news: the provider, or the carrier when none is named
-        self._tracked_via = inp.shipment.tracked_via
-        self._stop: StopTracking | None = None
+        self._stop: StopTracking | None = None  # the store cancelled the parcel's fulfillment
+
+    @property
+    def _parcel(self) -> ParcelState:
+        return self._memory.parcel
 
     @workflow.signal
     def tracking_update(self, events: list[TrackingEvent]) -> None:
         """Carrier webhook events for this parcel (the API forwards them). Events for another parcel are
         dropped: a legacy child id (`shipment-{carrier}-{number}`) can be reached for a different parcel."""
         parcel = self._parcel
-        sources = {parcel.carrier, self._tracked_via}
-        self._inbox.extend(e for e in events if e.carrier in sources and e.tracking_number == parcel.tracking_number)
+        self._memory.pending_events.extend(
+            e for e in events if e.carrier == parcel.tracked_via and e.tracking_number == parcel.tracking_number
+        )
 
     @workflow.signal
     def stop_tracking(self, stop: StopTracking) -> None:
@@ -132,31 +131,32 @@ class ShipmentTracking:
                 shipped_at = inp.shipment.shipped_at or min((e.occurred_at for e in known), default=None)
                 await self._send(Step.SHIPPED, context=self._shipment_context(), due_at=shipped_at)
             await self._apply(known)
+        memory = self._memory
         while True:
             if self._should_continue_as_new() and all(t.done() for t in self._deferred):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    inp.model_copy(update={"carry": self._carry(), "preferences": self._messenger.preferences})
+                    inp.model_copy(update={"carry": self._memory, "preferences": self._messenger.preferences})
                 )
             now = workflow.now()
             deadline = self._next_wake(now)
             # Final already (delivered before tracking started): end now, not at the next poll.
             done = self._parcel.final and workflow.patched(PATCH_FINAL_AT_START)
-            if not self._inbox and not done and self._stop is None:
+            if not memory.pending_events and not done and self._stop is None:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox) or self._stop is not None,
+                        lambda: bool(memory.pending_events) or self._stop is not None,
                         timeout=max(deadline - now, timedelta(seconds=1)),
                         timeout_summary="next poll or delay check",
                     )
             if self._stop is not None and workflow.patched(PATCH_STOP_TRACKING):
                 return await self._stopped(self._stop)
             now = workflow.now()
-            events, self._inbox = self._inbox, []
+            events, memory.pending_events = memory.pending_events, []
             if events:  # the carrier is talking: polling can wait
-                self._poll_interval = self._poll_every
-                self._next_poll_at = now + self._poll_interval
-            elif now >= self._next_poll_at:
+                memory.poll_interval_seconds = self._poll_every.total_seconds()
+                memory.next_poll_at = now + self._poll_every
+            elif now >= memory.next_poll_at:
                 events = await self._poll(now)
             await self._apply(events)
             await self._check_delays(workflow.now())
@@ -173,13 +173,15 @@ class ShipmentTracking:
     async def _poll(self, now: datetime) -> list[TrackingEvent]:
         """A scheduled poll: news resets the interval, silence backs it off up to the policy's maximum."""
         fresh = await self._fetch()
+        memory = self._memory
         if fresh:
-            self._poll_interval = self._poll_every
+            interval = self._poll_every
         else:
-            backed_off = self._poll_interval * self._policy.tracking.poll_backoff
-            self._poll_interval = min(backed_off, self._policy.tracking.poll_max_interval.as_timedelta())
+            backed_off = memory.poll_interval * self._policy.tracking.poll_backoff
+            interval = min(backed_off, self._policy.tracking.poll_max_interval.as_timedelta())
+        memory.poll_interval_seconds = interval.total_seconds()
         # From when this poll was due, not when its activity returned: the schedule does not creep.
-        self._next_poll_at = now + self._poll_interval
+        memory.next_poll_at = now + interval
         return fresh
 
     async def _fetch(self) -> list[TrackingEvent]:
@@ -187,24 +189,29 @@ class ShipmentTracking:
         try:
             result = await workflow.execute_activity(
                 POLL_CARRIER,
-                PollRequest(carrier=self._tracked_via, tracking_number=self._parcel.tracking_number),
+                self._poll_request(),
                 result_type=PollResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=POLL_RETRY,
-                summary=f"poll {self._tracked_via} {self._parcel.tracking_number}",
+                summary=f"poll {self._parcel.tracked_via} {self._parcel.tracking_number}",
             )
             events = list(result.events)
         except ActivityError:
             events = []  # carrier unreachable or does not know the parcel yet: try again later
-        return [e for e in events if e.event_id not in self._seen]
+        return [e for e in events if not self._memory.has_seen(e.event_id)]
+
+    def _poll_request(self) -> PollRequest:
+        """Ask the provider; a provider that must know the carrier (AfterShip) is told it."""
+        parcel = self._parcel
+        courier = parcel.carrier if parcel.provider is not None else None
+        return PollRequest(carrier=parcel.tracked_via, tracking_number=parcel.tracking_number, courier=courier)
 
     async def _apply(self, events: list[TrackingEvent]) -> None:
         """Fold new scans into the parcel; send the messages status changes call for."""
         parcel = self._parcel
         for event in sorted(events, key=lambda e: e.occurred_at):
-            if event.event_id in self._seen:
+            if not self._memory.see(event.event_id):
                 continue
-            self._seen.add(event.event_id)
             parcel.events_seen += 1
             if parcel.last_event_at is not None and event.occurred_at < parcel.last_event_at:
                 continue  # a late-arriving older scan: history, not news (its EDD included)
@@ -237,13 +244,13 @@ class ShipmentTracking:
             )
 
     async def _on_status(self, event: TrackingEvent, previous: TrackingStatus) -> None:
-        parcel, status = self._parcel, event.status
+        memory, parcel, status = self._memory, self._parcel, event.status
         if status is TrackingStatus.EXCEPTION:
-            self._exception_since = event.occurred_at
-            self._exception_reason = event.exception_reason
+            memory.exception_since = event.occurred_at
+            memory.exception_reason = event.exception_reason
         elif previous is TrackingStatus.EXCEPTION:
-            self._exception_since = None
-            self._exception_reason = None
+            memory.exception_since = None
+            memory.exception_reason = None
         if status is TrackingStatus.DELIVERED:
             parcel.delivered_at = event.occurred_at
             parcel.final = True
@@ -288,7 +295,7 @@ class ShipmentTracking:
 
     def _delay_deadlines(self) -> list[tuple[DelayKind, str, datetime, str]]:
         """Every delay that would fire at some time if nothing changes: (kind, episode, due, detail)."""
-        parcel, delays = self._parcel, self._policy.delays
+        memory, parcel, delays = self._memory, self._parcel, self._policy.delays
         shipped_at = self._inp.shipment.shipped_at or self._inp.started_at
         out: list[tuple[DelayKind, str, datetime, str]] = []
         if parcel.final:
@@ -317,17 +324,17 @@ class ShipmentTracking:
                     f"expected by {edd.date()}",
                 )
             )
-        if parcel.status is TrackingStatus.EXCEPTION and self._exception_since is not None:
-            reason = self._exception_reason.value if self._exception_reason else ""
+        if parcel.status is TrackingStatus.EXCEPTION and memory.exception_since is not None:
+            reason = memory.exception_reason.value if memory.exception_reason else ""
             out.append(
                 (
                     DelayKind.CARRIER_EXCEPTION,
-                    f"carrier_exception@{self._exception_since.isoformat()}",
-                    self._due(self._exception_since, delays.exception_grace),
+                    f"carrier_exception@{memory.exception_since.isoformat()}",
+                    self._due(memory.exception_since, delays.exception_grace),
                     ": ".join(part for part in (reason, parcel.last_description) if part),
                 )
             )
-        return [d for d in out if d[1] not in self._alerted]
+        return [d for d in out if not memory.has_alerted(d[1])]
 
     async def _check_delays(self, now: datetime) -> None:
         for kind, episode, due, detail in self._delay_deadlines():
@@ -336,17 +343,17 @@ class ShipmentTracking:
 
     async def _alert(self, kind: DelayKind, episode: str, detail: str, due_at: datetime | None = None) -> None:
         """Record a delay once per episode and tell the customer if the policy wants this kind told."""
-        if episode in self._alerted:
+        if not self._memory.alert_once(episode):
             return
-        self._alerted.add(episode)
         alert = DelayAlert(
             kind=kind, detected_at=workflow.now(), tracking_number=self._parcel.tracking_number, detail=detail
         )
         self._parcel.delays.append(alert)
         if kind in self._policy.steps.delay_alert.kinds:
             delay: dict[str, object] = {"kind": kind.value, "level": 1, "detail": detail}
-            if kind is DelayKind.CARRIER_EXCEPTION and self._exception_reason is not None:
-                delay["reason"] = self._exception_reason.value
+            reason = self._memory.exception_reason
+            if kind is DelayKind.CARRIER_EXCEPTION and reason is not None:
+                delay["reason"] = reason.value
             context = self._shipment_context() | {"delay": delay}
             await self._send(
                 Step.DELAY_ALERT,
@@ -373,8 +380,8 @@ class ShipmentTracking:
         )
 
     async def _stopped(self, stop: StopTracking) -> ParcelState:
-        """End now: the parcel is `cancelled` (unless it already reached its end); held messages are dropped by
-        their own relevance checks or go out first."""
+        """End now: the parcel is `cancelled` and withdrawn (its items did not ship with it), unless it already
+        reached its end; messages held for the morning go out first or drop by their own relevance checks."""
         parcel = self._parcel
         if not parcel.final:
             parcel.status = TrackingStatus.CANCELLED
@@ -399,7 +406,7 @@ class ShipmentTracking:
 
     def _next_wake(self, now: datetime) -> datetime:
         tracking = self._policy.tracking
-        candidates = [self._next_poll_at, self._inp.started_at + tracking.give_up_after.as_timedelta()]
+        candidates = [self._memory.next_poll_at, self._inp.started_at + tracking.give_up_after.as_timedelta()]
         if self._parcel.events_seen == 0:
             candidates.append(self._inp.started_at + tracking.expire_after.as_timedelta())
         candidates += [due for _, _, due, _ in self._delay_deadlines()]
@@ -416,18 +423,6 @@ class ShipmentTracking:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._inp.history_limit
 
-    def _carry(self) -> TrackingCarry:
-        return TrackingCarry(
-            parcel=self._parcel,
-            seen_event_ids=sorted(self._seen),
-            poll_interval_seconds=self._poll_interval.total_seconds(),
-            next_poll_at=self._next_poll_at,
-            alerted=sorted(self._alerted),
-            exception_since=self._exception_since,
-            exception_reason=self._exception_reason,
-            pending_events=self._inbox,
-        )
-
     def _shipment_context(self) -> dict[str, object]:
         parcel = self._parcel
         edd = parcel.estimated_delivery
@@ -437,6 +432,7 @@ class ShipmentTracking:
         return {
             "shipment": {
                 "carrier": parcel.carrier,
+                "carrier_name": carrier_name(parcel.carrier),  # "shipped with UPS", never the provider's name
                 "tracking_number": parcel.tracking_number,
                 "tracking_url": tracking_url,
                 "status": parcel.status.value,

@@ -53,7 +53,7 @@ class ShopifyTracking:
     async def track(self, tracking_number: str) -> PollResult:
         return PollResult()
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]:
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str], secret: str | None = None) -> list[TrackingEvent]:
         raise CarrierWebhookError(
             "Shopify's shipment updates arrive as fulfillments/update webhooks at /v1/webhooks/shopify, not here"
         )
