@@ -142,4 +142,4 @@ async def test_the_sandbox_pushes_signed_webhooks_the_connector_accepts(carrier,
 
 def test_the_registry_builds_aftership_beside_easypost() -> None:
     carriers = build_carriers("http://e", "k", "s", aftership_base_url="http://a/aftership", aftership_api_key="k")
-    assert sorted(carriers) == ["aftership", "easypost"]
+    assert sorted(carriers) == ["aftership", "easypost", "shopify"]  # shopify: Shopify's own fulfillment events
