@@ -114,6 +114,9 @@ class MessageRequest(AddressedMessage):
     provider: str | None = None
     credentials_env: dict[str, str] = Field(default_factory=dict)
     template: ProviderTemplate | None = Field(default=None, description="approved template (WhatsApp Cloud)")
+    # The policy's defaults.resend_unconfirmed for this step: may a send a crash left unconfirmed go out again
+    # when the provider says it never got it? Never for marketing steps (the activity checks that too).
+    resend_unconfirmed: bool = False
 
 
 class MessageOutcome(BaseModel):

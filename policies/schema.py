@@ -226,6 +226,13 @@ class Defaults(_Strict):
         "have been due and still go out; older ones are skipped as `stale`, not sent late in a flood. "
         "null: send everything, however late",
     )
+    resend_unconfirmed: Literal["transactional", "never"] = Field(
+        default="transactional",
+        description="a send a crash left unconfirmed is settled by asking the provider where it offers a message "
+        "lookup (Twilio, Postmark); when the provider says it never got the message, `transactional` sends a "
+        "transactional step again under the same key, `never` leaves it sent-unconfirmed. Marketing steps are "
+        "never sent again",
+    )
 
 
 class StepConfig(_Strict):
