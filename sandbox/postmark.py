@@ -14,11 +14,14 @@ import json
 import re
 import uuid
 from email.utils import parseaddr
+from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.delivery_callbacks import postmark_requests, schedule
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
 from sandbox.vendor_controls import (
     answer_late,
@@ -99,7 +102,7 @@ def outbound_summary(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_router(state: SandboxState) -> APIRouter:
+def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     @router.post("/postmark/email", tags=["postmark"])
@@ -156,6 +159,7 @@ def build_router(state: SandboxState) -> APIRouter:
                          "Metadata": json.dumps(body.get("Metadata") or {}), "Server token": credential_hint(token)},
             )
         )  # fmt: skip
+        schedule(state, client, VENDOR, partial(postmark_requests, state, message_id=message_id, body=body))
         await answer_late(failure)
         return JSONResponse(
             {
