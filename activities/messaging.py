@@ -237,6 +237,8 @@ class MessagingActivities:
             html=rendered.html,
             idempotency_key=req.idempotency_key,
             template=outgoing_template(req.template, req.context),
+            # its own account's credentials: its callbacks are checked with its own secret (api.callback_tenancy)
+            callback_merchant=req.merchant_id if req.credentials_env else None,
         )
 
     async def _deliver(

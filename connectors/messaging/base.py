@@ -33,6 +33,9 @@ class OutgoingMessage(BaseModel):
     html: str | None = None
     idempotency_key: str
     template: OutgoingTemplate | None = None
+    # The merchant sending from its own provider account: a provider whose callback URL goes with each message
+    # (Twilio's StatusCallback) names it there (`?merchant_id=`), so the callback is checked with its own secret.
+    callback_merchant: str | None = None
 
 
 class SendReceipt(BaseModel):

@@ -121,12 +121,14 @@ async def test_twilio_status_callbacks_are_signed_with_the_accounts_auth_token(s
 
 
 async def test_twilio_posts_to_the_status_callback_the_message_names(sandbox: RunningSandbox, control, http):
-    url = f"{sandbox.http_url}/_sandbox/easypost/webhook-sink?merchant_id=acme"
+    callback = f"{sandbox.http_url}/_sandbox/easypost/webhook-sink"  # as `{public base}/v1/providers/twilio/events`
     (await control.post("/_sandbox/twilio/next-callback", json={"outcome": "bounced"})).raise_for_status()
-    sender = TwilioSender(Channel.SMS, sandbox.twilio_base_url, ACCOUNT, TOKEN, http, status_callback=url)
-    await sender.send(text(Channel.SMS, "acme-1001:shipped:sms"))
+    sender = TwilioSender(Channel.SMS, sandbox.twilio_base_url, ACCOUNT, TOKEN, http, status_callback=callback)
+    # a merchant on its own Twilio account: the callback names it, to be checked with its own auth token
+    await sender.send(text(Channel.SMS, "acme-1001:shipped:sms").model_copy(update={"callback_merchant": "acme"}))
 
     [hook] = await posted(control, 1)
+    url = f"{callback}?merchant_id=acme"
     [event] = twilio.parse(url, raw(hook), hook["headers"], TOKEN)  # signed over the URL with its query
 
     assert (event.vendor_event, event.status, event.suppress) == (

@@ -82,7 +82,8 @@ class TwilioSender:
             )
         form = {"To": self._address(message.recipient), "From": self._address(sender), "Body": message.text}
         if self.status_callback:
-            form["StatusCallback"] = self.status_callback
+            merchant = f"?{urlencode({'merchant_id': message.callback_merchant})}" if message.callback_merchant else ""
+            form["StatusCallback"] = self.status_callback + merchant
         try:
             resp = await self._http.post(self.messages_url, data=form, auth=self._auth, timeout=self._timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
