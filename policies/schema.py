@@ -243,6 +243,14 @@ class Defaults(_Strict):
         "never sent again",
     )
 
+    @model_serializer(mode="wrap")
+    def _without_default_resend(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The default `resend_unconfirmed` is left out: a policy that does not change it keeps its content hash."""
+        data: dict[str, Any] = handler(self)
+        if self.resend_unconfirmed == "transactional":
+            data.pop("resend_unconfirmed", None)
+        return data
+
 
 class StepConfig(_Strict):
     enabled: bool = True

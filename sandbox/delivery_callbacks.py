@@ -238,7 +238,8 @@ async def _post_all(
 ) -> None:
     await asyncio.sleep(FIRST_DELAY)
     for body, headers in requests:
-        record: dict[str, Any] = {"vendor": vendor, "outcome": outcome, "url": url, "headers": headers,
+        shown = {k: (v[:6] + "…" if k == "Authorization" else v) for k, v in headers.items()}  # no credentials
+        record: dict[str, Any] = {"vendor": vendor, "outcome": outcome, "url": url, "headers": shown,
                                   "body": body.decode(), "attempts": []}  # fmt: skip
         with state.lock:
             state.callbacks.append(record)

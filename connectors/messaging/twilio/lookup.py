@@ -9,7 +9,7 @@ or a page that does not parse, means we cannot tell, and the caller must not sen
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -20,7 +20,8 @@ CLOCK_SKEW = timedelta(minutes=5)  # Twilio's clock against ours; an earlier mes
 
 
 def created_at(message: dict[str, Any]) -> datetime | None:
-    """`date_created` (RFC 2822, `Wed, 18 Aug 2010 20:01:40 +0000`) as an aware time; None if absent or odd."""
+    """`date_created` (RFC 2822, `Wed, 18 Aug 2010 20:01:40 +0000`) as an aware time (`-0000`, "zone unknown", is
+    read as UTC: Twilio's clock is); None if absent or odd."""
     raw = message.get("date_created")
     if not isinstance(raw, str):
         return None
@@ -28,7 +29,7 @@ def created_at(message: dict[str, Any]) -> datetime | None:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
-    return when if when.tzinfo is not None else None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def find_sent(page: Any, body: str, since: datetime) -> SendReceipt | None:
