@@ -53,7 +53,13 @@ def callback_env(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
         "AFTERCARE_POSTMARK_WEBHOOK_PASSWORD": settings.postmark_webhook_password or POSTMARK_WEBHOOK_PASSWORD,
         "AFTERCARE_WHATSAPP_APP_SECRET": settings.whatsapp_app_secret or WHATSAPP_APP_SECRET,
     }
-    api = shared | {"AFTERCARE_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or SANDBOX_TWILIO_TOKEN}
+    twilio_token = os.environ.get("TWILIO_AUTH_TOKEN") or SANDBOX_TWILIO_TOKEN
+    api = shared | {
+        "AFTERCARE_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or twilio_token,
+        # the bundled policies name TWILIO_AUTH_TOKEN as their own account's token: the API checks their
+        # merchant-scoped Twilio callbacks with it (api.callback_tenancy), the worker sends with it
+        "TWILIO_AUTH_TOKEN": twilio_token,
+    }
     sandbox = dict(shared)
     if settings.sendgrid_webhook_public_key:
         api["AFTERCARE_SENDGRID_WEBHOOK_PUBLIC_KEY"] = settings.sendgrid_webhook_public_key

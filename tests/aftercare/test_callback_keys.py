@@ -8,6 +8,8 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from aftercare.callback_keys import KEY_FILE
 from aftercare.settings import Settings
 from aftercare.stack import plan_children
@@ -44,7 +46,8 @@ def test_the_sandbox_signs_sendgrid_events_with_the_key_the_api_checks(tmp_path:
     ]
 
 
-def test_the_other_secrets_are_the_same_on_both_sides(tmp_path: Path) -> None:
+def test_the_other_secrets_are_the_same_on_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
     sandbox_env, api_env = children(
         replace(Settings(), home=tmp_path, postmark_webhook_password="", twilio_auth_token="")
     )
@@ -55,6 +58,7 @@ def test_the_other_secrets_are_the_same_on_both_sides(tmp_path: Path) -> None:
     ):
         assert sandbox_env[name] and sandbox_env[name] == api_env[name]
     assert api_env["AFTERCARE_TWILIO_AUTH_TOKEN"] == "sandbox-token"  # the worker's Twilio token when unset
+    assert api_env["TWILIO_AUTH_TOKEN"] == "sandbox-token"  # what the bundled policies name as their own token
 
 
 def test_a_real_providers_key_wins_and_no_pair_is_made(tmp_path: Path) -> None:
