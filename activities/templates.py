@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
 from domain import Channel, Step
+from domain.carriers import CARRIERS, carrier_name
 
 EMAIL_PARTS = ("subject", "text", "html")
 
@@ -68,14 +69,12 @@ def _day(value: Any) -> str:
     return str(value)
 
 
-_CARRIER_NAMES = {"fedex": "FedEx", "dhl_express": "DHL Express", "royal_mail": "Royal Mail", "dpd": "DPD"}
-
-
 def _carrier(code: Any) -> str:
-    """A carrier code as people write it: 'ups' -> 'UPS', 'royal_mail' -> 'Royal Mail'."""
+    """A carrier slug as the customer knows it (`domain.carriers.carrier_name`: 'ups' -> 'UPS', 'royal_mail' ->
+    'Royal Mail'); a code the table does not know as people write it ('dhl' -> 'DHL', 'acme_post' -> 'Acme Post')."""
     code = str(code)
-    if code.lower() in _CARRIER_NAMES:
-        return _CARRIER_NAMES[code.lower()]
+    if code.lower() in CARRIERS:
+        return carrier_name(code.lower())
     if len(code) <= 4:
         return code.upper()
     return code.replace("_", " ").replace("-", " ").title()
@@ -93,6 +92,7 @@ def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> SandboxedEnv
     env.filters["money"] = _money
     env.filters["day"] = _day
     env.filters["carrier"] = _carrier
+    env.tests["known_carrier"] = lambda code: str(code).lower() in CARRIERS  # a carrier, not a provider's name
     return env
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connectors.carriers.base import CarrierClient, CarrierError
+from connectors.carriers.base import CarrierClient, CarrierError, takes_carrier
 from domain import PollRequest, PollResult, TrackingEvent
 from storage import Store
 
@@ -61,7 +61,10 @@ class TrackingActivities:
             )
         stored = await asyncio.to_thread(self._store.claim_parcel_events, req.carrier, req.tracking_number)
         try:
-            result = await client.track(req.tracking_number)
+            if req.courier is not None and takes_carrier(client):
+                result = await client.track(req.tracking_number, carrier=req.courier)
+            else:
+                result = await client.track(req.tracking_number)
         except CarrierError as exc:
             if stored:  # the carrier cannot answer now, but what it pushed earlier is news for the parcel
                 activity.logger.warning(

@@ -75,6 +75,14 @@ class Settings:
     easypost_webhook_secret: str = field(
         default_factory=lambda: _env("AFTERCARE_EASYPOST_WEBHOOK_SECRET", "sandbox-webhook-secret")
     )
+    aftership_base_url: str = ""
+    aftership_api_key: str = field(
+        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_API_KEY", "sandbox-key"), repr=False
+    )
+    aftership_webhook_secret: str = field(
+        default_factory=lambda: _env("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET", "sandbox-aftership-webhook-secret"),
+        repr=False,
+    )
     shippo_base_url: str = ""
     shippo_api_key: str = field(
         default_factory=lambda: _env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"), repr=False
@@ -141,6 +149,7 @@ class Settings:
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
             "easypost_base_url": _env("AFTERCARE_EASYPOST_BASE_URL", f"{sandbox}/easypost"),
+            "aftership_base_url": _env("AFTERCARE_AFTERSHIP_BASE_URL", f"{sandbox}/aftership"),
             "shippo_base_url": _env("AFTERCARE_SHIPPO_BASE_URL", f"{sandbox}/shippo"),
             "seventeentrack_base_url": _env("AFTERCARE_17TRACK_BASE_URL", f"{sandbox}/17track"),
             "twilio_base_url": _env("AFTERCARE_TWILIO_BASE_URL", f"{sandbox}/twilio"),

@@ -143,6 +143,8 @@ def secret_env(settings: Settings, *names: str) -> dict[str, str]:
     secrets = {
         "AFTERCARE_EASYPOST_API_KEY": settings.easypost_api_key,
         "AFTERCARE_EASYPOST_WEBHOOK_SECRET": settings.easypost_webhook_secret,
+        "AFTERCARE_AFTERSHIP_API_KEY": settings.aftership_api_key,
+        "AFTERCARE_AFTERSHIP_WEBHOOK_SECRET": settings.aftership_webhook_secret,
     }
     return {name: secrets[name] for name in names}
 
@@ -151,6 +153,7 @@ def connector_env(settings: Settings) -> dict[str, str]:
     """Where the children's connectors point, from this process's settings (so a changed Settings reaches them)."""
     return {
         "AFTERCARE_EASYPOST_BASE_URL": settings.easypost_base_url,
+        "AFTERCARE_AFTERSHIP_BASE_URL": settings.aftership_base_url,
         "AFTERCARE_SHIPPO_BASE_URL": settings.shippo_base_url,
         "AFTERCARE_17TRACK_BASE_URL": settings.seventeentrack_base_url,
         "AFTERCARE_TWILIO_BASE_URL": settings.twilio_base_url,
@@ -190,7 +193,13 @@ def plan_children(settings: Settings) -> list[Child]:
         arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
     ]
     # secrets travel in the environment, never on a command line that `ps` shows
-    easypost = secret_env(settings, "AFTERCARE_EASYPOST_API_KEY", "AFTERCARE_EASYPOST_WEBHOOK_SECRET")
+    easypost = secret_env(
+        settings,
+        "AFTERCARE_EASYPOST_API_KEY",
+        "AFTERCARE_EASYPOST_WEBHOOK_SECRET",
+        "AFTERCARE_AFTERSHIP_API_KEY",
+        "AFTERCARE_AFTERSHIP_WEBHOOK_SECRET",
+    )
     # The worker reads each merchant's Stripe key from the variable its policy names; the sandbox opens one
     # account per key it accepts (those, and any in AFTERCARE_SANDBOX_STRIPE_KEYS).
     merchant_keys = sandbox_stripe_keys(settings)

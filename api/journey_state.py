@@ -27,7 +27,7 @@ async def _parcel_state(client: Client, merchant_id: str, parcel: ParcelState) -
     ids = (
         [parcel.workflow_id]
         if parcel.workflow_id
-        else shipment_workflow_ids(merchant_id, parcel.carrier, parcel.tracking_number)
+        else shipment_workflow_ids(merchant_id, parcel.tracked_via, parcel.tracking_number)
     )
     for workflow_id in ids:
         try:

@@ -29,6 +29,7 @@ from temporalio.converter import DataConverter, decode_search_attributes
 from aftercare.histories import RecordedRun
 from aftercare.senders import read_sender
 from domain import DelayAlert, DelayKind
+from domain.carriers import carrier_name
 from storage import OutboxRow
 from workflows.models import FULFILLMENT_CHECK, SA_STAGE, JourneyState
 from workflows.shipment_tracking import SHIPMENT_PROGRESS_SIGNAL
@@ -130,7 +131,9 @@ class _RunReader:
         inp = await self.value(attrs.input.payloads) or {}
         if attrs.workflow_type.name == "ShipmentTracking":
             shipment = inp.get("shipment", {})
-            summary = f"tracking started for {shipment.get('carrier')} parcel {shipment.get('tracking_number')}"
+            carrier, provider = shipment.get("carrier"), shipment.get("provider")
+            via = f" via {carrier_name(provider)}" if provider and provider != carrier else ""
+            summary = f"tracking started for {carrier_name(carrier)} parcel {shipment.get('tracking_number')}{via}"
         else:
             order = inp.get("order", {})
             summary = (

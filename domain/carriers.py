@@ -58,6 +58,12 @@ _TABLE: list[tuple[CarrierInfo, tuple[str, ...]]] = [
 CARRIERS: dict[str, CarrierInfo] = {info.slug: info for info, _ in _TABLE}
 UNKNOWN_CARRIER = "other"
 
+TRACKING_PROVIDERS: tuple[str, ...] = ("17track", "aftership", "easypost", "shippo")
+PROVIDER_NAMES = {"aftership": "AfterShip", "easypost": "EasyPost", "shippo": "Shippo", "17track": "17TRACK"}
+"""The tracking providers Aftercare has a connector for (`connectors/carriers/<name>/`), by the name a policy's
+`tracking.provider`, a Shipment's `provider` and the push URL (`/v1/carriers/{provider}/events`) use. A shipment
+whose `carrier` is one of these and names no `provider` is of the old form: the carrier field named the provider."""
+
 _ALIASES: dict[str, str] = {}
 for _info, _spellings in _TABLE:
     for _spelling in (_info.slug.replace("_", " "), _info.name.lower(), *_spellings):
@@ -87,4 +93,6 @@ def carrier_name(slug: str | None) -> str:
     if not slug or slug == UNKNOWN_CARRIER:
         return "the carrier"
     info = CARRIERS.get(slug)
-    return info.name if info else slug.replace("_", " ").title()
+    if info is not None:
+        return info.name
+    return PROVIDER_NAMES.get(slug) or slug.replace("_", " ").title()  # an older parcel's carrier named its provider

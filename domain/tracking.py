@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.carriers import TRACKING_PROVIDERS, carrier_slug
+
 MAX_PARCEL_QUANTITY = 10_000  # as domain.orders.MAX_QUANTITY: no line holds more
 MAX_URL_LENGTH = 2048
 
@@ -113,6 +115,14 @@ class Shipment(BaseModel):
         """This parcel's tracking child for `merchant_id` (tracking numbers are unique per merchant only)."""
         return shipment_workflow_id(merchant_id, self.tracked_via, self.tracking_number)
 
+    def with_provider(self, default_provider: str) -> Shipment:
+        """This parcel with its tracking provider named: a shipment naming none gets `default_provider` (the
+        merchant's `tracking.provider`) and its carrier as our slug. The old form, a `carrier` that is a
+        provider's name (`carrier: easypost`), stays exactly as it is: same provider, same child id."""
+        if self.provider is not None or self.carrier in TRACKING_PROVIDERS:
+            return self
+        return self.model_copy(update={"provider": default_provider, "carrier": carrier_slug(self.carrier)})
+
 
 # Separates the parts of a tracking child's id. No merchant id, carrier or tracking number may contain it
 # (their patterns allow letters, digits and `._:-` at most), so every (merchant, carrier, tracking number)
@@ -158,10 +168,12 @@ def parcel_of_workflow_id(workflow_id: str) -> str | None:
 
 
 class PollRequest(BaseModel):
-    """Input of the `poll_carrier` activity."""
+    """Input of the `poll_carrier` activity. `carrier` is whom we ask (the parcel's `tracked_via`: its tracking
+    provider); `courier` the carrier that moves it, by our slug, where the provider needs it (AfterShip does)."""
 
     carrier: str
     tracking_number: str
+    courier: str | None = None
 
 
 class PollResult(BaseModel):

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from domain import Address, Channel, DelayKind, Order, ProviderTemplate, Step, TrackingStatus, check_locale
+from domain.carriers import TRACKING_PROVIDERS
 from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CALLBACK_SECRETS, PROVIDER_CREDENTIALS
 from policies.durations import Duration
 
@@ -319,8 +320,17 @@ MIN_POLL_INTERVAL = timedelta(seconds=10)  # a carrier API hammered in a loop he
 
 
 class Tracking(_Strict):
-    """How the carrier is polled when webhooks stay silent, and when tracking gives up."""
+    """Whom we ask about parcels, how they are polled when webhooks stay silent, and when tracking gives up."""
 
+    provider: str = Field(
+        default="easypost",
+        description=f"the tracking provider of parcels that name none: {', '.join(TRACKING_PROVIDERS)}",
+    )
+    webhook_secret_env: str | None = Field(
+        default=None,
+        description="the environment variable holding this merchant's own webhook secret at the provider; its "
+        "pushes then carry ?merchant_id=<merchant> (none: the process-wide AFTERCARE_<PROVIDER>_WEBHOOK_SECRET)",
+    )
     poll_every: Duration = Duration(2, "h")
     poll_backoff: float = Field(default=1.5, ge=1.0, le=10.0)
     poll_max_interval: Duration = Duration(12, "h")
@@ -328,6 +338,20 @@ class Tracking(_Strict):
         default=Duration(30, "d"), description="no carrier information this long after shipping: expired"
     )
     give_up_after: Duration = Field(default=Duration(90, "d"), description="retire tracking regardless")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v not in TRACKING_PROVIDERS:
+            raise ValueError(f"{v!r} is not a provider we can track through; valid: {', '.join(TRACKING_PROVIDERS)}")
+        return v
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v.replace("_", "").isalnum() or not v[0].isalpha() or v.upper() != v or len(v) > 128):
+            raise ValueError("must name an environment variable like ACME_AFTERSHIP_WEBHOOK_SECRET, not a secret value")
+        return v
 
     @model_validator(mode="after")
     def _calendar_only(self) -> Tracking:

@@ -78,6 +78,9 @@ async def serve(args: argparse.Namespace) -> None:
         stripe_api_keys=stripe_keys,
         stripe_state_file=None if args.memory_only else args.state_dir / "stripe.json",
         # the same variables (and defaults) the API and worker read (aftercare.settings)
+        aftership_api_keys=_keys_env("AFTERCARE_AFTERSHIP_API_KEY", "sandbox-key"),
+        aftership_webhook_secret=os.environ.get("AFTERCARE_AFTERSHIP_WEBHOOK_SECRET")
+        or "sandbox-aftership-webhook-secret",
         shippo_api_keys=_keys_env("AFTERCARE_SHIPPO_API_KEY", "shippo_test_sandbox"),
         shippo_webhook_secret=os.environ.get("AFTERCARE_SHIPPO_WEBHOOK_SECRET") or "sandbox-shippo-webhook-secret",
         seventeentrack_api_keys=_keys_env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"),
@@ -96,6 +99,7 @@ async def serve(args: argparse.Namespace) -> None:
         print(
             f"Aftercare sandbox\n"
             f"  EasyPost  {sandbox.easypost_base_url}  (webhooks -> {args.webhook_url})\n"
+            f"  AfterShip {sandbox.http_url}/aftership  (webhooks -> {state.push_url('aftership')})\n"
             f"  Shippo    {sandbox.shippo_base_url}  (webhooks -> {state.push_url('shippo')})\n"
             f"  17TRACK   {sandbox.seventeentrack_base_url}  (webhooks -> {state.push_url('17track')})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"

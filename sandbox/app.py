@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from sandbox import (
+    aftership,
     delivery_callbacks,
     easypost,
     outbox,
@@ -50,12 +51,13 @@ def create_app(state: SandboxState) -> FastAPI:
 
     app = FastAPI(
         title="Aftercare sandbox",
-        description="Stand-ins for EasyPost, Shippo, 17TRACK, WooCommerce, Twilio, Stripe, SendGrid, Postmark,"
-        " WhatsApp Cloud and an SMTP relay, each speaking the vendor's format.",
+        description="Stand-ins for EasyPost, AfterShip, Shippo, 17TRACK, WooCommerce, Twilio, Stripe, SendGrid, "
+        "Postmark, WhatsApp Cloud and an SMTP relay, each speaking the vendor's format.",
         lifespan=lifespan,
     )
     app.state.sandbox = state
     app.include_router(easypost.build_router(state, client))
+    app.include_router(aftership.build_router(state, client))
     app.include_router(shippo.build_router(state, client))
     app.include_router(seventeentrack.build_router(state, client))
     app.include_router(twilio.build_router(state, client))
@@ -77,6 +79,7 @@ def create_app(state: SandboxState) -> FastAPI:
             {
                 "ok": True,
                 "easypost": f"{state.http_url}/easypost",
+                "aftership": f"{state.http_url}/aftership",
                 "shippo": f"{state.http_url}/shippo",
                 "17track": f"{state.http_url}/17track",
                 "twilio": f"{state.http_url}/twilio",

@@ -1,9 +1,9 @@
 """The sandbox's memory kept on disk, so a restart of `aftercare up` still shows what was sent before it.
 
-What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-ins' trackers,
-their events and webhook deliveries, and its shipments (return labels). Stripe's state (payments,
-refunds) is left to `sandbox.stripe`; scripted failures and running scripts are test scaffolding and
-start empty.
+What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the carrier stand-ins' trackers
+(EasyPost's, AfterShip's, Shippo's, 17TRACK's), their events and webhook deliveries, and its shipments (return
+labels). Stripe's state (payments, refunds) is left to `sandbox.stripe`; scripted failures and running scripts
+are test scaffolding and start empty.
 
 One JSON file (`AFTERCARE_HOME/sandbox/state.json`, owner-only), written whole under a temporary name and
 renamed into place: a kill mid-write leaves the previous file. `keep_state` writes it whenever the state
@@ -28,7 +28,10 @@ log = logging.getLogger("sandbox.persistence")
 
 VERSION = 1
 STATE_FILE = "state.json"
-_PLAIN = ("texts", "events", "trackers", "tracker_ids", "shipments", "shippo_tracks", "seventeentrack_tracks")
+_PLAIN = (
+    "texts", "events", "trackers", "tracker_ids", "shipments", "aftership_trackings", "shippo_tracks",
+    "seventeentrack_tracks",
+)  # fmt: skip
 
 
 def default_state_dir() -> Path:

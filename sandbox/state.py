@@ -134,8 +134,13 @@ class SandboxState:
     easypost_fail_next: list[dict[str, Any]] = field(default_factory=list)
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # shp_ id -> Shipment JSON (return labels)
-    # Shippo (`sandbox.shippo`) and 17TRACK (`sandbox.seventeentrack`): their keys, the secrets their pushes are
-    # signed with (the settings' defaults), the parcels they follow, scripted failures
+    # AfterShip (`sandbox.aftership`), Shippo (`sandbox.shippo`) and 17TRACK (`sandbox.seventeentrack`): their
+    # keys, the secrets their pushes are signed with (the settings' defaults), the parcels they follow, scripted
+    # failures
+    aftership_api_keys: set[str] = field(default_factory=lambda: {"sandbox-key"})
+    aftership_webhook_secret: str = "sandbox-aftership-webhook-secret"
+    aftership_trackings: dict[str, dict[str, Any]] = field(default_factory=dict)  # "slug/number" -> Tracking JSON
+    aftership_fail_next: list[dict[str, Any]] = field(default_factory=list)
     shippo_api_keys: set[str] = field(default_factory=lambda: {"shippo_test_sandbox"})
     shippo_webhook_secret: str = "sandbox-shippo-webhook-secret"
     shippo_tracks: dict[str, dict[str, Any]] = field(default_factory=dict)  # "carrier/number" -> Track JSON
@@ -268,12 +273,14 @@ class SandboxState:
                 "seventeentrack_fail_next",
                 "stripe_fail_next",
                 "callbacks",
+                "aftership_fail_next",
             ):
                 getattr(self, name).clear()
             for mapping in (self.shipments, *(getattr(self, name) for name in STRIPE_KEPT)):
                 mapping.clear()
             self.stripe_in_flight.clear()
             self.trackers.clear()
+            self.aftership_trackings.clear()
             self.shippo_tracks.clear()
             self.seventeentrack_tracks.clear()
             self.tracker_ids.clear()

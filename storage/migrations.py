@@ -265,6 +265,12 @@ def _delivery_callbacks(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_messages_provider_message_id ON messages (provider_message_id)")
 
 
+def _shipment_providers(conn: Connection) -> None:
+    """Version 8 (issue 10): shipments.provider, the tracking provider beside the carrier the customer knows.
+    Existing rows keep NULL: their `carrier` names the provider, as it always did (`Shipment.tracked_via`)."""
+    conn.exec_driver_sql("ALTER TABLE shipments ADD COLUMN provider VARCHAR")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: merchants, customers, orders, shipments, tracking, outbox, suppressions", _baseline),
     Migration(2, "support console: api_tokens, audit_log, order search indexes", _support_console),
@@ -275,6 +281,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         7, "delivery callbacks: messages.delivery_status/_at/_detail, index on provider_message_id", _delivery_callbacks
     ),
+    Migration(8, "shipments.provider: the tracking provider beside the carrier", _shipment_providers),
 ]
 
 _VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation

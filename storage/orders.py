@@ -179,8 +179,8 @@ class OrdersStore(StoreBase):
         return False
 
     def find_shipment(self, carrier: str, tracking_number: str) -> list[tuple[str, str]]:
-        """(merchant_id, order_id) of every merchant's parcel with this carrier and number, by merchant:
-        where a carrier webhook goes. Empty when nobody registered it (yet)."""
+        """(merchant_id, order_id) of every merchant's parcel tracked via `carrier` (the provider) with this
+        number, by merchant: where a provider's webhook goes. Empty when nobody registered it (yet)."""
         with self.engine.begin() as conn:
             return shipment_owners(conn, carrier, tracking_number)
 
@@ -193,11 +193,17 @@ class OrdersStore(StoreBase):
         return [shipment_from_row(r) for r in rows]
 
 
-def shipment_owners(conn: Connection, carrier: str, tracking_number: str) -> list[tuple[str, str]]:
-    """(merchant_id, order_id) of every parcel with this carrier and number, by merchant."""
-    rows = conn.execute(
-        sa.select(SHIPMENTS.c.merchant_id, SHIPMENTS.c.order_id)
-        .where(SHIPMENTS.c.carrier == carrier, SHIPMENTS.c.tracking_number == tracking_number)
-        .order_by(SHIPMENTS.c.merchant_id)
-    ).all()
+def shipment_owners(
+    conn: Connection, provider: str, tracking_number: str, carrier: str | None = None
+) -> list[tuple[str, str]]:
+    """(merchant_id, order_id) of every parcel tracked via `provider` (its `provider`, or for older rows its
+    `carrier`) with this number, by merchant. With `carrier` (the provider named the parcel's carrier), a parcel
+    recorded with another carrier is not this one; a parcel recorded without a provider cannot be told apart."""
+    tracked_via = sa.func.coalesce(SHIPMENTS.c.provider, SHIPMENTS.c.carrier)
+    query = sa.select(SHIPMENTS.c.merchant_id, SHIPMENTS.c.order_id).where(
+        tracked_via == provider, SHIPMENTS.c.tracking_number == tracking_number
+    )
+    if carrier is not None:
+        query = query.where(sa.or_(SHIPMENTS.c.provider.is_(None), SHIPMENTS.c.carrier == carrier))
+    rows = conn.execute(query.order_by(SHIPMENTS.c.merchant_id)).all()
     return [(r.merchant_id, r.order_id) for r in rows]

@@ -128,6 +128,7 @@ class ShipmentRow(SQLModel, table=True):
     shipped_at: datetime | None = _ts(nullable=True)
     tracking_url: str | None = None
     created_at: datetime = _created()
+    provider: str | None = None  # the tracking provider (migration 8); NULL: `carrier` names it (older rows)
 
 
 class CarrierPayloadRow(SQLModel, table=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -60,14 +60,26 @@ class TrackingStore(StoreBase):
 
     # -- carrier webhooks ---------------------------------------------------------------------------
 
-    def record_carrier_push(self, carrier: str, body: bytes, events: Iterable[TrackingEvent]) -> PushRecorded:
+    def record_carrier_push(
+        self,
+        carrier: str,
+        body: bytes,
+        events: Iterable[TrackingEvent],
+        couriers: Mapping[str, str] | None = None,
+        merchant_id: str | None = None,
+    ) -> PushRecorded:
         """Keep one verified carrier webhook, in one transaction: the raw body once (by SHA-256, and only if
         it brought a scan we did not have), registered parcels' scans in tracking_events, and scans for
         tracking numbers nobody registered in unmatched_tracking_events, within `unmatched_limits`.
 
         A carrier repeating a push writes nothing. Returns every owner per tracking number (all merchants
-        with that carrier and number), so the caller can tell each parcel's tracking.
+        with that carrier and number), so the caller can tell each parcel's tracking. `carrier` is the tracking
+        provider the push came from; `couriers` (tracking number -> carrier slug), where the provider names the
+        carrier, leaves out parcels recorded with another carrier. With `merchant_id` (a push signed with that
+        merchant's own secret) only that merchant's parcels are touched, and nothing is kept for numbers it has
+        not registered: its word is not trusted for anyone else's parcel.
         """
+        couriers = couriers or {}
         events = [e for e in events if e.carrier == carrier]
         digest = hashlib.sha256(body).hexdigest()
         limits, now = self.unmatched_limits, utcnow()
@@ -78,7 +90,11 @@ class TrackingStore(StoreBase):
         new = 0
         with self._writer.begin() as conn:
             for number, parcel_events in sorted(by_number.items()):
-                owners[number] = shipment_owners(conn, carrier, number)
+                owners[number] = shipment_owners(conn, carrier, number, couriers.get(number))
+                if merchant_id is not None:
+                    owners[number] = [o for o in owners[number] if o[0] == merchant_id]
+                    if not owners[number]:
+                        continue
                 if owners[number]:
                     new += len(self._insert_events(conn, parcel_events, "webhook", digest, now))
                 else:
@@ -191,9 +207,8 @@ class TrackingStore(StoreBase):
 
     def tracking_events_for_order(self, merchant_id: str, order_id: str) -> list[TrackingEvent]:
         """Every stored scan of every parcel of an order, oldest first: the support console's timeline."""
-        parcel = sa.and_(
-            SHIPMENTS.c.carrier == EVENTS.c.carrier, SHIPMENTS.c.tracking_number == EVENTS.c.tracking_number
-        )
+        tracked_via = sa.func.coalesce(SHIPMENTS.c.provider, SHIPMENTS.c.carrier)
+        parcel = sa.and_(tracked_via == EVENTS.c.carrier, SHIPMENTS.c.tracking_number == EVENTS.c.tracking_number)
         return self._events(of_order(SHIPMENTS, merchant_id, order_id), join=(SHIPMENTS, parcel))
 
     def _events(

@@ -133,9 +133,13 @@ class Reordered(BaseModel):
 
 
 class ParcelState(BaseModel):
-    """One parcel as its tracking child sees it; also what the child reports to the order journey."""
+    """One parcel as its tracking child sees it; also what the child reports to the order journey.
+
+    `carrier` moves the parcel (our slug: what the customer is told); `provider` is whom we ask about it
+    (None in states recorded before providers were told apart, where `carrier` named the provider)."""
 
     carrier: str
+    provider: str | None = None
     tracking_number: str
     workflow_id: str | None = Field(
         default=None, description="its tracking child's id; None in states recorded before the `tenant-ids` patch"
@@ -152,6 +156,11 @@ class ParcelState(BaseModel):
     delays: list[DelayAlert] = Field(default_factory=list)
     messages: list[MessageOutcome] = Field(default_factory=list, description="what this parcel's child sent")
     final: bool = False
+
+    @property
+    def tracked_via(self) -> str:
+        """The tracking provider: its pushes and polls, and the tracking child's id, go by this name."""
+        return self.provider or self.carrier
 
 
 class PlannedAction(BaseModel):

@@ -195,11 +195,12 @@ class OrderJourney(SupportUpdates):
         """Run one parcel's tracking child to its end and keep its final word."""
         order, options = self._inp.order, self._inp.options
         if workflow.patched(PATCH_TENANT_IDS):  # an id per merchant, unambiguous (domain.shipment_workflow_id)
-            child_id = shipment_workflow_id(order.merchant_id, shipment.carrier, shipment.tracking_number)
+            child_id = shipment_workflow_id(order.merchant_id, shipment.tracked_via, shipment.tracking_number)
         else:
-            child_id = legacy_shipment_workflow_id(shipment.carrier, shipment.tracking_number)
+            child_id = legacy_shipment_workflow_id(shipment.tracked_via, shipment.tracking_number)
         parcel = ParcelState(
             carrier=shipment.carrier,
+            provider=shipment.provider,
             tracking_number=shipment.tracking_number,
             workflow_id=child_id,
             items=shipment.items,
@@ -357,7 +358,8 @@ class OrderJourney(SupportUpdates):
                 return
             exchange.replacement_tracking_number = shipment.tracking_number
         self._known_parcels.add(shipment.tracking_number)
-        self._new_shipments.append(shipment)
+        # a parcel naming no provider is tracked through the merchant's (old-form `carrier: easypost` stays as is)
+        self._new_shipments.append(shipment.with_provider(self._policy.tracking.provider))
 
     @workflow.signal(name=SHIPMENT_PROGRESS_SIGNAL)
     def shipment_progress(self, parcel: ParcelState) -> None:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingEvent,
         TrackingStatus,
     )
+    from domain.carriers import carrier_name
     from policies.durations import Duration
     from workflows.messenger import Messenger
     from workflows.models import (
@@ -70,6 +71,7 @@ class ShipmentTracking:
             if carry
             else ParcelState(
                 carrier=inp.shipment.carrier,
+                provider=inp.shipment.provider,
                 tracking_number=inp.shipment.tracking_number,
                 items=inp.shipment.items,
                 exchange_id=inp.shipment.exchange_id,
@@ -99,7 +101,7 @@ class ShipmentTracking:
         dropped: a legacy child id (`shipment-{carrier}-{number}`) can be reached for a different parcel."""
         parcel = self._parcel
         self._inbox.extend(
-            e for e in events if e.carrier == parcel.carrier and e.tracking_number == parcel.tracking_number
+            e for e in events if e.carrier == parcel.tracked_via and e.tracking_number == parcel.tracking_number
         )
 
     @workflow.signal
@@ -176,16 +178,22 @@ class ShipmentTracking:
         try:
             result = await workflow.execute_activity(
                 POLL_CARRIER,
-                PollRequest(carrier=self._parcel.carrier, tracking_number=self._parcel.tracking_number),
+                self._poll_request(),
                 result_type=PollResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=POLL_RETRY,
-                summary=f"poll {self._parcel.carrier} {self._parcel.tracking_number}",
+                summary=f"poll {self._parcel.tracked_via} {self._parcel.tracking_number}",
             )
             events = list(result.events)
         except ActivityError:
             events = []  # carrier unreachable or does not know the parcel yet: try again later
         return [e for e in events if e.event_id not in self._seen]
+
+    def _poll_request(self) -> PollRequest:
+        """Ask the provider; a provider that must know the carrier (AfterShip) is told it."""
+        parcel = self._parcel
+        courier = parcel.carrier if parcel.provider is not None else None
+        return PollRequest(carrier=parcel.tracked_via, tracking_number=parcel.tracking_number, courier=courier)
 
     async def _apply(self, events: list[TrackingEvent]) -> None:
         """Fold new scans into the parcel; send the messages status changes call for."""
@@ -413,6 +421,7 @@ class ShipmentTracking:
         return {
             "shipment": {
                 "carrier": parcel.carrier,
+                "carrier_name": carrier_name(parcel.carrier),  # "shipped with UPS", never the provider's name
                 "tracking_number": parcel.tracking_number,
                 "tracking_url": tracking_url,
                 "status": parcel.status.value,

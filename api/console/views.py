@@ -40,9 +40,10 @@ from domain import (
     TrackingStatus,
     journey_id,
 )
+from domain.carriers import carrier_name
 from domain.delivery import DeliveryStatus
 from storage import OutboxRow
-from workflows.models import JourneyState
+from workflows.models import JourneyState, ParcelState
 from workflows.support_rules import money, refunded_quantities
 
 log = logging.getLogger("aftercare.api.console")
@@ -107,13 +108,24 @@ def message_entry(message: MessageOutcome, outbox: OutboxRow | None = None) -> S
     return StoryEntry(message.at, "message", f"{what} — skipped: {why}", detail, "skipped", "muted")
 
 
-def tracking_entry(event: TrackingEvent) -> StoryEntry:
+def parcel_label(carrier: str, provider: str | None) -> str:
+    """`UPS via AfterShip`: the carrier the customer knows, and (for support) whom we ask about the parcel."""
+    return (
+        f"{carrier_name(carrier)} via {carrier_name(provider)}"
+        if provider and provider != carrier
+        else carrier_name(carrier)
+    )
+
+
+def tracking_entry(event: TrackingEvent, parcel: ParcelState | None = None) -> StoryEntry:
+    """One scan; `parcel` (the journey's record of it) names its carrier, the scan only the provider it came from."""
     tone = {TrackingStatus.DELIVERED: "ok", TrackingStatus.EXCEPTION: "bad", TrackingStatus.ATTEMPT_FAILED: "warn"}
     words = STATUS_WORDS.get(event.status, event.status.value)
     if event.exception_reason is not None:
         words += f" ({event.exception_reason.value})"
     detail = " · ".join(p for p in (event.description, event.location) if p)
-    title = f"Parcel {event.tracking_number} ({event.carrier}): {words}"
+    who = parcel_label(parcel.carrier, parcel.provider) if parcel else carrier_name(event.carrier)
+    title = f"Parcel {event.tracking_number} ({who}): {words}"
     return StoryEntry(
         event.occurred_at,
         "tracking",
@@ -165,7 +177,8 @@ def order_story(
             badge="placed",
         )
     ]
-    entries += [tracking_entry(e) for e in events]
+    parcels = {p.tracking_number: p for p in state.parcels} if state is not None else {}
+    entries += [tracking_entry(e, parcels.get(e.tracking_number)) for e in events]
     entries += [audit_entry(a) for a in audit]
     if state is not None:
         entries += [message_entry(m, rows.get(m.idempotency_key)) for m in state.messages]

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.auth import SESSION_COOKIE, session_actor
+from api.console.views import parcel_label
 from api.console.words import CHANNEL_WORDS, REASON_WORDS, STATUS_WORDS, relative, utc
 from domain import Actor
 
@@ -29,6 +30,7 @@ TOKEN_HINT = "an admin creates one with `aftercare token create`"
 
 TEMPLATES.env.filters["utc"] = utc
 TEMPLATES.env.filters["ago"] = relative
+TEMPLATES.env.globals["parcel_label"] = parcel_label  # "UPS via AfterShip"
 TEMPLATES.env.globals["STATUS_WORDS"] = STATUS_WORDS
 TEMPLATES.env.globals["REASON_WORDS"] = REASON_WORDS
 TEMPLATES.env.globals["CHANNEL_WORDS"] = CHANNEL_WORDS

@@ -1,12 +1,24 @@
-"""Carriers' webhooks: `POST /v1/carriers/{carrier}/events`, proved by the carrier's signature, not a token.
+"""Tracking providers' webhooks: `POST /v1/carriers/{provider}/events`, proved by the provider's signature.
+
+The path names the tracking provider (easypost, aftership...). Its pushes are verified with the process-wide
+secret (`AFTERCARE_<PROVIDER>_WEBHOOK_SECRET`), or, for a push carrying `?merchant_id=`, with the secret in the
+environment variable that merchant's policy names (`tracking.webhook_secret_env`): such a push speaks for that
+merchant's parcels only. An unknown merchant, or one whose secret is not set, is refused exactly like a bad
+signature (it is checked against a secret nobody has), so the answer says nothing of who exists.
 
 Scans of parcels we know are passed to their tracking; scans of numbers nobody registered yet are kept
-(bounded, expiring) for the parcel's tracking to claim when it starts.
+(bounded, expiring) for the parcel's tracking to claim when it starts. Where the provider names the parcel's
+carrier (AfterShip's courier slug), a parcel recorded with another carrier is not this one.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import logging
+import os
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from pydantic import BaseModel
@@ -15,9 +27,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
-from connectors.carriers.base import QueryVerifiedWebhooks, WebhookError
+from connectors.carriers.base import CourierAware, QueryVerifiedWebhooks, WebhookError
 from domain import TrackingEvent, shipment_workflow_ids
 from workflows.shipment_tracking import ShipmentTracking
+
+log = logging.getLogger("aftercare.api")
 
 WEBHOOK_EVENTS = Counter("aftercare_carrier_events_total", "Carrier webhook events", ["carrier", "outcome"])
 
@@ -31,25 +45,34 @@ class EventsAccepted(BaseModel):
     unmatched: list[str]
 
 
+MerchantParam = Annotated[str | None, Query(max_length=64, description="whose own webhook secret signed this push")]
+
+
 @router.post("/{carrier}/events", status_code=202, response_model=EventsAccepted)
-async def carrier_events(carrier: str, request: Request, svc: ServicesDep) -> EventsAccepted:
-    """A carrier's webhook. Known parcels' journeys are told; unknown tracking numbers are kept for later."""
+async def carrier_events(
+    carrier: str, request: Request, svc: ServicesDep, merchant_id: MerchantParam = None
+) -> EventsAccepted:
+    """A tracking provider's webhook. Known parcels' journeys are told; unknown tracking numbers are kept for later."""
     client = svc.carriers.get(carrier)
     if client is None:
         raise ApiError(404, "unknown_carrier", f"no carrier {carrier!r}; known: {', '.join(svc.carriers)}")
     body = await request.body()
+    secret = None if merchant_id is None else merchant_secret(svc, carrier, merchant_id)
     try:
         if isinstance(client, QueryVerifiedWebhooks):  # Shippo: a `?token=` in the URL may stand for a signature
-            events = client.parse_webhook_with_query(body, request.headers, request.query_params)
-        else:
+            events = client.parse_webhook_with_query(body, request.headers, request.query_params, secret)
+        elif secret is None:
             events = client.parse_webhook(body, request.headers)
+        else:
+            events = client.parse_webhook(body, request.headers, secret)
     except WebhookError as err:
         WEBHOOK_EVENTS.labels(carrier, "refused").inc()
         status = 401 if "signature" in str(err).lower() else 400
         raise ApiError(status, "bad_webhook", str(err)) from err
+    couriers = client.pushed_carriers(body) if isinstance(client, CourierAware) else {}
     # One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of
     # numbers nobody registered yet, which the parcel's tracking claims when it starts.
-    recorded = await run_in_threadpool(svc.store.record_carrier_push, carrier, body, events)
+    recorded = await run_in_threadpool(svc.store.record_carrier_push, carrier, body, events, couriers, merchant_id)
     matched: list[str] = []
     unmatched: list[str] = []
     for tracking_number, owners in recorded.owners.items():
@@ -57,11 +80,28 @@ async def carrier_events(carrier: str, request: Request, svc: ServicesDep) -> Ev
             unmatched.append(tracking_number)
             continue
         parcel_events = [e for e in events if e.tracking_number == tracking_number]
-        for merchant_id, _order_id in owners:
-            await signal_parcel(svc, merchant_id, carrier, tracking_number, parcel_events)
+        for owner, _order_id in owners:
+            await signal_parcel(svc, owner, carrier, tracking_number, parcel_events)
         matched.append(tracking_number)
     WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
     return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
+
+
+def merchant_secret(svc: Services, provider: str, merchant_id: str) -> str | None:
+    """The webhook secret `merchant_id`'s pushes are checked with: its own (the variable its policy names), ours
+    when its policy names none, and for an unknown merchant or an unset variable one nobody has (so the answer is
+    the bad signature's)."""
+    loaded = svc.policies.get(merchant_id)
+    if loaded is None:
+        return secrets.token_hex(32)
+    variable = loaded.policy.tracking.webhook_secret_env
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        log.error("%s push for merchant %s: its webhook secret variable %s is not set", provider, merchant_id, variable)
+        return secrets.token_hex(32)
+    return value
 
 
 async def signal_parcel(

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -29,6 +29,8 @@ from api.journey_state import read_journey_state
 from api.services import Services
 from api.updates import OrderRef, resolve_order
 from domain import Order, Role, Shipment
+from domain.carriers import TRACKING_PROVIDERS, carrier_slug
+from policies.schema import Tracking
 from storage.repository import ShipmentConflictError
 from workflows.models import JourneyInput, JourneyState, Reordered, ReviewSubmitted
 from workflows.order_journey import OrderJourney
@@ -49,6 +51,15 @@ class OrderAccepted(BaseModel):
     created: bool
     policy_hash: str
     variants: list[str]
+
+
+class ShipmentRequest(Shipment):
+    """A parcel as a store sends it: `carrier` as the store names it ("UPS", "Royal Mail", or a provider's name
+    in the older form `carrier: easypost`), `provider` optional (the merchant's `tracking.provider` if not given)."""
+
+    carrier: str = Field(  # free text here; a slug once normalised
+        min_length=1, max_length=64, description="the carrier moving the parcel as the store names it (UPS, DHL...)"
+    )
 
 
 class ShipmentAccepted(BaseModel):
@@ -146,7 +157,7 @@ async def order_state(order_id: str, svc: ServicesDep, actor: Staff, merchant_id
 @router.post("/{order_id}/shipments", status_code=201, response_model=ShipmentAccepted)
 async def create_shipment(
     order_id: str,
-    shipment: Shipment,
+    request: ShipmentRequest,
     response: Response,
     svc: ServicesDep,
     actor: Intake,
@@ -154,16 +165,20 @@ async def create_shipment(
 ) -> ShipmentAccepted:
     """A parcel left the warehouse: track it. The same parcel again changes nothing (200).
 
-    An exchange's replacement names its exchange (`exchange_id`, from the exchange's result)."""
+    The parcel is tracked through its `provider`, else the merchant's `tracking.provider`; its carrier is kept as
+    our slug (`UPS` -> `ups`) for what the customer is told. An exchange's replacement names its exchange
+    (`exchange_id`, from the exchange's result)."""
     ref = await resolve_order(svc, order_id, merchant_id, actor)
     merchant, oid = ref.merchant_id, ref.order_id
     order = await run_in_threadpool(svc.store.get_order, merchant, oid)
     assert order is not None
-    if shipment.carrier not in svc.carriers:  # its tracking could never poll: refuse, do not store
+    shipment = with_provider(svc, order, request)
+    if shipment.tracked_via not in svc.carriers:  # its tracking could never poll: refuse, do not store
+        what = f"provider {shipment.provider!r}" if shipment.provider else f"carrier {shipment.carrier!r}"
         raise ApiError(
             422,
             "unknown_carrier",
-            f"carrier {shipment.carrier!r} is not one we can track; valid: {', '.join(sorted(svc.carriers))}",
+            f"{what} is not one we can track through; valid: {', '.join(sorted(svc.carriers))}",
         )
     if shipment.exchange_id is not None:
         await check_exchange(svc, ref, shipment.exchange_id)
@@ -195,6 +210,25 @@ async def create_shipment(
         tracking_workflow_id=shipment.workflow_id(merchant),
         created=created,
     )
+
+
+def with_provider(svc: Services, order: Order, request: ShipmentRequest) -> Shipment:
+    """The parcel as we track it: its provider named (the merchant's by default) and its carrier as our slug; the
+    older form (`carrier: easypost`, no provider) stays exactly as it was. A carrier that leaves no slug is a 422."""
+    fields = request.model_dump()
+    if request.provider is None and (request.carrier in svc.carriers or request.carrier in TRACKING_PROVIDERS):
+        fields["carrier"] = request.carrier
+    else:
+        loaded = svc.policies.get(order.merchant_id)
+        default = (loaded.policy.for_order(order).tracking if loaded else Tracking()).provider
+        fields["carrier"], fields["provider"] = carrier_slug(request.carrier), request.provider or default
+    try:
+        return Shipment.model_validate(fields)
+    except ValidationError as err:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ApiError(
+            422, "invalid_request", f"carrier {request.carrier!r} gives no usable carrier: {problem}"
+        ) from err
 
 
 async def check_exchange(svc: Services, ref: OrderRef, exchange_id: str) -> None:

@@ -1,6 +1,6 @@
 """Carrier connectors (tracking providers), one package each, and the registry the activities look them up in.
 
-`easypost`, `shippo` and `seventeentrack` (name `17track`) track parcels of many carriers. A provider that
+`easypost`, `aftership`, `shippo` and `seventeentrack` (name `17track`) track parcels of many carriers. A provider that
 also makes return labels satisfies `ReturnLabelMaker` (EasyPost does).
 """
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.carriers.base import CarrierClient, CarrierError, ReturnLabelMaker, WebhookError
+from connectors.carriers.aftership import AfterShipCarrier
+from connectors.carriers.base import CarrierClient, CarrierError, CourierAware, ReturnLabelMaker, WebhookError
 from connectors.carriers.easypost import EasyPostCarrier
 from connectors.carriers.seventeentrack import SeventeenTrackCarrier
 from connectors.carriers.shippo import ShippoCarrier
@@ -19,6 +20,9 @@ def build_carriers(
     easypost_api_key: str,
     easypost_webhook_secret: str,
     *,
+    aftership_base_url: str = "",
+    aftership_api_key: str = "",
+    aftership_webhook_secret: str = "",
     shippo_base_url: str = "",
     shippo_api_key: str = "",
     shippo_webhook_secret: str = "",
@@ -27,12 +31,14 @@ def build_carriers(
     seventeentrack_webhook_secret: str = "",
     http: httpx.AsyncClient | None = None,
 ) -> dict[str, CarrierClient]:
-    """Every configured provider by its `name` (what a Shipment's provider says); the shell passes settings in.
+    """Every configured tracking provider by its `name` (a Shipment's `tracked_via`); the shell passes settings in.
 
-    Shippo and 17TRACK join when their base URL is given (the settings always give one: the sandbox's)."""
+    AfterShip, Shippo and 17TRACK join when their base URL is given (the settings always give one: the sandbox's)."""
     carriers: list[CarrierClient] = [
         EasyPostCarrier(easypost_base_url, easypost_api_key, easypost_webhook_secret, http=http),
     ]
+    if aftership_base_url:
+        carriers.append(AfterShipCarrier(aftership_base_url, aftership_api_key, aftership_webhook_secret, http=http))
     if shippo_base_url:
         carriers.append(ShippoCarrier(shippo_base_url, shippo_api_key, shippo_webhook_secret, http=http))
     if seventeentrack_base_url:
@@ -45,8 +51,10 @@ def build_carriers(
 
 
 __all__ = [
+    "AfterShipCarrier",
     "CarrierClient",
     "CarrierError",
+    "CourierAware",
     "EasyPostCarrier",
     "ReturnLabelMaker",
     "SeventeenTrackCarrier",

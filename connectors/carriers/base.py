@@ -5,8 +5,9 @@ Some carriers also make return labels (`ReturnLabelMaker`); the returns activity
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 
@@ -32,11 +33,39 @@ class WebhookError(ValueError):
 
 
 class CarrierClient(Protocol):
+    """A tracking provider (`name`: easypost, aftership...). `secret` in `parse_webhook` replaces the process-wide
+    webhook secret for a merchant whose policy names its own (`tracking.webhook_secret_env`)."""
+
     name: str
 
     async def track(self, tracking_number: str) -> PollResult: ...
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]: ...
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], secret: str | None = None
+    ) -> list[TrackingEvent]: ...
+
+
+class TracksByCarrier(Protocol):
+    """A provider that registers a parcel under its carrier (AfterShip, Shippo, 17TRACK): `carrier` is our slug."""
+
+    async def track(self, tracking_number: str, carrier: str | None = None) -> PollResult: ...
+
+
+def takes_carrier(client: CarrierClient) -> TypeGuard[TracksByCarrier]:
+    """Whether `client.track` takes the parcel's carrier (`track(number, carrier=slug)`); EasyPost detects it."""
+    return "carrier" in inspect.signature(client.track).parameters
+
+
+@runtime_checkable
+class CourierAware(Protocol):
+    """A provider whose pushes name the parcel's carrier (AfterShip's courier slug): a parcel recorded with
+    another carrier is not the one a push is about."""
+
+    name: str
+
+    def pushed_carriers(self, body: bytes) -> dict[str, str]:
+        """tracking number -> our carrier slug, of a push already verified by `parse_webhook`."""
+        ...
 
 
 @runtime_checkable
@@ -45,7 +74,7 @@ class QueryVerifiedWebhooks(Protocol):
     signature header (Shippo's self-generated `?token=`): the push endpoint hands it the query too."""
 
     def parse_webhook_with_query(
-        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], secret: str | None = None
     ) -> list[TrackingEvent]: ...
 
 

@@ -49,7 +49,9 @@ def build(store: Store, temporal: FakeTemporal, max_body_bytes: int = DEFAULT_MA
         store=store,
         temporal=temporal,  # type: ignore[arg-type]
         policies=load_policy_dir(BUNDLED_DIR),
-        carriers=build_carriers("http://127.0.0.1:9", "test-key", "test-secret"),
+        carriers=build_carriers(
+            "http://127.0.0.1:9", "test-key", "test-secret", aftership_base_url="http://127.0.0.1:9/aftership"
+        ),
         task_queue="intake-tests",
     )
     return create_app(services, max_body_bytes=max_body_bytes)

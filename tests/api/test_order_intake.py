@@ -132,14 +132,48 @@ async def test_a_valid_shipment_is_accepted(api: httpx.AsyncClient, store: Store
     assert [s.tracking_number for s in store.list_shipments(MERCHANT, placed)] == ["EZ1000000001"]
 
 
-async def test_a_carrier_we_cannot_track_is_refused_listing_the_valid_ones(
+async def test_a_provider_we_cannot_track_through_is_refused_listing_the_valid_ones(
     api: httpx.AsyncClient, store: Store, temporal: FakeTemporal, placed: str
 ) -> None:
-    response = await api.post(f"/v1/orders/{placed}/shipments", json={"carrier": "pigeon", "tracking_number": "P1234"})
+    body = {"carrier": "UPS", "provider": "pigeon", "tracking_number": "P1234"}
+    response = await api.post(f"/v1/orders/{placed}/shipments", json=body)
     assert response.status_code == 422
     assert response.json()["error"] == "unknown_carrier"
-    assert "carrier 'pigeon'" in response.json()["message"] and "valid: easypost" in response.json()["message"]
+    assert "provider 'pigeon'" in response.json()["message"]
+    assert "valid: aftership, easypost" in response.json()["message"]
     assert store.list_shipments(MERCHANT, placed) == [] and temporal.signals == []
+
+
+async def test_a_carrier_named_as_the_store_names_it_is_tracked_through_the_merchants_provider(
+    api: httpx.AsyncClient, store: Store, placed: str
+) -> None:
+    response = await api.post(f"/v1/orders/{placed}/shipments", json={"carrier": "UPS", "tracking_number": "1Z999AA1"})
+    assert response.status_code == 201, response.text
+    assert response.json()["tracking_workflow_id"] == f"shipment~{MERCHANT}~easypost~1Z999AA1"
+    [shipment] = store.list_shipments(MERCHANT, placed)
+    assert (shipment.carrier, shipment.provider) == ("ups", "easypost")
+
+
+async def test_the_older_form_naming_the_provider_as_carrier_is_kept_as_it_was(
+    api: httpx.AsyncClient, store: Store, placed: str
+) -> None:
+    body = {"carrier": "easypost", "tracking_number": "EZ1000000009"}
+    response = await api.post(f"/v1/orders/{placed}/shipments", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["tracking_workflow_id"] == f"shipment~{MERCHANT}~easypost~EZ1000000009"
+    [shipment] = store.list_shipments(MERCHANT, placed)
+    assert (shipment.carrier, shipment.provider) == ("easypost", None)
+
+
+async def test_a_named_provider_tracks_the_parcel_with_its_carrier_kept_for_the_customer(
+    api: httpx.AsyncClient, store: Store, placed: str
+) -> None:
+    body = {"carrier": "Royal Mail", "provider": "aftership", "tracking_number": "RM123456785GB"}
+    response = await api.post(f"/v1/orders/{placed}/shipments", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["tracking_workflow_id"] == f"shipment~{MERCHANT}~aftership~RM123456785GB"
+    [shipment] = store.list_shipments(MERCHANT, placed)
+    assert (shipment.carrier, shipment.provider) == ("royal_mail", "aftership")
 
 
 @pytest.mark.parametrize(

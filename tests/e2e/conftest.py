@@ -166,6 +166,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
             "AFTERCARE_SMTP_PORT": str(sandbox.smtp_port),
             "AFTERCARE_TWILIO_BASE_URL": sandbox.twilio_base_url,
             "AFTERCARE_EASYPOST_BASE_URL": sandbox.easypost_base_url,
+            "AFTERCARE_AFTERSHIP_BASE_URL": f"{sandbox.http_url}/aftership",
             "AFTERCARE_STRIPE_BASE_URL": sandbox.stripe_base_url,
             "E2E_STRIPE_SECRET_KEY": next(iter(sandbox.state.stripe_api_keys)),  # the e2e merchant's account
             "AFTERCARE_HOME": str(tmp_path),

@@ -146,8 +146,8 @@ UNKNOWN_KEYS = {
     "without_a_close_match_lists_the_valid_ones": (
         HEADER + "tracking:\n  frequency: 2h\n",
         [
-            f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: poll_every, poll_backoff, "
-            f"poll_max_interval, expire_after, give_up_after"
+            f"{FILE}:7:3: tracking.frequency: unknown key 'frequency'; valid keys: provider, webhook_secret_env, "
+            f"poll_every, poll_backoff, poll_max_interval, expire_after, give_up_after"
         ],
     ),
     "inside_a_variant_override_at_its_own_line": (
@@ -464,3 +464,20 @@ def test_policy_locale_and_an_overlong_timezone_are_refused_at_load_time() -> No
     ]
     (problem,) = problems(f"merchant: {{id: acme, name: Acme, timezone: {'A' * 300}}}\n")
     assert "merchant.timezone" in problem and "is not a time zone" in problem  # raised OSError before
+
+
+def test_tracking_provider_is_one_we_have_a_connector_for() -> None:
+    [problem] = problems(HEADER + "tracking:\n  provider: pigeon\n")
+    assert problem.endswith(
+        "tracking.provider: 'pigeon' is not a provider we can track through; "
+        "valid: 17track, aftership, easypost, shippo"
+    )
+
+
+def test_a_merchants_webhook_secret_is_named_by_variable_never_pasted() -> None:
+    [problem] = problems(HEADER + "tracking:\n  provider: aftership\n  webhook_secret_env: s3cr3t-value\n")
+    assert "tracking.webhook_secret_env: must name an environment variable" in problem
+    text = HEADER + "tracking:\n  provider: aftership\n  webhook_secret_env: ACME_AFTERSHIP_SECRET\n"
+    loaded = load_policy_text(textwrap.dedent(text), FILE)
+    assert loaded.policy.tracking.provider == "aftership"
+    assert loaded.policy.tracking.webhook_secret_env == "ACME_AFTERSHIP_SECRET"

@@ -887,3 +887,30 @@ async def test_two_merchants_track_the_same_number_each_in_its_own_child(
     ]
     assert acme_state.stage is Stage.IN_TRANSIT
     assert [p.workflow_id for p in acme_state.parcels] == ["shipment~acme~easypost~SAME1001"]
+
+
+# --- tracking provider vs carrier -----------------------------------------------------------------
+
+
+async def test_a_parcel_naming_only_its_carrier_is_tracked_through_the_merchants_provider(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The `shipment_created` path (a store's fulfillment): a UPS parcel with no provider is tracked through the
+    merchant's `tracking.provider`, under a child id naming the provider, and the customer is told UPS."""
+    t0 = await next_monday_10utc(time_skipping_env)
+    policy = make_policy(tracking={"provider": "aftership", "poll_every": "1h", "poll_backoff": 1.0})
+    async with scenario(time_skipping_env) as sc:
+        await sc.start(make_order(t0), policy)
+        await sc.advance_to(t0 + D)
+        await sc.ship(Shipment(carrier="ups", tracking_number="1Z0000AS01", shipped_at=t0 + D))
+        delivered = t0 + 2 * D + Q
+        await sc.advance_to(delivered)
+        await sc.webhook(scan("1Z0000AS01", TrackingStatus.DELIVERED, delivered, carrier="aftership"))
+        state = await sc.finish()
+
+    [parcel] = state.parcels
+    assert (parcel.carrier, parcel.provider, parcel.status) == ("ups", "aftership", TrackingStatus.DELIVERED)
+    assert parcel.workflow_id == "shipment~acme~aftership~1Z0000AS01"
+    shipped = next(r for r in sc.provider.requests.values() if r.step.value == "shipped")
+    assert shipped.context["shipment"]["carrier_name"] == "UPS"
+    assert ("delivered", "email", EMAIL, delivered) in sc.sent()

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.carriers.easypost.units import map_status
+from connectors.carriers.easypost.units import STATUS_MAP, map_status
+from connectors.carriers.unknown_codes import note_unknown
 from domain import Address, PollResult, ReturnLabelRequest, TrackingEvent
 
 
@@ -62,6 +63,8 @@ def tracker_to_result(tracker: Mapping[str, Any], carrier: str = "easypost") -> 
         if occurred is None:
             continue  # a scan without a time cannot be ordered or deduplicated; EasyPost always sends one
         status, reason = map_status(detail.get("status"), detail.get("status_detail"))
+        if str(detail.get("status") or "unknown").lower() not in STATUS_MAP:
+            note_unknown(carrier, str(detail.get("status")))  # logged and counted; mapped to unknown
         raw_code = "/".join(str(detail.get(k)) for k in ("status", "status_detail") if detail.get(k))
         events.append(
             TrackingEvent(

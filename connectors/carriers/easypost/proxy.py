@@ -120,9 +120,10 @@ class EasyPostCarrier:
         created = label_created_at(shipment)
         return ReturnLabel(carrier=self.name, tracking_number=tracking_code, label_url=label_url, created_at=created)
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]:
-        """Verify an EasyPost webhook and return every event of the tracker it carries."""
-        result = webhook.tracker_of(body, headers, self._webhook_secret)
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str], secret: str | None = None) -> list[TrackingEvent]:
+        """Verify an EasyPost webhook (with `secret`, a merchant's own, else ours) and return every event of the
+        tracker it carries."""
+        result = webhook.tracker_of(body, headers, self._webhook_secret if secret is None else secret)
         if result.get("id") and result.get("tracking_code"):
             self._tracker_ids[str(result["tracking_code"])] = str(result["id"])
         return tracker_to_result(result, self.name).events

@@ -109,15 +109,16 @@ class ShippoCarrier:
             raise CarrierError("Shippo answered with something that is not a Track", retryable=True)
         return body
 
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingEvent]:
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str], secret: str | None = None) -> list[TrackingEvent]:
         """Verify a Shippo push by its `Shippo-Auth-Signature` header and return the Track's events."""
-        return self.parse_webhook_with_query(body, headers, {})
+        return self.parse_webhook_with_query(body, headers, {}, secret)
 
     def parse_webhook_with_query(
-        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+        self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], secret: str | None = None
     ) -> list[TrackingEvent]:
-        """Verify a Shippo push (signature header, or `?token=` in the URL) and return the Track's events."""
-        track = webhook.track_of(body, headers, self._webhook_secret, query)
+        """Verify a Shippo push (signature header, or `?token=` in the URL; with `secret`, a merchant's own, else
+        ours) and return the Track's events."""
+        track = webhook.track_of(body, headers, self._webhook_secret if secret is None else secret, query)
         number = str(track["tracking_number"])
         if track.get("carrier"):
             self._carriers[number] = str(track["carrier"])
