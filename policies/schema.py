@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -31,7 +32,7 @@ from pydantic import (
 
 from domain import Address, Channel, DelayKind, Order, ProviderTemplate, Step, TrackingStatus, check_locale
 from domain.carriers import TRACKING_PROVIDERS
-from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CREDENTIALS
+from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CALLBACK_SECRETS, PROVIDER_CREDENTIALS
 from policies.durations import Duration
 
 
@@ -106,13 +107,12 @@ class Merchant(_Strict):
     )
 
 
-def env_var_names(v: dict[str, str], example: str) -> dict[str, str]:
-    """`credentials_env` values must be environment variable names: a secret pasted there is refused."""
+def env_var_names(v: dict[str, str], example: str, field: str = "credentials_env") -> dict[str, str]:
+    """`credentials_env` (and `webhook_secret_env`) values must be environment variable names: a secret pasted
+    there is refused."""
     for key, name in v.items():
         if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name or len(name) > 128:
-            raise ValueError(
-                f"credentials_env.{key} must name an environment variable like {example}, not a secret value"
-            )
+            raise ValueError(f"{field}.{key} must name an environment variable like {example}, not a secret value")
     return v
 
 
@@ -140,18 +140,27 @@ class ChannelConfig(_Strict):
     templates: dict[Step, ProviderTemplate] = Field(
         default_factory=dict, description="step -> approved WhatsApp template (name, language, parameters)"
     )
+    webhook_secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="the merchant's own provider account's delivery callback secret: name -> environment variable "
+        "on the API (sendgrid: public_key; postmark: user, password; twilio: auth_token, by default credentials_env's; "
+        "whatsapp_cloud: app_secret, verify_token). Its callbacks then carry ?merchant_id=<merchant> and are checked "
+        "with it",
+    )
 
-    @field_validator("credentials_env")
+    @field_validator("credentials_env", "webhook_secret_env")
     @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return env_var_names(v, "TWILIO_AUTH_TOKEN")
+    def _env_names(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return env_var_names(v, "TWILIO_AUTH_TOKEN", info.field_name or "credentials_env")
 
     @model_serializer(mode="wrap")
     def _without_empty_templates(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No templates, no key: a policy that names none keeps the content hash it had before they existed."""
+        """No templates (or callback secrets), no key: a policy that names none keeps the content hash it had
+        before they existed."""
         data: dict[str, Any] = handler(self)
-        if not self.templates:
-            data.pop("templates", None)
+        for name in ("templates", "webhook_secret_env"):
+            if not getattr(self, name):
+                data.pop(name, None)
         return data
 
 
@@ -227,6 +236,21 @@ class Defaults(_Strict):
         "have been due and still go out; older ones are skipped as `stale`, not sent late in a flood. "
         "null: send everything, however late",
     )
+    resend_unconfirmed: Literal["transactional", "never"] = Field(
+        default="transactional",
+        description="a send a crash left unconfirmed is settled by asking the provider where it offers a message "
+        "lookup (Twilio, Postmark); when the provider says it never got the message, `transactional` sends a "
+        "transactional step again under the same key, `never` leaves it sent-unconfirmed. Marketing steps are "
+        "never sent again",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_resend(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The default `resend_unconfirmed` is left out: a policy that does not change it keeps its content hash."""
+        data: dict[str, Any] = handler(self)
+        if self.resend_unconfirmed == "transactional":
+            data.pop("resend_unconfirmed", None)
+        return data
 
 
 class StepConfig(_Strict):
@@ -531,6 +555,15 @@ def _provider_problems(channel: Channel, config: ChannelConfig) -> list[str]:
             f"{where}.credentials_env: {config.provider} needs {', '.join(missing)} too (or name no variables"
             " to use the worker's own credentials)"
         )
+    secrets = PROVIDER_CALLBACK_SECRETS[config.provider]
+    problems.extend(
+        f"{where}.webhook_secret_env.{key}: {config.provider} callbacks are verified with "
+        f"{', '.join(secrets) or 'nothing (it sends none)'}; not {key!r}"
+        for key in config.webhook_secret_env
+        if key not in secrets
+    )
+    if config.webhook_secret_env and (missing := [k for k in secrets if k not in config.webhook_secret_env]):
+        problems.append(f"{where}.webhook_secret_env: {config.provider} callbacks need {', '.join(missing)} too")
     if config.templates and channel is not Channel.WHATSAPP:
         problems.append(f"{where}.templates: only the whatsapp channel sends provider templates")
     for step, template in config.templates.items():

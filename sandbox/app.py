@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from sandbox import (
     aftership,
+    delivery_callbacks,
     easypost,
     outbox,
     postmark,
@@ -59,12 +60,13 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(aftership.build_router(state, client))
     app.include_router(shippo.build_router(state, client))
     app.include_router(seventeentrack.build_router(state, client))
-    app.include_router(twilio.build_router(state))
+    app.include_router(twilio.build_router(state, client))
     app.include_router(stripe.build_router(state))
     app.include_router(woocommerce.build_router(state, client))
-    app.include_router(sendgrid.build_router(state))
-    app.include_router(postmark.build_router(state))
-    app.include_router(whatsapp_cloud.build_router(state))
+    app.include_router(sendgrid.build_router(state, client))
+    app.include_router(postmark.build_router(state, client))
+    app.include_router(whatsapp_cloud.build_router(state, client))
+    app.include_router(delivery_callbacks.build_router(state))
     app.include_router(outbox.build_router(state))
 
     @app.get("/", include_in_schema=False)
