@@ -5,9 +5,14 @@ Order of work for a request (its `idempotency_key` names the outbox row):
 1. claim the outbox row (insert-or-get on the unique key);
 2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
 3. a row left in 'sending' -> a previous attempt died during the provider call, and the provider
-   may have accepted the message. We do NOT resend: the row becomes sent-unconfirmed and the outcome
-   says so. For customer messages, never twice beats at-least-once: a missing "your parcel shipped"
-   costs little, a duplicated one (or a duplicated review request) costs trust;
+   may have accepted the message. Never twice beats at-least-once: a missing "your parcel shipped" costs
+   little, a duplicated one (or a duplicated review request) costs trust. So we settle it (`_settle`):
+   where the sender can look the message up at its provider (`MessageLookup`: Twilio, Postmark), we ask;
+   found -> sent, confirmed, with the provider's id; the provider says it never got it -> a transactional
+   step whose policy allows it (`defaults.resend_unconfirmed`, carried as `req.resend_unconfirmed`) is
+   sent again under the same key, once (compare-and-set on the attempt count); anything else (no lookup,
+   the lookup failed or could not tell, a marketing step) -> sent-unconfirmed, never resent, and a
+   provider's delivery callback may still confirm it;
 4. skip, with a reason, when there is no recipient, the recipient is suppressed (a marketing message
    also when the address only takes no marketing: a spam complaint, see storage.deliveries), or a marketing
    message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
@@ -45,13 +50,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.senders import SenderBook, outgoing_template
 from activities.templates import TemplateError, TemplateRenderer
-from connectors.messaging.base import MessageSender, MessagingError, OutgoingMessage
+from connectors.messaging.base import MessageLookup, MessageSender, MessagingError, OutgoingMessage
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason
 from storage import OutboxRow, OutboxStatus, Store, SuppressionReason
 from storage.repository import effective_marketing
 
 UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
 UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
+CONFIRMED_BY_LOOKUP = "confirmed by {provider}'s message lookup after an interrupted attempt"
+RESENT = "sent again: {provider} had no record of it after an interrupted attempt"
 PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
 
 
@@ -188,8 +195,7 @@ class MessagingActivities:
         if done is not None:
             return done
         if row.status is OutboxStatus.SENDING:
-            activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
-            return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
+            return await self._settle(req, row)
 
         skip = await self._skip_decision(req)
         if skip is not None:
@@ -205,29 +211,41 @@ class MessagingActivities:
             )
 
         try:
-            rendered = await asyncio.to_thread(self._renderer.render, req.step, req.channel, req.locale, req.context)
+            message = await self._compose(req)
         except TemplateError as exc:
             await asyncio.to_thread(self._store.mark_failed, key, f"template: {exc}")
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
-
-        assert req.recipient is not None  # skip_decision returned no_address otherwise
-        message = OutgoingMessage(
-            channel=req.channel,
-            recipient=req.recipient.strip(),
-            sender=req.sender or "",  # empty: the connector uses its configured default
-            text=rendered.text,
-            subject=rendered.subject,
-            html=rendered.html,
-            idempotency_key=key,
-            template=outgoing_template(req.template, req.context),
-        )
 
         if await asyncio.to_thread(self._store.mark_sending, key) is None:
             # Another attempt moved the row first (e.g. a timed-out attempt still running).
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
             return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+        return await self._deliver(req, sender, message)
 
+    async def _compose(self, req: MessageRequest) -> OutgoingMessage:
+        """The rendered message for the provider (raises TemplateError). Rendering is pure: an attempt that
+        settles an interrupted one composes the very message the interrupted attempt sent."""
+        rendered = await asyncio.to_thread(self._renderer.render, req.step, req.channel, req.locale, req.context)
+        assert req.recipient is not None  # skip_decision returned no_address otherwise
+        return OutgoingMessage(
+            channel=req.channel,
+            recipient=req.recipient.strip(),
+            sender=req.sender or "",  # empty: the connector uses its configured default
+            text=rendered.text,
+            subject=rendered.subject,
+            html=rendered.html,
+            idempotency_key=req.idempotency_key,
+            template=outgoing_template(req.template, req.context),
+            # its own account's credentials: its callbacks are checked with its own secret (api.callback_tenancy)
+            callback_merchant=req.merchant_id if req.credentials_env else None,
+        )
+
+    async def _deliver(
+        self, req: MessageRequest, sender: MessageSender, message: OutgoingMessage, detail: str = ""
+    ) -> MessageOutcome:
+        """Call the provider for a row this attempt moved to 'sending', and record what it answered."""
+        key = req.idempotency_key
         failure: MessagingError | None = None
         try:
             receipt = await sender.send(message)
@@ -235,13 +253,13 @@ class MessagingActivities:
             # Out of the except block, and without the address: what is raised from here is logged with
             # its traceback by the worker, and a chained original would name the recipient again.
             failure = exc.without_recipient(message.recipient)
-        # Any other exception leaves the row 'sending': the retry records it as sent-unconfirmed.
+        # Any other exception leaves the row 'sending': the retry settles it (`_settle`).
         if failure is not None:
             provider = getattr(sender, "provider", type(sender).__name__)
             return await self._provider_failed(req, message.recipient, provider, failure)
 
         sent = await asyncio.to_thread(
-            self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at)
+            self._store.mark_sent, key, receipt.provider_message_id, _aware(receipt.accepted_at), detail
         )
         if sent is None:  # cannot happen unless the row was changed by hand meanwhile
             current = await asyncio.to_thread(self._store.get_message, key)
@@ -251,6 +269,52 @@ class MessagingActivities:
         outcome = recorded_outcome(sent)
         assert outcome is not None
         return outcome
+
+    async def _settle(self, req: MessageRequest, row: OutboxRow) -> MessageOutcome:
+        """A row an earlier attempt left 'sending' (it died during the provider call): confirmed when the
+        provider has the message, sent again once when the provider says it never got it and the step may be
+        resent, else recorded as sent-unconfirmed. Never sent twice when the provider has it."""
+        key = req.idempotency_key
+        try:
+            sender = self._senders.sender_for(req)
+        except MessagingError:
+            sender = None
+        if not isinstance(sender, MessageLookup) or not (req.recipient or "").strip():
+            activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
+            return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
+        provider = getattr(sender, "provider", type(sender).__name__)
+        try:
+            message = await self._compose(req)
+            found = await sender.lookup(message, _aware(row.updated_at))
+        except (TemplateError, MessagingError) as exc:
+            why = exc.without_recipient(req.recipient or "") if isinstance(exc, MessagingError) else exc
+            activity.logger.warning("message %s left 'sending'; %s's lookup could not tell: %s", key, provider, why)
+            return await self._unconfirmed(
+                key, f"{UNCONFIRMED_INTERRUPTED}; {provider}'s message lookup could not tell: {why}"
+            )
+        if found is not None:
+            activity.logger.info("message %s left 'sending' was found at %s: confirmed", key, provider)
+            confirmed = await asyncio.to_thread(
+                self._store.mark_sent, key, found.provider_message_id, _aware(found.accepted_at),
+                CONFIRMED_BY_LOOKUP.format(provider=provider),
+            )  # fmt: skip
+            return await self._finish(confirmed, key)
+        if effective_marketing(req) or not req.resend_unconfirmed:
+            why = "a marketing step" if effective_marketing(req) else "the policy's resend_unconfirmed is never"
+            return await self._unconfirmed(
+                key, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
+            )
+        skip = await self._skip_decision(req)  # the address may have been suppressed since
+        if skip is not None:
+            return await self._skip(key, *skip)
+        if await asyncio.to_thread(self._store.mark_resending, key, row.attempts) is None:
+            current = await asyncio.to_thread(self._store.get_message, key)
+            assert current is not None
+            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+        activity.logger.warning(
+            "message %s: %s has no record of it after an interrupted attempt; sending again", key, provider
+        )
+        return await self._deliver(req, sender, message, RESENT.format(provider=provider))
 
     async def _skip_decision(self, req: MessageRequest) -> tuple[SkipReason, str] | None:
         if req.recipient is None or not req.recipient.strip():

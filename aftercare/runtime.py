@@ -164,6 +164,7 @@ def build_senders(settings: Settings, http: Any = None) -> Any:
         postmark_base_url=settings.postmark_base_url,
         whatsapp_base_url=settings.whatsapp_base_url,
         whatsapp_version=settings.whatsapp_api_version,
+        public_base_url=settings.public_base_url,
     )
     build = partial(build_sender, endpoints=endpoints, http=http)
     credentials = default_credentials(settings)

@@ -22,6 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from aftercare.callback_keys import callback_env
 from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
@@ -206,6 +207,8 @@ def plan_children(settings: Settings) -> list[Child]:
     merchant_keys = sandbox_stripe_keys(settings)
     listed = [k.strip() for k in os.environ.get("AFTERCARE_SANDBOX_STRIPE_KEYS", "").split(",") if k.strip()]
     sandbox_keys = {"AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([*merchant_keys.values(), *listed]))}
+    # the sandbox signs messaging delivery callbacks as the API checks them
+    sandbox_callbacks, api_callbacks = callback_env(settings)
     # fmt: off
     return [
         Child(
@@ -235,7 +238,7 @@ def plan_children(settings: Settings) -> list[Child]:
             logs / "sandbox.log",
             # signs webhooks as the API checks them, opens a Stripe account per key, keeps its state (outbox,
             # trackers, Stripe's payments) under AFTERCARE_HOME/sandbox across restarts
-            env=easypost | shopify | sandbox_keys | {"AFTERCARE_HOME": str(settings.home)},
+            env=easypost | shopify | sandbox_keys | sandbox_callbacks | {"AFTERCARE_HOME": str(settings.home)},
         ),
         Child(
             "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | merchant_keys
@@ -244,7 +247,7 @@ def plan_children(settings: Settings) -> list[Child]:
             "api",
             [py, "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
             logs / "api.log",
-            env=connector_env(settings) | easypost | shopify,  # checks the carrier and store webhooks' signatures
+            env=connector_env(settings) | easypost | shopify | api_callbacks,  # checks the webhooks' signatures
         ),
     ]
     # fmt: on

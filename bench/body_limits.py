@@ -51,7 +51,7 @@ def serve(port: int, mode: str, db: str, token_file: str) -> None:
     Path(token_file).write_text(store.create_api_token("bench", Role.MERCHANT, merchant_id="demo").token)
     services = Services(
         store=store,
-        temporal=SimpleNamespace(),  # type: ignore[arg-type]
+        temporal=SimpleNamespace(),  # type: ignore[arg-type]  # no Temporal: refused bodies never reach it
         policies=load_policy_dir(BUNDLED_DIR),
         carriers=build_carriers("http://127.0.0.1:9", "k", "s"),
         task_queue="bench",

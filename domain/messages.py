@@ -114,6 +114,9 @@ class MessageRequest(AddressedMessage):
     provider: str | None = None
     credentials_env: dict[str, str] = Field(default_factory=dict)
     template: ProviderTemplate | None = Field(default=None, description="approved template (WhatsApp Cloud)")
+    # The policy's defaults.resend_unconfirmed for this step: may a send a crash left unconfirmed go out again
+    # when the provider says it never got it? Never for marketing steps (the activity checks that too).
+    resend_unconfirmed: bool = False
 
 
 class MessageOutcome(BaseModel):
@@ -165,3 +168,12 @@ PROVIDER_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "whatsapp_cloud": (("access_token",), ("phone_number_id",)),
 }
 """Per provider: the credentials it needs and those it may take (keys of a channel's `credentials_env`)."""
+
+PROVIDER_CALLBACK_SECRETS: dict[str, tuple[str, ...]] = {
+    "smtp": (),
+    "sendgrid": ("public_key",),  # the Signed Event Webhook's verification key (base64 DER)
+    "postmark": ("user", "password"),  # the basic auth pair in the webhook URL
+    "twilio": ("auth_token",),  # the account's auth token (default: the channel's credentials_env.auth_token)
+    "whatsapp_cloud": ("app_secret", "verify_token"),  # the Meta app's secret (signs), its webhook's verify token
+}
+"""Per provider: what verifies its delivery callbacks (keys of a channel's `webhook_secret_env`), all needed."""

@@ -19,8 +19,6 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -29,16 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from domain import Address, Channel, DelayKind, Order, ProviderTemplate, Step, TrackingStatus, check_locale
+from domain import Address, Channel, DelayKind, Order, Step, TrackingStatus, check_locale
 from domain.carriers import TRACKING_PROVIDERS
-from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CREDENTIALS
+from policies.channels import ChannelConfig, Payments, provider_problems
 from policies.durations import Duration
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo in a policy must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from policies.strict import Strict as _Strict
 
 
 class Weekday(StrEnum):
@@ -104,75 +97,6 @@ class Merchant(_Strict):
             description="URL templates; {order_id}, {sku}, {tracking_number} are filled in where known",
         )
     )
-
-
-def env_var_names(v: dict[str, str], example: str) -> dict[str, str]:
-    """`credentials_env` values must be environment variable names: a secret pasted there is refused."""
-    for key, name in v.items():
-        if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name or len(name) > 128:
-            raise ValueError(
-                f"credentials_env.{key} must name an environment variable like {example}, not a secret value"
-            )
-    return v
-
-
-TEMPLATE_CONTEXT_ROOTS = ("merchant", "customer", "order", "shipment", "delay", "item", "reorder", "links",
-                          "refund", "exchange")  # fmt: skip
-"""What a WhatsApp template parameter may read: the top-level names of a message's template context."""
-
-
-class ChannelConfig(_Strict):
-    """How a channel is reached. Credentials are env var *names*; the values never live in YAML.
-
-    No `credentials_env`: the worker's process-wide credentials for the provider (its AFTERCARE_* or
-    TWILIO_* variables). `templates` (WhatsApp): the approved template each step sends, which the
-    WhatsApp Cloud API requires for every step that uses the channel.
-    """
-
-    provider: Literal["smtp", "sendgrid", "postmark", "twilio", "whatsapp_cloud"]
-    sender: str = Field(
-        description="From address for email, E.164 number or service id for SMS/WhatsApp through Twilio, "
-        "the phone number ID for the WhatsApp Cloud API"
-    )
-    credentials_env: dict[str, str] = Field(
-        default_factory=dict, description="credential name -> environment variable that holds it"
-    )
-    templates: dict[Step, ProviderTemplate] = Field(
-        default_factory=dict, description="step -> approved WhatsApp template (name, language, parameters)"
-    )
-
-    @field_validator("credentials_env")
-    @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return env_var_names(v, "TWILIO_AUTH_TOKEN")
-
-    @model_serializer(mode="wrap")
-    def _without_empty_templates(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No templates, no key: a policy that names none keeps the content hash it had before they existed."""
-        data: dict[str, Any] = handler(self)
-        if not self.templates:
-            data.pop("templates", None)
-        return data
-
-
-class Payments(_Strict):
-    """Where this merchant's customers paid, and the environment variable holding the merchant's own key.
-
-    Each merchant refunds with its own account's key, so a payment of another account is not found
-    there and cannot be refunded. Like a channel's, the credentials are env var *names*, never values.
-    """
-
-    provider: Literal["stripe"] = "stripe"
-    credentials_env: dict[Literal["secret_key"], str] = Field(
-        description="secret_key -> the environment variable that holds this merchant's Stripe secret key"
-    )
-
-    @field_validator("credentials_env")
-    @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        if "secret_key" not in v:
-            raise ValueError("credentials_env needs secret_key: the environment variable with the Stripe secret key")
-        return env_var_names(v, "ACME_STRIPE_SECRET_KEY")
 
 
 SHOP_DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
@@ -293,6 +217,21 @@ class Defaults(_Strict):
         "have been due and still go out; older ones are skipped as `stale`, not sent late in a flood. "
         "null: send everything, however late",
     )
+    resend_unconfirmed: Literal["transactional", "never"] = Field(
+        default="transactional",
+        description="a send a crash left unconfirmed is settled by asking the provider where it offers a message "
+        "lookup (Twilio, Postmark); when the provider says it never got the message, `transactional` sends a "
+        "transactional step again under the same key, `never` leaves it sent-unconfirmed. Marketing steps are "
+        "never sent again",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_resend(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The default `resend_unconfirmed` is left out: a policy that does not change it keeps its content hash."""
+        data: dict[str, Any] = handler(self)
+        if self.resend_unconfirmed == "transactional":
+            data.pop("resend_unconfirmed", None)
+        return data
 
 
 class StepConfig(_Strict):
@@ -563,7 +502,7 @@ def channel_problems(channels: Mapping[Channel, ChannelConfig], steps: Steps) ->
     if not channels:
         return problems
     for channel, config in channels.items():
-        problems.extend(_provider_problems(channel, config))
+        problems.extend(provider_problems(channel, config))
     for step_name in Steps.model_fields:
         step: StepConfig = getattr(steps, step_name)
         if not step.enabled:
@@ -585,36 +524,6 @@ def channel_problems(channels: Mapping[Channel, ChannelConfig], steps: Steps) ->
                 f"steps.{step_name}.channels uses 'whatsapp' through whatsapp_cloud, which sends approved templates"
                 f" only: add channels.whatsapp.templates.{step_name}: {{name: <template>, language: <code>}}"
             )
-    return problems
-
-
-def _provider_problems(channel: Channel, config: ChannelConfig) -> list[str]:
-    where = f"channels.{channel.value}"
-    allowed = CHANNEL_PROVIDERS[channel]
-    if config.provider not in allowed:
-        return [f"{where}.provider: {config.provider!r} cannot send {channel.value}; choose {', '.join(allowed)}"]
-    problems: list[str] = []
-    required, optional = PROVIDER_CREDENTIALS[config.provider]
-    known = (*required, *optional)
-    unknown = [key for key in config.credentials_env if key not in known]
-    problems.extend(
-        f"{where}.credentials_env.{key}: {config.provider} takes {', '.join(known) or 'no credentials'}; not {key!r}"
-        for key in unknown
-    )
-    if config.credentials_env and not unknown and (missing := [k for k in required if k not in config.credentials_env]):
-        problems.append(
-            f"{where}.credentials_env: {config.provider} needs {', '.join(missing)} too (or name no variables"
-            " to use the worker's own credentials)"
-        )
-    if config.templates and channel is not Channel.WHATSAPP:
-        problems.append(f"{where}.templates: only the whatsapp channel sends provider templates")
-    for step, template in config.templates.items():
-        problems.extend(
-            f"{where}.templates.{step.value}.parameters: {path!r} is not in the message's context; it starts"
-            f" with one of {', '.join(TEMPLATE_CONTEXT_ROOTS)}"
-            for path in template.parameters
-            if path.split(".", 1)[0] not in TEMPLATE_CONTEXT_ROOTS
-        )
     return problems
 
 

@@ -18,7 +18,7 @@ from aftercare.logs import configure_logging
 from sandbox.persistence import default_state_dir
 from sandbox.runner import DEFAULT_WEBHOOK_SECRET, DEFAULT_WEBHOOK_URL, run_sandbox
 from sandbox.shopify import DEMO_SHOP
-from sandbox.state import SandboxState
+from sandbox.state import POSTMARK_WEBHOOK_PASSWORD, POSTMARK_WEBHOOK_USER, WHATSAPP_APP_SECRET, SandboxState
 
 
 def _int_env(name: str, default: int) -> int:
@@ -93,6 +93,11 @@ async def serve(args: argparse.Namespace) -> None:
         seventeentrack_api_keys=_keys_env("AFTERCARE_17TRACK_API_KEY", "sandbox-17track-key"),
         seventeentrack_webhook_secret=os.environ.get("AFTERCARE_17TRACK_WEBHOOK_SECRET")
         or "sandbox-17track-security-key",
+        # delivery callbacks: signed as the API checks them (Twilio's with the token each message was sent with)
+        sendgrid_signing_key=os.environ.get("AFTERCARE_SANDBOX_SENDGRID_SIGNING_KEY", ""),
+        postmark_webhook_user=os.environ.get("AFTERCARE_POSTMARK_WEBHOOK_USER") or POSTMARK_WEBHOOK_USER,
+        postmark_webhook_password=os.environ.get("AFTERCARE_POSTMARK_WEBHOOK_PASSWORD") or POSTMARK_WEBHOOK_PASSWORD,
+        whatsapp_app_secret=os.environ.get("AFTERCARE_WHATSAPP_APP_SECRET") or WHATSAPP_APP_SECRET,
     )
     if shopify_secret := os.environ.get("SHOPIFY_DEMO_WEBHOOK_SECRET"):  # the demo shop signs as the API checks
         state.shopify_secrets[DEMO_SHOP] = shopify_secret
@@ -107,6 +112,7 @@ async def serve(args: argparse.Namespace) -> None:
             f"  Shippo    {sandbox.shippo_base_url}  (webhooks -> {state.push_url('shippo')})\n"
             f"  17TRACK   {sandbox.seventeentrack_base_url}  (webhooks -> {state.push_url('17track')})\n"
             f"  Twilio    {sandbox.twilio_base_url}\n"
+            f"  Messaging delivery callbacks -> {state.callback_url('{provider}')}\n"
             f"  Stripe    {sandbox.stripe_base_url}\n"
             f"  SMTP      {sandbox.smtp_host}:{sandbox.smtp_port}\n"
             f"  Outbox    {sandbox.outbox_url}\n"

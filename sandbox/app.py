@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sandbox import (
     aftership,
+    delivery_callbacks,
     easypost,
     outbox,
     postmark,
@@ -61,12 +62,13 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(aftership.build_router(state, client))
     app.include_router(shippo.build_router(state, client))
     app.include_router(seventeentrack.build_router(state, client))
-    app.include_router(twilio.build_router(state))
+    app.include_router(twilio.build_router(state, client))
     app.include_router(stripe.build_router(state))
     app.include_router(woocommerce.build_router(state, client))
-    app.include_router(sendgrid.build_router(state))
-    app.include_router(postmark.build_router(state))
-    app.include_router(whatsapp_cloud.build_router(state))
+    app.include_router(sendgrid.build_router(state, client))
+    app.include_router(postmark.build_router(state, client))
+    app.include_router(whatsapp_cloud.build_router(state, client))
+    app.include_router(delivery_callbacks.build_router(state))
     app.include_router(shopify.build_router(state, client))
     app.include_router(outbox.build_router(state))
 

@@ -3,7 +3,9 @@
 `POST /postmark/email` with `X-Postmark-Server-Token` (any token that was not revoked). A valid request
 answers 200 `{"To", "SubmittedAt", "MessageID", "ErrorCode": 0, "Message": "OK"}`; errors come back as
 Postmark sends them: `{"ErrorCode", "Message"}` (401 for the token, 422 for the message, 429, 500). What
-was sent shows in the outbox as an email. Controls: see `vendor_controls`.
+was sent shows in the outbox as an email. `GET /postmark/messages/outbound` is the Outbound message search
+(`count`, `offset`, `recipient`, `messagestream`, one `metadata_<name>=<value>`), answered in Postmark's shape
+over what this server's token sent. Controls: see `vendor_controls`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import json
 import re
 import uuid
 from email.utils import parseaddr
+from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.delivery_callbacks import postmark_requests, schedule
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
 from sandbox.vendor_controls import (
     answer_late,
@@ -73,7 +78,31 @@ def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
     return None
 
 
-def build_router(state: SandboxState) -> APIRouter:
+def outbound_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """One sent message as the Outbound message search lists it."""
+    body = entry["body"]
+    name, address = parseaddr(body["To"])
+    return {
+        "Tag": body.get("Tag") or "",
+        "MessageID": entry["message_id"],
+        "MessageStream": str(body.get("MessageStream") or "outbound"),
+        "To": [{"Email": address, "Name": name or None}],
+        "Cc": [],
+        "Bcc": [],
+        "Recipients": [address],
+        "ReceivedAt": entry.get("submitted_at"),
+        "From": body["From"],
+        "Subject": body.get("Subject") or "",
+        "Attachments": [],
+        "Status": "Sent",
+        "TrackOpens": False,
+        "TrackLinks": "None",
+        "Metadata": body.get("Metadata") or {},
+        "Sandboxed": False,
+    }
+
+
+def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     @router.post("/postmark/email", tags=["postmark"])
@@ -111,7 +140,8 @@ def build_router(state: SandboxState) -> APIRouter:
             return invalid
         message_id = str(uuid.uuid4())
         submitted = utcnow()
-        record(state, VENDOR, {"message_id": message_id, "credential": credential_hint(token), "body": body})
+        record(state, VENDOR, {"message_id": message_id, "credential": credential_hint(token), "body": body,
+                               "submitted_at": submitted.isoformat()})  # fmt: skip
         state.add_email(
             ReceivedEmail(
                 id=state.next_email_id(),
@@ -129,6 +159,7 @@ def build_router(state: SandboxState) -> APIRouter:
                          "Metadata": json.dumps(body.get("Metadata") or {}), "Server token": credential_hint(token)},
             )
         )  # fmt: skip
+        schedule(state, client, VENDOR, partial(postmark_requests, state, message_id=message_id, body=body))
         await answer_late(failure)
         return JSONResponse(
             {
@@ -139,6 +170,32 @@ def build_router(state: SandboxState) -> APIRouter:
                 "Message": "OK",
             }
         )
+
+    @router.get("/postmark/messages/outbound", tags=["postmark"])
+    async def search_outbound(request: Request) -> JSONResponse:
+        token = request.headers.get("x-postmark-server-token", "")
+        if not token or is_revoked(state, VENDOR, token):
+            return postmark_error(401, 10, "The Server Token you provided in the X-Postmark-Server-Token request"
+                                  " header was invalid. Please verify that you are using a valid token.")  # fmt: skip
+        params = request.query_params
+        try:
+            count, offset = int(params.get("count", "")), int(params.get("offset", ""))
+        except ValueError:
+            return postmark_error(422, 300, "The 'count' and 'offset' parameters are required numbers.")
+        if not 0 < count <= 500 or offset < 0 or count + offset > 10000:
+            return postmark_error(422, 300, "Count must be 1-500, and count + offset at most 10,000.")
+        meta = [(k.removeprefix("metadata_"), v) for k, v in params.items() if k.startswith("metadata_")]
+        with state.lock:
+            sent = list(reversed(state.api_requests.get(VENDOR, [])))
+        found = [
+            outbound_summary(entry)
+            for entry in sent
+            if entry["credential"] == credential_hint(token)
+            and (not params.get("recipient") or parseaddr(entry["body"]["To"])[1] == params["recipient"])
+            and (str(entry["body"].get("MessageStream") or "outbound") == params.get("messagestream", "outbound"))
+            and all((entry["body"].get("Metadata") or {}).get(name) == value for name, value in meta)
+        ]
+        return JSONResponse({"TotalCount": len(found), "Messages": found[offset : offset + count]})
 
     router.include_router(build_controls(state, VENDOR))
     return router

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from sandbox.delivery_callbacks import schedule, sendgrid_requests
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
 from sandbox.vendor_controls import (
     answer_late,
@@ -94,7 +97,7 @@ def _content(body: dict[str, Any], kind: str) -> str | None:
     )
 
 
-def build_router(state: SandboxState) -> APIRouter:
+def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     @router.post("/sendgrid/v3/mail/send", tags=["sendgrid"])
@@ -132,6 +135,7 @@ def build_router(state: SandboxState) -> APIRouter:
                          "Custom args": json.dumps(body.get("custom_args") or {}), "API key": credential_hint(key)},
             )
         )  # fmt: skip
+        schedule(state, client, VENDOR, partial(sendgrid_requests, state, message_id=message_id, body=body))
         await answer_late(failure)
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 

@@ -103,6 +103,13 @@ class SinkedWebhook:
         }
 
 
+# What the messaging stand-ins sign their delivery callbacks with unless told otherwise (`python -m sandbox` reads
+# the same variables the API does; the embedded stack hands both the same values).
+POSTMARK_WEBHOOK_USER = "sandbox-postmark"
+POSTMARK_WEBHOOK_PASSWORD = "sandbox-postmark-webhook-password"
+WHATSAPP_APP_SECRET = "sandbox-whatsapp-app-secret"
+
+
 @dataclass
 class SandboxState:
     """The memory of every stand-in. Reset with `reset()`; clear the outbox with `clear_outbox()`."""
@@ -164,6 +171,18 @@ class SandboxState:
     api_fail_next: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     api_refused: dict[str, set[str]] = field(default_factory=dict)  # recipients the vendor will not take
     api_revoked_keys: dict[str, set[str]] = field(default_factory=dict)
+    # Messaging vendors' delivery callbacks (sandbox/delivery_callbacks.py): what signs them (the settings' values
+    # in the embedded stack), where they go, what the next ones say, and what was posted
+    sendgrid_signing_key: str = field(default="", repr=False)  # base64 DER PKCS#8 P-256; empty: made on first use
+    sendgrid_private_key: Any = field(default=None, repr=False)
+    postmark_webhook_user: str = POSTMARK_WEBHOOK_USER
+    postmark_webhook_password: str = field(default=POSTMARK_WEBHOOK_PASSWORD, repr=False)
+    whatsapp_app_secret: str = field(default=WHATSAPP_APP_SECRET, repr=False)
+    twilio_auth_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # AccountSid -> token it sent with
+    callback_urls: dict[str, str] = field(default_factory=dict)  # provider -> where its callbacks go
+    callbacks_enabled: bool = True
+    callback_next: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
     # Shopify (a shop that sends its webhooks to us; sandbox/shopify.py)
     shopify_webhook_url: str = ""  # empty: the API of `webhook_url`, at /v1/webhooks/shopify
     shopify_secrets: dict[str, str] = field(
@@ -194,6 +213,14 @@ class SandboxState:
         if provider in self.push_urls:
             return self.push_urls[provider]
         return self.webhook_url.replace("/carriers/easypost/", f"/carriers/{provider}/")
+
+    def callback_url(self, provider: str) -> str:
+        """Where a messaging `provider`'s delivery callbacks go: its own URL if set, else the API's
+        `/v1/providers/{provider}/events` beside the carrier webhook URL, else that URL as is (a sink)."""
+        if provider in self.callback_urls:
+            return self.callback_urls[provider]
+        head, found, _ = self.webhook_url.partition("/v1/carriers/")
+        return f"{head}/v1/providers/{provider}/events" if found else self.webhook_url
 
     def add_email(self, email: ReceivedEmail) -> None:
         with self.lock:
@@ -256,6 +283,7 @@ class SandboxState:
                 "shippo_fail_next",
                 "seventeentrack_fail_next",
                 "stripe_fail_next",
+                "callbacks",
                 "aftership_fail_next",
                 "shopify_deliveries",
             ):
@@ -274,6 +302,7 @@ class SandboxState:
             self.twilio_opted_out.clear()
             for name in ("orders", "deliveries", "next_id"):  # keeps its delivery URL, secret and site
                 self.woocommerce.pop(name, None)
+            self.callback_next.clear()
             for vendor_state in (self.api_requests, self.api_fail_next, self.api_refused, self.api_revoked_keys):
                 vendor_state.clear()
             self.sink_fail_next = 0

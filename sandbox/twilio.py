@@ -2,7 +2,9 @@
 
 `POST /twilio/2010-04-01/Accounts/{sid}/Messages.json` (form `To`, `From` or `MessagingServiceSid`,
 `Body`), `GET` the same path to list (newest first, `To`/`From`/`PageSize` filters) and
-`GET .../Messages/{MessageSid}.json`. Basic auth: user name = the Account SID in the path, any
+`GET .../Messages/{MessageSid}.json`. Each accepted message gets status callbacks (`sandbox.delivery_callbacks`)
+to its `StatusCallback`, else to the API's `/v1/providers/twilio/events`, signed with the token it was sent
+with. Basic auth: user name = the Account SID in the path, any
 non-empty token. Errors come back as Twilio does: `{"code", "message", "more_info", "status"}`.
 
 Sandbox controls: `POST /_sandbox/twilio/fail-next` (next create answers an error, or answers late
@@ -19,12 +21,15 @@ import math
 import re
 import uuid
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sandbox.delivery_callbacks import schedule, twilio_requests
 from sandbox.state import SandboxState, utcnow
 
 API = "/twilio/2010-04-01/Accounts/{account_sid}"
@@ -62,8 +67,14 @@ def _segments(body: str) -> int:
     return max(1, math.ceil(len(body) / per))
 
 
-def build_router(state: SandboxState) -> APIRouter:
+def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
+
+    def token_of(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            return base64.b64decode(header[6:]).decode().partition(":")[2]
+        return ""
 
     def auth_error(request: Request, account_sid: str) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -151,6 +162,10 @@ def build_router(state: SandboxState) -> APIRouter:
             message["messaging_service_sid"] = service
         with state.lock:
             state.texts.append({**message, "channel": "whatsapp" if to.startswith(WHATSAPP) else "sms"})
+            state.twilio_auth_tokens[account_sid] = token = token_of(request)  # Twilio signs callbacks with it
+        callback = str(form.get("StatusCallback") or "") or None
+        url = callback or state.callback_url("twilio")
+        schedule(state, client, "twilio", partial(twilio_requests, url, token, message=message), url)
         if failure and failure["delay_seconds"]:
             await asyncio.sleep(failure["delay_seconds"])  # taken, but the answer comes too late
         return JSONResponse(message, status_code=201)

@@ -14,11 +14,14 @@ import json
 import re
 import secrets
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.delivery_callbacks import schedule, whatsapp_requests
 from sandbox.state import SandboxState, utcnow
 from sandbox.vendor_controls import (
     answer_late,
@@ -99,7 +102,7 @@ def _summary(template: dict[str, Any]) -> str:
     )
 
 
-def build_router(state: SandboxState) -> APIRouter:
+def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     @router.post("/whatsapp/{version}/{phone_number_id}/messages", tags=["whatsapp"])
@@ -136,6 +139,8 @@ def build_router(state: SandboxState) -> APIRouter:
                 "to": body["to"], "from": phone_number_id, "body": _summary(body["template"]),
                 "date_created": format_datetime(utcnow()), "status": "accepted",
             })  # fmt: skip
+        schedule(state, client, VENDOR, partial(whatsapp_requests, state, wamid=wamid,
+                                                phone_number_id=phone_number_id, body=body))  # fmt: skip
         await answer_late(failure)
         return JSONResponse(
             {"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": wa_id}],

@@ -33,15 +33,18 @@ _current_rank = sa.case(
 class DeliveriesStore(StoreBase):
     """Delivery callbacks on outbox rows."""
 
-    def record_delivery(self, event: DeliveryEvent, received_at: datetime) -> DeliveryRecorded:
+    def record_delivery(
+        self, event: DeliveryEvent, received_at: datetime, merchant_id: str | None = None
+    ) -> DeliveryRecorded:
         """Apply one provider event to the message it is about; `matched=False` if we have no such message.
 
         The message is found by our idempotency key when the provider echoes it (only among the provider's
-        channels), else by the provider's message id. A message still 'sending', or 'sent' without a provider
-        id (an attempt died during the provider call), is confirmed: the provider has it.
+        channels, and `merchant_id`'s messages when set: a callback checked with a merchant's own secret), else by
+        the provider's message id. A message still 'sending', or 'sent' without a provider id (an attempt died
+        during the provider call), is confirmed: the provider has it.
         """
         with self._writer.begin() as conn:
-            row = self._find(conn, event)
+            row = self._find(conn, event, merchant_id)
             if row is None:
                 return DeliveryRecorded(matched=False)
             key = row.idempotency_key
@@ -74,19 +77,18 @@ class DeliveriesStore(StoreBase):
             return DeliveryRecorded(matched=True, changed=changed, confirmed=confirmed, suppressed=suppressed)
 
     @staticmethod
-    def _find(conn: Connection, event: DeliveryEvent) -> OutboxRow | None:
+    def _find(conn: Connection, event: DeliveryEvent, merchant_id: str | None) -> OutboxRow | None:
         channels = [c.value for c in event.channels]
+        scope: sa.ColumnElement[bool] = MESSAGES.c.channel.in_(channels)
+        if merchant_id is not None:
+            scope = sa.and_(scope, MESSAGES.c.merchant_id == merchant_id)
         lookups = []
         if event.idempotency_key:
             lookups.append(MESSAGES.c.idempotency_key == event.idempotency_key)
         if event.provider_message_id:
             lookups.append(MESSAGES.c.provider_message_id == event.provider_message_id)
         for lookup in lookups:
-            found = (
-                conn.execute(sa.select(MESSAGES).where(lookup, MESSAGES.c.channel.in_(channels)).limit(1))
-                .mappings()
-                .first()
-            )
+            found = conn.execute(sa.select(MESSAGES).where(lookup, scope).limit(1)).mappings().first()
             if found is not None:
                 return outbox_from_row(found)
         return None

@@ -65,9 +65,10 @@ class OutboxStore(StoreBase):
             attempts=MESSAGES.c.attempts + 1,
         )
 
-    def mark_sent(self, key: str, provider_message_id: str, at: datetime) -> OutboxRow | None:
+    def mark_sent(self, key: str, provider_message_id: str, at: datetime, detail: str = "") -> OutboxRow | None:
         """sending -> sent with the provider's id; also confirms a row recorded as sent-unconfirmed.
-        Returns the updated row, or None if the row was in neither state."""
+        Returns the updated row, or None if the row was in neither state. `detail` says how we know, when it
+        was not the send's own answer (the provider's message lookup)."""
         return self._transition(
             key,
             sa.or_(
@@ -80,7 +81,16 @@ class OutboxStore(StoreBase):
             status=OutboxStatus.SENT.value,
             provider_message_id=provider_message_id,
             sent_at=at,
-            detail="",
+            detail=detail,
+        )
+
+    def mark_resending(self, key: str, attempts: int) -> OutboxRow | None:
+        """sending -> sending again, counting the attempt, only if no other attempt did so since we read the row
+        (`attempts` as read): the one caller that gets a row may send a message the provider said it never got."""
+        return self._transition(
+            key,
+            sa.and_(MESSAGES.c.status == OutboxStatus.SENDING.value, MESSAGES.c.attempts == attempts),
+            attempts=MESSAGES.c.attempts + 1,
         )
 
     def mark_unconfirmed(self, key: str, at: datetime, detail: str) -> OutboxRow | None:

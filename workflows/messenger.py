@@ -254,6 +254,7 @@ class Messenger:
             provider=config.provider if config else None,
             credentials_env=dict(config.credentials_env) if config else {},
             template=config.templates.get(step) if config else None,
+            resend_unconfirmed=not step.is_marketing and self.policy.defaults.resend_unconfirmed == "transactional",
         )
         try:
             outcome = await workflow.execute_activity(

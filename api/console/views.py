@@ -2,7 +2,7 @@
 order's story (messages, scans, delays, support's actions, newest first), its line items, and links.
 
 This is support's story of one order, not the engineer's timeline read from Temporal histories
-(api/timeline.py): its entries are `StoryEntry`, not api.timeline's `TimelineEntry`."""
+(api/timeline.py, api/run_reader.py): its entries are `StoryEntry`, not api.timeline's `TimelineEntry`."""
 
 from __future__ import annotations
 

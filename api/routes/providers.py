@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
+from api.callback_tenancy import verifier_for
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
@@ -43,11 +44,12 @@ class EventsAccepted(BaseModel):
 
 @router.post("/{provider}/events", response_model=EventsAccepted)
 async def provider_events(provider: str, request: Request, svc: ServicesDep) -> EventsAccepted:
-    """A provider's delivery callback: verified, then each event applied to the message it is about."""
-    callbacks = _callbacks(svc, provider)
+    """A provider's delivery callback: verified (with its merchant's own secret when it names one, see
+    api.callback_tenancy), then each event applied to the message it is about."""
+    verifier = verifier_for(_callbacks(svc, provider), svc.policies, provider, request.query_params.get("merchant_id"))
     callback = CallbackRequest(body=await request.body(), headers=request.headers, url=public_url(svc, request))
     try:
-        events = callbacks.parse(callback)
+        events = verifier.callbacks.parse(callback)
     except CallbackRefused as err:
         PROVIDER_EVENTS.labels(provider, "refused").inc()
         raise ApiError(REFUSAL_STATUS[err.kind], f"bad_callback_{err.kind}", str(err)) from None
@@ -55,7 +57,7 @@ async def provider_events(provider: str, request: Request, svc: ServicesDep) -> 
         PROVIDER_EVENTS.labels(provider, "refused").inc()
         fields = ", ".join(sorted({str(e["loc"][0]) for e in err.errors() if e["loc"]}))
         raise ApiError(400, "bad_callback_malformed", f"event fields out of bounds: {fields}") from None
-    outcomes = await run_in_threadpool(apply_events, svc.store, events, datetime.now(UTC))
+    outcomes = await run_in_threadpool(apply_events, svc.store, events, datetime.now(UTC), verifier.merchant_id)
     for outcome, count in outcomes.items():
         if count:
             PROVIDER_EVENTS.labels(provider, outcome).inc(count)
@@ -66,7 +68,8 @@ async def provider_events(provider: str, request: Request, svc: ServicesDep) -> 
 @router.get("/{provider}/events", response_class=PlainTextResponse)
 async def provider_handshake(provider: str, request: Request, svc: ServicesDep) -> PlainTextResponse:
     """WhatsApp Cloud's subscription check: echo `hub.challenge` when `hub.verify_token` is ours, else 403."""
-    callbacks = _callbacks(svc, provider)
+    merchant_id = request.query_params.get("merchant_id")
+    callbacks = verifier_for(_callbacks(svc, provider), svc.policies, provider, merchant_id).callbacks
     if callbacks.handshake is None:
         raise ApiError(405, "no_handshake", f"{provider} callbacks are POSTed; there is no GET handshake")
     try:
@@ -78,11 +81,14 @@ async def provider_handshake(provider: str, request: Request, svc: ServicesDep) 
     return PlainTextResponse(challenge)
 
 
-def apply_events(store: Store, events: list[DeliveryEvent], received_at: datetime) -> dict[str, int]:
-    """Each event applied in its own transaction, in the order the provider sent them; counts by outcome."""
+def apply_events(
+    store: Store, events: list[DeliveryEvent], received_at: datetime, merchant_id: str | None = None
+) -> dict[str, int]:
+    """Each event applied in its own transaction, in the order the provider sent them, to `merchant_id`'s messages
+    only when set; counts by outcome."""
     outcomes = {"recorded": 0, "unchanged": 0, "unmatched": 0}
     for event in events:
-        done = store.record_delivery(event, received_at)
+        done = store.record_delivery(event, received_at, merchant_id)
         if not done.matched:
             outcomes["unmatched"] += 1
         elif done.changed or done.confirmed:

@@ -9,6 +9,7 @@ from typing import cast
 import httpx
 
 from connectors.messaging.base import (
+    MessageLookup,
     MessageSender,
     MessagingError,
     OutgoingMessage,
@@ -37,6 +38,12 @@ class Endpoints:
     postmark_base_url: str = ""
     whatsapp_base_url: str = ""
     whatsapp_version: str = DEFAULT_VERSION
+    public_base_url: str = ""  # where providers reach our API: Twilio's StatusCallback is sent from it
+
+    def status_callback(self, provider: str) -> str | None:
+        """The delivery callback URL for `provider` (`/v1/providers/{provider}/events`), None without a public URL."""
+        base = self.public_base_url.rstrip("/")
+        return f"{base}/v1/providers/{provider}/events" if base else None
 
 
 def build_sender(
@@ -87,6 +94,7 @@ def build_sender(
             credentials["auth_token"],
             http=http,
             default_sender=sender,
+            status_callback=where.status_callback("twilio"),
         )
     if provider == "sendgrid":
         return SendGridSender(
@@ -139,6 +147,7 @@ __all__ = [
     "CHANNEL_PROVIDERS",
     "PROVIDER_CREDENTIALS",
     "Endpoints",
+    "MessageLookup",
     "MessageSender",
     "MessagingError",
     "OutgoingMessage",

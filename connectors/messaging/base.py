@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -33,6 +33,9 @@ class OutgoingMessage(BaseModel):
     html: str | None = None
     idempotency_key: str
     template: OutgoingTemplate | None = None
+    # The merchant sending from its own provider account: a provider whose callback URL goes with each message
+    # (Twilio's StatusCallback) names it there (`?merchant_id=`), so the callback is checked with its own secret.
+    callback_merchant: str | None = None
 
 
 class SendReceipt(BaseModel):
@@ -101,6 +104,19 @@ class MessageSender(Protocol):
     provider: str  # who sends, for people reading errors: "SMTP", "Twilio"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...
+
+
+@runtime_checkable
+class MessageLookup(Protocol):
+    """Optional: a sender whose provider can say whether it took a message (its message search).
+
+    Used to settle a send an attempt left in flight (a crash during the provider call): `lookup` answers the
+    provider's receipt when the provider has the message, None when the provider says it never got it, and raises
+    `MessagingError` when it cannot tell (an outage, an answer it cannot read, several candidates it cannot tell
+    apart). None must mean "certainly not there": the caller may send the message again on it. `since` is when
+    the attempt that was interrupted started; the provider's own clock may differ by a little."""
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None: ...
 
 
 Kind = Literal["retry", "recipient", "configuration"]

@@ -8,11 +8,14 @@ refusal is a `CallbackRefused` whose `kind` says which HTTP answer it deserves: 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from secrets import token_hex
 from typing import Any, Literal
 
 from domain.delivery import DeliveryEvent
@@ -93,6 +96,44 @@ class CallbackSecrets:
     twilio_auth_token: str = ""
     whatsapp_app_secret: str = ""
     whatsapp_verify_token: str = ""
+
+
+def merchant_secrets(provider: str, values: Mapping[str, str]) -> CallbackSecrets:
+    """A merchant's own account's verification secrets for `provider`, named as `PROVIDER_CALLBACK_SECRETS` says
+    (a missing one stays empty: that callback then answers as unconfigured)."""
+    get = values.get
+    if provider == "sendgrid":
+        return CallbackSecrets(sendgrid_public_key=get("public_key", ""))
+    if provider == "postmark":
+        return CallbackSecrets(postmark_user=get("user", ""), postmark_password=get("password", ""))
+    if provider == "twilio":
+        return CallbackSecrets(twilio_auth_token=get("auth_token", ""))
+    if provider == "whatsapp_cloud":
+        return CallbackSecrets(whatsapp_app_secret=get("app_secret", ""), whatsapp_verify_token=get("verify_token", ""))
+    return CallbackSecrets()
+
+
+def refusing_secrets() -> CallbackSecrets:
+    """Secrets nobody holds: a callback checked with them is refused exactly as one with a bad signature is (the
+    answer for a merchant we do not know, which must not be told apart from a wrong signature)."""
+    return CallbackSecrets(
+        sendgrid_public_key=_nobodys_public_key(),
+        postmark_user=token_hex(16),
+        postmark_password=token_hex(32),
+        twilio_auth_token=token_hex(32),
+        whatsapp_app_secret=token_hex(32),
+        whatsapp_verify_token=token_hex(32),
+    )
+
+
+@cache
+def _nobodys_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()  # its private half is dropped at once
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,21 @@ async def test_requests_carry_the_merchants_provider_credential_names_and_templa
     assert whatsapp.credentials_env == {"access_token": "ACME_WHATSAPP_TOKEN"}
     assert whatsapp.template == ProviderTemplate.model_validate(SHIPPED)
     assert whatsapp.context["customer"]["first_name"] == "Ada"  # what the template's parameters read
+
+
+async def test_requests_say_whether_a_send_a_crash_left_unconfirmed_may_go_out_again(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    t0 = await next_monday_10utc(time_skipping_env)
+    async with scenario(time_skipping_env) as sc:  # the default: transactional steps may, marketing ones never
+        await sc.start(make_order(t0), make_policy())
+        await sc.advance_to(t0 + timedelta(minutes=1))
+        [confirmation] = sc.provider.of_step(Step.CONFIRMATION.value)
+    async with scenario(time_skipping_env) as sc:
+        never_resend = make_policy(defaults={"quiet_hours": {}, "resend_unconfirmed": "never"})
+        await sc.start(make_order(t0, order_id="1002"), never_resend)
+        await sc.advance_to(t0 + timedelta(minutes=2))
+        [never] = sc.provider.of_step(Step.CONFIRMATION.value)
+
+    assert confirmation.resend_unconfirmed is True
+    assert never.resend_unconfirmed is False

@@ -1,7 +1,8 @@
 """Postmark's HTTP call: `POST {base}/email` with the `X-Postmark-Server-Token` header.
 
 Success is HTTP 200 with `ErrorCode` 0 and the `MessageID` we record in the outbox; Postmark's webhooks
-name the same MessageID.
+name the same MessageID. `lookup` asks the Outbound message search whether Postmark has a message with our key
+(to settle a send an attempt left in flight).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import httpx
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
 from connectors.messaging.http import json_object, post, wrong_base_url
 from connectors.messaging.postmark.error import postmark_error
+from connectors.messaging.postmark.lookup import find_sent, search_query
 from connectors.messaging.postmark.mapper import DEFAULT_STREAM, email
 from domain import Channel
 
@@ -80,3 +82,22 @@ class PostmarkSender:
         if resp.status_code in (404, 405) and "ErrorCode" not in body:
             raise wrong_base_url("Postmark", resp.status_code, self.base_url)
         raise postmark_error(resp.status_code, body)
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """Postmark's message carrying our key (its Metadata), None when it has none; MessagingError when it
+        cannot be asked. `since` is not needed: the key names one message."""
+        try:
+            resp = await self._http.get(
+                f"{self.base_url}/messages/outbound",
+                params=search_query(message.idempotency_key, self.message_stream),
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            raise MessagingError(f"Postmark's message search could not be read: {exc!r}", retryable=True) from exc
+        body = json_object(resp)
+        if not resp.is_success:
+            if resp.status_code in (404, 405) and "ErrorCode" not in body:
+                raise wrong_base_url("Postmark", resp.status_code, self.base_url)
+            raise postmark_error(resp.status_code, body)
+        return find_sent(body, message.idempotency_key)

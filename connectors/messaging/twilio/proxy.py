@@ -1,17 +1,21 @@
-"""Twilio's HTTP call: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded.
+"""Twilio's HTTP calls: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, and the
+Message list on the same path (`GET`, to settle a send an attempt left in flight: see `lookup`).
 
-`To`, `From`, `Body`, HTTP basic auth (Account SID, Auth Token). WhatsApp uses the same endpoint with
-`whatsapp:` in front of both numbers.
+`To`, `From`, `Body`, HTTP basic auth (Account SID, Auth Token), and `StatusCallback` (where Twilio posts the
+message's status changes) when the stack has a public URL. WhatsApp uses the same endpoint with `whatsapp:` in
+front of both numbers.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import httpx
 
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
 from connectors.messaging.twilio.error import json_object, twilio_error
+from connectors.messaging.twilio.lookup import PAGE_SIZE, find_sent
 from domain import Channel
 
 WHATSAPP_PREFIX = "whatsapp:"
@@ -20,7 +24,9 @@ WHATSAPP_PREFIX = "whatsapp:"
 class TwilioSender:
     """MessageSender for `Channel.SMS` or `Channel.WHATSAPP` through one Twilio account.
 
-    `default_sender` is the From number used when a message carries none.
+    `default_sender` is the From number used when a message carries none. `status_callback` is the URL Twilio
+    posts each status change of a message to (`{public base URL}/v1/providers/twilio/events`); None: the
+    account's or Messaging Service's own setting.
     """
 
     def __init__(
@@ -32,6 +38,7 @@ class TwilioSender:
         http: httpx.AsyncClient | None = None,
         *,
         default_sender: str | None = None,
+        status_callback: str | None = None,
         timeout: float = 10.0,
     ) -> None:
         if channel not in (Channel.SMS, Channel.WHATSAPP):
@@ -45,6 +52,7 @@ class TwilioSender:
         self._owns_http = http is None
         self._timeout = timeout
         self.default_sender = default_sender
+        self.status_callback = status_callback or None
 
     @property
     def messages_url(self) -> str:
@@ -73,6 +81,9 @@ class TwilioSender:
                 retryable=False,
             )
         form = {"To": self._address(message.recipient), "From": self._address(sender), "Body": message.text}
+        if self.status_callback:
+            merchant = f"?{urlencode({'merchant_id': message.callback_merchant})}" if message.callback_merchant else ""
+            form["StatusCallback"] = self.status_callback + merchant
         try:
             resp = await self._http.post(self.messages_url, data=form, auth=self._auth, timeout=self._timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -96,3 +107,24 @@ class TwilioSender:
                 )
             return SendReceipt(provider_message_id=str(sid), accepted_at=datetime.now(UTC))
         raise twilio_error(resp.status_code, body)
+
+    async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """The message in Twilio's Message list (same To, From and Body, created since the interrupted attempt):
+        its receipt, None when Twilio has none, MessagingError when Twilio cannot be asked or the list cannot
+        tell (see `lookup.find_sent`)."""
+        sender = message.sender or self.default_sender
+        if not sender:
+            raise MessagingError("no From number to look the message up by", retryable=False)
+        query = urlencode({"To": self._address(message.recipient), "From": self._address(sender),
+                           "PageSize": PAGE_SIZE})  # fmt: skip
+        try:
+            resp = await self._http.get(f"{self.messages_url}?{query}", auth=self._auth, timeout=self._timeout)
+        except httpx.TransportError as exc:
+            raise MessagingError(f"Twilio's message list could not be read: {exc!r}", retryable=True) from exc
+        if not resp.is_success:
+            raise twilio_error(resp.status_code, json_object(resp))
+        try:
+            page = resp.json()
+        except ValueError:
+            raise MessagingError("Twilio's message list is not JSON", retryable=True) from None
+        return find_sent(page, message.text, since)
