@@ -1,23 +1,37 @@
-"""How a merchant's channels and payments are reached: providers, the environment variables holding their
+"""How a merchant's store, channels and payments are reached: providers, the environment variables holding their
 credentials and callback secrets (never the values), and WhatsApp templates; with the checks of each."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SerializerFunctionWrapHandler, ValidationInfo, field_validator, model_serializer
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain import Channel, ProviderTemplate, Step
 from domain.messages import CHANNEL_PROVIDERS, PROVIDER_CALLBACK_SECRETS, PROVIDER_CREDENTIALS
 from policies.strict import Strict
 
 
+def env_var_name(name: str, where: str, example: str) -> str:
+    """Where a policy names a credential, it gives an environment variable's name: a secret pasted there is
+    refused (and not repeated in the error)."""
+    if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name or len(name) > 128:
+        raise ValueError(f"{where} must name an environment variable like {example}, not a secret value")
+    return name
+
+
 def env_var_names(v: dict[str, str], example: str, field: str = "credentials_env") -> dict[str, str]:
-    """`credentials_env` (and `webhook_secret_env`) values must be environment variable names: a secret pasted
-    there is refused."""
+    """Each value of `credentials_env` (or `webhook_secret_env`) is an environment variable's name."""
     for key, name in v.items():
-        if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.upper() != name or len(name) > 128:
-            raise ValueError(f"{field}.{key} must name an environment variable like {example}, not a secret value")
+        env_var_name(name, f"{field}.{key}", example)
     return v
 
 
@@ -128,3 +142,65 @@ def provider_problems(channel: Channel, config: ChannelConfig) -> list[str]:
             if path.split(".", 1)[0] not in TEMPLATE_CONTEXT_ROOTS
         )
     return problems
+
+
+SHOP_DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+
+
+class StoreConnection(Strict):
+    """The merchant's store, whose webhooks start and drive its journeys (`POST /v1/webhooks/<platform>`).
+
+    A delivery names its shop (Shopify: `X-Shopify-Shop-Domain`); the policy that connects that shop is the
+    merchant it belongs to. `webhook_secret_env` names the environment variable holding the secret the store
+    signs with: like every credential, the value never lives in YAML. Each platform names its shop its own way
+    (Shopify: `shop_domain`, the shop's myshopify.com host; WooCommerce: `site_url`, the site's home URL);
+    `shop` is that name, whatever the platform.
+    """
+
+    platform: Literal["shopify", "woocommerce"]
+    shop_domain: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=SHOP_DOMAIN_PATTERN,
+        description="Shopify: the shop's myshopify.com host, e.g. acme.myshopify.com (lower case)",
+    )
+    site_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="WooCommerce: the site's home URL, as X-WC-Webhook-Source says it, e.g. https://shop.example.com/",
+    )
+    webhook_secret_env: str = Field(
+        description="the environment variable holding the secret the store signs its webhooks with"
+    )
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return env_var_name(v, "webhook_secret_env", "ACME_SHOPIFY_WEBHOOK_SECRET")
+
+    @model_validator(mode="after")
+    def _shop_named(self) -> StoreConnection:
+        if self.platform == "shopify" and self.shop_domain is None:
+            raise ValueError(
+                "a shopify store needs shop_domain: the shop's myshopify.com host, e.g. acme.myshopify.com"
+            )
+        if self.platform == "woocommerce" and (self.site_url is None or site_of(self.site_url) is None):
+            raise ValueError("a woocommerce store needs site_url: the site's home URL, e.g. https://shop.example.com/")
+        return self
+
+    @property
+    def shop(self) -> str | None:
+        """The shop as its webhooks name it (lower case): Shopify's myshopify.com host; WooCommerce's site as
+        host and path (`shop.example.com`, `example.com/store`)."""
+        if self.platform == "shopify":
+            return self.shop_domain
+        return site_of(self.site_url) if self.site_url else None
+
+
+def site_of(url: str) -> str | None:
+    """`https://Shop.Example.com/` -> `shop.example.com`; `https://example.com/store/` -> `example.com/store`: how
+    the WooCommerce connector names a site from `X-WC-Webhook-Source`. None for a URL that is not http(s)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return (parts.hostname + (f":{parts.port}" if parts.port else "") + parts.path.rstrip("/")).lower()

@@ -15,7 +15,7 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import (
     AfterValidator,
@@ -29,7 +29,7 @@ from pydantic import (
 
 from domain import Address, Channel, DelayKind, Order, Step, TrackingStatus, check_locale
 from domain.carriers import TRACKING_PROVIDERS
-from policies.channels import ChannelConfig, Payments, provider_problems
+from policies.channels import ChannelConfig, Payments, StoreConnection, provider_problems
 from policies.durations import Duration
 from policies.strict import Strict as _Strict
 
@@ -97,72 +97,6 @@ class Merchant(_Strict):
             description="URL templates; {order_id}, {sku}, {tracking_number} are filled in where known",
         )
     )
-
-
-SHOP_DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-
-
-class StoreConnection(_Strict):
-    """The merchant's store, whose webhooks start and drive its journeys (`POST /v1/webhooks/<platform>`).
-
-    A delivery names its shop (Shopify: `X-Shopify-Shop-Domain`); the policy that connects that shop is the
-    merchant it belongs to. `webhook_secret_env` names the environment variable holding the secret the store
-    signs with: like every credential, the value never lives in YAML. Each platform names its shop its own way
-    (Shopify: `shop_domain`, the shop's myshopify.com host; WooCommerce: `site_url`, the site's home URL);
-    `shop` is that name, whatever the platform.
-    """
-
-    platform: Literal["shopify", "woocommerce"]
-    shop_domain: str | None = Field(
-        default=None,
-        max_length=255,
-        pattern=SHOP_DOMAIN_PATTERN,
-        description="Shopify: the shop's myshopify.com host, e.g. acme.myshopify.com (lower case)",
-    )
-    site_url: str | None = Field(
-        default=None,
-        max_length=2048,
-        description="WooCommerce: the site's home URL, as X-WC-Webhook-Source says it, e.g. https://shop.example.com/",
-    )
-    webhook_secret_env: str = Field(
-        description="the environment variable holding the secret the store signs its webhooks with"
-    )
-
-    @field_validator("webhook_secret_env")
-    @classmethod
-    def _env_name(cls, v: str) -> str:
-        if not v.replace("_", "").isalnum() or not v[0].isalpha() or v.upper() != v or len(v) > 128:
-            raise ValueError(
-                "webhook_secret_env must name an environment variable like ACME_SHOPIFY_WEBHOOK_SECRET, not a secret"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _shop_named(self) -> StoreConnection:
-        if self.platform == "shopify" and self.shop_domain is None:
-            raise ValueError(
-                "a shopify store needs shop_domain: the shop's myshopify.com host, e.g. acme.myshopify.com"
-            )
-        if self.platform == "woocommerce" and (self.site_url is None or site_of(self.site_url) is None):
-            raise ValueError("a woocommerce store needs site_url: the site's home URL, e.g. https://shop.example.com/")
-        return self
-
-    @property
-    def shop(self) -> str | None:
-        """The shop as its webhooks name it (lower case): Shopify's myshopify.com host; WooCommerce's site as
-        host and path (`shop.example.com`, `example.com/store`)."""
-        if self.platform == "shopify":
-            return self.shop_domain
-        return site_of(self.site_url) if self.site_url else None
-
-
-def site_of(url: str) -> str | None:
-    """`https://Shop.Example.com/` -> `shop.example.com`; `https://example.com/store/` -> `example.com/store`: how
-    the WooCommerce connector names a site from `X-WC-Webhook-Source`. None for a URL that is not http(s)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return (parts.hostname + (f":{parts.port}" if parts.port else "") + parts.path.rstrip("/")).lower()
 
 
 class QuietHours(_Strict):
