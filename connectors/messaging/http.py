@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from connectors.messaging.base import MessagingError
+from connectors.messaging.base import MessagingError, OutgoingMessage
+from domain import Channel
 
 
 async def post(
@@ -37,10 +38,23 @@ def json_object(resp: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def wrong_base_url(vendor: str, status: int, base_url: str) -> MessagingError:
-    """A 404/405 without the vendor's error body: the URL points somewhere that is not the vendor's API."""
-    return MessagingError(
-        f"{vendor} answered HTTP {status} without its error body: the base URL {base_url} looks wrong"
-        " (check the AFTERCARE_*_BASE_URL setting)",
-        retryable=False,
-    )
+def check_base_url(resp: httpx.Response, body: dict[str, Any], *, vendor: str, error_field: str, base_url: str) -> None:
+    """Raise when a 404/405 comes without the vendor's error body (`error_field` missing): the URL points somewhere
+    that is not the vendor's API."""
+    if resp.status_code in (404, 405) and error_field not in body:
+        raise MessagingError(
+            f"{vendor} answered HTTP {resp.status_code} without its error body: the base URL {base_url} looks wrong"
+            " (check the AFTERCARE_*_BASE_URL setting)",
+            retryable=False,
+        )
+
+
+def email_sender(message: OutgoingMessage, vendor: str, default_sender: str | None) -> str:
+    """The From address of an email `message`: its own, else the sender's default; MessagingError when the message
+    is not an email or no address is set (both our configuration, never worth a retry)."""
+    if message.channel is not Channel.EMAIL:
+        raise MessagingError(f"{vendor} sends email, not {message.channel}", retryable=False)
+    sender = message.sender or default_sender
+    if not sender:
+        raise MessagingError("no From address: set the policy's email sender (channels.email.sender)", retryable=False)
+    return sender

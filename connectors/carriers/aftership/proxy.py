@@ -25,10 +25,11 @@ from connectors.carriers.aftership.error import TRACKING_EXISTS, TRACKING_MISSIN
 from connectors.carriers.aftership.mapper import carrier_of, tracking_to_result
 from connectors.carriers.aftership.units import carrier_to_courier
 from connectors.carriers.base import CarrierError
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 
-class AfterShipCarrier:
+class AfterShipCarrier(VendorHttp):
     """CarrierClient for AfterShip (`name = "aftership"`). Pass `http` to share a client and its pool."""
 
     name = "aftership"
@@ -45,20 +46,13 @@ class AfterShipCarrier:
         backoff: float = 0.5,
         max_wait: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"as-api-key": api_key, "aftership-api-key": api_key}
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._max_wait = max_wait
         self._slugs: dict[str, str] = {}  # tracking number -> AfterShip courier slug it is registered under
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def track(self, tracking_number: str, carrier: str | None = None) -> PollResult:
         """Every checkpoint AfterShip has for the parcel, oldest first; registers the parcel if it is new."""

@@ -22,10 +22,11 @@ from connectors.carriers.base import CarrierError
 from connectors.carriers.easypost import webhook
 from connectors.carriers.easypost.error import easypost_error, shipment_error, tracker_error
 from connectors.carriers.easypost.mapper import label_created_at, label_of, return_shipment, tracker_to_result
+from connectors.http import VendorHttp
 from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 
 
-class EasyPostCarrier:
+class EasyPostCarrier(VendorHttp):
     """CarrierClient for EasyPost (`name = "easypost"`). Pass `http` to share a client and its pool."""
 
     name = "easypost"
@@ -41,19 +42,12 @@ class EasyPostCarrier:
         return_carrier: str = "USPS",
         return_service: str = "GroundAdvantage",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._auth = httpx.BasicAuth(api_key, "")
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._tracker_ids: dict[str, str] = {}  # tracking code -> trk_ id; saves a create per poll
         self.return_carrier = return_carrier  # the carrier and service return labels are bought with
         self.return_service = return_service
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def track(self, tracking_number: str) -> PollResult:
         """Every scan EasyPost knows for the parcel, oldest first, and its estimated delivery."""

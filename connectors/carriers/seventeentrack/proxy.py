@@ -25,12 +25,13 @@ from connectors.carriers.seventeentrack.error import (
 )
 from connectors.carriers.seventeentrack.mapper import track_to_result
 from connectors.carriers.seventeentrack.units import carrier_code_for
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 API = "/track/v2.2"
 
 
-class SeventeenTrackCarrier:
+class SeventeenTrackCarrier(VendorHttp):
     """CarrierClient for 17TRACK (`name = "17track"`). Pass `http` to share a client and its pool."""
 
     name = "17track"
@@ -44,17 +45,10 @@ class SeventeenTrackCarrier:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"17token": api_key}
         self._webhook_key = webhook_key
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._registered: set[str] = set()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     @staticmethod
     def _item(tracking_number: str, carrier: str | None) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from connectors.carriers.shippo import webhook
 from connectors.carriers.shippo.error import track_error
 from connectors.carriers.shippo.mapper import track_to_result
 from connectors.carriers.shippo.units import carrier_token_for, guess_carrier_token
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 API_VERSION = "2018-02-08"  # Shippo's latest API version (the `Shippo-API-Version` header)
 
 
-class ShippoCarrier:
+class ShippoCarrier(VendorHttp):
     """CarrierClient for Shippo (`name = "shippo"`). Pass `http` to share a client and its pool."""
 
     name = "shippo"
@@ -42,18 +43,11 @@ class ShippoCarrier:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"Authorization": f"ShippoToken {api_key}", "Shippo-API-Version": API_VERSION}
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._carriers: dict[str, str] = {}  # tracking number -> Shippo carrier token
         self._registered: set[str] = set()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _token(self, tracking_number: str, carrier: str | None) -> str:
         token = carrier_token_for(carrier) if carrier else None
