@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.retry_after import retry_after
 
 TRACKING_EXISTS = 4003
 TRACKING_MISSING = 4004
@@ -24,15 +25,6 @@ def meta_of(resp: httpx.Response) -> dict[str, Any] | None:
     except (ValueError, AttributeError):
         return None
     return meta if isinstance(meta, dict) and "code" in meta else None
-
-
-def retry_after(resp: httpx.Response) -> float | None:
-    """`Retry-After` in seconds (AfterShip sends seconds), else the `ratelimit-reset`-less default: None."""
-    raw = resp.headers.get("retry-after")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def tracking_error(resp: httpx.Response, tracking_number: str, doing: str) -> CarrierError:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.easypost import webhook
 from connectors.carriers.easypost.error import easypost_error, shipment_error, tracker_error
 from connectors.carriers.easypost.mapper import label_created_at, label_of, return_shipment, tracker_to_result
@@ -76,13 +77,10 @@ class EasyPostCarrier(VendorHttp):
 
     async def _send(self, method: str, path: str, payload: Any = None, doing: str = "") -> httpx.Response:
         url = self.base_url + path
-        context = f" {doing}" if doing else ""
         try:
             return await self._http.request(method, url, json=payload, auth=self._auth, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierError(f"EasyPost timed out{context} ({type(exc).__name__})", retryable=True) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(f"EasyPost unreachable at {self.base_url}{context}: {exc}", retryable=True) from exc
+            raise transport_error("EasyPost", self.base_url, exc, doing) from exc
 
     async def create_return_label(self, request: ReturnLabelRequest) -> ReturnLabel:
         """A bought return label from the customer to the merchant; one per `request.idempotency_key`."""
@@ -125,10 +123,7 @@ class EasyPostCarrier(VendorHttp):
 
 def _object(resp: httpx.Response, expected: str) -> dict[str, Any]:
     """The JSON object of a successful answer, checked to be the EasyPost `object` we asked for."""
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise CarrierError("EasyPost answered with a body that is not JSON", retryable=True) from exc
+    body = json_body(resp, "EasyPost")
     if not isinstance(body, dict) or body.get("object") != expected:
         raise CarrierError(f"EasyPost answered with something that is not a {expected}", retryable=True)
     return body

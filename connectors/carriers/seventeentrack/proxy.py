@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.seventeentrack import webhook
 from connectors.carriers.seventeentrack.error import (
     ALREADY_REGISTERED,
@@ -92,20 +93,11 @@ class SeventeenTrackCarrier(VendorHttp):
         url = f"{self.base_url}{API}/{endpoint}"
         try:
             resp = await self._http.post(url, json=[item], headers=self._headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierError(
-                f"17TRACK timed out {doing} {tracking_number} ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(
-                f"17TRACK unreachable at {self.base_url} {doing} {tracking_number}: {exc}", retryable=True
-            ) from exc
+            raise transport_error("17TRACK", self.base_url, exc, f"{doing} {tracking_number}") from exc
         if not resp.is_success:
             raise response_error(resp, tracking_number, doing)
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise CarrierError("17TRACK answered with a body that is not JSON", retryable=True) from exc
+        body = json_body(resp, "17TRACK")
         if not isinstance(body, dict) or body.get("code") != 0 or errors_of(body):
             raise response_error(resp, tracking_number, doing)
         data = body.get("data")

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.shippo import webhook
 from connectors.carriers.shippo.error import track_error
 from connectors.carriers.shippo.mapper import track_to_result
@@ -85,20 +86,11 @@ class ShippoCarrier(VendorHttp):
             resp = await self._http.request(
                 method, self.base_url + path, json=payload, headers=self._headers, timeout=self._timeout
             )
-        except httpx.TimeoutException as exc:
-            raise CarrierError(
-                f"Shippo timed out {doing} {tracking_number} ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(
-                f"Shippo unreachable at {self.base_url} {doing} {tracking_number}: {exc}", retryable=True
-            ) from exc
+            raise transport_error("Shippo", self.base_url, exc, f"{doing} {tracking_number}") from exc
         if not resp.is_success:
             raise track_error(resp, tracking_number, doing)
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise CarrierError("Shippo answered with a body that is not JSON", retryable=True) from exc
+        body = json_body(resp, "Shippo")
         if not isinstance(body, dict) or "tracking_number" not in body:
             raise CarrierError("Shippo answered with something that is not a Track", retryable=True)
         return body
