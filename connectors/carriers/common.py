@@ -8,12 +8,13 @@ error words); this module holds only what reads the same for all of them.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from connectors.carriers.base import CarrierError
+from connectors.carriers.base import CarrierError, WebhookError
 
 
 def parse_time(raw: Any) -> datetime | None:
@@ -60,3 +61,11 @@ def json_body(resp: httpx.Response, vendor: str) -> Any:
         return resp.json()
     except ValueError as exc:
         raise CarrierError(f"{vendor} answered with a body that is not JSON", retryable=True) from exc
+
+
+def webhook_json(body: bytes) -> Any:
+    """A push's body as JSON (read only once its signature passed); WebhookError when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookError(f"malformed JSON body: {exc}") from exc
