@@ -162,6 +162,10 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         return None
 
     async def items(request: Request) -> list[dict[str, Any]] | JSONResponse:
+        """The parcels a call asks about, or the answer 17TRACK gives first (a scripted failure, a bad key, a body
+        that is not its list)."""
+        if (refused := await denied(request)) is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -174,10 +178,11 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     def rejected(number: str, code: int, message: str) -> dict[str, Any]:
         return {"number": number, "error": {"code": code, "message": message}}
 
+    def answer(accepted: list[dict[str, Any]], refused: list[dict[str, Any]]) -> JSONResponse:
+        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused}})
+
     @router.post("/17track/track/v2.2/register", tags=["17track"])
     async def register(request: Request) -> JSONResponse:
-        if (refused := await denied(request)) is not None:
-            return refused
         if isinstance(asked := await items(request), JSONResponse):
             return asked
         accepted, refused_items = [], []
@@ -190,12 +195,10 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             carrier = int(item.get("carrier") or 100002)
             state.seventeentrack_tracks[number] = new_parcel(number, carrier)
             accepted.append({"origin": 1, "number": number, "carrier": carrier})
-        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused_items}})
+        return answer(accepted, refused_items)
 
     @router.post("/17track/track/v2.2/gettrackinfo", tags=["17track"])
     async def gettrackinfo(request: Request) -> JSONResponse:
-        if (refused := await denied(request)) is not None:
-            return refused
         if isinstance(asked := await items(request), JSONResponse):
             return asked
         accepted, refused_items = [], []
@@ -207,7 +210,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 refused_items.append(rejected(number, -18019902, msg))
             else:
                 accepted.append(parcel)
-        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused_items}})
+        return answer(accepted, refused_items)
 
     # sandbox controls ---------------------------------------------------------------------------
 
