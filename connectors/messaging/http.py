@@ -6,11 +6,12 @@ A request that went out and whose answer was lost may have been accepted: `maybe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from connectors.messaging.base import MessagingError, OutgoingMessage
+from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
 from domain import Channel
 
 
@@ -58,3 +59,11 @@ def email_sender(message: OutgoingMessage, vendor: str, default_sender: str | No
     if not sender:
         raise MessagingError("no From address: set the policy's email sender (channels.email.sender)", retryable=False)
     return sender
+
+
+def receipt(message_id: Any, *, vendor: str, status: int, naming: str) -> SendReceipt:
+    """The receipt of a send the vendor accepted, under its message id; an accepting answer without one (`naming`
+    says what it lacks) may still have sent the message: retryable, `maybe_sent`, never resent blindly."""
+    if not message_id:
+        raise MessagingError(f"{vendor} answered HTTP {status} without {naming}", retryable=True, maybe_sent=True)
+    return SendReceipt(provider_message_id=str(message_id), accepted_at=datetime.now(UTC))

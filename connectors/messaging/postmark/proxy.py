@@ -7,13 +7,13 @@ name the same MessageID. `lookup` asks the Outbound message search whether Postm
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 
 from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import check_base_url, email_sender, json_object, post
+from connectors.messaging.http import check_base_url, email_sender, json_object, post, receipt
 from connectors.messaging.postmark.error import postmark_error
 from connectors.messaging.postmark.lookup import find_sent, search_query
 from connectors.messaging.postmark.mapper import DEFAULT_STREAM, email
@@ -62,11 +62,7 @@ class PostmarkSender(VendorHttp):
         body = json_object(resp)
         if resp.is_success and body.get("ErrorCode", 0) == 0:
             message_id = body.get("MessageID")
-            if not message_id:
-                raise MessagingError(
-                    f"Postmark answered HTTP {resp.status_code} without a MessageID", retryable=True, maybe_sent=True
-                )
-            return SendReceipt(provider_message_id=str(message_id), accepted_at=datetime.now(UTC))
+            return receipt(message_id, vendor="Postmark", status=resp.status_code, naming="a MessageID")
         check_base_url(resp, body, vendor="Postmark", error_field="ErrorCode", base_url=self.base_url)
         raise postmark_error(resp.status_code, body)
 

@@ -6,13 +6,11 @@ id (the start of every event's `sg_message_id`) is the receipt we record in the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 
 from connectors.http import VendorHttp
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import check_base_url, email_sender, json_object, post
+from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.http import check_base_url, email_sender, json_object, post, receipt
 from connectors.messaging.sendgrid.error import sendgrid_error
 from connectors.messaging.sendgrid.mapper import mail_send
 from domain import Channel
@@ -55,13 +53,7 @@ class SendGridSender(VendorHttp):
         )
         if resp.is_success:
             message_id = resp.headers.get("X-Message-Id")
-            if not message_id:
-                raise MessagingError(
-                    f"SendGrid answered HTTP {resp.status_code} without an X-Message-Id",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=message_id, accepted_at=datetime.now(UTC))
+            return receipt(message_id, vendor="SendGrid", status=resp.status_code, naming="an X-Message-Id")
         body = json_object(resp)
         check_base_url(resp, body, vendor="SendGrid", error_field="errors", base_url=self.base_url)
         raise sendgrid_error(resp.status_code, body)

@@ -8,14 +8,14 @@ front of both numbers.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 import httpx
 
 from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import json_object, post
+from connectors.messaging.http import json_object, post, receipt
 from connectors.messaging.twilio.error import twilio_error
 from connectors.messaging.twilio.lookup import PAGE_SIZE, find_sent
 from domain import Channel
@@ -91,13 +91,7 @@ class TwilioSender(VendorHttp):
         body = json_object(resp)
         if resp.is_success:
             sid = body.get("sid")
-            if not sid:
-                raise MessagingError(
-                    f"Twilio answered HTTP {resp.status_code} without a message sid",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=str(sid), accepted_at=datetime.now(UTC))
+            return receipt(sid, vendor="Twilio", status=resp.status_code, naming="a message sid")
         raise twilio_error(resp.status_code, body)
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:

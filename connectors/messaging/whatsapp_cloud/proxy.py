@@ -8,13 +8,12 @@ we record; the status webhooks name it.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import httpx
 
 from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import check_base_url, json_object, post
+from connectors.messaging.http import check_base_url, json_object, post, receipt
 from connectors.messaging.whatsapp_cloud.error import whatsapp_error
 from connectors.messaging.whatsapp_cloud.mapper import WHATSAPP_PREFIX, template_message
 from domain import Channel
@@ -88,13 +87,7 @@ class WhatsAppCloudSender(VendorHttp):
             messages = body.get("messages")
             first = messages[0] if isinstance(messages, list) and messages else None
             wamid = first.get("id") if isinstance(first, dict) else None
-            if not wamid:
-                raise MessagingError(
-                    f"WhatsApp Cloud API answered HTTP {resp.status_code} without messages[0].id",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=str(wamid), accepted_at=datetime.now(UTC))
+            return receipt(wamid, vendor="WhatsApp Cloud API", status=resp.status_code, naming="messages[0].id")
         check_base_url(resp, body, vendor="WhatsApp Cloud API", error_field="error", base_url=self.base_url)
         # the Graph API may name the number without its "+": take that form out too
         digits = message.recipient.removeprefix(WHATSAPP_PREFIX).lstrip("+")
