@@ -15,7 +15,6 @@ Pushes carry 17TRACK's `sign` header: hex SHA-256 of the body + "/" + `state.sev
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sandbox.fail_next import ProviderFail, next_failure
 from sandbox.pushes import push
 from sandbox.state import SandboxState, iso, utcnow
 
@@ -54,13 +54,6 @@ class SeventeenScan(BaseModel):
     estimated_delivery_from: dt.datetime | None = None
     estimated_delivery_to: dt.datetime | None = None
     deliver_webhook: bool = True
-
-
-class SeventeenFail(BaseModel):
-    status_code: int = Field(default=500, ge=400, le=599)
-    count: int = Field(default=1, ge=1)
-    delay_seconds: float = Field(default=0, ge=0, description="answer this late (to test timeouts)")
-    retry_after: int | None = Field(default=None, ge=0, description="the Retry-After header to send, seconds")
 
 
 def sign(body: bytes, key: str) -> str:
@@ -142,12 +135,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     async def denied(request: Request) -> JSONResponse | None:
-        if state.seventeentrack_fail_next:
-            fail = state.seventeentrack_fail_next[0]
-            fail["count"] -= 1
-            if fail["count"] <= 0:
-                state.seventeentrack_fail_next.pop(0)
-            await asyncio.sleep(fail["delay_seconds"])
+        if (fail := await next_failure(state.seventeentrack_fail_next)) is not None:
             wait = fail["retry_after"]
             headers = {"Retry-After": str(wait)} if wait is not None else None
             message = "Too many requests." if fail["status_code"] == 429 else "Sandbox failure requested by fail-next"
@@ -234,7 +222,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         return JSONResponse(parcel) if parcel else JSONResponse({"detail": f"no parcel {number}"}, status_code=404)
 
     @router.post("/_sandbox/17track/fail-next", tags=["sandbox"])
-    async def fail_next(body: SeventeenFail) -> JSONResponse:
+    async def fail_next(body: ProviderFail) -> JSONResponse:
         state.seventeentrack_fail_next.append(body.model_dump())
         return JSONResponse({"queued": state.seventeentrack_fail_next})
 
