@@ -55,6 +55,12 @@ def transport_error(vendor: str, base_url: str, exc: httpx.TransportError, doing
     return CarrierError(f"{vendor} unreachable at {base_url}{context}: {exc}", retryable=True)
 
 
+def wrong_base_url(vendor: str, resp: httpx.Response, said: str = "") -> CarrierError:
+    """A 404 without the vendor's error body: not the parcel's fault but an address that is not the vendor's API."""
+    text = f"{vendor} API not found at {resp.request.url} (HTTP 404){said}: check the {vendor} base URL"
+    return CarrierError(text, retryable=False, status_code=resp.status_code)
+
+
 def json_body(resp: httpx.Response, vendor: str) -> Any:
     """A successful answer's JSON; a body that is not JSON is a retryable CarrierError."""
     try:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import wrong_base_url
 from connectors.carriers.retry_after import retry_after
 
 TRACKING_EXISTS = 4003
@@ -32,8 +33,7 @@ def tracking_error(resp: httpx.Response, tracking_number: str, doing: str) -> Ca
     meta = meta_of(resp)
     status = resp.status_code
     if meta is None and status == 404:
-        text = f"AfterShip API not found at {resp.request.url} (HTTP 404): check the AfterShip base URL"
-        return CarrierError(text, retryable=False, status_code=status)
+        return wrong_base_url("AfterShip", resp)
     code = meta.get("code") if meta else None
     message = str(meta.get("message") or "") if meta else ""
     said = f" ({code}: {message})" if message else ""
