@@ -30,6 +30,14 @@ async def post(
         ) from exc
 
 
+async def read(http: httpx.AsyncClient, url: str, *, what: str, timeout: float, **request: Any) -> httpx.Response:
+    """A GET that only reads (a message lookup): no answer means we cannot tell, and asking again may."""
+    try:
+        return await http.get(url, timeout=timeout, **request)
+    except httpx.TransportError as exc:
+        raise MessagingError(f"{what} could not be read: {exc!r}", retryable=True) from exc
+
+
 def json_object(resp: httpx.Response) -> dict[str, Any]:
     """The answer's JSON object, or {} when it is not one (an HTML error page, an empty body)."""
     try:

@@ -12,8 +12,8 @@ from datetime import datetime
 import httpx
 
 from connectors.http import VendorHttp
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import check_base_url, email_sender, json_object, post, receipt
+from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.http import check_base_url, email_sender, json_object, post, read, receipt
 from connectors.messaging.postmark.error import postmark_error
 from connectors.messaging.postmark.lookup import find_sent, search_query
 from connectors.messaging.postmark.mapper import DEFAULT_STREAM, email
@@ -69,15 +69,14 @@ class PostmarkSender(VendorHttp):
     async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
         """Postmark's message carrying our key (its Metadata), None when it has none; MessagingError when it
         cannot be asked. `since` is not needed: the key names one message."""
-        try:
-            resp = await self._http.get(
-                f"{self.base_url}/messages/outbound",
-                params=search_query(message.idempotency_key, self.message_stream),
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-        except httpx.TransportError as exc:
-            raise MessagingError(f"Postmark's message search could not be read: {exc!r}", retryable=True) from exc
+        resp = await read(
+            self._http,
+            f"{self.base_url}/messages/outbound",
+            what="Postmark's message search",
+            timeout=self._timeout,
+            params=search_query(message.idempotency_key, self.message_stream),
+            headers=self._headers,
+        )
         body = json_object(resp)
         if not resp.is_success:
             check_base_url(resp, body, vendor="Postmark", error_field="ErrorCode", base_url=self.base_url)

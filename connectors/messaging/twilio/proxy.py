@@ -15,7 +15,7 @@ import httpx
 
 from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import json_object, post, receipt
+from connectors.messaging.http import json_object, post, read, receipt
 from connectors.messaging.twilio.error import twilio_error
 from connectors.messaging.twilio.lookup import PAGE_SIZE, find_sent
 from domain import Channel
@@ -103,10 +103,8 @@ class TwilioSender(VendorHttp):
             raise MessagingError("no From number to look the message up by", retryable=False)
         query = urlencode({"To": self._address(message.recipient), "From": self._address(sender),
                            "PageSize": PAGE_SIZE})  # fmt: skip
-        try:
-            resp = await self._http.get(f"{self.messages_url}?{query}", auth=self._auth, timeout=self._timeout)
-        except httpx.TransportError as exc:
-            raise MessagingError(f"Twilio's message list could not be read: {exc!r}", retryable=True) from exc
+        url = f"{self.messages_url}?{query}"
+        resp = await read(self._http, url, what="Twilio's message list", timeout=self._timeout, auth=self._auth)
         if not resp.is_success:
             raise twilio_error(resp.status_code, json_object(resp))
         try:
