@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox import pushes
-from sandbox.fail_next import next_failure
+from sandbox.fail_next import next_failure, queue_failure
 from sandbox.state import SandboxState, WebhookDelivery, utcnow
 
 META_TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}
@@ -229,8 +229,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/aftership/fail-next", tags=["sandbox"])
     async def fail_next(body: ApiFail) -> JSONResponse:
-        state.aftership_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.aftership_fail_next})
+        return queue_failure(state.aftership_fail_next, body)
 
     @router.get("/_sandbox/aftership/webhooks", tags=["sandbox"])
     async def webhooks() -> JSONResponse:

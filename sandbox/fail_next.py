@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 
@@ -31,3 +32,9 @@ async def next_failure(queue: list[dict[str, Any]]) -> dict[str, Any] | None:
         queue.pop(0)
     await asyncio.sleep(fail["delay_seconds"])
     return fail
+
+
+def queue_failure(queue: list[dict[str, Any]], failure: BaseModel) -> JSONResponse:
+    """`POST /_sandbox/<vendor>/fail-next`: the failure joins the vendor's queue, which the answer shows."""
+    queue.append(failure.model_dump())
+    return JSONResponse({"queued": queue})

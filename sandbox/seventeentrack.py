@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.fail_next import ProviderFail, next_failure
+from sandbox.fail_next import ProviderFail, next_failure, queue_failure
 from sandbox.pushes import push
 from sandbox.state import SandboxState, iso, utcnow
 
@@ -223,7 +223,6 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/17track/fail-next", tags=["sandbox"])
     async def fail_next(body: ProviderFail) -> JSONResponse:
-        state.seventeentrack_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.seventeentrack_fail_next})
+        return queue_failure(state.seventeentrack_fail_next, body)
 
     return router

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.fail_next import ProviderFail, next_failure
+from sandbox.fail_next import ProviderFail, next_failure, queue_failure
 from sandbox.pushes import push
 from sandbox.state import SandboxState, iso, utcnow
 
@@ -206,7 +206,6 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/shippo/fail-next", tags=["sandbox"])
     async def fail_next(body: ProviderFail) -> JSONResponse:
-        state.shippo_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.shippo_fail_next})
+        return queue_failure(state.shippo_fail_next, body)
 
     return router

@@ -12,7 +12,7 @@ from sandbox.easypost.bodies import ApiFail, Scan, Script, SinkFail
 from sandbox.easypost.shapes import STATUSES, error
 from sandbox.easypost.shipments import find_shipment, label_png, new_shipment, shipment_errors
 from sandbox.easypost.trackers import TRACKING_CODE, get_or_create, scan_and_notify, start_script
-from sandbox.fail_next import next_failure
+from sandbox.fail_next import next_failure, queue_failure
 from sandbox.state import SandboxState, SinkedWebhook, utcnow
 
 
@@ -158,8 +158,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/easypost/fail-next", tags=["sandbox"])
     async def api_fail_next(body: ApiFail) -> JSONResponse:
-        state.easypost_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.easypost_fail_next})
+        return queue_failure(state.easypost_fail_next, body)
 
     @router.get("/_sandbox/easypost/scripts", tags=["sandbox"])
     async def scripts() -> JSONResponse:
