@@ -19,7 +19,6 @@ body with `aftership_webhook_secret`), retried in the background (`sandbox.pushe
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,6 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox import pushes
+from sandbox.fail_next import next_failure, queue_failure
 from sandbox.state import SandboxState, WebhookDelivery, utcnow
 
 META_TYPES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}
@@ -161,12 +161,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     async def refused(request: Request) -> JSONResponse | None:
         """Scripted failures first (AfterShip being down or rate limiting), then the API key."""
-        if state.aftership_fail_next:
-            fail = state.aftership_fail_next[0]
-            fail["count"] -= 1
-            if fail["count"] <= 0:
-                state.aftership_fail_next.pop(0)
-            await asyncio.sleep(fail["delay_seconds"])
+        if (fail := await next_failure(state.aftership_fail_next)) is not None:
             status = fail["status_code"]
             headers = (
                 {"Retry-After": str(fail["retry_after"])} if status == 429 and fail["retry_after"] is not None else None
@@ -234,8 +229,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/aftership/fail-next", tags=["sandbox"])
     async def fail_next(body: ApiFail) -> JSONResponse:
-        state.aftership_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.aftership_fail_next})
+        return queue_failure(state.aftership_fail_next, body)
 
     @router.get("/_sandbox/aftership/webhooks", tags=["sandbox"])
     async def webhooks() -> JSONResponse:

@@ -23,15 +23,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.delivery_callbacks import postmark_requests, schedule
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
-from sandbox.vendor_controls import (
-    answer_late,
-    build_controls,
-    credential_hint,
-    is_refused,
-    is_revoked,
-    record,
-    take_failure,
-)
+from sandbox.vendor_controls import VendorApi, answer_late, credential_hint
 
 VENDOR = "postmark"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -47,7 +39,7 @@ def postmark_error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse({"ErrorCode": code, "Message": message}, status_code=status)
 
 
-def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
+def _validate(body: Any, api: VendorApi) -> JSONResponse | None:
     if not isinstance(body, dict):
         return postmark_error(422, 402, "Received invalid JSON input.")
     sender = parseaddr(str(body.get("From") or ""))[1]
@@ -60,7 +52,7 @@ def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
         return postmark_error(
             422, 300, f"Error parsing 'To': Illegal email address '{body['To']}'. It must contain the '@' symbol."
         )
-    if is_refused(state, VENDOR, to):
+    if api.is_refused(to):
         return postmark_error(
             422,
             406,
@@ -104,6 +96,7 @@ def outbound_summary(entry: dict[str, Any]) -> dict[str, Any]:
 
 def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
+    api = VendorApi(state, VENDOR)
 
     @router.post("/postmark/email", tags=["postmark"])
     async def send_email(request: Request) -> JSONResponse:
@@ -115,14 +108,14 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 "No Account or Server API tokens were supplied in the HTTP headers. "
                 "Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.",
             )
-        if is_revoked(state, VENDOR, token):
+        if api.is_revoked(token):
             return postmark_error(
                 401,
                 10,
                 "The Server Token you provided in the X-Postmark-Server-Token request "
                 "header was invalid. Please verify that you are using a valid token.",
             )
-        failure = take_failure(state, VENDOR)
+        failure = api.take_failure()
         if failure and failure["status_code"] >= 300:
             status = failure["status_code"]
             code = 429 if status == 429 else 100 if status == 503 else 0
@@ -136,11 +129,11 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             body = json.loads(await request.body())
         except ValueError:
             return postmark_error(422, 402, "Received invalid JSON input.")
-        if (invalid := _validate(body, state)) is not None:
+        if (invalid := _validate(body, api)) is not None:
             return invalid
         message_id = str(uuid.uuid4())
         submitted = utcnow()
-        record(state, VENDOR, {"message_id": message_id, "credential": credential_hint(token), "body": body,
+        api.record({"message_id": message_id, "credential": credential_hint(token), "body": body,
                                "submitted_at": submitted.isoformat()})  # fmt: skip
         state.add_email(
             ReceivedEmail(
@@ -174,7 +167,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     @router.get("/postmark/messages/outbound", tags=["postmark"])
     async def search_outbound(request: Request) -> JSONResponse:
         token = request.headers.get("x-postmark-server-token", "")
-        if not token or is_revoked(state, VENDOR, token):
+        if not token or api.is_revoked(token):
             return postmark_error(401, 10, "The Server Token you provided in the X-Postmark-Server-Token request"
                                   " header was invalid. Please verify that you are using a valid token.")  # fmt: skip
         params = request.query_params
@@ -197,5 +190,5 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         ]
         return JSONResponse({"TotalCount": len(found), "Messages": found[offset : offset + count]})
 
-    router.include_router(build_controls(state, VENDOR))
+    router.include_router(api.controls())
     return router

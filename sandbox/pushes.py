@@ -1,12 +1,15 @@
-"""Signed pushes of the tracking-provider stand-ins (Shippo, 17TRACK): first try now, retries with back-off.
+"""Signed pushes of the tracking-provider stand-ins (EasyPost, Shippo, 17TRACK): first try now, retries with
+back-off.
 
-Each vendor module builds its body and signature headers; this posts them to `state.push_url(provider)` and
-keeps every attempt in `state.deliveries` (shown by `GET /_sandbox/easypost/webhooks`, with EasyPost's own).
+Each vendor module builds its body and signature headers; this posts them to `state.push_url(provider)` (or the
+URL the vendor module names) and keeps every attempt in `state.deliveries` (shown by
+`GET /_sandbox/easypost/webhooks`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 
@@ -38,20 +41,27 @@ async def push(
     tracking_code: str,
     body: bytes,
     headers: dict[str, str],
+    url: str | None = None,
+    on_delivered: Callable[[], None] | None = None,
 ) -> WebhookDelivery:
-    """POST one signed push for `provider`; the caller sees the first attempt, retries run in the background."""
+    """POST one signed push for `provider` (to `url`, by default the provider's push URL); the caller sees the
+    first attempt, retries run in the background; `on_delivered` runs once an attempt is answered 2xx."""
     delivery = WebhookDelivery(
-        event_id=event_id, description=description, tracking_code=tracking_code, url=state.push_url(provider)
+        event_id=event_id, description=description, tracking_code=tracking_code, url=url or state.push_url(provider)
     )
     state.deliveries.append(delivery)
     headers = {"Content-Type": "application/json", **headers}
     if await _attempt(state, client, delivery, body, headers):
+        if on_delivered is not None:
+            on_delivered()
         return delivery
 
     async def retry() -> None:
         for delay in state.webhook_retry_delays:
             await asyncio.sleep(delay)
             if await _attempt(state, client, delivery, body, headers):
+                if on_delivered is not None:
+                    on_delivered()
                 return
         delivery.gave_up = True
 

@@ -20,15 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from sandbox.delivery_callbacks import schedule, sendgrid_requests
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
-from sandbox.vendor_controls import (
-    answer_late,
-    build_controls,
-    credential_hint,
-    is_refused,
-    is_revoked,
-    record,
-    take_failure,
-)
+from sandbox.vendor_controls import VendorApi, answer_late, bearer_token, credential_hint
 
 VENDOR = "sendgrid"
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
@@ -56,7 +48,7 @@ def sendgrid_errors(status: int, *errors: tuple[str | None, str]) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
-def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
+def _validate(body: Any, api: VendorApi) -> JSONResponse | None:
     if not isinstance(body, dict):
         return sendgrid_errors(400, (None, "Bad Request"))
     problems: list[tuple[str | None, str]] = []
@@ -71,7 +63,7 @@ def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
                 continue
             for j, address in enumerate(to):
                 email = address.get("email") if isinstance(address, dict) else None
-                if not isinstance(email, str) or not EMAIL.match(email) or is_refused(state, VENDOR, email):
+                if not isinstance(email, str) or not EMAIL.match(email) or api.is_refused(email):
                     problems.append((f"personalizations.{i}.to.{j}.email", "Does not contain a valid address."))
     sender = body.get("from")
     if not isinstance(sender, dict) or not isinstance(sender.get("email"), str) or not EMAIL.match(sender["email"]):
@@ -99,14 +91,14 @@ def _content(body: dict[str, Any], kind: str) -> str | None:
 
 def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
+    api = VendorApi(state, VENDOR)
 
     @router.post("/sendgrid/v3/mail/send", tags=["sendgrid"])
     async def mail_send(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        if not key.startswith("SG.") or is_revoked(state, VENDOR, key):
+        key = bearer_token(request)
+        if not key.startswith("SG.") or api.is_revoked(key):
             return sendgrid_errors(401, (None, "The provided authorization grant is invalid, expired, or revoked"))
-        failure = take_failure(state, VENDOR)
+        failure = api.take_failure()
         if failure and failure["status_code"] >= 300:
             default = "Too many requests" if failure["status_code"] == 429 else "Internal server error"
             return sendgrid_errors(failure["status_code"], (None, failure["message"] or default))
@@ -114,11 +106,11 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             body = json.loads(await request.body())
         except ValueError:
             return sendgrid_errors(400, (None, "Bad Request"))
-        if (invalid := _validate(body, state)) is not None:
+        if (invalid := _validate(body, api)) is not None:
             return invalid
         message_id = secrets.token_urlsafe(16)[:22]
         first = body["personalizations"][0]
-        record(state, VENDOR, {"message_id": message_id, "credential": credential_hint(key), "body": body})
+        api.record({"message_id": message_id, "credential": credential_hint(key), "body": body})
         state.add_email(
             ReceivedEmail(
                 id=state.next_email_id(),
@@ -139,5 +131,5 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         await answer_late(failure)
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
-    router.include_router(build_controls(state, VENDOR))
+    router.include_router(api.controls())
     return router

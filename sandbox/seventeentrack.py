@@ -15,7 +15,6 @@ Pushes carry 17TRACK's `sign` header: hex SHA-256 of the body + "/" + `state.sev
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sandbox.fail_next import ProviderFail, next_failure, queue_failure
 from sandbox.pushes import push
 from sandbox.state import SandboxState, iso, utcnow
 
@@ -54,13 +54,6 @@ class SeventeenScan(BaseModel):
     estimated_delivery_from: dt.datetime | None = None
     estimated_delivery_to: dt.datetime | None = None
     deliver_webhook: bool = True
-
-
-class SeventeenFail(BaseModel):
-    status_code: int = Field(default=500, ge=400, le=599)
-    count: int = Field(default=1, ge=1)
-    delay_seconds: float = Field(default=0, ge=0, description="answer this late (to test timeouts)")
-    retry_after: int | None = Field(default=None, ge=0, description="the Retry-After header to send, seconds")
 
 
 def sign(body: bytes, key: str) -> str:
@@ -142,12 +135,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
 
     async def denied(request: Request) -> JSONResponse | None:
-        if state.seventeentrack_fail_next:
-            fail = state.seventeentrack_fail_next[0]
-            fail["count"] -= 1
-            if fail["count"] <= 0:
-                state.seventeentrack_fail_next.pop(0)
-            await asyncio.sleep(fail["delay_seconds"])
+        if (fail := await next_failure(state.seventeentrack_fail_next)) is not None:
             wait = fail["retry_after"]
             headers = {"Retry-After": str(wait)} if wait is not None else None
             message = "Too many requests." if fail["status_code"] == 429 else "Sandbox failure requested by fail-next"
@@ -162,6 +150,10 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         return None
 
     async def items(request: Request) -> list[dict[str, Any]] | JSONResponse:
+        """The parcels a call asks about, or the answer 17TRACK gives first (a scripted failure, a bad key, a body
+        that is not its list)."""
+        if (refused := await denied(request)) is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -174,10 +166,11 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     def rejected(number: str, code: int, message: str) -> dict[str, Any]:
         return {"number": number, "error": {"code": code, "message": message}}
 
+    def answer(accepted: list[dict[str, Any]], refused: list[dict[str, Any]]) -> JSONResponse:
+        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused}})
+
     @router.post("/17track/track/v2.2/register", tags=["17track"])
     async def register(request: Request) -> JSONResponse:
-        if (refused := await denied(request)) is not None:
-            return refused
         if isinstance(asked := await items(request), JSONResponse):
             return asked
         accepted, refused_items = [], []
@@ -190,12 +183,10 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             carrier = int(item.get("carrier") or 100002)
             state.seventeentrack_tracks[number] = new_parcel(number, carrier)
             accepted.append({"origin": 1, "number": number, "carrier": carrier})
-        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused_items}})
+        return answer(accepted, refused_items)
 
     @router.post("/17track/track/v2.2/gettrackinfo", tags=["17track"])
     async def gettrackinfo(request: Request) -> JSONResponse:
-        if (refused := await denied(request)) is not None:
-            return refused
         if isinstance(asked := await items(request), JSONResponse):
             return asked
         accepted, refused_items = [], []
@@ -207,7 +198,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 refused_items.append(rejected(number, -18019902, msg))
             else:
                 accepted.append(parcel)
-        return JSONResponse({"code": 0, "data": {"accepted": accepted, "rejected": refused_items}})
+        return answer(accepted, refused_items)
 
     # sandbox controls ---------------------------------------------------------------------------
 
@@ -231,8 +222,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         return JSONResponse(parcel) if parcel else JSONResponse({"detail": f"no parcel {number}"}, status_code=404)
 
     @router.post("/_sandbox/17track/fail-next", tags=["sandbox"])
-    async def fail_next(body: SeventeenFail) -> JSONResponse:
-        state.seventeentrack_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.seventeentrack_fail_next})
+    async def fail_next(body: ProviderFail) -> JSONResponse:
+        return queue_failure(state.seventeentrack_fail_next, body)
 
     return router

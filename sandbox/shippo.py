@@ -17,7 +17,6 @@ of "<t>." + body>` keyed by `state.shippo_webhook_secret`.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -32,6 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sandbox.fail_next import ProviderFail, next_failure, queue_failure
 from sandbox.pushes import push
 from sandbox.state import SandboxState, iso, utcnow
 
@@ -55,13 +55,6 @@ class ShippoScan(BaseModel):
     country: str | None = None
     eta: dt.datetime | None = None
     deliver_webhook: bool = True
-
-
-class ShippoFail(BaseModel):
-    status_code: int = Field(default=500, ge=400, le=599)
-    count: int = Field(default=1, ge=1)
-    delay_seconds: float = Field(default=0, ge=0, description="answer this late (to test timeouts)")
-    retry_after: int | None = Field(default=None, ge=0, description="the Retry-After header to send, seconds")
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -135,12 +128,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     async def denied(request: Request) -> JSONResponse | None:
         """Scripted failures first (Shippo being down or throttling), then the token check."""
-        if state.shippo_fail_next:
-            fail = state.shippo_fail_next[0]
-            fail["count"] -= 1
-            if fail["count"] <= 0:
-                state.shippo_fail_next.pop(0)
-            await asyncio.sleep(fail["delay_seconds"])
+        if (fail := await next_failure(state.shippo_fail_next)) is not None:
             wait = fail["retry_after"]
             headers = {"Retry-After": str(wait)} if wait is not None else None
             if fail["status_code"] == 429:
@@ -217,8 +205,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         return JSONResponse(track) if track else refuse(404, f"no track for {carrier}/{number}")
 
     @router.post("/_sandbox/shippo/fail-next", tags=["sandbox"])
-    async def fail_next(body: ShippoFail) -> JSONResponse:
-        state.shippo_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.shippo_fail_next})
+    async def fail_next(body: ProviderFail) -> JSONResponse:
+        return queue_failure(state.shippo_fail_next, body)
 
     return router

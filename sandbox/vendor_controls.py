@@ -4,6 +4,9 @@ Under `/_sandbox/<vendor>/`: `fail-next` (the next calls answer an HTTP error in
 body, or answer late after taking the message), `refuse` (a recipient the vendor will not take),
 `revoke-key` (a key or token the vendor no longer accepts), and `GET requests` (every request received,
 with its JSON body exactly as sent and the last four characters of the credential it came with).
+
+A stand-in holds one `VendorApi` (the state and its vendor's name) and asks it, per request, whether the key is
+revoked, the recipient refused, a failure scripted; it records what it took there.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -38,36 +41,9 @@ def credential_hint(key: str) -> str:
     return "…" + key[-4:]
 
 
-def take_failure(state: SandboxState, vendor: str) -> dict[str, Any] | None:
-    """The next scripted failure for `vendor`, if any (a count above one stays queued, one less)."""
-    with state.lock:
-        queue = state.api_fail_next.setdefault(vendor, [])
-        if not queue:
-            return None
-        failure = queue.pop(0)
-        if failure["count"] > 1:
-            queue.insert(0, {**failure, "count": failure["count"] - 1})
-        return failure
-
-
 async def answer_late(failure: dict[str, Any] | None) -> None:
     if failure and failure["delay_seconds"]:
         await asyncio.sleep(failure["delay_seconds"])
-
-
-def record(state: SandboxState, vendor: str, entry: dict[str, Any]) -> None:
-    with state.lock:
-        state.api_requests.setdefault(vendor, []).append(entry)
-
-
-def is_refused(state: SandboxState, vendor: str, recipient: str) -> bool:
-    with state.lock:
-        return recipient.strip().lower() in state.api_refused.get(vendor, set())
-
-
-def is_revoked(state: SandboxState, vendor: str, key: str) -> bool:
-    with state.lock:
-        return key in state.api_revoked_keys.get(vendor, set())
 
 
 def build_controls(state: SandboxState, vendor: str) -> APIRouter:
@@ -99,3 +75,43 @@ def build_controls(state: SandboxState, vendor: str) -> APIRouter:
             return JSONResponse({"requests": list(state.api_requests.get(vendor, []))})
 
     return router
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an `Authorization: Bearer <token>` header, "" without one."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+class VendorApi:
+    """One stand-in's view of the shared controls, bound to the sandbox's state and its vendor's name."""
+
+    def __init__(self, state: SandboxState, vendor: str) -> None:
+        self.state = state
+        self.vendor = vendor
+
+    def take_failure(self) -> dict[str, Any] | None:
+        """The next scripted failure, if any (a count above one stays queued, one less)."""
+        with self.state.lock:
+            queue = self.state.api_fail_next.setdefault(self.vendor, [])
+            if not queue:
+                return None
+            failure = queue.pop(0)
+            if failure["count"] > 1:
+                queue.insert(0, {**failure, "count": failure["count"] - 1})
+            return failure
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.state.lock:
+            self.state.api_requests.setdefault(self.vendor, []).append(entry)
+
+    def is_refused(self, recipient: str) -> bool:
+        with self.state.lock:
+            return recipient.strip().lower() in self.state.api_refused.get(self.vendor, set())
+
+    def is_revoked(self, key: str) -> bool:
+        with self.state.lock:
+            return key in self.state.api_revoked_keys.get(self.vendor, set())
+
+    def controls(self) -> APIRouter:
+        return build_controls(self.state, self.vendor)

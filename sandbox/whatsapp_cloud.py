@@ -23,15 +23,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.delivery_callbacks import schedule, whatsapp_requests
 from sandbox.state import SandboxState, utcnow
-from sandbox.vendor_controls import (
-    answer_late,
-    build_controls,
-    credential_hint,
-    is_refused,
-    is_revoked,
-    record,
-    take_failure,
-)
+from sandbox.vendor_controls import VendorApi, answer_late, bearer_token, credential_hint
 
 VENDOR = "whatsapp"
 PHONE = re.compile(r"^\+?[1-9]\d{6,14}$")
@@ -54,7 +46,7 @@ def graph_error(status: int, code: int, message: str, details: str | None = None
     return JSONResponse({"error": error}, status_code=status)
 
 
-def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
+def _validate(body: Any, api: VendorApi) -> JSONResponse | None:
     if not isinstance(body, dict):
         return graph_error(400, 100, "Invalid parameter", "The request body is not a JSON object")
     if body.get("messaging_product") != "whatsapp":
@@ -90,7 +82,7 @@ def _validate(body: Any, state: SandboxState) -> JSONResponse | None:
                 or not str(parameter.get("text") or "").strip()
             ):
                 return graph_error(400, 131009, "Parameter value is not valid", "a text parameter needs non-empty text")
-    if is_refused(state, VENDOR, to.lstrip("+")):
+    if api.is_refused(to.lstrip("+")):
         return graph_error(400, 131026, TITLES[131026], "Message Undeliverable.")
     return None
 
@@ -104,12 +96,12 @@ def _summary(template: dict[str, Any]) -> str:
 
 def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
     router = APIRouter()
+    api = VendorApi(state, VENDOR)
 
     @router.post("/whatsapp/{version}/{phone_number_id}/messages", tags=["whatsapp"])
     async def send_message(version: str, phone_number_id: str, request: Request) -> JSONResponse:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        if not token or is_revoked(state, VENDOR, token):
+        token = bearer_token(request)
+        if not token or api.is_revoked(token):
             return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
         if not NUMBER_ID.match(phone_number_id):
             return graph_error(
@@ -118,7 +110,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                 "Invalid parameter",
                 f"Unsupported post request. Object with ID '{phone_number_id}' does not exist",
             )
-        failure = take_failure(state, VENDOR)
+        failure = api.take_failure()
         if failure and failure["status_code"] >= 300:
             status = failure["status_code"]
             code = STATUS_CODES.get(status, 131000 if status >= 500 else 100)
@@ -127,11 +119,11 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
             body = json.loads(await request.body())
         except ValueError:
             return graph_error(400, 100, "Invalid parameter", "The request body is not valid JSON")
-        if (invalid := _validate(body, state)) is not None:
+        if (invalid := _validate(body, api)) is not None:
             return invalid
         wa_id = body["to"].lstrip("+")
         wamid = "wamid." + base64.b64encode(secrets.token_bytes(24)).decode()
-        record(state, VENDOR, {"message_id": wamid, "credential": credential_hint(token), "version": version,
+        api.record({"message_id": wamid, "credential": credential_hint(token), "version": version,
                                "phone_number_id": phone_number_id, "body": body})  # fmt: skip
         with state.lock:
             state.texts.append({
@@ -147,5 +139,5 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
              "messages": [{"id": wamid}]}
         )  # fmt: skip
 
-    router.include_router(build_controls(state, VENDOR))
+    router.include_router(api.controls())
     return router

@@ -37,12 +37,6 @@ class CallbackRefused(Exception):
         self.kind: RefusalKind = kind
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, whatever its case (Starlette's headers are case-insensitive, a dict is not)."""
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 def json_body(body: bytes) -> Any:
     """The body as JSON, or a 400 naming where it broke (a truncated body fails here)."""
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import httpx
@@ -13,6 +12,7 @@ from sandbox.easypost.bodies import ApiFail, Scan, Script, SinkFail
 from sandbox.easypost.shapes import STATUSES, error
 from sandbox.easypost.shipments import find_shipment, label_png, new_shipment, shipment_errors
 from sandbox.easypost.trackers import TRACKING_CODE, get_or_create, scan_and_notify, start_script
+from sandbox.fail_next import next_failure, queue_failure
 from sandbox.state import SandboxState, SinkedWebhook, utcnow
 
 
@@ -34,12 +34,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     async def auth_error(request: Request) -> JSONResponse | None:
         """Scripted failures first (they stand for EasyPost being down), then the API key check."""
-        if state.easypost_fail_next:
-            fail = state.easypost_fail_next[0]
-            fail["count"] -= 1
-            if fail["count"] <= 0:
-                state.easypost_fail_next.pop(0)
-            await asyncio.sleep(fail["delay_seconds"])
+        if (fail := await next_failure(state.easypost_fail_next)) is not None:
             status = fail["status_code"]
             names = {429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE"}
             return error(status, names.get(status, "INTERNAL_SERVER_ERROR"), "Sandbox failure requested by fail-next")
@@ -163,8 +158,7 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
 
     @router.post("/_sandbox/easypost/fail-next", tags=["sandbox"])
     async def api_fail_next(body: ApiFail) -> JSONResponse:
-        state.easypost_fail_next.append(body.model_dump())
-        return JSONResponse({"queued": state.easypost_fail_next})
+        return queue_failure(state.easypost_fail_next, body)
 
     @router.get("/_sandbox/easypost/scripts", tags=["sandbox"])
     async def scripts() -> JSONResponse:

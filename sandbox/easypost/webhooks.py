@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import unicodedata
+from functools import partial
 from typing import Any
 
 import httpx
 
 from sandbox.easypost import shapes
-from sandbox.state import DeliveryAttempt, SandboxState, WebhookDelivery, utcnow
+from sandbox.pushes import push
+from sandbox.state import SandboxState, WebhookDelivery
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -27,52 +28,25 @@ def make_event(state: SandboxState, tracker: dict[str, Any], previous_status: st
     return event
 
 
-async def _attempt(state: SandboxState, client: httpx.AsyncClient, delivery: WebhookDelivery, body: bytes) -> bool:
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "EasyPost WebHook Agent 1.0 (Aftercare sandbox)",
-        "X-Hmac-Signature": sign(body, state.webhook_secret),
-    }
-    try:
-        resp = await client.post(delivery.url, content=body, headers=headers, timeout=state.webhook_timeout)
-    except httpx.HTTPError as exc:
-        delivery.attempts.append(DeliveryAttempt(at=utcnow(), status_code=None, error=repr(exc)))
-        return False
-    ok = 200 <= resp.status_code < 300
-    delivery.attempts.append(
-        DeliveryAttempt(at=utcnow(), status_code=resp.status_code, error=None if ok else resp.text[:300])
-    )
-    delivery.delivered = ok
-    return ok
-
-
 async def deliver(state: SandboxState, client: httpx.AsyncClient, event: dict[str, Any]) -> WebhookDelivery:
     """First attempt now (the caller sees its outcome); retries with back-off in the background."""
     body = json.dumps(event).encode()
-    delivery = WebhookDelivery(
+    headers = {
+        "User-Agent": "EasyPost WebHook Agent 1.0 (Aftercare sandbox)",
+        "X-Hmac-Signature": sign(body, state.webhook_secret),
+    }
+    return await push(
+        state,
+        client,
+        "easypost",
         event_id=event["id"],
         description=event["description"],
         tracking_code=event["result"]["tracking_code"],
+        body=body,
+        headers=headers,
         url=state.webhook_url,
+        on_delivered=partial(_complete, event),
     )
-    state.deliveries.append(delivery)
-    if await _attempt(state, client, delivery, body):
-        _complete(event)
-        return delivery
-
-    async def retry() -> None:
-        for delay in state.webhook_retry_delays:
-            await asyncio.sleep(delay)
-            if await _attempt(state, client, delivery, body):
-                _complete(event)
-                return
-        delivery.gave_up = True
-
-    if state.webhook_retry_delays:
-        state.spawn(retry())
-    else:
-        delivery.gave_up = True
-    return delivery
 
 
 def _complete(event: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import wrong_base_url
+from connectors.carriers.retry_after import retry_after
 
 TRACKING_EXISTS = 4003
 TRACKING_MISSING = 4004
@@ -26,22 +28,12 @@ def meta_of(resp: httpx.Response) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) and "code" in meta else None
 
 
-def retry_after(resp: httpx.Response) -> float | None:
-    """`Retry-After` in seconds (AfterShip sends seconds), else the `ratelimit-reset`-less default: None."""
-    raw = resp.headers.get("retry-after")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
-
-
 def tracking_error(resp: httpx.Response, tracking_number: str, doing: str) -> CarrierError:
     """One CarrierError per failed call, retryable only for outages and rate limits."""
     meta = meta_of(resp)
     status = resp.status_code
     if meta is None and status == 404:
-        text = f"AfterShip API not found at {resp.request.url} (HTTP 404): check the AfterShip base URL"
-        return CarrierError(text, retryable=False, status_code=status)
+        return wrong_base_url("AfterShip", resp)
     code = meta.get("code") if meta else None
     message = str(meta.get("message") or "") if meta else ""
     said = f" ({code}: {message})" if message else ""

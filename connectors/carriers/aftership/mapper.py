@@ -8,27 +8,16 @@ carrier does not say its zone); a date-only EDD is that day.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connectors.carriers.aftership.units import courier_to_carrier, map_status
+from connectors.carriers.common import instant_key, parse_time, place, scan_id
 from connectors.carriers.unknown_codes import note_unknown
 from domain import PollResult, TrackingEvent, TrackingStatus
 
 PROVIDER = "aftership"
-
-
-def parse_time(raw: Any) -> datetime | None:
-    """ISO 8601 date or date-time as AfterShip sends it; None for anything else."""
-    if not raw or not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _edd_object(raw: Any) -> datetime | None:
@@ -55,23 +44,22 @@ def carrier_of(tracking: Mapping[str, Any]) -> str | None:
 
 def event_id_for(tracking_number: str, checkpoint: Mapping[str, Any]) -> str:
     """A stable id for one checkpoint: the fields that identify the scan, hashed."""
-    when = parse_time(checkpoint.get("checkpoint_time"))
-    parts = [
+    raw_time = checkpoint.get("checkpoint_time")
+    return scan_id(
+        "aftership",
         tracking_number,
-        when.astimezone(UTC).isoformat() if when else str(checkpoint.get("checkpoint_time") or ""),
+        instant_key(parse_time(raw_time), raw_time),
         str(checkpoint.get("tag") or ""),
         str(checkpoint.get("subtag") or ""),
         str(checkpoint.get("message") or ""),
-    ]
-    return "aftership:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    )
 
 
 def location(checkpoint: Mapping[str, Any]) -> str | None:
     """`City, State, Country zip`, else AfterShip's free-text `location`."""
     country = checkpoint.get("country_name") or checkpoint.get("country_iso3") or checkpoint.get("country_region")
-    head = ", ".join(str(v) for v in (checkpoint.get("city"), checkpoint.get("state"), country) if v)
-    code = checkpoint.get("zip") or checkpoint.get("postal_code") or ""
-    text = " ".join(p for p in (head, str(code)) if p)
+    code = checkpoint.get("zip") or checkpoint.get("postal_code")
+    text = place(checkpoint.get("city"), checkpoint.get("state"), country, postal=code)
     return text or (str(checkpoint["location"]) if checkpoint.get("location") else None)
 
 
@@ -132,9 +120,8 @@ def _tracking_level(
     if events and when < events[-1].occurred_at:
         when = events[-1].occurred_at
     status, reason, code = _mapped(tag, subtag, provider)
-    digest = hashlib.sha256("\x1f".join((number, "tracking", str(tag))).encode()).hexdigest()[:32]
     return TrackingEvent(
-        event_id=f"aftership:{digest}",
+        event_id=scan_id("aftership", number, "tracking", str(tag)),
         carrier=provider,
         tracking_number=number,
         status=status,

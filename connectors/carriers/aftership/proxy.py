@@ -21,14 +21,17 @@ from urllib.parse import quote
 import httpx
 
 from connectors.carriers.aftership import webhook
-from connectors.carriers.aftership.error import TRACKING_EXISTS, TRACKING_MISSING, meta_of, retry_after, tracking_error
+from connectors.carriers.aftership.error import TRACKING_EXISTS, TRACKING_MISSING, meta_of, tracking_error
 from connectors.carriers.aftership.mapper import carrier_of, tracking_to_result
 from connectors.carriers.aftership.units import carrier_to_courier
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
+from connectors.carriers.retry_after import retry_after
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 
-class AfterShipCarrier:
+class AfterShipCarrier(VendorHttp):
     """CarrierClient for AfterShip (`name = "aftership"`). Pass `http` to share a client and its pool."""
 
     name = "aftership"
@@ -45,20 +48,13 @@ class AfterShipCarrier:
         backoff: float = 0.5,
         max_wait: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"as-api-key": api_key, "aftership-api-key": api_key}
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._max_wait = max_wait
         self._slugs: dict[str, str] = {}  # tracking number -> AfterShip courier slug it is registered under
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def track(self, tracking_number: str, carrier: str | None = None) -> PollResult:
         """Every checkpoint AfterShip has for the parcel, oldest first; registers the parcel if it is new."""
@@ -110,14 +106,9 @@ class AfterShipCarrier:
             last = attempt == self._attempts
             try:
                 resp = await self._http.request(method, url, json=payload, headers=self._headers, timeout=self._timeout)
-            except httpx.TimeoutException as exc:
-                if last:
-                    raise CarrierError(f"AfterShip timed out {doing} ({type(exc).__name__})", retryable=True) from exc
             except httpx.TransportError as exc:
                 if last:
-                    raise CarrierError(
-                        f"AfterShip unreachable at {self.base_url} {doing}: {exc}", retryable=True
-                    ) from exc
+                    raise transport_error("AfterShip", self.base_url, exc, doing) from exc
             else:
                 if resp.status_code == 429:
                     wait = retry_after(resp)
@@ -144,10 +135,7 @@ class AfterShipCarrier:
 
 def _tracking(resp: httpx.Response) -> dict[str, Any]:
     """`data.tracking` of a successful answer."""
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise CarrierError("AfterShip answered with a body that is not JSON", retryable=True) from exc
+    body = json_body(resp, "AfterShip")
     tracking = (body.get("data") or {}).get("tracking") if isinstance(body, dict) else None
     if not isinstance(tracking, dict):
         raise CarrierError("AfterShip answered without data.tracking", retryable=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from connectors.carriers.base import WebhookError
+from connectors.carriers.common import webhook_json
+from connectors.webhooks import header, same
 
 SIGNATURE_HEADER = "aftership-hmac-sha256"
 EVENTS = frozenset({"tracking_update", "edd_revise", "tracking_pending_time"})
@@ -27,22 +28,19 @@ def sign(body: bytes, secret: str) -> str:
 
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     """Raise WebhookError unless `body` carries AfterShip's signature made with `secret`."""
-    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
+    given = header(headers, SIGNATURE_HEADER)
     if not given:
         raise WebhookError(f"missing {SIGNATURE_HEADER} signature header")
     if not secret:
         raise WebhookError("no AfterShip webhook secret is configured, cannot verify the signature")
-    if not hmac.compare_digest(given.strip().encode(), sign(body, secret).encode()):
+    if not same(given.strip(), sign(body, secret)):
         raise WebhookError(f"bad signature in {SIGNATURE_HEADER} header (wrong webhook secret?)")
 
 
 def tracking_of(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
     """The Tracking a verified webhook carries in `msg`; WebhookError naming what is wrong otherwise."""
     verify(body, headers, secret)
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookError(f"malformed JSON body: {exc}") from exc
+    payload = webhook_json(body)
     if not isinstance(payload, dict) or "msg" not in payload:
         raise WebhookError("not an AfterShip webhook: no msg object")
     event = payload.get("event")

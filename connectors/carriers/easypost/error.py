@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import wrong_base_url
 
 
 def easypost_error(resp: httpx.Response) -> dict[str, Any] | None:
@@ -17,11 +18,6 @@ def easypost_error(resp: httpx.Response) -> dict[str, Any] | None:
     except (ValueError, AttributeError):
         return None
     return err if isinstance(err, dict) else None
-
-
-def _wrong_base_url(resp: httpx.Response) -> CarrierError:
-    text = f"EasyPost API not found at {resp.request.url} (HTTP 404): check the EasyPost base URL"
-    return CarrierError(text, retryable=False, status_code=resp.status_code)
 
 
 # In a return shipment we send the customer as `to_address` (EasyPost swaps them): name fields plainly.
@@ -38,7 +34,7 @@ def shipment_error(resp: httpx.Response, what: str) -> CarrierError:
     err = easypost_error(resp)
     status = resp.status_code
     if err is None and status == 404:
-        return _wrong_base_url(resp)
+        return wrong_base_url("EasyPost", resp)
     err = err or {}
     parts = [": ".join(str(p) for p in (err.get("code"), err.get("message")) if p)]
     for field_error in err.get("errors") or []:
@@ -66,7 +62,7 @@ def tracker_error(resp: httpx.Response, tracking_number: str) -> CarrierError:
     status = resp.status_code
     if status == 404 and not easypost_said:
         # not EasyPost's "no such tracker" but a wrong address: say so rather than blame the parcel
-        return _wrong_base_url(resp)
+        return wrong_base_url("EasyPost", resp)
     if status in (401, 403):
         text, retryable = f"EasyPost rejected the API key{said}", False
     elif status in (404, 422) or (status == 400 and "TRACKING_CODE" in code):

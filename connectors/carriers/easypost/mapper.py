@@ -6,50 +6,37 @@ fields: a scan without a time is dropped, a detail without an id gets a stable o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.carriers.common import instant_key, place, scan_id
+from connectors.carriers.common import parse_time as parse_datetime  # EasyPost: no zone means UTC
 from connectors.carriers.easypost.units import STATUS_MAP, map_status
 from connectors.carriers.unknown_codes import note_unknown
 from domain import Address, PollResult, ReturnLabelRequest, TrackingEvent
-
-
-def parse_datetime(raw: Any) -> datetime | None:
-    """EasyPost sends ISO 8601; a time without zone is UTC (their documented fallback)."""
-    if not raw or not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def event_id_for(tracking_code: str, detail: Mapping[str, Any]) -> str:
     """A stable id for one scan: EasyPost details carry none, and webhook and poll must agree."""
     if detail.get("id"):
         return f"easypost:{detail['id']}"
-    when = parse_datetime(detail.get("datetime"))
-    parts = [
+    raw_time = detail.get("datetime")
+    return scan_id(
+        "easypost",
         tracking_code,
-        when.astimezone(UTC).isoformat() if when else str(detail.get("datetime") or ""),
+        instant_key(parse_datetime(raw_time), raw_time),
         str(detail.get("status") or ""),
         str(detail.get("status_detail") or ""),
         str(detail.get("message") or ""),
-    ]
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-    return f"easypost:{digest}"
+    )
 
 
 def _location(detail: Mapping[str, Any]) -> str | None:
     loc = detail.get("tracking_location") or {}
     if not isinstance(loc, Mapping):
         return None
-    head = ", ".join(str(loc[k]) for k in ("city", "state", "country") if loc.get(k))
-    text = " ".join(p for p in (head, str(loc.get("zip") or "")) if p)
-    return text or None
+    return place(loc.get("city"), loc.get("state"), loc.get("country"), postal=loc.get("zip"))
 
 
 def tracker_to_result(tracker: Mapping[str, Any], carrier: str = "easypost") -> PollResult:

@@ -19,13 +19,15 @@ from urllib.parse import quote
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.easypost import webhook
 from connectors.carriers.easypost.error import easypost_error, shipment_error, tracker_error
 from connectors.carriers.easypost.mapper import label_created_at, label_of, return_shipment, tracker_to_result
+from connectors.http import VendorHttp
 from domain import PollResult, ReturnLabel, ReturnLabelRequest, TrackingEvent
 
 
-class EasyPostCarrier:
+class EasyPostCarrier(VendorHttp):
     """CarrierClient for EasyPost (`name = "easypost"`). Pass `http` to share a client and its pool."""
 
     name = "easypost"
@@ -41,19 +43,12 @@ class EasyPostCarrier:
         return_carrier: str = "USPS",
         return_service: str = "GroundAdvantage",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._auth = httpx.BasicAuth(api_key, "")
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._tracker_ids: dict[str, str] = {}  # tracking code -> trk_ id; saves a create per poll
         self.return_carrier = return_carrier  # the carrier and service return labels are bought with
         self.return_service = return_service
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def track(self, tracking_number: str) -> PollResult:
         """Every scan EasyPost knows for the parcel, oldest first, and its estimated delivery."""
@@ -82,13 +77,10 @@ class EasyPostCarrier:
 
     async def _send(self, method: str, path: str, payload: Any = None, doing: str = "") -> httpx.Response:
         url = self.base_url + path
-        context = f" {doing}" if doing else ""
         try:
             return await self._http.request(method, url, json=payload, auth=self._auth, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierError(f"EasyPost timed out{context} ({type(exc).__name__})", retryable=True) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(f"EasyPost unreachable at {self.base_url}{context}: {exc}", retryable=True) from exc
+            raise transport_error("EasyPost", self.base_url, exc, doing) from exc
 
     async def create_return_label(self, request: ReturnLabelRequest) -> ReturnLabel:
         """A bought return label from the customer to the merchant; one per `request.idempotency_key`."""
@@ -131,10 +123,7 @@ class EasyPostCarrier:
 
 def _object(resp: httpx.Response, expected: str) -> dict[str, Any]:
     """The JSON object of a successful answer, checked to be the EasyPost `object` we asked for."""
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise CarrierError("EasyPost answered with a body that is not JSON", retryable=True) from exc
+    body = json_body(resp, "EasyPost")
     if not isinstance(body, dict) or body.get("object") != expected:
         raise CarrierError(f"EasyPost answered with something that is not a {expected}", retryable=True)
     return body

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from connectors.carriers.base import WebhookError
+from connectors.carriers.common import webhook_json
+from connectors.webhooks import header, same
 
 SIGNATURE_HEADER = "X-Hmac-Signature"
 SIGNATURE_PREFIX = "hmac-sha256-hex="
@@ -28,22 +29,19 @@ def sign(body: bytes, secret: str) -> str:
 
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     """Raise WebhookError unless `body` carries EasyPost's signature made with `secret`."""
-    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
+    given = header(headers, SIGNATURE_HEADER)
     if not given:
         raise WebhookError(f"missing {SIGNATURE_HEADER} header")
     if not secret:
         raise WebhookError("no EasyPost webhook secret is configured, cannot verify the signature")
-    if not hmac.compare_digest(given.strip().encode(), sign(body, secret).encode()):
+    if not same(given.strip(), sign(body, secret)):
         raise WebhookError(f"bad signature in {SIGNATURE_HEADER} header (wrong webhook secret?)")
 
 
 def tracker_of(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
     """The Tracker a verified tracker Event carries; WebhookError naming what is wrong otherwise."""
     verify(body, headers, secret)
-    try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookError(f"malformed JSON body: {exc}") from exc
+    event = webhook_json(body)
     if not isinstance(event, dict) or event.get("object") != "Event":
         raise WebhookError("not an EasyPost Event object")
     description = str(event.get("description") or "")

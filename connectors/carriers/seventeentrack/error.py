@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import wrong_base_url
 from connectors.carriers.retry_after import retry_after
 
 ALREADY_REGISTERED = -18019901
@@ -46,8 +47,7 @@ def response_error(resp: httpx.Response, tracking_number: str, doing: str) -> Ca
     errors = errors_of(body)
     said, status = _said(errors), resp.status_code
     if status == 404:  # 17TRACK answers every call it knows with 200 and a `code`: this is a wrong address
-        text = f"17TRACK API not found at {resp.request.url} (HTTP 404): check the 17TRACK base URL"
-        return CarrierError(text, retryable=False, status_code=status)
+        return wrong_base_url("17TRACK", resp)
     if status in (401, 403) or any(code in ACCOUNT_ERRORS for code, _ in errors):
         return CarrierError(f"17TRACK rejected the API key (17token){said}", retryable=False, status_code=status)
     if status == 429:

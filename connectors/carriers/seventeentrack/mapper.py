@@ -13,26 +13,16 @@ scan's time, with an id of its own (so the journey hears it once). The estimate 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from connectors.carriers.common import instant_key, place, scan_id
+from connectors.carriers.common import parse_time as parse_datetime  # `time_iso` (offset), `time_utc` (UTC)
 from connectors.carriers.seventeentrack.units import carrier_slug_for, map_stage, map_status
 from domain import ExceptionReason, PollResult, TrackingEvent, TrackingStatus
 
 PROVIDER = "17track"
-
-
-def parse_datetime(raw: Any) -> datetime | None:
-    """ISO 8601 with its offset (`time_iso`) or in UTC (`time_utc`); a time without zone is taken as UTC."""
-    if not raw or not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def event_time(event: Mapping[str, Any]) -> datetime | None:
@@ -41,14 +31,13 @@ def event_time(event: Mapping[str, Any]) -> datetime | None:
 
 def event_id_for(number: str, event: Mapping[str, Any]) -> str:
     """A stable id for one scan (17TRACK gives none): a hash of the number, the moment, the words and place."""
-    when = event_time(event)
-    parts = [
+    return scan_id(
+        "17track",
         number,
-        when.astimezone(UTC).isoformat() if when else str(event.get("time_iso") or ""),
+        instant_key(event_time(event), event.get("time_iso")),
         str(event.get("description") or ""),
         str(event.get("location") or ""),
-    ]
-    return "17track:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    )
 
 
 def location_text(event: Mapping[str, Any]) -> str | None:
@@ -58,9 +47,7 @@ def location_text(event: Mapping[str, Any]) -> str | None:
     address = event.get("address")
     if not isinstance(address, Mapping):
         return None
-    head = ", ".join(str(address[k]) for k in ("city", "state", "country") if address.get(k))
-    text = " ".join(p for p in (head, str(address.get("postal_code") or "")) if p)
-    return text or None
+    return place(address.get("city"), address.get("state"), address.get("country"), postal=address.get("postal_code"))
 
 
 def _events(track_info: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -113,10 +100,9 @@ def _verdict_event(
     last = events[-1]
     if status is TrackingStatus.UNKNOWN or (status, reason) == (last.status, last.exception_reason):
         return None
-    parts = [number, last.occurred_at.astimezone(UTC).isoformat(), "latest_status", code]
     return last.model_copy(
         update={
-            "event_id": "17track:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32],
+            "event_id": scan_id("17track", number, instant_key(last.occurred_at, None), "latest_status", code),
             "status": status,
             "exception_reason": reason,
             "description": str(latest.get("sub_status_descr") or last.description)[:500],

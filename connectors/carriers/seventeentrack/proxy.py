@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.seventeentrack import webhook
 from connectors.carriers.seventeentrack.error import (
     ALREADY_REGISTERED,
@@ -25,12 +26,13 @@ from connectors.carriers.seventeentrack.error import (
 )
 from connectors.carriers.seventeentrack.mapper import track_to_result
 from connectors.carriers.seventeentrack.units import carrier_code_for
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 API = "/track/v2.2"
 
 
-class SeventeenTrackCarrier:
+class SeventeenTrackCarrier(VendorHttp):
     """CarrierClient for 17TRACK (`name = "17track"`). Pass `http` to share a client and its pool."""
 
     name = "17track"
@@ -44,17 +46,10 @@ class SeventeenTrackCarrier:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"17token": api_key}
         self._webhook_key = webhook_key
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._registered: set[str] = set()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     @staticmethod
     def _item(tracking_number: str, carrier: str | None) -> dict[str, Any]:
@@ -98,20 +93,11 @@ class SeventeenTrackCarrier:
         url = f"{self.base_url}{API}/{endpoint}"
         try:
             resp = await self._http.post(url, json=[item], headers=self._headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierError(
-                f"17TRACK timed out {doing} {tracking_number} ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(
-                f"17TRACK unreachable at {self.base_url} {doing} {tracking_number}: {exc}", retryable=True
-            ) from exc
+            raise transport_error("17TRACK", self.base_url, exc, f"{doing} {tracking_number}") from exc
         if not resp.is_success:
             raise response_error(resp, tracking_number, doing)
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise CarrierError("17TRACK answered with a body that is not JSON", retryable=True) from exc
+        body = json_body(resp, "17TRACK")
         if not isinstance(body, dict) or body.get("code") != 0 or errors_of(body):
             raise response_error(resp, tracking_number, doing)
         data = body.get("data")

@@ -9,12 +9,12 @@ and `TRACKING_STOPPED` (17TRACK stopped following the parcel: nothing new to tel
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from connectors.carriers.base import WebhookError
+from connectors.carriers.common import webhook_json
+from connectors.webhooks import header, same
 
 SIGNATURE_HEADER = "sign"
 UPDATED = "TRACKING_UPDATED"
@@ -28,22 +28,19 @@ def sign(body: bytes, key: str) -> str:
 
 def verify(body: bytes, headers: Mapping[str, str], key: str) -> None:
     """Raise WebhookError unless `body` carries 17TRACK's `sign` made with `key`."""
-    given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
+    given = header(headers, SIGNATURE_HEADER)
     if not given:
         raise WebhookError(f"missing `{SIGNATURE_HEADER}` header (17TRACK's signature)")
     if not key:
         raise WebhookError("no 17TRACK security key is configured, cannot verify the signature")
-    if not hmac.compare_digest(given.strip().lower().encode(), sign(body, key).encode()):
+    if not same(given.strip().lower(), sign(body, key)):
         raise WebhookError(f"bad signature in `{SIGNATURE_HEADER}` header (wrong security key, or a changed body?)")
 
 
 def push_of(body: bytes, headers: Mapping[str, str], key: str) -> tuple[str, dict[str, Any]]:
     """The event name and parcel of a verified push; WebhookError naming what is wrong otherwise."""
     verify(body, headers, key)
-    try:
-        push = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookError(f"malformed JSON body: {exc}") from exc
+    push = webhook_json(body)
     if not isinstance(push, dict) or "event" not in push:
         raise WebhookError("not a 17TRACK push: the body has no `event`")
     event = push.get("event")

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import wrong_base_url
 from connectors.carriers.retry_after import retry_after
 
 
@@ -34,8 +35,7 @@ def track_error(resp: httpx.Response, tracking_number: str, doing: str) -> Carri
     words = f" ({said})" if said else ""
     status = resp.status_code
     if status == 404:  # Shippo answers an unknown parcel with status UNKNOWN, not 404: this is a wrong address
-        text = f"Shippo API not found at {resp.request.url} (HTTP 404){words}: check the Shippo base URL"
-        return CarrierError(text, retryable=False, status_code=status)
+        return wrong_base_url("Shippo", resp, words)
     if status in (401, 403):
         return CarrierError(f"Shippo rejected the API token{words}", retryable=False, status_code=status)
     if status == 429:

@@ -8,26 +8,15 @@ sees the estimate move (edd_revised) as Shippo revised it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from connectors.carriers.common import instant_key, place, scan_id
+from connectors.carriers.common import parse_time as parse_datetime  # Shippo: ISO 8601 in UTC (`...Z`)
 from connectors.carriers.shippo.units import carrier_slug_for, map_status
 from domain import PollResult, TrackingEvent
 
 PROVIDER = "shippo"
-
-
-def parse_datetime(raw: Any) -> datetime | None:
-    """Shippo sends ISO 8601 in UTC (`2023-11-07T05:31:56Z`); a time without zone is UTC, as documented."""
-    if not raw or not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _code(entry: Mapping[str, Any]) -> str:
@@ -39,24 +28,22 @@ def event_id_for(tracking_number: str, entry: Mapping[str, Any]) -> str:
     """A stable id for one scan: Shippo's `object_id`, or (missing) a hash of what identifies the scan."""
     if entry.get("object_id"):
         return f"shippo:{entry['object_id']}"
-    when = parse_datetime(entry.get("status_date"))
-    parts = [
+    raw_time = entry.get("status_date")
+    return scan_id(
+        "shippo",
         tracking_number,
-        when.astimezone(UTC).isoformat() if when else str(entry.get("status_date") or ""),
+        instant_key(parse_datetime(raw_time), raw_time),
         str(entry.get("status") or ""),
         _code(entry),
         str(entry.get("status_details") or ""),
-    ]
-    return "shippo:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    )
 
 
 def location_text(loc: Any) -> str | None:
     """`Oakland, CA, US 94607` from Shippo's location object; None when it says nothing."""
     if not isinstance(loc, Mapping):
         return None
-    head = ", ".join(str(loc[k]) for k in ("city", "state", "country") if loc.get(k))
-    text = " ".join(p for p in (head, str(loc.get("zip") or "")) if p)
-    return text or None
+    return place(loc.get("city"), loc.get("state"), loc.get("country"), postal=loc.get("zip"))
 
 
 def _entries(track: Mapping[str, Any]) -> list[Mapping[str, Any]]:

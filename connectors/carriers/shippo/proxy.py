@@ -19,16 +19,18 @@ from urllib.parse import quote
 import httpx
 
 from connectors.carriers.base import CarrierError
+from connectors.carriers.common import json_body, transport_error
 from connectors.carriers.shippo import webhook
 from connectors.carriers.shippo.error import track_error
 from connectors.carriers.shippo.mapper import track_to_result
 from connectors.carriers.shippo.units import carrier_token_for, guess_carrier_token
+from connectors.http import VendorHttp
 from domain import PollResult, TrackingEvent
 
 API_VERSION = "2018-02-08"  # Shippo's latest API version (the `Shippo-API-Version` header)
 
 
-class ShippoCarrier:
+class ShippoCarrier(VendorHttp):
     """CarrierClient for Shippo (`name = "shippo"`). Pass `http` to share a client and its pool."""
 
     name = "shippo"
@@ -42,18 +44,11 @@ class ShippoCarrier:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"Authorization": f"ShippoToken {api_key}", "Shippo-API-Version": API_VERSION}
         self._webhook_secret = webhook_secret
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self._carriers: dict[str, str] = {}  # tracking number -> Shippo carrier token
         self._registered: set[str] = set()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _token(self, tracking_number: str, carrier: str | None) -> str:
         token = carrier_token_for(carrier) if carrier else None
@@ -91,20 +86,11 @@ class ShippoCarrier:
             resp = await self._http.request(
                 method, self.base_url + path, json=payload, headers=self._headers, timeout=self._timeout
             )
-        except httpx.TimeoutException as exc:
-            raise CarrierError(
-                f"Shippo timed out {doing} {tracking_number} ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise CarrierError(
-                f"Shippo unreachable at {self.base_url} {doing} {tracking_number}: {exc}", retryable=True
-            ) from exc
+            raise transport_error("Shippo", self.base_url, exc, f"{doing} {tracking_number}") from exc
         if not resp.is_success:
             raise track_error(resp, tracking_number, doing)
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise CarrierError("Shippo answered with a body that is not JSON", retryable=True) from exc
+        body = json_body(resp, "Shippo")
         if not isinstance(body, dict) or "tracking_number" not in body:
             raise CarrierError("Shippo answered with something that is not a Track", retryable=True)
         return body

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from connectors.carriers.base import WebhookError
+from connectors.carriers.common import webhook_json
+from connectors.webhooks import header, same
 
 SIGNATURE_HEADER = "Shippo-Auth-Signature"
 TOKEN_PARAM = "token"
@@ -35,10 +36,6 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},v1={digest}"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-
-
 def _verify_signature(given: str, body: bytes, secret: str, now: float) -> None:
     fields: dict[str, list[str]] = {}
     for part in given.split(","):
@@ -49,8 +46,8 @@ def _verify_signature(given: str, body: bytes, secret: str, now: float) -> None:
     if len(stamps) != 1 or not stamps[0].isdigit() or not digests:
         raise WebhookError(f"malformed {SIGNATURE_HEADER} header: expected t=<unix seconds>,v1=<hex signature>")
     t = int(stamps[0])
-    expected = sign(body, secret, t).split("v1=", 1)[1].encode()
-    if not any(hmac.compare_digest(d.lower().encode(), expected) for d in digests):
+    expected = sign(body, secret, t).split("v1=", 1)[1]
+    if not any(same(d.lower(), expected) for d in digests):
         raise WebhookError(f"bad signature in {SIGNATURE_HEADER} header (wrong webhook secret, or a changed body?)")
     if abs(now - t) > TOLERANCE_SECONDS:
         raise WebhookError(
@@ -69,14 +66,14 @@ def verify(
     """Raise WebhookError unless the push carries Shippo's HMAC signature or our token made with `secret`."""
     if not secret:
         raise WebhookError("no Shippo webhook secret is configured, cannot verify the signature")
-    given = _header(headers, SIGNATURE_HEADER)
+    given = header(headers, SIGNATURE_HEADER)
     if given:
         _verify_signature(given, body, secret, time.time() if now is None else now)
         return
     token = (query or {}).get(TOKEN_PARAM)
     if token is None:
         raise WebhookError(f"missing {SIGNATURE_HEADER} header (or ?{TOKEN_PARAM}= in the webhook URL)")
-    if not hmac.compare_digest(token.encode(), secret.encode()):
+    if not same(token, secret):
         raise WebhookError(f"no {SIGNATURE_HEADER} header and a wrong ?{TOKEN_PARAM}= in the webhook URL")
 
 
@@ -89,10 +86,7 @@ def track_of(
 ) -> dict[str, Any]:
     """The Track a verified `track_updated` push carries; WebhookError naming what is wrong otherwise."""
     verify(body, headers, secret, query, now)
-    try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookError(f"malformed JSON body: {exc}") from exc
+    event = webhook_json(body)
     if not isinstance(event, dict) or "event" not in event:
         raise WebhookError("not a Shippo webhook: the body has no `event`")
     if event.get("event") != TRACK_EVENT:

@@ -7,12 +7,13 @@ name the same MessageID. `lookup` asks the Outbound message search whether Postm
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import json_object, post, wrong_base_url
+from connectors.http import VendorHttp
+from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.http import check_base_url, email_sender, json_object, post, read, receipt
 from connectors.messaging.postmark.error import postmark_error
 from connectors.messaging.postmark.lookup import find_sent, search_query
 from connectors.messaging.postmark.mapper import DEFAULT_STREAM, email
@@ -21,7 +22,7 @@ from domain import Channel
 TOKEN_HEADER = "X-Postmark-Server-Token"
 
 
-class PostmarkSender:
+class PostmarkSender(VendorHttp):
     """MessageSender for email through one Postmark server (its server token) and message stream."""
 
     channel = Channel.EMAIL
@@ -38,30 +39,17 @@ class PostmarkSender:
         default_sender: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {TOKEN_HEADER: server_token, "Accept": "application/json"}
         self.message_stream = message_stream or DEFAULT_STREAM
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self.default_sender = default_sender
 
     @property
     def send_url(self) -> str:
         return f"{self.base_url}/email"
 
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
     async def send(self, message: OutgoingMessage) -> SendReceipt:
-        if message.channel is not Channel.EMAIL:
-            raise MessagingError(f"Postmark sends email, not {message.channel}", retryable=False)
-        sender = message.sender or self.default_sender
-        if not sender:
-            raise MessagingError(
-                "no From address: set the policy's email sender (channels.email.sender)", retryable=False
-            )
+        sender = email_sender(message, "Postmark", self.default_sender)
         resp = await post(
             self._http,
             self.send_url,
@@ -74,30 +62,23 @@ class PostmarkSender:
         body = json_object(resp)
         if resp.is_success and body.get("ErrorCode", 0) == 0:
             message_id = body.get("MessageID")
-            if not message_id:
-                raise MessagingError(
-                    f"Postmark answered HTTP {resp.status_code} without a MessageID", retryable=True, maybe_sent=True
-                )
-            return SendReceipt(provider_message_id=str(message_id), accepted_at=datetime.now(UTC))
-        if resp.status_code in (404, 405) and "ErrorCode" not in body:
-            raise wrong_base_url("Postmark", resp.status_code, self.base_url)
+            return receipt(message_id, vendor="Postmark", status=resp.status_code, naming="a MessageID")
+        check_base_url(resp, body, vendor="Postmark", error_field="ErrorCode", base_url=self.base_url)
         raise postmark_error(resp.status_code, body)
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
         """Postmark's message carrying our key (its Metadata), None when it has none; MessagingError when it
         cannot be asked. `since` is not needed: the key names one message."""
-        try:
-            resp = await self._http.get(
-                f"{self.base_url}/messages/outbound",
-                params=search_query(message.idempotency_key, self.message_stream),
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-        except httpx.TransportError as exc:
-            raise MessagingError(f"Postmark's message search could not be read: {exc!r}", retryable=True) from exc
+        resp = await read(
+            self._http,
+            f"{self.base_url}/messages/outbound",
+            what="Postmark's message search",
+            timeout=self._timeout,
+            params=search_query(message.idempotency_key, self.message_stream),
+            headers=self._headers,
+        )
         body = json_object(resp)
         if not resp.is_success:
-            if resp.status_code in (404, 405) and "ErrorCode" not in body:
-                raise wrong_base_url("Postmark", resp.status_code, self.base_url)
+            check_base_url(resp, body, vendor="Postmark", error_field="ErrorCode", base_url=self.base_url)
             raise postmark_error(resp.status_code, body)
         return find_sent(body, message.idempotency_key)

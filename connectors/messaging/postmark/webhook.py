@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.messaging.callbacks import KEY_FIELD, CallbackRefused, event_hash, header, json_body, text
+from connectors.messaging.callbacks import KEY_FIELD, CallbackRefused, event_hash, json_body, text
 from connectors.messaging.postmark.units_events import RECORD_TYPES, map_bounce, map_subscription_change
+from connectors.webhooks import header, same
 from domain import Channel
 from domain.delivery import DeliveryEvent
 
@@ -54,8 +54,8 @@ def verify(headers: Mapping[str, str], user: str, password: str) -> None:
         given_user, _, given_password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise CallbackRefused("signature", "malformed basic auth header") from None
-    user_ok = hmac.compare_digest(given_user.encode(), user.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
+    user_ok = same(given_user, user)
+    password_ok = same(given_password, password)
     if not (user_ok and password_ok):
         raise CallbackRefused("signature", "wrong basic auth credentials for the Postmark webhook")
 

@@ -6,18 +6,17 @@ id (the start of every event's `sg_message_id`) is the receipt we record in the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 
-from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import json_object, post, wrong_base_url
+from connectors.http import VendorHttp
+from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.http import check_base_url, email_sender, json_object, post, receipt
 from connectors.messaging.sendgrid.error import sendgrid_error
 from connectors.messaging.sendgrid.mapper import mail_send
 from domain import Channel
 
 
-class SendGridSender:
+class SendGridSender(VendorHttp):
     """MessageSender for email through one SendGrid account (its API key)."""
 
     channel = Channel.EMAIL
@@ -33,29 +32,16 @@ class SendGridSender:
         default_sender: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self.default_sender = default_sender
 
     @property
     def send_url(self) -> str:
         return f"{self.base_url}/v3/mail/send"
 
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
     async def send(self, message: OutgoingMessage) -> SendReceipt:
-        if message.channel is not Channel.EMAIL:
-            raise MessagingError(f"SendGrid sends email, not {message.channel}", retryable=False)
-        sender = message.sender or self.default_sender
-        if not sender:
-            raise MessagingError(
-                "no From address: set the policy's email sender (channels.email.sender)", retryable=False
-            )
+        sender = email_sender(message, "SendGrid", self.default_sender)
         resp = await post(
             self._http,
             self.send_url,
@@ -67,14 +53,7 @@ class SendGridSender:
         )
         if resp.is_success:
             message_id = resp.headers.get("X-Message-Id")
-            if not message_id:
-                raise MessagingError(
-                    f"SendGrid answered HTTP {resp.status_code} without an X-Message-Id",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=message_id, accepted_at=datetime.now(UTC))
+            return receipt(message_id, vendor="SendGrid", status=resp.status_code, naming="an X-Message-Id")
         body = json_object(resp)
-        if resp.status_code in (404, 405) and "errors" not in body:
-            raise wrong_base_url("SendGrid", resp.status_code, self.base_url)
+        check_base_url(resp, body, vendor="SendGrid", error_field="errors", base_url=self.base_url)
         raise sendgrid_error(resp.status_code, body)

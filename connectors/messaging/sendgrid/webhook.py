@@ -24,11 +24,11 @@ from connectors.messaging.callbacks import (
     CallbackRefused,
     event_hash,
     from_unix,
-    header,
     json_body,
     text,
 )
 from connectors.messaging.sendgrid.units_events import map_event
+from connectors.webhooks import header
 from domain import Channel
 from domain.delivery import DeliveryEvent
 

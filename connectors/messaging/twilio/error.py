@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from connectors.messaging.base import MessagingError
 from connectors.messaging.twilio.units import PERMANENT_CODES, RECIPIENT_CODES, RECIPIENT_SUPPRESSIONS, TEMPORARY_CODES
-
-
-def json_object(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def twilio_error(status: int, body: dict[str, Any]) -> MessagingError:

@@ -8,20 +8,22 @@ front of both numbers.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 import httpx
 
+from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.twilio.error import json_object, twilio_error
+from connectors.messaging.http import json_object, post, read, receipt
+from connectors.messaging.twilio.error import twilio_error
 from connectors.messaging.twilio.lookup import PAGE_SIZE, find_sent
 from domain import Channel
 
 WHATSAPP_PREFIX = "whatsapp:"
 
 
-class TwilioSender:
+class TwilioSender(VendorHttp):
     """MessageSender for `Channel.SMS` or `Channel.WHATSAPP` through one Twilio account.
 
     `default_sender` is the From number used when a message carries none. `status_callback` is the URL Twilio
@@ -45,22 +47,15 @@ class TwilioSender:
             raise ValueError(f"Twilio sends sms or whatsapp, not {channel}")
         self.channel: Channel = channel
         self.provider = "Twilio"
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self.account_sid = account_sid
         self._auth = httpx.BasicAuth(account_sid, auth_token)
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self.default_sender = default_sender
         self.status_callback = status_callback or None
 
     @property
     def messages_url(self) -> str:
         return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _address(self, number: str) -> str:
         if self.channel is Channel.WHATSAPP and not number.startswith(WHATSAPP_PREFIX):
@@ -84,28 +79,19 @@ class TwilioSender:
         if self.status_callback:
             merchant = f"?{urlencode({'merchant_id': message.callback_merchant})}" if message.callback_merchant else ""
             form["StatusCallback"] = self.status_callback + merchant
-        try:
-            resp = await self._http.post(self.messages_url, data=form, auth=self._auth, timeout=self._timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # the request never reached Twilio
-            raise MessagingError(f"Twilio unreachable at {self.base_url}: {exc!r}", retryable=True) from exc
-        except httpx.TransportError as exc:
-            # the request went out (or partly) and the answer was lost: Twilio may have queued it
-            raise MessagingError(
-                f"Twilio did not answer after the request was sent ({exc!r}); the message may have gone out",
-                retryable=True,
-                maybe_sent=True,
-            ) from exc
+        resp = await post(
+            self._http,
+            self.messages_url,
+            vendor="Twilio",
+            base_url=self.base_url,
+            timeout=self._timeout,
+            data=form,
+            auth=self._auth,
+        )
         body = json_object(resp)
         if resp.is_success:
             sid = body.get("sid")
-            if not sid:
-                raise MessagingError(
-                    f"Twilio answered HTTP {resp.status_code} without a message sid",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=str(sid), accepted_at=datetime.now(UTC))
+            return receipt(sid, vendor="Twilio", status=resp.status_code, naming="a message sid")
         raise twilio_error(resp.status_code, body)
 
     async def lookup(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
@@ -117,10 +103,8 @@ class TwilioSender:
             raise MessagingError("no From number to look the message up by", retryable=False)
         query = urlencode({"To": self._address(message.recipient), "From": self._address(sender),
                            "PageSize": PAGE_SIZE})  # fmt: skip
-        try:
-            resp = await self._http.get(f"{self.messages_url}?{query}", auth=self._auth, timeout=self._timeout)
-        except httpx.TransportError as exc:
-            raise MessagingError(f"Twilio's message list could not be read: {exc!r}", retryable=True) from exc
+        url = f"{self.messages_url}?{query}"
+        resp = await read(self._http, url, what="Twilio's message list", timeout=self._timeout, auth=self._auth)
         if not resp.is_success:
             raise twilio_error(resp.status_code, json_object(resp))
         try:

@@ -15,9 +15,10 @@ import hmac
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl
 
-from connectors.messaging.callbacks import CallbackRefused, header, text
+from connectors.messaging.callbacks import CallbackRefused, text
 from connectors.messaging.twilio.proxy import WHATSAPP_PREFIX
 from connectors.messaging.twilio.units_events import map_status
+from connectors.webhooks import header, same
 from domain import Channel
 from domain.delivery import DeliveryEvent
 
@@ -49,7 +50,7 @@ def verify(url: str, params: Sequence[tuple[str, str]], headers: Mapping[str, st
         raise CallbackRefused(
             "unconfigured", "no Twilio auth token to check callbacks: set AFTERCARE_TWILIO_AUTH_TOKEN"
         )
-    if not hmac.compare_digest(given.strip().encode(), sign(url, params, auth_token).encode()):
+    if not same(given.strip(), sign(url, params, auth_token)):
         raise CallbackRefused(
             "signature",
             f"bad signature in {SIGNATURE_HEADER} (wrong auth token, or the URL Twilio called is not {url!r}:"

@@ -8,12 +8,12 @@ we record; the status webhooks name it.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import httpx
 
+from connectors.http import VendorHttp
 from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
-from connectors.messaging.http import json_object, post, wrong_base_url
+from connectors.messaging.http import check_base_url, json_object, post, receipt
 from connectors.messaging.whatsapp_cloud.error import whatsapp_error
 from connectors.messaging.whatsapp_cloud.mapper import WHATSAPP_PREFIX, template_message
 from domain import Channel
@@ -22,7 +22,7 @@ DEFAULT_VERSION = "v21.0"
 PHONE_NUMBER_ID = re.compile(r"^\d{1,32}$")
 
 
-class WhatsAppCloudSender:
+class WhatsAppCloudSender(VendorHttp):
     """MessageSender for WhatsApp through one business phone number (its ID) and access token.
 
     `phone_number_id` is the number's ID in Meta's WhatsApp Manager (not the phone number itself);
@@ -44,21 +44,14 @@ class WhatsAppCloudSender:
         default_sender: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self.version = version.strip("/") or DEFAULT_VERSION
         self.phone_number_id = phone_number_id
         self._headers = {"Authorization": f"Bearer {access_token}"}
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-        self._timeout = timeout
         self.default_sender = default_sender
 
     def messages_url(self, phone_number_id: str) -> str:
         return f"{self.base_url}/{self.version}/{phone_number_id}/messages"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _number_id(self, message: OutgoingMessage) -> str:
         number_id = self.phone_number_id or message.sender or self.default_sender or ""
@@ -94,15 +87,8 @@ class WhatsAppCloudSender:
             messages = body.get("messages")
             first = messages[0] if isinstance(messages, list) and messages else None
             wamid = first.get("id") if isinstance(first, dict) else None
-            if not wamid:
-                raise MessagingError(
-                    f"WhatsApp Cloud API answered HTTP {resp.status_code} without messages[0].id",
-                    retryable=True,
-                    maybe_sent=True,
-                )
-            return SendReceipt(provider_message_id=str(wamid), accepted_at=datetime.now(UTC))
-        if resp.status_code in (404, 405) and "error" not in body:
-            raise wrong_base_url("WhatsApp Cloud API", resp.status_code, self.base_url)
+            return receipt(wamid, vendor="WhatsApp Cloud API", status=resp.status_code, naming="messages[0].id")
+        check_base_url(resp, body, vendor="WhatsApp Cloud API", error_field="error", base_url=self.base_url)
         # the Graph API may name the number without its "+": take that form out too
         digits = message.recipient.removeprefix(WHATSAPP_PREFIX).lstrip("+")
         raise whatsapp_error(resp.status_code, body).without_recipient(digits) from None

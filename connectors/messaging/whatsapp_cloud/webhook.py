@@ -19,11 +19,11 @@ from connectors.messaging.callbacks import (
     MAX_EVENTS,
     CallbackRefused,
     from_unix,
-    header,
     json_body,
     text,
 )
 from connectors.messaging.whatsapp_cloud.units_events import map_status
+from connectors.webhooks import header, same
 from domain import Channel
 from domain.delivery import DeliveryEvent
 
@@ -44,7 +44,7 @@ def verify(body: bytes, headers: Mapping[str, str], app_secret: str) -> None:
         raise CallbackRefused("signature", f"missing {SIGNATURE_HEADER} header")
     if not app_secret:
         raise CallbackRefused("unconfigured", "no WhatsApp app secret: set AFTERCARE_WHATSAPP_APP_SECRET")
-    if not hmac.compare_digest(given.strip().lower().encode(), sign(body, app_secret).encode()):
+    if not same(given.strip().lower(), sign(body, app_secret)):
         raise CallbackRefused("signature", f"bad signature in {SIGNATURE_HEADER} (wrong app secret?)")
 
 
@@ -55,7 +55,7 @@ def handshake(query: Mapping[str, str], verify_token: str) -> str:
     token, challenge = query.get("hub.verify_token") or "", query.get("hub.challenge") or ""
     if query.get("hub.mode") != "subscribe":
         raise CallbackRefused("signature", "hub.mode must be 'subscribe'")
-    if not hmac.compare_digest(token.encode(), verify_token.encode()):
+    if not same(token, verify_token):
         raise CallbackRefused("signature", "hub.verify_token does not match AFTERCARE_WHATSAPP_VERIFY_TOKEN")
     if not challenge or len(challenge) > 200:
         raise CallbackRefused("malformed", "hub.challenge is missing or too long")

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.http import VendorHttp
 from connectors.payments.base import PaymentError
 from connectors.payments.stripe.error import http_error
 from connectors.payments.stripe.mapper import (
@@ -37,7 +38,7 @@ from domain import FoundRefund, PaymentFacts, PaymentRef, RefundInstruction, Ref
 LIST_PAGES_MAX = 50  # 5,000 refunds on one payment: far beyond any order; a bound, not a limit we expect
 
 
-class StripePayments:
+class StripePayments(VendorHttp):
     """PaymentProvider for Stripe (`name = "stripe"`). Pass `http` to share a client and its pool.
 
     The default timeout is generous: a refund may take Stripe several seconds, and a timeout only
@@ -56,18 +57,11 @@ class StripePayments:
     ) -> None:
         """`api_key`: only for callers that act for one account (tests, scripts); the worker passes each
         merchant's key with every call and gives none here."""
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, http, timeout)
         self._api_key = api_key
-        self._timeout = timeout
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
 
     def __repr__(self) -> str:  # never show the key, e.g. in a log of the worker's wiring
         return f"StripePayments(base_url={self.base_url!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _key(self, credentials: Mapping[str, str] | None, what: str) -> str:
         key = (credentials or {}).get("secret_key") or self._api_key
