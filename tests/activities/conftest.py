@@ -4,7 +4,7 @@ the real connectors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,13 +80,6 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
     """The sandbox's SMTP sink and Twilio on free ports, for the real connectors."""
     async with run_sandbox("127.0.0.1", 0, 0, "http://unused", "test-webhook-secret") as running:
         yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture
