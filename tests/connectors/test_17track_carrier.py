@@ -40,13 +40,7 @@ from connectors.carriers.seventeentrack.webhook import push_of
 from domain import ExceptionReason, TrackingStatus
 from domain.carriers import CARRIERS
 from sandbox import RunningSandbox
-from tests.connectors.carrier_kit import (
-    assert_poll_and_push_agree,
-    assert_timeout_and_refusal_are_retryable,
-    carrier_error,
-    dead_url,
-    fail_next,
-)
+from tests.connectors import carrier_kit as kit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "17track"
 KEY = "sandbox-17track-key"  # the key the sandbox's 17TRACK accepts (SandboxState default)
@@ -338,28 +332,28 @@ async def test_poll_and_push_give_the_same_event_ids(carrier, control) -> None:
     await scan(control, number, sub_status="InfoReceived", time_iso="2026-11-20T10:00:00Z")
     await scan(control, number, sub_status="OutForDelivery_Other", time_iso="2026-11-22T07:00:00Z",
                description="Out For Delivery Today", deliver_webhook=True)  # fmt: skip
-    await assert_poll_and_push_agree(carrier, control, number)
+    await kit.assert_poll_and_push_agree(carrier, control, number)
 
 
 async def test_rate_limits_are_retryable_and_say_how_long_to_wait(carrier, control) -> None:
-    await fail_next(control, "17track", status_code=429, retry_after=3)
-    err = await carrier_error(carrier.track("1Z2617V10397700003"), "17TRACK rate limit reached tracking")
+    await kit.fail_next(control, "17track", status_code=429, retry_after=3)
+    err = await kit.carrier_error(carrier.track("1Z2617V10397700003"), "17TRACK rate limit reached tracking")
     assert (err.retryable, err.status_code, err.retry_after) == (True, 429, 3.0)
     assert (await carrier.track("1Z2617V10397700003")).events == []  # and then it works
 
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_outages_are_retryable(carrier, control, status: int) -> None:
-    await fail_next(control, "17track", status_code=status)
-    err = await carrier_error(carrier.track("1Z2617V10397700004"), f"17TRACK failed with HTTP {status}")
+    await kit.fail_next(control, "17track", status_code=status)
+    err = await kit.carrier_error(carrier.track("1Z2617V10397700004"), f"17TRACK failed with HTTP {status}")
     assert err.retryable is True and err.status_code == status
 
 
 async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSandbox, control) -> None:
-    await assert_timeout_and_refusal_are_retryable(
+    await kit.assert_timeout_and_refusal_are_retryable(
         control, "17track",
         slow=SeventeenTrackCarrier(sandbox.seventeentrack_base_url, KEY, SECRET, timeout=0.2),
-        down=SeventeenTrackCarrier(dead_url("17track"), KEY, SECRET),
+        down=SeventeenTrackCarrier(kit.dead_url("17track"), KEY, SECRET),
         track=lambda client: client.track("1Z2617V10397700005"),
         timed_out="17TRACK timed out", unreachable="17TRACK unreachable",
     )  # fmt: skip
@@ -367,12 +361,12 @@ async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSa
 
 async def test_a_wrong_key_or_base_url_is_not_retryable(sandbox: RunningSandbox, control, http) -> None:
     wrong_key = SeventeenTrackCarrier(sandbox.seventeentrack_base_url, "nope", SECRET, http=http)
-    e = await carrier_error(wrong_key.track("1Z2617V10397700006"),
+    e = await kit.carrier_error(wrong_key.track("1Z2617V10397700006"),
                             r"17TRACK rejected the API key \(17token\) \(-18010002: The security")  # fmt: skip
     assert (e.retryable, e.status_code) == (False, 401)
 
     wrong_url = SeventeenTrackCarrier(f"{sandbox.http_url}/not-17track", KEY, SECRET, http=http)
-    await carrier_error(wrong_url.track("1Z2617V10397700006"),
+    await kit.carrier_error(wrong_url.track("1Z2617V10397700006"),
                         r"17TRACK API not found at .* check the 17TRACK base URL")  # fmt: skip
 
 

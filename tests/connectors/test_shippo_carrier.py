@@ -37,13 +37,7 @@ from connectors.carriers.shippo.webhook import track_of
 from domain import ExceptionReason, TrackingStatus
 from domain.carriers import CARRIERS
 from sandbox import RunningSandbox
-from tests.connectors.carrier_kit import (
-    assert_poll_and_push_agree,
-    assert_timeout_and_refusal_are_retryable,
-    carrier_error,
-    dead_url,
-    fail_next,
-)
+from tests.connectors import carrier_kit as kit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shippo"
 KEY = "shippo_test_sandbox"  # the key the sandbox's Shippo accepts (SandboxState default)
@@ -291,12 +285,14 @@ async def test_poll_and_push_give_the_same_event_ids(carrier: ShippoCarrier, con
     await scan(control, number, status="TRANSIT", substatus="package_accepted", status_date="2026-11-21T01:00:00Z")
     await scan(control, number, status="TRANSIT", substatus="out_for_delivery", status_date="2026-11-22T07:00:00Z",
                deliver_webhook=True)  # fmt: skip
-    await assert_poll_and_push_agree(carrier, control, number)
+    await kit.assert_poll_and_push_agree(carrier, control, number)
 
 
 async def test_rate_limits_are_retryable_and_say_how_long_to_wait(carrier, control) -> None:
-    await fail_next(control, "shippo", status_code=429, retry_after=7)
-    err = await carrier_error(carrier.track("9205590164917312750003", "usps"), "Shippo rate limit reached registering")
+    await kit.fail_next(control, "shippo", status_code=429, retry_after=7)
+    err = await kit.carrier_error(
+        carrier.track("9205590164917312750003", "usps"), "Shippo rate limit reached registering"
+    )
     assert (err.retryable, err.status_code, err.retry_after) == (True, 429, 7.0)
     assert "Request was throttled" in str(err)
     # and once Shippo lets us in again, the same call works
@@ -305,16 +301,16 @@ async def test_rate_limits_are_retryable_and_say_how_long_to_wait(carrier, contr
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_outages_are_retryable(carrier, control, status: int) -> None:
-    await fail_next(control, "shippo", status_code=status)
-    err = await carrier_error(carrier.track("9205590164917312750004", "usps"), f"Shippo failed with HTTP {status}")
+    await kit.fail_next(control, "shippo", status_code=status)
+    err = await kit.carrier_error(carrier.track("9205590164917312750004", "usps"), f"Shippo failed with HTTP {status}")
     assert err.retryable is True and err.status_code == status
 
 
 async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSandbox, control) -> None:
-    await assert_timeout_and_refusal_are_retryable(
+    await kit.assert_timeout_and_refusal_are_retryable(
         control, "shippo",
         slow=ShippoCarrier(sandbox.shippo_base_url, KEY, SECRET, timeout=0.2),
-        down=ShippoCarrier(dead_url("shippo"), KEY, SECRET),
+        down=ShippoCarrier(kit.dead_url("shippo"), KEY, SECRET),
         track=lambda client: client.track("9205590164917312750005", "usps"),
         timed_out="Shippo timed out", unreachable="Shippo unreachable",
     )  # fmt: skip
@@ -322,12 +318,12 @@ async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSa
 
 async def test_a_wrong_token_or_base_url_is_not_retryable(sandbox: RunningSandbox, control, http) -> None:
     wrong_key = ShippoCarrier(sandbox.shippo_base_url, "shippo_test_nope", SECRET, http=http)
-    err = await carrier_error(wrong_key.track("9205590164917312750006", "usps"),
+    err = await kit.carrier_error(wrong_key.track("9205590164917312750006", "usps"),
                               r"Shippo rejected the API token \(Token does not exist\)")  # fmt: skip
     assert (err.retryable, err.status_code) == (False, 401)
 
     wrong_url = ShippoCarrier(f"{sandbox.http_url}/not-shippo", KEY, SECRET, http=http)
-    await carrier_error(wrong_url.track("9205590164917312750006", "usps"),
+    await kit.carrier_error(wrong_url.track("9205590164917312750006", "usps"),
                         r"Shippo API not found at .* check the Shippo base URL")  # fmt: skip
 
 
