@@ -1,16 +1,18 @@
-"""Session-wide Temporal environments, started from the binaries the project installs (no downloads)."""
+"""Session-wide Temporal environments, started from the binaries the project installs (no downloads), and
+the fresh SQLite store most tests take."""
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from aftercare.codec import CodecKeys, data_converter
+from storage import Store
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
@@ -44,3 +46,11 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store per test (tests/storage runs its own on every backend)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
+    yield store
+    store.close()

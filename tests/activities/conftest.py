@@ -4,16 +4,19 @@ the real connectors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from activities.messaging import MessagingActivities
 from activities.templates import TemplateRenderer
+from connectors.messaging import Endpoints, MessageSender, build_sender
 from connectors.messaging.base import OutgoingMessage, SendReceipt
 from domain import Channel, MessageRequest, Step
 from sandbox import RunningSandbox, run_sandbox
@@ -83,10 +86,25 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield s
-    s.close()
+async def control(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """Controls of this directory's own sandbox, reset for each test."""
+    async with httpx.AsyncClient(base_url=sandbox.http_url, timeout=5) as client:
+        (await client.post("/_sandbox/reset")).raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def build(sandbox: RunningSandbox, http: httpx.AsyncClient) -> Callable[..., MessageSender]:
+    """build_sender against this directory's sandbox: its SMTP sink, Twilio, SendGrid, Postmark and WhatsApp."""
+    endpoints = Endpoints(
+        smtp_host=sandbox.smtp_host,
+        smtp_port=sandbox.smtp_port,
+        twilio_base_url=sandbox.twilio_base_url,
+        sendgrid_base_url=sandbox.sendgrid_base_url,
+        postmark_base_url=sandbox.postmark_base_url,
+        whatsapp_base_url=sandbox.whatsapp_base_url,
+    )
+    return partial(build_sender, endpoints=endpoints, http=http)
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ the requests carry only those names (what a journey's history holds), never a va
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,10 +18,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.messaging import PROVIDER_CONFIGURATION_ERROR, MessagingActivities
 from activities.senders import SenderBook
 from activities.templates import TemplateRenderer
-from connectors.messaging import Endpoints, build_sender
+from connectors.messaging import MessageSender
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, ProviderTemplate, SkipReason, Step
-from sandbox import RunningSandbox
 from storage import OutboxStatus, Store, SuppressionReason
+from tests.activities.conftest import MakeRequest
 
 ENVIRON = {
     "ACME_SENDGRID_KEY": "SG.acme-account-aaaa",
@@ -32,34 +31,10 @@ ENVIRON = {
 }
 SHIPPED = ProviderTemplate(name="order_shipped", language="en_US", parameters=["customer.first_name", "order.id"])
 
-MakeRequest = Callable[..., MessageRequest]
-
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-async def control(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.http_url, timeout=5) as client:
-        (await client.post("/_sandbox/reset")).raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def book(sandbox: RunningSandbox, http: httpx.AsyncClient, senders: dict) -> SenderBook:
-    endpoints = Endpoints(
-        smtp_host=sandbox.smtp_host,
-        smtp_port=sandbox.smtp_port,
-        twilio_base_url=sandbox.twilio_base_url,
-        sendgrid_base_url=sandbox.sendgrid_base_url,
-        postmark_base_url=sandbox.postmark_base_url,
-        whatsapp_base_url=sandbox.whatsapp_base_url,
-    )
+def book(build: Callable[..., MessageSender], senders: dict) -> SenderBook:
     defaults = {"sendgrid": {"api_key": "SG.worker-default-eeee"}}
-    build = partial(build_sender, endpoints=endpoints, http=http)
     return SenderBook(senders, build, default_credentials=defaults, environ=ENVIRON)
 
 

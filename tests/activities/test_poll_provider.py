@@ -22,14 +22,6 @@ REQ = PollRequest(carrier="aftership", tracking_number=NUMBER, courier="royal_ma
 
 
 @pytest.fixture
-async def control(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    """Controls of this directory's own sandbox (tests/activities/conftest.py starts one), reset for each test."""
-    async with httpx.AsyncClient(base_url=sandbox.http_url, timeout=5) as client:
-        (await client.post("/_sandbox/reset")).raise_for_status()
-        yield client
-
-
-@pytest.fixture
 async def tracking(
     sandbox: RunningSandbox, webhook_secret: str, http: httpx.AsyncClient, store: Store
 ) -> AsyncIterator[TrackingActivities]:

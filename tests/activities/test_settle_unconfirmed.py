@@ -8,8 +8,6 @@ the worker's real senders, as a restarted worker would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 import httpx
@@ -19,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.messaging import MessagingActivities
 from activities.senders import SenderBook
 from activities.templates import TemplateRenderer
-from connectors.messaging import Endpoints, MessageSender, build_sender
+from connectors.messaging import MessageSender
 from connectors.messaging.base import OutgoingMessage, SendReceipt
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Step
 from sandbox import RunningSandbox
@@ -45,29 +43,6 @@ class DyingSender:
         if self._after:
             await self._real.send(message)
         raise Died("worker killed during the provider call")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-async def control(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.http_url, timeout=5) as client:
-        (await client.post("/_sandbox/reset")).raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def build(sandbox: RunningSandbox, http: httpx.AsyncClient) -> Any:
-    endpoints = Endpoints(
-        twilio_base_url=sandbox.twilio_base_url,
-        sendgrid_base_url=sandbox.sendgrid_base_url,
-        postmark_base_url=sandbox.postmark_base_url,
-    )
-    return partial(build_sender, endpoints=endpoints, http=http)
 
 
 def worker(store: Store, renderer: TemplateRenderer, build: Any, *, dies: str | None = None) -> MessagingActivities:

@@ -8,7 +8,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,13 +68,6 @@ def request(key: str, channel: Channel, recipient: str) -> MessageRequest:
             "sender": "shop@acme.example" if channel is Channel.EMAIL else "+15005550006",
         }
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield s
-    s.close()
 
 
 class Everything(logging.Handler):

@@ -6,7 +6,7 @@ Temporal is a stand-in that records signals (the journeys are the e2e tests' job
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,12 +30,11 @@ CHILD = f"shipment~acme~aftership~{UPS}"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
+def store(store: Store) -> Store:
+    """The suite's fresh store (tests/conftest.py), with this file's orders in it."""
     for merchant, order_id in (("acme", "A-1"), ("bravo", "B-1")):
         store.record_order(order(merchant, order_id), {})
-    yield store
-    store.close()
+    return store
 
 
 @pytest.fixture

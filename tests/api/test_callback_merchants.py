@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -99,13 +98,6 @@ GHOST = policy("ghost", """
 SHARED = policy("plain", """
   email: {provider: sendgrid, sender: hi@plain.example}
 """)  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,13 +23,6 @@ from domain import Role
 from storage import Store
 
 WEB_UI = "http://127.0.0.1:8233"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield store
-    store.close()
 
 
 def services(store: Store, **extra: Any) -> Services:

@@ -7,11 +7,10 @@ Temporal is a stand-in here that records signals; the journeys themselves are th
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -93,12 +92,11 @@ def scan(n: int, tracking_number: str = "1Z0001") -> TrackingEvent:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
+def store(store: Store) -> Store:
+    """The suite's fresh store (tests/conftest.py), with this file's orders in it."""
     for merchant, order_id in (("acme", "A-1"), ("acme", "A-2"), ("bravo", "B-SECRET")):
         store.record_order(order(merchant, order_id), {})
-    yield store
-    store.close()
+    return store
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -47,13 +46,6 @@ SECRETS = CallbackSecrets(
 PUBLIC_BASE = "https://aftercare.example.com"  # what the providers call; the test client is http://test
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EMAIL_KEY = "order-acme-1001:confirmation:email"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
-    yield s
-    s.close()
 
 
 @pytest.fixture

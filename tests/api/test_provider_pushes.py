@@ -7,7 +7,7 @@ stand-in that records signals. A push that does not prove itself is refused and 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,8 +51,8 @@ def push_body(vendor: str, name: str) -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'aftercare.db'}")
+def store(store: Store) -> Store:
+    """The suite's fresh store (tests/conftest.py), with Acme's order A-1 and its Shippo parcel in it."""
     order = Order.model_validate(
         {
             "merchant_id": "acme",
@@ -69,8 +69,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     # tracked through Shippo (recorded the pre-provider way, where `carrier` names the provider: both ways give
     # `tracked_via == "shippo"`, which pushes are matched on)
     store.record_shipment("acme", "A-1", Shipment(carrier="shippo", tracking_number=SHIPPO_NUMBER))
-    yield store
-    store.close()
+    return store
 
 
 @pytest.fixture

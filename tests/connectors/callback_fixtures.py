@@ -1,10 +1,16 @@
-"""Reading the providers' published callback payloads under tests/connectors/fixtures/<vendor>/."""
+"""Reading the providers' published callback payloads under tests/connectors/fixtures/<vendor>/, and what the
+callback parsers' refusals are checked with."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from connectors.messaging.callbacks import CallbackRefused
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -17,3 +23,10 @@ def raw(vendor: str, name: str) -> bytes:
 
 def doc(vendor: str, name: str) -> Any:
     return json.loads(raw(vendor, name))
+
+
+def assert_refused(kind: str, match: str | None, call: Callable[..., object], *args: object) -> None:
+    """`call(*args)` refuses the callback as `kind` (signature, unconfigured, malformed), saying `match`."""
+    with pytest.raises(CallbackRefused, match=match) as refused:
+        call(*args)
+    assert refused.value.kind == kind

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from connectors.carriers import build_carriers
-from connectors.carriers.base import CarrierError, WebhookError
+from connectors.carriers.base import WebhookError
 from connectors.carriers.seventeentrack import (
     CARRIER_CODES,
     STAGE_MAP,
@@ -41,6 +40,7 @@ from connectors.carriers.seventeentrack.webhook import push_of
 from domain import ExceptionReason, TrackingStatus
 from domain.carriers import CARRIERS
 from sandbox import RunningSandbox
+from tests.connectors import carrier_kit as kit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "17track"
 KEY = "sandbox-17track-key"  # the key the sandbox's 17TRACK accepts (SandboxState default)
@@ -80,12 +80,6 @@ async def scan(control: httpx.AsyncClient, number: str, **fields: object) -> dic
     resp = await control.post(f"/_sandbox/17track/tracks/{number}/scan", json=fields)
     assert resp.status_code == 200, resp.text
     return resp.json()
-
-
-async def last_push(control: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:
-    received = (await control.get("/_sandbox/easypost/webhook-sink")).json()
-    assert received, "the sandbox pushed nothing"
-    return received[-1]["body"].encode(), received[-1]["headers"]
 
 
 # --- the vendor's format ------------------------------------------------------------------------------
@@ -338,58 +332,42 @@ async def test_poll_and_push_give_the_same_event_ids(carrier, control) -> None:
     await scan(control, number, sub_status="InfoReceived", time_iso="2026-11-20T10:00:00Z")
     await scan(control, number, sub_status="OutForDelivery_Other", time_iso="2026-11-22T07:00:00Z",
                description="Out For Delivery Today", deliver_webhook=True)  # fmt: skip
-    body, headers = await last_push(control)
-
-    pushed = carrier.parse_webhook(body, headers)
-    polled = (await carrier.track(number)).events
-
-    assert [e.event_id for e in pushed] == [e.event_id for e in polled]
-    assert pushed[-1].status is TrackingStatus.OUT_FOR_DELIVERY
+    await kit.assert_poll_and_push_agree(carrier, control, number)
 
 
 async def test_rate_limits_are_retryable_and_say_how_long_to_wait(carrier, control) -> None:
-    await control.post("/_sandbox/17track/fail-next", json={"status_code": 429, "retry_after": 3})
-    with pytest.raises(CarrierError, match="17TRACK rate limit reached tracking") as caught:
-        await carrier.track("1Z2617V10397700003")
-    assert (caught.value.retryable, caught.value.status_code, caught.value.retry_after) == (True, 429, 3.0)
+    await kit.fail_next(control, "17track", status_code=429, retry_after=3)
+    err = await kit.carrier_error(carrier.track("1Z2617V10397700003"), "17TRACK rate limit reached tracking")
+    assert (err.retryable, err.status_code, err.retry_after) == (True, 429, 3.0)
     assert (await carrier.track("1Z2617V10397700003")).events == []  # and then it works
 
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_outages_are_retryable(carrier, control, status: int) -> None:
-    await control.post("/_sandbox/17track/fail-next", json={"status_code": status})
-    with pytest.raises(CarrierError, match=f"17TRACK failed with HTTP {status}") as caught:
-        await carrier.track("1Z2617V10397700004")
-    assert caught.value.retryable is True and caught.value.status_code == status
+    await kit.fail_next(control, "17track", status_code=status)
+    err = await kit.carrier_error(carrier.track("1Z2617V10397700004"), f"17TRACK failed with HTTP {status}")
+    assert err.retryable is True and err.status_code == status
 
 
 async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSandbox, control) -> None:
-    slow = SeventeenTrackCarrier(sandbox.seventeentrack_base_url, KEY, SECRET, timeout=0.2)
-    await control.post("/_sandbox/17track/fail-next", json={"status_code": 500, "delay_seconds": 1})
-    with pytest.raises(CarrierError, match="17TRACK timed out") as caught:
-        await slow.track("1Z2617V10397700005")
-    await slow.aclose()
-    assert caught.value.retryable is True
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    down = SeventeenTrackCarrier(f"http://127.0.0.1:{port}/17track", KEY, SECRET)
-    with pytest.raises(CarrierError, match="17TRACK unreachable") as caught:
-        await down.track("1Z2617V10397700005")
-    await down.aclose()
-    assert caught.value.retryable is True
+    await kit.assert_timeout_and_refusal_are_retryable(
+        control, "17track",
+        slow=SeventeenTrackCarrier(sandbox.seventeentrack_base_url, KEY, SECRET, timeout=0.2),
+        down=SeventeenTrackCarrier(kit.dead_url("17track"), KEY, SECRET),
+        track=lambda client: client.track("1Z2617V10397700005"),
+        timed_out="17TRACK timed out", unreachable="17TRACK unreachable",
+    )  # fmt: skip
 
 
 async def test_a_wrong_key_or_base_url_is_not_retryable(sandbox: RunningSandbox, control, http) -> None:
     wrong_key = SeventeenTrackCarrier(sandbox.seventeentrack_base_url, "nope", SECRET, http=http)
-    with pytest.raises(CarrierError, match=r"17TRACK rejected the API key \(17token\) \(-18010002: The security") as e:
-        await wrong_key.track("1Z2617V10397700006")
-    assert (e.value.retryable, e.value.status_code) == (False, 401)
+    e = await kit.carrier_error(wrong_key.track("1Z2617V10397700006"),
+                            r"17TRACK rejected the API key \(17token\) \(-18010002: The security")  # fmt: skip
+    assert (e.retryable, e.status_code) == (False, 401)
 
     wrong_url = SeventeenTrackCarrier(f"{sandbox.http_url}/not-17track", KEY, SECRET, http=http)
-    with pytest.raises(CarrierError, match=r"17TRACK API not found at .* check the 17TRACK base URL"):
-        await wrong_url.track("1Z2617V10397700006")
+    await kit.carrier_error(wrong_url.track("1Z2617V10397700006"),
+                        r"17TRACK API not found at .* check the 17TRACK base URL")  # fmt: skip
 
 
 def test_error_bodies_give_17tracks_words() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from connectors.carriers.easypost.error import shipment_error, tracker_error
 from connectors.carriers.easypost.mapper import label_created_at, label_of
 from domain import Address, ExceptionReason, ReturnLabelRequest, TrackingStatus
 from sandbox import RunningSandbox
+from tests.connectors.carrier_kit import assert_timeout_and_refusal_are_retryable, dead_url, last_push
 
 EDD = "2026-11-28T00:00:00Z"
 FIXTURES = Path(__file__).parent / "fixtures" / "easypost"
@@ -44,12 +44,6 @@ async def scan(control: httpx.AsyncClient, code: str, **fields: object) -> dict:
     resp = await control.post(f"/_sandbox/easypost/trackers/{code}/scan", json=fields)
     assert resp.status_code == 200, resp.text
     return resp.json()
-
-
-async def last_webhook(control: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:
-    received = (await control.get("/_sandbox/easypost/webhook-sink")).json()
-    assert received, "the sandbox sent no webhook"
-    return received[-1]["body"].encode(), received[-1]["headers"]
 
 
 async def test_a_parcel_journey_maps_to_our_statuses_oldest_first_with_edd(carrier, control):
@@ -139,7 +133,7 @@ async def test_poll_and_webhook_give_the_same_event_ids(carrier, control):
                         datetime="2026-11-23T09:00:00Z", est_delivery_date=EDD, deliver_webhook=True)  # fmt: skip
     assert answer["delivery"]["delivered"] is True
 
-    body, headers = await last_webhook(control)
+    body, headers = await last_push(control)
     from_webhook = carrier.parse_webhook(body, headers)
     from_poll = (await carrier.track(code)).events
 
@@ -150,7 +144,7 @@ async def test_poll_and_webhook_give_the_same_event_ids(carrier, control):
 
 async def test_webhook_signature_and_body_are_checked(carrier, control, api_key, webhook_secret):
     await scan(control, "SIG12345678", status="in_transit", deliver_webhook=True)
-    body, headers = await last_webhook(control)
+    body, headers = await last_push(control)
     assert headers["x-hmac-signature"].startswith("hmac-sha256-hex=")
 
     assert [e.tracking_number for e in carrier.parse_webhook(body, headers)] == ["SIG12345678"]
@@ -200,21 +194,12 @@ async def test_rate_limits_and_outages_are_retryable(carrier, control):
 
 
 async def test_timeouts_and_refused_connections_are_retryable(sandbox, control, api_key, webhook_secret):
-    slow = EasyPostCarrier(sandbox.easypost_base_url, api_key, webhook_secret, timeout=0.2)
-    await control.post("/_sandbox/easypost/fail-next", json={"status_code": 500, "delay_seconds": 1})
-    with pytest.raises(CarrierError, match="timed out") as caught:
-        await slow.track("9400100000000000000003")
-    await slow.aclose()
-    assert caught.value.retryable is True
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    down = EasyPostCarrier(f"http://127.0.0.1:{port}/easypost", api_key, webhook_secret)
-    with pytest.raises(CarrierError, match="unreachable") as caught:
-        await down.track("9400100000000000000003")
-    await down.aclose()
-    assert caught.value.retryable is True
+    await assert_timeout_and_refusal_are_retryable(
+        control, "easypost",
+        slow=EasyPostCarrier(sandbox.easypost_base_url, api_key, webhook_secret, timeout=0.2),
+        down=EasyPostCarrier(dead_url("easypost"), api_key, webhook_secret),
+        track=lambda client: client.track("9400100000000000000003"),
+    )  # fmt: skip
 
 
 async def test_a_tracker_deleted_at_easypost_is_created_again(carrier, control):

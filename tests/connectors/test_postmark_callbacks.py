@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.messaging.callbacks import CallbackRefused
 from connectors.messaging.postmark.units_events import (
     BOUNCE_CODES,
     BOUNCE_TYPES,
@@ -16,7 +15,7 @@ from connectors.messaging.postmark.units_events import (
 from connectors.messaging.postmark.webhook import basic_auth, parse
 from domain import Channel
 from domain.delivery import DeliveryStatus, Suppress
-from tests.connectors.callback_fixtures import raw
+from tests.connectors.callback_fixtures import assert_refused, raw
 
 USER, PASSWORD = "postmark-hooks", "s3cret-pass"
 AUTH = {"Authorization": basic_auth(USER, PASSWORD)}
@@ -74,15 +73,13 @@ def test_a_reactivation_is_accepted_and_changes_nothing() -> None:
     ],
 )
 def test_missing_or_wrong_credentials_are_refused(headers: dict[str, str], message: str) -> None:
-    with pytest.raises(CallbackRefused, match=message) as refused:
-        parse(raw("postmark", "delivery.json"), headers, USER, PASSWORD)
-    assert refused.value.kind == "signature"
+    assert_refused("signature", message, parse, raw("postmark", "delivery.json"), headers, USER, PASSWORD)
 
 
 def test_unset_credentials_are_a_configuration_problem() -> None:
-    with pytest.raises(CallbackRefused, match="AFTERCARE_POSTMARK_WEBHOOK_USER") as refused:
-        parse(raw("postmark", "delivery.json"), AUTH, USER, "")
-    assert refused.value.kind == "unconfigured"
+    assert_refused(
+        "unconfigured", "AFTERCARE_POSTMARK_WEBHOOK_USER", parse, raw("postmark", "delivery.json"), AUTH, USER, ""
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,9 +95,7 @@ def test_unset_credentials_are_a_configuration_problem() -> None:
     ],
 )
 def test_malformed_or_truncated_records_name_the_problem(body: bytes, message: str) -> None:
-    with pytest.raises(CallbackRefused, match=message) as refused:
-        parse(body, AUTH, USER, PASSWORD)
-    assert refused.value.kind == "malformed"
+    assert_refused("malformed", message, parse, body, AUTH, USER, PASSWORD)
 
 
 def test_record_types_we_do_not_track_are_ignored() -> None:

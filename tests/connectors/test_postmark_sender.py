@@ -2,42 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
+from functools import partial
 
 import httpx
 import pytest
 
 from connectors.messaging import Endpoints, build_sender
-from connectors.messaging.base import MessagingError, OutgoingMessage
 from connectors.messaging.postmark import CODES, PostmarkSender, email, refusal_for
 from connectors.messaging.postmark.error import postmark_error
 from connectors.messaging.postmark.models import Email, SendResponse
 from domain import Channel
 from sandbox import RunningSandbox
+from tests.connectors.callback_fixtures import doc
+from tests.connectors.sender_kit import fail_next, messaging_error, revoke_key, sandbox_requests, shipped_email
 
-FIXTURES = Path(__file__).parent / "fixtures" / "postmark"
 TOKEN = "0a129aee-e1cd-480d-b08d-4f48548f2222"
 
 
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+fixture = partial(doc, "postmark")
 
 
-def message(**overrides: object) -> OutgoingMessage:
-    fields: dict[str, object] = {
-        "channel": Channel.EMAIL,
-        "recipient": "ada@example.com",
-        "sender": "Acme Coffee <orders@acme.example>",
-        "subject": "Your order 1001 is on its way",
-        "text": "Hi Ada, your order 1001 shipped.",
-        "html": "<p>Hi Ada, your order 1001 shipped.</p>",
-        "idempotency_key": "order~acme~1001:shipped:email",
-    }
-    fields.update(overrides)
-    return OutgoingMessage.model_validate(fields)
+message = shipped_email
 
 
 @pytest.fixture
@@ -45,8 +32,7 @@ async def sender(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncItera
     yield PostmarkSender(sandbox.postmark_base_url, TOKEN, http=http, timeout=2)
 
 
-async def requests(control: httpx.AsyncClient) -> list[dict]:
-    return (await control.get("/_sandbox/postmark/requests")).json()["requests"]
+requests = partial(sandbox_requests, vendor="postmark")
 
 
 def test_fixtures_are_postmarks_shapes() -> None:
@@ -82,49 +68,45 @@ async def test_the_message_stream_is_the_merchants(sandbox, http, control):
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_rate_limits_and_outages_are_retryable_and_nothing_was_sent(sender, sandbox, control, status):
-    await control.post("/_sandbox/postmark/fail-next", json={"status_code": status})
-    with pytest.raises(MessagingError, match=f"HTTP {status}") as caught:
-        await sender.send(message())
-    assert (caught.value.retryable, caught.value.maybe_sent, caught.value.recipient_fault) == (True, False, False)
+    await fail_next(control, "postmark", status_code=status)
+    err = await messaging_error(sender.send(message()), f"HTTP {status}")
+    assert (err.retryable, err.maybe_sent, err.recipient_fault) == (True, False, False)
     assert sandbox.state.emails == []
 
 
 async def test_an_inactive_recipient_is_skipped_and_suppressed(sender, control):
     await control.post("/_sandbox/postmark/refuse", json={"recipient": "ada@example.com"})
-    with pytest.raises(MessagingError, match="Postmark error 406: You tried to send to recipient") as caught:
-        await sender.send(message())
-    assert (caught.value.retryable, caught.value.recipient_fault, caught.value.suppression) == (False, True, "bounced")
+    err = await messaging_error(sender.send(message()), "Postmark error 406: You tried to send to recipient")
+    assert (err.retryable, err.recipient_fault, err.suppression) == (False, True, "bounced")
     # the activity takes the address out of what it keeps and logs
-    assert "ada@example.com" not in str(caught.value.without_recipient("ada@example.com"))
+    assert "ada@example.com" not in str(err.without_recipient("ada@example.com"))
 
 
 async def test_an_address_postmark_cannot_parse_is_the_recipients(sender):
-    with pytest.raises(MessagingError, match="Error parsing 'To'") as caught:
-        await sender.send(message(recipient="not-an-address"))
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, True)
+    err = await messaging_error(sender.send(message(recipient="not-an-address")), "Error parsing 'To'")
+    assert (err.retryable, err.recipient_fault) == (False, True)
 
 
 async def test_a_bad_token_is_a_configuration_error(sandbox, http, control):
-    await control.post("/_sandbox/postmark/revoke-key", json={"key": TOKEN})
+    await revoke_key(control, "postmark", TOKEN)
     revoked = PostmarkSender(sandbox.postmark_base_url, TOKEN, http=http, timeout=2)
-    with pytest.raises(MessagingError, match="Postmark error 10: The Server Token you provided") as caught:
-        await revoked.send(message())
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
-    assert TOKEN not in str(caught.value)
+    err = await messaging_error(revoked.send(message()), "Postmark error 10: The Server Token you provided")
+    assert (err.retryable, err.recipient_fault) == (False, False)
+    assert TOKEN not in str(err)
 
 
 async def test_a_wrong_base_url_says_so(sandbox, http):
-    with pytest.raises(MessagingError, match="looks wrong") as caught:
-        await PostmarkSender(f"{sandbox.http_url}/nowhere", TOKEN, http=http).send(message())
-    assert caught.value.retryable is False
+    err = await messaging_error(
+        PostmarkSender(f"{sandbox.http_url}/nowhere", TOKEN, http=http).send(message()), "looks wrong"
+    )
+    assert err.retryable is False
 
 
 async def test_an_answer_that_comes_too_late_may_have_been_sent(sandbox, http, control):
-    await control.post("/_sandbox/postmark/fail-next", json={"status_code": 200, "delay_seconds": 1.5})
+    await fail_next(control, "postmark", status_code=200, delay_seconds=1.5)
     impatient = PostmarkSender(sandbox.postmark_base_url, TOKEN, http=http, timeout=0.5)
-    with pytest.raises(MessagingError, match="may have gone out") as caught:
-        await impatient.send(message())
-    assert (caught.value.retryable, caught.value.maybe_sent) == (True, True)
+    err = await messaging_error(impatient.send(message()), "may have gone out")
+    assert (err.retryable, err.maybe_sent) == (True, True)
 
 
 @pytest.mark.parametrize(

@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from pathlib import Path
+from functools import partial
 
 import httpx
 import pytest
 
 from connectors.messaging import build_sender
-from connectors.messaging.base import MessagingError, OutgoingMessage
+from connectors.messaging.base import MessagingError
 from connectors.messaging.sendgrid import STATUS, SendGridSender, mail_send, refusal_for
 from connectors.messaging.sendgrid.error import sendgrid_error
 from connectors.messaging.sendgrid.models import ErrorResponse, MailSend
 from connectors.messaging.sendgrid.units import RECIPIENT_REFUSAL
 from domain import Channel
 from sandbox import RunningSandbox
+from tests.connectors.callback_fixtures import doc
+from tests.connectors.sender_kit import fail_next, messaging_error, revoke_key, sandbox_requests, shipped_email
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sendgrid"
 KEY = "SG.acme-test-key-1111"
 
 
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+fixture = partial(doc, "sendgrid")
 
 
-def email(**overrides: object) -> OutgoingMessage:
-    fields: dict[str, object] = {
-        "channel": Channel.EMAIL,
-        "recipient": "ada@example.com",
-        "sender": "Acme Coffee <orders@acme.example>",
-        "subject": "Your order 1001 is on its way",
-        "text": "Hi Ada, your order 1001 shipped.",
-        "html": "<p>Hi Ada, your order 1001 shipped.</p>",
-        "idempotency_key": "order~acme~1001:shipped:email",
-    }
-    fields.update(overrides)
-    return OutgoingMessage.model_validate(fields)
+email = shipped_email
 
 
 @pytest.fixture
@@ -45,8 +33,7 @@ async def sender(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncItera
     yield SendGridSender(sandbox.sendgrid_base_url, KEY, http=http, timeout=2)
 
 
-async def requests(control: httpx.AsyncClient) -> list[dict]:
-    return (await control.get("/_sandbox/sendgrid/requests")).json()["requests"]
+requests = partial(sandbox_requests, vendor="sendgrid")
 
 
 def test_fixtures_are_sendgrids_shapes() -> None:
@@ -84,10 +71,9 @@ async def test_text_only_mail_carries_one_text_part(sender, control):
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_rate_limits_and_outages_are_retryable_and_nothing_was_sent(sender, sandbox, control, status):
-    await control.post("/_sandbox/sendgrid/fail-next", json={"status_code": status})
-    with pytest.raises(MessagingError, match=f"HTTP {status}") as caught:
-        await sender.send(email())
-    assert (caught.value.retryable, caught.value.maybe_sent, caught.value.recipient_fault) == (True, False, False)
+    await fail_next(control, "sendgrid", status_code=status)
+    err = await messaging_error(sender.send(email()), f"HTTP {status}")
+    assert (err.retryable, err.maybe_sent, err.recipient_fault) == (True, False, False)
     assert sandbox.state.emails == []
     await sender.send(email())  # the retry goes through once
     assert len(await requests(control)) == 1
@@ -95,43 +81,38 @@ async def test_rate_limits_and_outages_are_retryable_and_nothing_was_sent(sender
 
 async def test_a_refused_recipient_is_skipped_and_suppressed(sender, control):
     await control.post("/_sandbox/sendgrid/refuse", json={"recipient": "ada@example.com"})
-    with pytest.raises(
-        MessagingError, match=r"personalizations\.0\.to\.0\.email: Does not contain a valid address"
-    ) as caught:
-        await sender.send(email())
-    assert (caught.value.retryable, caught.value.recipient_fault, caught.value.suppression) == (False, True, "bounced")
+    err = await messaging_error(
+        sender.send(email()), r"personalizations\.0\.to\.0\.email: Does not contain a valid address"
+    )
+    assert (err.retryable, err.recipient_fault, err.suppression) == (False, True, "bounced")
     assert await requests(control) == []
 
 
 async def test_a_bad_key_is_a_configuration_error(sandbox, http, control):
-    await control.post("/_sandbox/sendgrid/revoke-key", json={"key": KEY})
+    await revoke_key(control, "sendgrid", KEY)
     revoked = SendGridSender(sandbox.sendgrid_base_url, KEY, http=http, timeout=2)
-    with pytest.raises(MessagingError, match="authorization grant is invalid") as caught:
-        await revoked.send(email())
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
-    assert "check the SendGrid API key" in str(caught.value) and KEY not in str(caught.value)
+    err = await messaging_error(revoked.send(email()), "authorization grant is invalid")
+    assert (err.retryable, err.recipient_fault) == (False, False)
+    assert "check the SendGrid API key" in str(err) and KEY not in str(err)
 
 
 async def test_a_wrong_base_url_says_so(sandbox, http):
     wrong = SendGridSender(f"{sandbox.http_url}/nowhere", KEY, http=http, timeout=2)
-    with pytest.raises(MessagingError, match=r"base URL .*/nowhere looks wrong") as caught:
-        await wrong.send(email())
-    assert caught.value.retryable is False
+    err = await messaging_error(wrong.send(email()), r"base URL .*/nowhere looks wrong")
+    assert err.retryable is False
 
 
 async def test_an_unreachable_sendgrid_is_retryable_and_was_not_sent(http):
     gone = SendGridSender("http://127.0.0.1:9", KEY, http=http, timeout=1)
-    with pytest.raises(MessagingError, match="unreachable") as caught:
-        await gone.send(email())
-    assert (caught.value.retryable, caught.value.maybe_sent) == (True, False)
+    err = await messaging_error(gone.send(email()), "unreachable")
+    assert (err.retryable, err.maybe_sent) == (True, False)
 
 
 async def test_an_answer_that_comes_too_late_may_have_been_sent(sandbox, http, control):
-    await control.post("/_sandbox/sendgrid/fail-next", json={"status_code": 202, "delay_seconds": 1.5})
+    await fail_next(control, "sendgrid", status_code=202, delay_seconds=1.5)
     impatient = SendGridSender(sandbox.sendgrid_base_url, KEY, http=http, timeout=0.5)
-    with pytest.raises(MessagingError, match="may have gone out") as caught:
-        await impatient.send(email())
-    assert (caught.value.retryable, caught.value.maybe_sent) == (True, True)
+    err = await messaging_error(impatient.send(email()), "may have gone out")
+    assert (err.retryable, err.maybe_sent) == (True, True)
 
 
 @pytest.mark.parametrize(

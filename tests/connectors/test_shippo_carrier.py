@@ -7,7 +7,6 @@ Fixtures in `fixtures/shippo/` follow Shippo's API reference (docs.goshippo.com:
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from connectors.carriers.shippo.webhook import track_of
 from domain import ExceptionReason, TrackingStatus
 from domain.carriers import CARRIERS
 from sandbox import RunningSandbox
+from tests.connectors import carrier_kit as kit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shippo"
 KEY = "shippo_test_sandbox"  # the key the sandbox's Shippo accepts (SandboxState default)
@@ -65,12 +65,6 @@ async def scan(control: httpx.AsyncClient, number: str, carrier: str = "usps", *
     resp = await control.post(f"/_sandbox/shippo/tracks/{carrier}/{number}/scan", json=fields)
     assert resp.status_code == 200, resp.text
     return resp.json()
-
-
-async def last_push(control: httpx.AsyncClient) -> tuple[bytes, dict[str, str]]:
-    received = (await control.get("/_sandbox/easypost/webhook-sink")).json()
-    assert received, "the sandbox pushed nothing"
-    return received[-1]["body"].encode(), received[-1]["headers"]
 
 
 def signed(payload: Any, secret: str = SECRET, at: int | None = None) -> tuple[bytes, dict[str, str]]:
@@ -291,60 +285,46 @@ async def test_poll_and_push_give_the_same_event_ids(carrier: ShippoCarrier, con
     await scan(control, number, status="TRANSIT", substatus="package_accepted", status_date="2026-11-21T01:00:00Z")
     await scan(control, number, status="TRANSIT", substatus="out_for_delivery", status_date="2026-11-22T07:00:00Z",
                deliver_webhook=True)  # fmt: skip
-    body, headers = await last_push(control)
-
-    pushed = carrier.parse_webhook(body, headers)
-    polled = (await carrier.track(number)).events
-
-    assert [e.event_id for e in pushed] == [e.event_id for e in polled]
-    assert pushed[-1].status is TrackingStatus.OUT_FOR_DELIVERY
+    await kit.assert_poll_and_push_agree(carrier, control, number)
 
 
 async def test_rate_limits_are_retryable_and_say_how_long_to_wait(carrier, control) -> None:
-    await control.post("/_sandbox/shippo/fail-next", json={"status_code": 429, "retry_after": 7})
-    with pytest.raises(CarrierError, match="Shippo rate limit reached registering") as caught:
-        await carrier.track("9205590164917312750003", "usps")
-    assert (caught.value.retryable, caught.value.status_code, caught.value.retry_after) == (True, 429, 7.0)
-    assert "Request was throttled" in str(caught.value)
+    await kit.fail_next(control, "shippo", status_code=429, retry_after=7)
+    err = await kit.carrier_error(
+        carrier.track("9205590164917312750003", "usps"), "Shippo rate limit reached registering"
+    )
+    assert (err.retryable, err.status_code, err.retry_after) == (True, 429, 7.0)
+    assert "Request was throttled" in str(err)
     # and once Shippo lets us in again, the same call works
     assert (await carrier.track("9205590164917312750003", "usps")).events == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_outages_are_retryable(carrier, control, status: int) -> None:
-    await control.post("/_sandbox/shippo/fail-next", json={"status_code": status})
-    with pytest.raises(CarrierError, match=f"Shippo failed with HTTP {status}") as caught:
-        await carrier.track("9205590164917312750004", "usps")
-    assert caught.value.retryable is True and caught.value.status_code == status
+    await kit.fail_next(control, "shippo", status_code=status)
+    err = await kit.carrier_error(carrier.track("9205590164917312750004", "usps"), f"Shippo failed with HTTP {status}")
+    assert err.retryable is True and err.status_code == status
 
 
 async def test_timeouts_and_refused_connections_are_retryable(sandbox: RunningSandbox, control) -> None:
-    slow = ShippoCarrier(sandbox.shippo_base_url, KEY, SECRET, timeout=0.2)
-    await control.post("/_sandbox/shippo/fail-next", json={"status_code": 500, "delay_seconds": 1})
-    with pytest.raises(CarrierError, match="Shippo timed out") as caught:
-        await slow.track("9205590164917312750005", "usps")
-    await slow.aclose()
-    assert caught.value.retryable is True
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    down = ShippoCarrier(f"http://127.0.0.1:{port}/shippo", KEY, SECRET)
-    with pytest.raises(CarrierError, match="Shippo unreachable") as caught:
-        await down.track("9205590164917312750005", "usps")
-    await down.aclose()
-    assert caught.value.retryable is True
+    await kit.assert_timeout_and_refusal_are_retryable(
+        control, "shippo",
+        slow=ShippoCarrier(sandbox.shippo_base_url, KEY, SECRET, timeout=0.2),
+        down=ShippoCarrier(kit.dead_url("shippo"), KEY, SECRET),
+        track=lambda client: client.track("9205590164917312750005", "usps"),
+        timed_out="Shippo timed out", unreachable="Shippo unreachable",
+    )  # fmt: skip
 
 
 async def test_a_wrong_token_or_base_url_is_not_retryable(sandbox: RunningSandbox, control, http) -> None:
     wrong_key = ShippoCarrier(sandbox.shippo_base_url, "shippo_test_nope", SECRET, http=http)
-    with pytest.raises(CarrierError, match=r"Shippo rejected the API token \(Token does not exist\)") as caught:
-        await wrong_key.track("9205590164917312750006", "usps")
-    assert (caught.value.retryable, caught.value.status_code) == (False, 401)
+    err = await kit.carrier_error(wrong_key.track("9205590164917312750006", "usps"),
+                              r"Shippo rejected the API token \(Token does not exist\)")  # fmt: skip
+    assert (err.retryable, err.status_code) == (False, 401)
 
     wrong_url = ShippoCarrier(f"{sandbox.http_url}/not-shippo", KEY, SECRET, http=http)
-    with pytest.raises(CarrierError, match=r"Shippo API not found at .* check the Shippo base URL"):
-        await wrong_url.track("9205590164917312750006", "usps")
+    await kit.carrier_error(wrong_url.track("9205590164917312750006", "usps"),
+                        r"Shippo API not found at .* check the Shippo base URL")  # fmt: skip
 
 
 async def test_a_parcel_of_no_known_carrier_is_refused_saying_why(carrier: ShippoCarrier) -> None:

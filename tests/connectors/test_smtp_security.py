@@ -81,35 +81,31 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContex
     return server, client
 
 
-@pytest.fixture(scope="module")
-def starttls_relay(certificate) -> Iterator[Relay]:
+def _relay(certificate: tuple[ssl.SSLContext, ssl.SSLContext], tls: str, **options: Any) -> Iterator[Relay]:
+    """A sink relay on a free port that asks for a login; its certificate goes in as `tls` (aiosmtpd's
+    `tls_context` for STARTTLS, `ssl_context` for a connection that is TLS from the start)."""
     server_context, client_context = certificate
     state = SandboxState()
     controller = SinkController(
-        SinkHandler(state), hostname=HOST, port=0, tls_context=server_context, require_starttls=True,
-        auth_require_tls=True, auth_required=True, authenticator=_authenticator,
+        SinkHandler(state), hostname=HOST, port=0, auth_required=True, authenticator=_authenticator,
+        **{tls: server_context}, **options,
     )  # fmt: skip
     controller.start()
     try:
         yield Relay(state, controller.port, client_context)
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="module")
+def starttls_relay(certificate) -> Iterator[Relay]:
+    yield from _relay(certificate, "tls_context", require_starttls=True, auth_require_tls=True)
 
 
 @pytest.fixture(scope="module")
 def tls_relay(certificate) -> Iterator[Relay]:
-    server_context, client_context = certificate
-    state = SandboxState()
-    controller = SinkController(
-        SinkHandler(state), hostname=HOST, port=0, ssl_context=server_context,
-        # the whole connection is TLS; aiosmtpd only counts STARTTLS as TLS, so it is told not to insist
-        auth_required=True, auth_require_tls=False, authenticator=_authenticator,
-    )  # fmt: skip
-    controller.start()
-    try:
-        yield Relay(state, controller.port, client_context)
-    finally:
-        controller.stop()
+    # the whole connection is TLS; aiosmtpd only counts STARTTLS as TLS, so it is told not to insist
+    yield from _relay(certificate, "ssl_context", auth_require_tls=False)
 
 
 def email() -> OutgoingMessage:

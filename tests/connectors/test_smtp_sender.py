@@ -9,24 +9,26 @@ import httpx
 import pytest
 
 from connectors.messaging import build_sender
-from connectors.messaging.base import MessagingError, OutgoingMessage
+from connectors.messaging.base import OutgoingMessage
 from connectors.messaging.smtp import SmtpEmailSender, message_id_for, recipient_refusal
 from domain import Channel
 from sandbox import RunningSandbox
+from tests.connectors.sender_kit import fail_next, messaging_error, outgoing
 
 
 def email(**overrides: object) -> OutgoingMessage:
-    fields: dict[str, object] = {
-        "channel": Channel.EMAIL,
-        "recipient": "ada@example.com",
-        "sender": "Acme Shop <orders@acme.example>",
-        "subject": "Your order #1001 is confirmed",
-        "text": "Hi Ada,\nthanks for your order.\n.\nA line that starts with a dot.",
-        "html": "<p>Hi Ada,</p><p>thanks for your <b>order</b>.</p>",
-        "idempotency_key": "order-acme-1001:confirmation:email",
-    }
-    fields.update(overrides)
-    return OutgoingMessage.model_validate(fields)
+    return outgoing(
+        {
+            "channel": Channel.EMAIL,
+            "recipient": "ada@example.com",
+            "sender": "Acme Shop <orders@acme.example>",
+            "subject": "Your order #1001 is confirmed",
+            "text": "Hi Ada,\nthanks for your order.\n.\nA line that starts with a dot.",
+            "html": "<p>Hi Ada,</p><p>thanks for your <b>order</b>.</p>",
+            "idempotency_key": "order-acme-1001:confirmation:email",
+        },
+        overrides,
+    )
 
 
 @pytest.fixture
@@ -66,20 +68,21 @@ async def test_connection_refused_is_retryable_and_not_maybe_sent():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(MessagingError, match="not reachable") as caught:
-        await SmtpEmailSender("127.0.0.1", port, timeout=1).send(email())
-    assert caught.value.retryable is True
-    assert caught.value.maybe_sent is False
+    err = await messaging_error(SmtpEmailSender("127.0.0.1", port, timeout=1).send(email()), "not reachable")
+    assert err.retryable is True
+    assert err.maybe_sent is False
 
 
 async def test_a_refused_recipient_is_not_retryable_and_the_recipients_fault(sender, sandbox, control):
-    with pytest.raises(MessagingError, match=re.escape("refused the recipient: 550 5.1.1 <[recipient]>")) as caught:
-        await sender.send(email(recipient="nobody@example.invalid"))
-    assert "nobody@example.invalid" not in str(caught.value)  # errors end up in logs: no address in them
-    assert caught.value.retryable is False
-    assert caught.value.maybe_sent is False
-    assert caught.value.recipient_fault is True
-    assert caught.value.suppression == "bounced"  # 550 5.1.1: the mailbox does not exist
+    err = await messaging_error(
+        sender.send(email(recipient="nobody@example.invalid")),
+        re.escape("refused the recipient: 550 5.1.1 <[recipient]>"),
+    )
+    assert "nobody@example.invalid" not in str(err)  # errors end up in logs: no address in them
+    assert err.retryable is False
+    assert err.maybe_sent is False
+    assert err.recipient_fault is True
+    assert err.suppression == "bounced"  # 550 5.1.1: the mailbox does not exist
     assert sandbox.state.emails == []
 
 
@@ -98,12 +101,11 @@ async def test_a_refused_recipient_is_not_retryable_and_the_recipients_fault(sen
 async def test_whose_fault_a_permanent_rcpt_refusal_is(
     sender, sandbox, control: httpx.AsyncClient, code, message, recipient_fault, suppression
 ):
-    await control.post("/_sandbox/smtp/fail-next", json={"stage": "rcpt", "code": code, "message": message})
-    with pytest.raises(MessagingError, match=f"refused the recipient: {code}") as caught:
-        await sender.send(email())
-    assert "ada@example.com" not in str(caught.value)
-    assert caught.value.retryable is False and caught.value.maybe_sent is False
-    assert (caught.value.recipient_fault, caught.value.suppression) == (recipient_fault, suppression)
+    await fail_next(control, "smtp", stage="rcpt", code=code, message=message)
+    err = await messaging_error(sender.send(email()), f"refused the recipient: {code}")
+    assert "ada@example.com" not in str(err)
+    assert err.retryable is False and err.maybe_sent is False
+    assert (err.recipient_fault, err.suppression) == (recipient_fault, suppression)
     assert sandbox.state.emails == []
 
 
@@ -127,22 +129,20 @@ def test_recipient_refusal_reads_enhanced_and_basic_codes(code, text, expected):
 
 
 async def test_a_temporary_refusal_is_retryable(sender, sandbox, control: httpx.AsyncClient):
-    await control.post("/_sandbox/smtp/fail-next", json={"stage": "rcpt", "code": 451})
-    with pytest.raises(MessagingError, match="451") as caught:
-        await sender.send(email())
-    assert caught.value.retryable is True
-    assert caught.value.maybe_sent is False
-    assert caught.value.recipient_fault is False
+    await fail_next(control, "smtp", stage="rcpt", code=451)
+    err = await messaging_error(sender.send(email()), "451")
+    assert err.retryable is True
+    assert err.maybe_sent is False
+    assert err.recipient_fault is False
     # the relay is fine again for the retry
     await sender.send(email())
     assert len(sandbox.state.emails) == 1
 
 
 async def test_a_drop_after_the_message_went_out_is_maybe_sent(sender, sandbox, control: httpx.AsyncClient):
-    await control.post("/_sandbox/smtp/fail-next", json={"stage": "disconnect_after_data"})
-    with pytest.raises(MessagingError, match="may have been delivered") as caught:
-        await sender.send(email())
-    assert caught.value.maybe_sent is True
+    await fail_next(control, "smtp", stage="disconnect_after_data")
+    err = await messaging_error(sender.send(email()), "may have been delivered")
+    assert err.maybe_sent is True
     # and indeed it did arrive: resending blindly would send it twice
     assert [e.message_id for e in sandbox.state.emails] == [message_id_for(email().idempotency_key)]
 
@@ -158,18 +158,16 @@ async def test_build_sender_makes_an_smtp_sender_that_fills_in_the_from(sandbox,
 
 
 async def test_a_refused_message_body_is_not_the_recipients_fault(sender, sandbox, control: httpx.AsyncClient):
-    await control.post("/_sandbox/smtp/fail-next", json={"stage": "data", "code": 554, "message": "5.7.1 spam"})
-    with pytest.raises(MessagingError, match="refused the message: 554") as caught:
-        await sender.send(email())
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
+    await fail_next(control, "smtp", stage="data", code=554, message="5.7.1 spam")
+    err = await messaging_error(sender.send(email()), "refused the message: 554")
+    assert (err.retryable, err.recipient_fault) == (False, False)
 
 
 async def test_a_login_the_relay_cannot_take_is_a_configuration_error(sandbox, control):
     # the sandbox relay offers no AUTH: a configured username cannot log in
     with_login = SmtpEmailSender(sandbox.smtp_host, sandbox.smtp_port, username="acme", password="secret", timeout=2)
-    with pytest.raises(MessagingError, match=r"does not support what we asked.*AUTH") as caught:
-        await with_login.send(email())
-    assert (caught.value.retryable, caught.value.recipient_fault, caught.value.maybe_sent) == (False, False, False)
+    err = await messaging_error(with_login.send(email()), r"does not support what we asked.*AUTH")
+    assert (err.retryable, err.recipient_fault, err.maybe_sent) == (False, False, False)
     assert sandbox.state.emails == []
 
 
@@ -183,8 +181,7 @@ async def test_a_login_the_relay_cannot_take_is_a_configuration_error(sandbox, c
     ],
 )
 async def test_refused_before_connecting(sender, sandbox, control, overrides, match, recipient_fault):
-    with pytest.raises(MessagingError, match=match) as caught:
-        await sender.send(email(**overrides))
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, recipient_fault)
-    assert caught.value.suppression is None  # only a provider's word suppresses an address
+    err = await messaging_error(sender.send(email(**overrides)), match)
+    assert (err.retryable, err.recipient_fault) == (False, recipient_fault)
+    assert err.suppression is None  # only a provider's word suppresses an address
     assert sandbox.state.emails == []

@@ -9,25 +9,27 @@ import httpx
 import pytest
 
 from connectors.messaging import build_sender
-from connectors.messaging.base import MessagingError, OutgoingMessage
+from connectors.messaging.base import OutgoingMessage
 from connectors.messaging.twilio import CONFIGURATION_CODES, RECIPIENT_CODES, TwilioSender
 from domain import Channel
 from sandbox import RunningSandbox
+from tests.connectors.sender_kit import fail_next, messaging_error, outgoing
 
 SID = "AC" + "1" * 32
 TOKEN = "test-auth-token"
 
 
 def text(channel: Channel = Channel.SMS, **overrides: object) -> OutgoingMessage:
-    fields: dict[str, object] = {
-        "channel": channel,
-        "recipient": "+15551234567",
-        "sender": "+15005550006",
-        "text": "Acme: your parcel is out for delivery today.",
-        "idempotency_key": "shipment-easypost-1Z:status_update:sms",
-    }
-    fields.update(overrides)
-    return OutgoingMessage.model_validate(fields)
+    return outgoing(
+        {
+            "channel": channel,
+            "recipient": "+15551234567",
+            "sender": "+15005550006",
+            "text": "Acme: your parcel is out for delivery today.",
+            "idempotency_key": "shipment-easypost-1Z:status_update:sms",
+        },
+        overrides,
+    )
 
 
 @pytest.fixture
@@ -64,20 +66,18 @@ async def test_whatsapp_goes_to_whatsapp_addresses(whatsapp, sandbox, control):
 
 
 async def test_an_invalid_number_is_not_retryable_and_the_recipients_fault(sms, sandbox, control):
-    with pytest.raises(MessagingError, match="21211") as caught:
-        await sms.send(text(recipient="555-1234"))
-    assert caught.value.retryable is False and caught.value.maybe_sent is False
-    assert "'To' number 555-1234 is not a valid phone number" in str(caught.value)
-    assert (caught.value.recipient_fault, caught.value.suppression) == (True, "bounced")
+    err = await messaging_error(sms.send(text(recipient="555-1234")), "21211")
+    assert err.retryable is False and err.maybe_sent is False
+    assert "'To' number 555-1234 is not a valid phone number" in str(err)
+    assert (err.recipient_fault, err.suppression) == (True, "bounced")
     assert sandbox.state.texts == []
 
 
 async def test_an_unsubscribed_recipient_is_opted_out(sms, control: httpx.AsyncClient):
     await control.post("/_sandbox/twilio/opt-out", json={"number": "+15551234567"})
-    with pytest.raises(MessagingError, match="21610") as caught:
-        await sms.send(text())
-    assert caught.value.retryable is False
-    assert (caught.value.recipient_fault, caught.value.suppression) == (True, "opted_out")
+    err = await messaging_error(sms.send(text()), "21610")
+    assert err.retryable is False
+    assert (err.recipient_fault, err.suppression) == (True, "opted_out")
 
 
 @pytest.mark.parametrize(
@@ -99,11 +99,10 @@ async def test_an_unsubscribed_recipient_is_opted_out(sms, control: httpx.AsyncC
 async def test_whose_fault_a_twilio_error_is(
     sms, sandbox, control: httpx.AsyncClient, code, recipient_fault, suppression
 ):
-    await control.post("/_sandbox/twilio/fail-next", json={"status_code": 400, "code": code, "message": "Refused"})
-    with pytest.raises(MessagingError, match=f"Twilio error {code}: Refused") as caught:
-        await sms.send(text())
-    assert caught.value.retryable is False and caught.value.maybe_sent is False
-    assert (caught.value.recipient_fault, caught.value.suppression) == (recipient_fault, suppression)
+    await fail_next(control, "twilio", status_code=400, code=code, message="Refused")
+    err = await messaging_error(sms.send(text()), f"Twilio error {code}: Refused")
+    assert err.retryable is False and err.maybe_sent is False
+    assert (err.recipient_fault, err.suppression) == (recipient_fault, suppression)
     assert sandbox.state.texts == []
 
 
@@ -113,32 +112,29 @@ def test_every_permanent_code_says_whose_fault_it_is():
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_rate_limits_and_outages_are_retryable(sms, sandbox, control: httpx.AsyncClient, status):
-    await control.post("/_sandbox/twilio/fail-next", json={"status_code": status})
-    with pytest.raises(MessagingError, match=f"HTTP {status}") as caught:
-        await sms.send(text())
-    assert caught.value.retryable is True and caught.value.maybe_sent is False
+    await fail_next(control, "twilio", status_code=status)
+    err = await messaging_error(sms.send(text()), f"HTTP {status}")
+    assert err.retryable is True and err.maybe_sent is False
     await sms.send(text())  # Twilio is back
     assert len(sandbox.state.texts) == 1
 
 
 async def test_a_timeout_after_sending_is_maybe_sent(sandbox, control: httpx.AsyncClient):
-    await control.post("/_sandbox/twilio/fail-next", json={"status_code": 201, "delay_seconds": 1})
+    await fail_next(control, "twilio", status_code=201, delay_seconds=1)
     impatient = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, TOKEN, timeout=0.2)
-    with pytest.raises(MessagingError, match="may have gone out") as caught:
-        await impatient.send(text())
+    err = await messaging_error(impatient.send(text()), "may have gone out")
     await impatient.aclose()
-    assert caught.value.maybe_sent is True
+    assert err.maybe_sent is True
     assert len(sandbox.state.texts) == 1  # Twilio took it: a blind resend would double it
 
 
 async def test_wrong_credentials_are_not_retryable_and_say_what_to_check(sandbox, control):
     wrong = TwilioSender(Channel.SMS, sandbox.twilio_base_url, SID, "")
-    with pytest.raises(MessagingError, match="20003") as caught:
-        await wrong.send(text())
+    err = await messaging_error(wrong.send(text()), "20003")
     await wrong.aclose()
-    assert caught.value.retryable is False
-    assert caught.value.recipient_fault is False
-    assert "Authenticate; authentication failed (check the Account SID and Auth Token)" in str(caught.value)
+    assert err.retryable is False
+    assert err.recipient_fault is False
+    assert "Authenticate; authentication failed (check the Account SID and Auth Token)" in str(err)
 
 
 @pytest.mark.parametrize(
@@ -149,9 +145,8 @@ async def test_wrong_credentials_are_not_retryable_and_say_what_to_check(sandbox
     ],
 )
 async def test_a_missing_sender_or_wrong_channel_is_ours_to_fix(sms, sandbox, control, message, match):
-    with pytest.raises(MessagingError, match=match) as caught:
-        await sms.send(message)
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
+    err = await messaging_error(sms.send(message), match)
+    assert (err.retryable, err.recipient_fault) == (False, False)
     assert sandbox.state.texts == []
 
 

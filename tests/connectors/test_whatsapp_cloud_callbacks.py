@@ -11,7 +11,7 @@ from connectors.messaging.whatsapp_cloud.units_events import ERROR_CODES, STATUS
 from connectors.messaging.whatsapp_cloud.webhook import SIGNATURE_HEADER, handshake, parse, sign
 from domain import Channel
 from domain.delivery import DeliveryStatus, Suppress
-from tests.connectors.callback_fixtures import doc, raw
+from tests.connectors.callback_fixtures import assert_refused, doc, raw
 
 SECRET = "meta-app-secret"
 VERIFY = "our-verify-token"
@@ -68,16 +68,12 @@ def test_wrong_secret_changed_body_or_no_header_are_refused() -> None:
         (body, {SIGNATURE_HEADER: signed(body)[SIGNATURE_HEADER].removeprefix("sha256=")}, "bad signature"),
         (body, {}, "missing X-Hub-Signature-256"),
     ]:
-        with pytest.raises(CallbackRefused, match=message) as refused:
-            parse(sent, headers, SECRET)
-        assert refused.value.kind == "signature"
+        assert_refused("signature", message, parse, sent, headers, SECRET)
 
 
 def test_no_app_secret_is_a_configuration_problem() -> None:
     body = raw("whatsapp_cloud", "status_delivered.json")
-    with pytest.raises(CallbackRefused, match="AFTERCARE_WHATSAPP_APP_SECRET") as refused:
-        parse(body, signed(body), "")
-    assert refused.value.kind == "unconfigured"
+    assert_refused("unconfigured", "AFTERCARE_WHATSAPP_APP_SECRET", parse, body, signed(body), "")
 
 
 @pytest.mark.parametrize(
@@ -101,18 +97,14 @@ def test_no_app_secret_is_a_configuration_problem() -> None:
 )
 def test_malformed_or_truncated_bodies_name_the_problem(payload: str, message: str) -> None:
     body = payload.encode()
-    with pytest.raises(CallbackRefused, match=message) as refused:
-        parse(body, signed(body), SECRET)
-    assert refused.value.kind == "malformed"
+    assert_refused("malformed", message, parse, body, signed(body), SECRET)
 
 
 def test_the_handshake_echoes_the_challenge_only_for_our_token() -> None:
     query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
     assert handshake(query, VERIFY) == "1158201444"
     for bad in ({"hub.verify_token": "guess"}, {"hub.mode": "unsubscribe"}):
-        with pytest.raises(CallbackRefused) as refused:
-            handshake(query | bad, VERIFY)
-        assert refused.value.kind == "signature"
+        assert_refused("signature", None, handshake, query | bad, VERIFY)
     with pytest.raises(CallbackRefused, match="AFTERCARE_WHATSAPP_VERIFY_TOKEN"):
         handshake(query, "")
 

@@ -3,42 +3,42 @@ WhatsApp received, and the errors."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from pathlib import Path
+from functools import partial
 
 import httpx
 import pytest
 
 from connectors.messaging import Endpoints, build_sender
-from connectors.messaging.base import MessagingError, OutgoingMessage, OutgoingTemplate
+from connectors.messaging.base import OutgoingMessage, OutgoingTemplate
 from connectors.messaging.whatsapp_cloud import CODES, WhatsAppCloudSender, refusal_for, template_message
 from connectors.messaging.whatsapp_cloud.error import whatsapp_error
 from connectors.messaging.whatsapp_cloud.models import ErrorResponse, SendResponse, TemplateMessage
 from domain import Channel
 from sandbox import RunningSandbox
+from tests.connectors.callback_fixtures import doc
+from tests.connectors.sender_kit import fail_next, messaging_error, outgoing, revoke_key, sandbox_requests
 
-FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp_cloud"
 TOKEN = "EAAJBtesttoken3333"
 PHONE_NUMBER_ID = "106540352242922"
 SHIPPED = OutgoingTemplate(name="order_shipped", language="en_US", parameters=["Ada", "1001"])
 
 
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+fixture = partial(doc, "whatsapp_cloud")
 
 
 def message(**overrides: object) -> OutgoingMessage:
-    fields: dict[str, object] = {
-        "channel": Channel.WHATSAPP,
-        "recipient": "+16505551234",
-        "sender": PHONE_NUMBER_ID,
-        "text": "Hi Ada, your order 1001 shipped.",
-        "idempotency_key": "order~acme~1001:shipped:whatsapp",
-        "template": SHIPPED,
-    }
-    fields.update(overrides)
-    return OutgoingMessage.model_validate(fields)
+    return outgoing(
+        {
+            "channel": Channel.WHATSAPP,
+            "recipient": "+16505551234",
+            "sender": PHONE_NUMBER_ID,
+            "text": "Hi Ada, your order 1001 shipped.",
+            "idempotency_key": "order~acme~1001:shipped:whatsapp",
+            "template": SHIPPED,
+        },
+        overrides,
+    )
 
 
 @pytest.fixture
@@ -46,8 +46,7 @@ async def sender(sandbox: RunningSandbox, http: httpx.AsyncClient) -> AsyncItera
     yield WhatsAppCloudSender(sandbox.whatsapp_base_url, TOKEN, http=http, timeout=2)
 
 
-async def requests(control: httpx.AsyncClient) -> list[dict]:
-    return (await control.get("/_sandbox/whatsapp/requests")).json()["requests"]
+requests = partial(sandbox_requests, vendor="whatsapp")
 
 
 def test_fixtures_are_metas_shapes() -> None:
@@ -80,38 +79,33 @@ async def test_a_template_without_parameters_sends_no_components(sender, control
 
 
 async def test_no_template_or_no_phone_number_id_is_our_setup(sender, control):
-    with pytest.raises(MessagingError, match="approved templates only") as caught:
-        await sender.send(message(template=None))
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
-    with pytest.raises(MessagingError, match="phone number ID") as caught:
-        await sender.send(message(sender="+15550001111"))
-    assert caught.value.retryable is False
+    err = await messaging_error(sender.send(message(template=None)), "approved templates only")
+    assert (err.retryable, err.recipient_fault) == (False, False)
+    err = await messaging_error(sender.send(message(sender="+15550001111")), "phone number ID")
+    assert err.retryable is False
     assert await requests(control) == []
 
 
 @pytest.mark.parametrize(("status", "code"), [(429, 130429), (500, 131000), (503, 2)])
 async def test_rate_limits_and_outages_are_retryable_and_nothing_was_sent(sender, sandbox, control, status, code):
-    await control.post("/_sandbox/whatsapp/fail-next", json={"status_code": status})
-    with pytest.raises(MessagingError, match=f"WhatsApp Cloud API error {code}.*HTTP {status}") as caught:
-        await sender.send(message())
-    assert (caught.value.retryable, caught.value.maybe_sent, caught.value.recipient_fault) == (True, False, False)
+    await fail_next(control, "whatsapp", status_code=status)
+    err = await messaging_error(sender.send(message()), f"WhatsApp Cloud API error {code}.*HTTP {status}")
+    assert (err.retryable, err.maybe_sent, err.recipient_fault) == (True, False, False)
     assert sandbox.state.texts == []
 
 
 async def test_an_undeliverable_recipient_is_skipped_and_suppressed(sender, control):
     await control.post("/_sandbox/whatsapp/refuse", json={"recipient": "16505551234"})
-    with pytest.raises(MessagingError, match="error 131026") as caught:
-        await sender.send(message())
-    assert (caught.value.retryable, caught.value.recipient_fault, caught.value.suppression) == (False, True, "bounced")
+    err = await messaging_error(sender.send(message()), "error 131026")
+    assert (err.retryable, err.recipient_fault, err.suppression) == (False, True, "bounced")
 
 
 async def test_a_bad_token_is_a_configuration_error(sandbox, http, control):
-    await control.post("/_sandbox/whatsapp/revoke-key", json={"key": TOKEN})
+    await revoke_key(control, "whatsapp", TOKEN)
     revoked = WhatsAppCloudSender(sandbox.whatsapp_base_url, TOKEN, http=http, timeout=2)
-    with pytest.raises(MessagingError, match=r"error 190.*renew the WhatsApp access token") as caught:
-        await revoked.send(message())
-    assert (caught.value.retryable, caught.value.recipient_fault) == (False, False)
-    assert TOKEN not in str(caught.value)
+    err = await messaging_error(revoked.send(message()), r"error 190.*renew the WhatsApp access token")
+    assert (err.retryable, err.recipient_fault) == (False, False)
+    assert TOKEN not in str(err)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +152,5 @@ def test_build_sender_picks_whatsapp_cloud_with_its_version_and_number() -> None
 
 
 async def test_an_error_that_echoes_the_number_does_not_carry_it(sender, control):
-    with pytest.raises(MessagingError, match="not a valid phone number") as caught:
-        await sender.send(message(recipient="+16505"))
-    assert "16505" not in str(caught.value) and caught.value.__cause__ is None
+    err = await messaging_error(sender.send(message(recipient="+16505")), "not a valid phone number")
+    assert "16505" not in str(err) and err.__cause__ is None

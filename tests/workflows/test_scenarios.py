@@ -55,6 +55,16 @@ def _sent_up_to_the_follow_up(t0: datetime, delivered: datetime) -> list[tuple[s
     ]
 
 
+def _delivered_then_reviews(delivered: datetime) -> list[tuple[str, str, str, datetime]]:
+    """The last messages of a journey that asks for a review: delivered, follow-up, review request, reminder."""
+    return [
+        ("delivered", "email", EMAIL, delivered),
+        ("follow_up", "email", EMAIL, delivered + 3 * D),
+        ("review_request", "email", EMAIL, delivered + 14 * D),
+        ("review_reminder", "email", EMAIL, delivered + 21 * D),
+    ]
+
+
 def _assert_open_until_the_return_window_closes(state: JourneyState, delivered: datetime) -> None:
     """Nothing more to send, but the journey stays open for support until the return window closes."""
     closes = delivered + 30 * D
@@ -83,10 +93,7 @@ async def test_on_time_delivery(time_skipping_env: WorkflowEnvironment) -> None:
         ("confirmation", "email", EMAIL, t0),
         ("shipped", "email", EMAIL, t0 + D),
         ("status_update", "sms", PHONE, t0 + 2 * D + 8 * H),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
-        ("review_request", "email", EMAIL, delivered + 14 * D),
-        ("review_reminder", "email", EMAIL, delivered + 21 * D),
+        *_delivered_then_reviews(delivered),
     ]
     assert state.stage is Stage.COMPLETED
     assert state.delays == []
@@ -130,10 +137,7 @@ async def test_late_fulfillment_ladder_then_shipped(time_skipping_env: WorkflowE
         ("delay_alert", "email", EMAIL, t0 + 2 * D),
         ("delay_alert", "email", EMAIL, t0 + 5 * D),
         ("shipped", "email", EMAIL, t0 + 6 * D),
-        ("delivered", "email", EMAIL, delivered),
-        ("follow_up", "email", EMAIL, delivered + 3 * D),
-        ("review_request", "email", EMAIL, delivered + 14 * D),
-        ("review_reminder", "email", EMAIL, delivered + 21 * D),
+        *_delivered_then_reviews(delivered),
     ]
     assert sc.alerts() == [("fulfillment_late", 1, t0 + 2 * D), ("fulfillment_late", 2, t0 + 5 * D)]
     assert delays(state) == [("fulfillment_late", None, 1, t0 + 2 * D), ("fulfillment_late", None, 2, t0 + 5 * D)]
@@ -419,10 +423,7 @@ async def test_split_shipment_times_the_follow_up_from_the_last_parcel(
         ("shipped", "email", EMAIL, t0 + 1 * D),
         ("delivered", "email", EMAIL, first),
         ("shipped", "email", EMAIL, t0 + 3 * D),
-        ("delivered", "email", EMAIL, last),
-        ("follow_up", "email", EMAIL, last + 3 * D),
-        ("review_request", "email", EMAIL, last + 14 * D),
-        ("review_reminder", "email", EMAIL, last + 21 * D),
+        *_delivered_then_reviews(last),
     ]
     for step in ("shipped", "delivered"):
         assert [r.context["shipment"]["tracking_number"] for r in sc.provider.of_step(step)] == ["SPLITA1", "SPLITB1"]

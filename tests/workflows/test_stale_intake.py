@@ -22,16 +22,8 @@ from workflows.models import Stage
 
 D, H = timedelta(days=1), timedelta(hours=1)
 EMAIL = "ada@example.com"
-LATER_REVIEWS = {
-    "confirmation": {"channels": ["email"]},
-    "shipped": {"channels": ["email"]},
-    "status_update": {"channels": ["sms"]},
-    "delay_alert": {"channels": ["email"]},
-    "delivered": {"channels": ["email"]},
-    "follow_up": {"after": "3d", "channels": ["email"]},
-    "review_request": {"after": "21d", "reminder_after": "7d", "channels": ["email"]},
-    "reorder_reminder": {"channels": ["email"]},
-}
+# make_policy merges `steps` into its own: only the review request moves (21 days after delivery, not 14)
+LATER_REVIEWS = {"review_request": {"after": "21d", "reminder_after": "7d", "channels": ["email"]}}
 
 
 async def test_an_order_placed_twenty_days_before_intake_sends_only_what_is_still_ahead(
