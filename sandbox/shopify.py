@@ -82,7 +82,9 @@ class LineIn(BaseModel):
 class FulfillIn(BaseModel):
     line_items: list[LineIn] = Field(default_factory=list, description="none: every line item, all of it")
     tracking_company: str | None = "UPS"
-    tracking_number: str | None = None
+    tracking_number: str | None = Field(
+        default=None, description="left out: a label is bought and its number made up; null: none (not tracked)"
+    )
     shipment_status: str | None = None
 
 
@@ -162,7 +164,8 @@ def fulfillment_json(state: SandboxState, order: dict[str, Any], body: FulfillIn
     by_id = {line["id"]: line for line in order["line_items"]}
     wanted = body.line_items or [LineIn(line_item_id=i, quantity=line["quantity"]) for i, line in by_id.items()]
     lines = [by_id[w.line_item_id] | {"quantity": w.quantity} for w in wanted if w.line_item_id in by_id]
-    number = body.tracking_number
+    # Left out, as a merchant buying a label in Shopify's admin: a made-up number; given as null, none at all.
+    number = body.tracking_number if "tracking_number" in body.model_fields_set else f"1ZSBX{fid % 10**12:012d}"
     url = f"https://tracking.sandbox.test/{number}" if number else None
     return {
         "id": fid, "admin_graphql_api_id": f"gid://shopify/Fulfillment/{fid}", "order_id": order["id"],

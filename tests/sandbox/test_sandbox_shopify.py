@@ -96,3 +96,20 @@ async def test_an_order_with_no_email_or_phone_has_no_customer(
     await shop.post("/orders", json={"email": None, "phone": None})
     event = read(*received(sandbox, "orders/create")[0])
     assert event.order.customer.email is None and event.order.customer.phone is None
+
+
+async def test_a_fulfilment_left_without_a_number_buys_a_label_and_null_means_none(
+    shop: httpx.AsyncClient, sandbox: RunningSandbox
+) -> None:
+    """As in Shopify's admin: fulfilling with a bought label gives the parcel a number (so it is tracked);
+    a fulfilment marked without one (null) is recorded and not tracked."""
+    order = (await shop.post("/orders", json={})).json()["order"]
+    labelled = (await shop.post(f"/orders/{order['id']}/fulfillments", json={})).json()["fulfillment"]
+    assert labelled["tracking_number"] and labelled["tracking_numbers"] == [labelled["tracking_number"]]
+    created = read(*received(sandbox, "fulfillments/create")[0])
+    assert isinstance(created, FulfillmentChanged) and created.shipment is not None
+    assert created.shipment.tracking_number == labelled["tracking_number"]
+
+    other = (await shop.post("/orders", json={})).json()["order"]
+    bare = (await shop.post(f"/orders/{other['id']}/fulfillments", json={"tracking_number": None})).json()
+    assert bare["fulfillment"]["tracking_number"] is None and bare["fulfillment"]["tracking_numbers"] == []
