@@ -174,6 +174,11 @@ class Order(BaseModel):
 
     merchant_id: Annotated[str, AfterValidator(partial(_check_id, what="merchant id"))]
     order_id: Annotated[str, AfterValidator(partial(_check_id, what="order id"))]
+    number: str | None = Field(
+        default=None,
+        max_length=64,
+        description="what the customer calls the order (Shopify's `#1001`, WooCommerce's number); none: order_id",
+    )
     placed_at: datetime
     currency: str = Field(description="ISO 4217, e.g. EUR")
     total: Decimal = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)

@@ -77,7 +77,7 @@ class Messenger:
             "merchant": {"name": merchant.name, "support_email": merchant.support_email},
             "customer": {"first_name": customer.first_name or "", "last_name": customer.last_name or ""},
             "order": {
-                "id": order.order_id,
+                "id": order.number or order.order_id,  # as the customer knows it
                 "total": str(order.total),
                 "currency": order.currency,
                 "items": [{"id": i.id, "sku": i.sku, "name": i.name, "quantity": i.quantity} for i in order.items],

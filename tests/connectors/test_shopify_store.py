@@ -82,6 +82,7 @@ def test_an_order_maps_items_variants_properties_and_discounts() -> None:
     assert isinstance(event, OrderPlaced)
     order = event.order
     assert (order.merchant_id, order.order_id, order.currency) == ("demo", ORDER_ID, "USD")
+    assert order.number == "#9999"  # what the customer calls it, in every message
     assert order.total == Decimal("2411.08")  # after the 20.00 discount, with 135.23 tax and 10.00 shipping
     engraved, boards = order.items
     assert (engraved.id, engraved.sku, engraved.quantity, engraved.unit_price) == (

@@ -74,7 +74,7 @@ def test_a_stripe_checkout_becomes_an_order_placed_with_everything_the_journey_n
     [placed] = events("order_created")
     assert isinstance(placed, OrderPlaced)
     order = placed.order
-    assert (order.merchant_id, order.order_id) == (MERCHANT, "727")
+    assert (order.merchant_id, order.order_id, order.number) == (MERCHANT, "727", "727")
     assert order.placed_at == datetime(2026, 11, 20, 21, 28, 2, tzinfo=UTC)  # date_created_gmt, as UTC
     assert placed.updated_at == datetime(2026, 11, 20, 21, 28, 8, tzinfo=UTC)
     assert (order.currency, order.total) == ("USD", Decimal("27.35"))

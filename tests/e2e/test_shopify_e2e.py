@@ -97,6 +97,9 @@ async def test_a_shopify_order_is_delivered_and_a_refunded_item_gets_no_review_r
         assert emails_about(stack, "has been delivered"), "no delivered email yet"
 
     await eventually(delivered_email, "the delivered email in the SMTP sink", timeout=60)
+    # The customer reads the order as the shop names it (`#1234`), never Shopify's 64-bit id.
+    delivered = emails_about(stack, "has been delivered")[0]
+    assert order["name"] in delivered.subject and order_id not in delivered.subject
     # Refunded in the Shopify admin before its review request is due: no review request for the tea.
     refund = await control(shop, f"/orders/{order_id}/refunds", line_items=[{"line_item_id": int(tea), "quantity": 1}])
     assert refund["refund"]["refund_line_items"][0]["line_item_id"] == int(tea)

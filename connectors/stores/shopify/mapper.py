@@ -89,6 +89,7 @@ def to_order(shopify: m.Order, merchant_id: str, topic: str = "order") -> Order:
         return Order(
             merchant_id=merchant_id,
             order_id=str(shopify.id),
+            number=(shopify.name or "")[:64] or None,
             placed_at=placed_at,
             currency=currency,
             total=shopify.total_price,

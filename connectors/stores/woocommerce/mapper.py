@@ -96,6 +96,7 @@ def to_order(wc: models.Order, merchant_id: str) -> Order:
     data: dict[str, Any] = {
         "merchant_id": merchant_id,
         "order_id": _order_id(wc),
+        "number": (wc.number or "")[:64] or None,
         "placed_at": placed_at,
         "currency": currency,
         "total": _decimal(wc.total, "total"),
