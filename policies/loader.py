@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 import zoneinfo
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,50 +133,42 @@ def policy_for_merchant(directory: str | Path, merchant_id: str, *, default: str
     return found
 
 
-def duplicate_merchants(loaded: Iterable[LoadedPolicy]) -> list[PolicyProblem]:
-    """Two files claiming one merchant id: which one applies would depend on file order, so refuse."""
+def _claimed_twice(
+    loaded: Iterable[LoadedPolicy],
+    claim: Callable[[LoadedPolicy], str | None],
+    field: str,
+    what: Callable[[str], str],
+) -> list[PolicyProblem]:
+    """A thing two policies claim (`claim` names it; None: nothing claimed), reported at the second one."""
     first: dict[str, LoadedPolicy] = {}
     problems: list[PolicyProblem] = []
     for lp in loaded:
-        if lp.merchant_id in first:
+        key = claim(lp)
+        if key is None:
+            continue
+        if key in first:
             line, column = lp._id_position
-            problems.append(
-                PolicyProblem(
-                    lp.path,
-                    line,
-                    column,
-                    "merchant.id",
-                    f"merchant id {lp.merchant_id!r} is already used by {first[lp.merchant_id].path}",
-                )
-            )
+            problems.append(PolicyProblem(lp.path, line, column, field, f"{what(key)} by {first[key].path}"))
         else:
-            first[lp.merchant_id] = lp
+            first[key] = lp
     return problems
+
+
+def duplicate_merchants(loaded: Iterable[LoadedPolicy]) -> list[PolicyProblem]:
+    """Two files claiming one merchant id: which one applies would depend on file order, so refuse."""
+    return _claimed_twice(
+        loaded, lambda lp: lp.merchant_id, "merchant.id", lambda key: f"merchant id {key!r} is already used"
+    )
 
 
 def duplicate_shops(loaded: Iterable[LoadedPolicy]) -> list[PolicyProblem]:
     """Two merchants connecting one shop: its webhooks would start journeys for whichever came first, so refuse."""
-    first: dict[tuple[str, str], LoadedPolicy] = {}
-    problems: list[PolicyProblem] = []
-    for lp in loaded:
+
+    def shop(lp: LoadedPolicy) -> str | None:
         store = lp.policy.store
-        if store is None or store.shop is None:
-            continue
-        key = (store.platform, store.shop)
-        if key in first:
-            line, column = lp._id_position
-            problems.append(
-                PolicyProblem(
-                    lp.path,
-                    line,
-                    column,
-                    "store",
-                    f"{store.platform} shop {store.shop!r} is already connected by {first[key].path}",
-                )
-            )
-        else:
-            first[key] = lp
-    return problems
+        return None if store is None or store.shop is None else f"{store.platform} shop {store.shop!r}"
+
+    return _claimed_twice(loaded, shop, "store", lambda key: f"{key} is already connected")
 
 
 # --------------------------------------------------------------------------------------------------
