@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +44,61 @@ _PASSTHROUGH = (
 SHUTDOWN_GRACE = timedelta(seconds=15)  # `aftercare up` waits longer than this before it kills a worker
 
 
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much one worker process takes on at once; None = the SDK's default. From the environment
+    (`from_env`) in production, from flags in the bench (`bench/journeys.py`)."""
+
+    max_concurrent_activities: int = 100
+    max_concurrent_workflow_tasks: int | None = None
+    max_cached_workflows: int | None = None
+    workflow_task_polls: int | None = None
+    activity_task_polls: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.max_concurrent_workflow_tasks is not None:
+            out["max_concurrent_workflow_tasks"] = self.max_concurrent_workflow_tasks
+        if self.max_cached_workflows is not None:
+            out["max_cached_workflows"] = self.max_cached_workflows
+        if self.workflow_task_polls is not None:
+            out["max_concurrent_workflow_task_polls"] = self.workflow_task_polls
+        if self.activity_task_polls is not None:
+            out["max_concurrent_activity_task_polls"] = self.activity_task_polls
+        return out
+
+    def describe(self) -> str:
+        cached = self.max_cached_workflows if self.max_cached_workflows is not None else "1000 (SDK default)"
+        wft = self.max_concurrent_workflow_tasks or "100 (SDK default)"
+        return (
+            f"max_concurrent_activities={self.max_concurrent_activities}, max_concurrent_workflow_tasks={wft}, "
+            f"max_cached_workflows={cached}, workflow/activity task polls="
+            f"{self.workflow_task_polls or 5}/{self.activity_task_polls or 5}"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WorkerTuning:
+        """`AFTERCARE_WORKER_*`; a value that is not a whole number from 1 up is refused, naming the variable."""
+        values: dict[str, int | None] = {}
+        for name, variable in TUNING_VARIABLES.items():
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit() or int(raw) < 1:
+                raise ValueError(f"{variable}={raw!r}: give a whole number from 1 up, or leave it unset")
+            values[name] = int(raw)
+        return cls(**values)  # type: ignore[arg-type]  # keys are this class's fields (TUNING_VARIABLES)
+
+
+TUNING_VARIABLES = {
+    "max_concurrent_activities": "AFTERCARE_WORKER_MAX_ACTIVITIES",
+    "max_concurrent_workflow_tasks": "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS",
+    "max_cached_workflows": "AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS",
+    "workflow_task_polls": "AFTERCARE_WORKER_WORKFLOW_POLLS",
+    "activity_task_polls": "AFTERCARE_WORKER_ACTIVITY_POLLS",
+}
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
 
@@ -56,7 +113,7 @@ def build_worker(
     *,
     task_queue: str,
     activities: Sequence[Callable[..., Any]],
-    max_concurrent_activities: int = 100,
+    tuning: WorkerTuning = WorkerTuning(),  # frozen: one shared default is safe
     graceful_shutdown: timedelta = SHUTDOWN_GRACE,
 ) -> Worker:
     """One place that says what a worker runs, shared by `worker.py`, `aftercare up`, tests and benchmarks.
@@ -69,9 +126,10 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=list(activities),
         workflow_runner=workflow_runner(),
-        activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
-        max_concurrent_activities=max_concurrent_activities,
+        activity_executor=ThreadPoolExecutor(max_workers=tuning.max_concurrent_activities),
+        max_concurrent_activities=tuning.max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown,
+        **tuning.overrides(),
     )
 
 
@@ -86,12 +144,18 @@ async def main() -> None:
     secure_home(settings.home)  # the database and key files it creates are its owner's only
     client = await connect_client(settings, component="worker")
     activities, close = production_activities(settings)
-    worker = build_worker(client, task_queue=settings.task_queue, activities=activities)
+    try:
+        tuning = WorkerTuning.from_env(os.environ)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    worker = build_worker(client, task_queue=settings.task_queue, activities=activities, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    logging.info(
+        "worker polling task queue %r on %s (%s)", settings.task_queue, settings.temporal_address, tuning.describe()
+    )
     async with worker:
         await stop.wait()
     await close()

@@ -234,7 +234,9 @@ def journey_driver(
             task_queue=task_queue,
         )
         await asyncio.sleep(s.ship_after)
-        shipment = Shipment(carrier=CARRIER, tracking_number=f"T{run}{i:05d}", shipped_at=datetime.now(UTC))
+        shipment = Shipment(
+            carrier="ups", provider=CARRIER, tracking_number=f"T{run}{i:05d}", shipped_at=datetime.now(UTC)
+        )
         await handle.signal(OrderJourney.shipment_created, shipment)
         for k, status in enumerate(s.scans()):
             await asyncio.sleep(s.scan_every)

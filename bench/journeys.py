@@ -37,7 +37,6 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -47,7 +46,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from aftercare.codec import CodecKeys, data_converter
-from worker import build_worker
+from worker import WorkerTuning, build_worker
 from workflows.models import SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, JourneyOptions
 
 from journey_floor import BenchFloor, floor_driver
@@ -82,38 +81,6 @@ def code_under_test() -> str:
     return f"{root} at {rev}" + (" [yellow]with uncommitted changes to the workflow code[/]" if dirty else "")
 
 
-@dataclass(frozen=True)
-class WorkerTuning:
-    """Overrides of `build_worker`'s settings; None = keep what build_worker (the SDK) chooses."""
-
-    max_concurrent_activities: int = 100
-    max_concurrent_workflow_tasks: int | None = None
-    max_cached_workflows: int | None = None
-    workflow_task_polls: int | None = None
-    activity_task_polls: int | None = None
-
-    def overrides(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.max_concurrent_workflow_tasks is not None:
-            out["max_concurrent_workflow_tasks"] = self.max_concurrent_workflow_tasks
-        if self.max_cached_workflows is not None:
-            out["max_cached_workflows"] = self.max_cached_workflows
-        if self.workflow_task_polls is not None:
-            out["max_concurrent_workflow_task_polls"] = self.workflow_task_polls
-        if self.activity_task_polls is not None:
-            out["max_concurrent_activity_task_polls"] = self.activity_task_polls
-        return out
-
-    def describe(self) -> str:
-        cached = self.max_cached_workflows if self.max_cached_workflows is not None else "1000 (SDK default)"
-        wft = self.max_concurrent_workflow_tasks or "100 (SDK default)"
-        return (
-            f"max_concurrent_activities={self.max_concurrent_activities}, max_concurrent_workflow_tasks={wft}, "
-            f"max_cached_workflows={cached}, workflow/activity task polls="
-            f"{self.workflow_task_polls or 5}/{self.activity_task_polls or 5}"
-        )
-
-
 async def worker_config(client: Client, stand_ins: StandIns, tuning: WorkerTuning) -> dict[str, Any]:
     """The configuration `build_worker` gives (runner, executor, registrations), with the bench's tuning on top.
 
@@ -125,9 +92,9 @@ async def worker_config(client: Client, stand_ins: StandIns, tuning: WorkerTunin
         client,
         task_queue=f"bench-template-{uuid.uuid4().hex[:6]}",
         activities=[stand_ins.send_message, stand_ins.poll_carrier],
-        max_concurrent_activities=tuning.max_concurrent_activities,
+        tuning=tuning,
     )
-    config: dict[str, Any] = dict(template.config()) | tuning.overrides()
+    config: dict[str, Any] = dict(template.config())
     async with template:
         pass
     return config

@@ -1,0 +1,40 @@
+"""A worker takes its tuning from AFTERCARE_WORKER_* (pollers, concurrency, sticky cache): the one worker
+process an operator sizes to its machine."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from worker import WorkerTuning, build_worker
+
+
+def test_tuning_is_read_from_the_environment_and_unset_keeps_the_sdk_defaults() -> None:
+    tuning = WorkerTuning.from_env(
+        {
+            "AFTERCARE_WORKER_MAX_ACTIVITIES": "40",
+            "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS": "20",
+            "AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS": "5000",
+            "AFTERCARE_WORKER_WORKFLOW_POLLS": "3",
+            "AFTERCARE_WORKER_ACTIVITY_POLLS": " 2 ",
+        }
+    )
+    assert tuning == WorkerTuning(40, 20, 5000, 3, 2)
+    assert WorkerTuning.from_env({}) == WorkerTuning()
+    assert WorkerTuning().overrides() == {}
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "lots", "1.5"])
+def test_a_value_that_is_not_a_count_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(ValueError, match=f"AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS={value!r}: give a whole number"):
+        WorkerTuning.from_env({"AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS": value})
+
+
+async def test_the_worker_is_built_with_it(time_skipping_env: WorkflowEnvironment) -> None:
+    tuning = WorkerTuning(max_concurrent_activities=7, max_cached_workflows=123, workflow_task_polls=2)
+    worker = build_worker(time_skipping_env.client, task_queue="tuning-test", activities=[], tuning=tuning)
+    config = worker.config()
+    assert config.get("max_concurrent_activities") == 7
+    assert config.get("max_cached_workflows") == 123
+    assert config.get("max_concurrent_workflow_task_polls") == 2
+    assert config.get("max_concurrent_workflow_tasks") is None  # unset: the SDK decides
