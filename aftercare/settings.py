@@ -89,6 +89,8 @@ class Settings:
     temporal_tls_key: Path | None = field(default_factory=lambda: _path("AFTERCARE_TEMPORAL_TLS_KEY"))
     temporal_tls_ca: Path | None = field(default_factory=lambda: _path("AFTERCARE_TEMPORAL_TLS_CA"))
     temporal_tls_server_name: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_TLS_SERVER_NAME", ""))
+    # its Web UI, for the console's links and /codec's CORS (Temporal Cloud: https://cloud.temporal.io)
+    temporal_ui_target: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_UI_URL", "").strip().rstrip("/"))
     # Temporal Cloud's API key (or AFTERCARE_TEMPORAL_API_KEY_FILE: a file holding it); a secret
     temporal_api_key: str = field(default_factory=lambda: _secret("AFTERCARE_TEMPORAL_API_KEY"), repr=False)
     task_queue: str = field(default_factory=lambda: _env("AFTERCARE_TASK_QUEUE", "aftercare"))
@@ -217,6 +219,11 @@ class Settings:
 
     def _check_temporal(self) -> None:
         """Settings for reaching Temporal that cannot work together stop us here, naming the variables."""
+        if self.temporal_ui_target and not self.temporal_ui_target.startswith(("http://", "https://")):
+            raise SystemExit(
+                f"AFTERCARE_TEMPORAL_UI_URL={self.temporal_ui_target!r} must start with https:// or http:// "
+                "(e.g. https://cloud.temporal.io)"
+            )
         if self.temporal_target:
             host, _, port = self.temporal_target.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -266,7 +273,7 @@ class Settings:
 
     @property
     def temporal_ui_url(self) -> str:
-        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+        return self.temporal_ui_target or f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
     @property
     def api_url(self) -> str:

@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from aftercare.settings import Settings
 from aftercare.stack import StackError, check_embedded_temporal
 from aftercare.temporal_client import TemporalSettingsError, connect, connect_options
+from api.services import web_ui_origins
 from tests.conftest import TEST_CODEC_KEYS
 
 VARIABLES = [
@@ -27,6 +28,7 @@ VARIABLES = [
     "AFTERCARE_TEMPORAL_TLS_SERVER_NAME",
     "AFTERCARE_TEMPORAL_API_KEY",
     "AFTERCARE_TEMPORAL_API_KEY_FILE",
+    "AFTERCARE_TEMPORAL_UI_URL",
 ]
 API_KEY = "eyJhbGciOi.cloud-api-key-for-tests.c2lnbmF0dXJl"
 CERT = b"-----BEGIN CERTIFICATE-----\nMIIBclientcert\n-----END CERTIFICATE-----\n"
@@ -229,3 +231,14 @@ def test_aftercare_up_refuses_settings_for_another_temporal(env: pytest.MonkeyPa
     assert "AFTERCARE_TEMPORAL_ADDRESS=aftercare.a1b2c.tmprl.cloud:7233" in message
     assert "TLS (AFTERCARE_TEMPORAL_TLS / _TLS_* / _API_KEY)" in message
     assert API_KEY not in message
+
+
+def test_the_web_ui_of_another_temporal_gets_the_links_and_may_call_the_codec(env: pytest.MonkeyPatch) -> None:
+    assert Settings().temporal_ui_url == "http://127.0.0.1:8233"  # the embedded stack's
+    env.setenv("AFTERCARE_TEMPORAL_UI_URL", "https://cloud.temporal.io/")
+    settings = Settings()
+    assert settings.temporal_ui_url == "https://cloud.temporal.io"
+    assert web_ui_origins(settings.temporal_ui_url) == {"https://cloud.temporal.io"}
+    env.setenv("AFTERCARE_TEMPORAL_UI_URL", "cloud.temporal.io")
+    with pytest.raises(SystemExit, match=r"AFTERCARE_TEMPORAL_UI_URL='cloud\.temporal\.io' must start with https://"):
+        Settings()
