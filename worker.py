@@ -136,13 +136,14 @@ def build_worker(
 async def main() -> None:
     from aftercare.home import secure_home
     from aftercare.logs import configure_logging
-    from aftercare.runtime import connect_client, production_activities
+    from aftercare.runtime import production_activities
     from aftercare.settings import load_settings
+    from aftercare.temporal_client import connect
 
     configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
     secure_home(settings.home)  # the database and key files it creates are its owner's only
-    client = await connect_client(settings, component="worker")
+    client = await connect(settings, component="worker")
     activities, close = production_activities(settings)
     try:
         tuning = WorkerTuning.from_env(os.environ)

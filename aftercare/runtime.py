@@ -1,85 +1,20 @@
-"""Builds the real parts from settings: the Temporal client, the store, connectors and activities.
+"""Builds the real parts from settings: the store, connectors and activities (the Temporal client: temporal_client.py).
 
 The one place that turns environment into objects, so `worker.py`, the API and the CLI agree.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import re
-import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
-from temporalio.client import Client, Interceptor
-from temporalio.converter import DataConverter
-
-from aftercare.codec import data_converter, load_keys
-from aftercare.senders import SenderInterceptor
 from aftercare.settings import Settings
+
+# the Temporal client is made in one place, aftercare/temporal_client.py; the old name still works
+from aftercare.temporal_client import connect as connect_client  # noqa: F401
 from domain import Channel
-
-log = logging.getLogger("aftercare.runtime")
-
-
-def temporal_converter(settings: Settings) -> DataConverter:
-    """The one data converter the worker, API, CLI and replayer use: pydantic, encrypted (`aftercare.codec`)."""
-    return data_converter(load_keys(settings.home))
-
-
-def client_identity(component: str) -> str:
-    """What Temporal records as the sender of this process's calls: `aftercare-api@host`, not `10483@vm`."""
-    return f"aftercare-{component}@{socket.gethostname()}"
-
-
-def client_interceptors(converter: DataConverter) -> list[Interceptor]:
-    """Every client adds who sent a signal or start (`aftercare.senders`), so the timeline can say it."""
-    return [SenderInterceptor(converter)]
-
-
-async def connect_client(
-    settings: Settings,
-    *,
-    component: str,
-    retry_max_delay: float = 30.0,
-    give_up_after: float | None = None,
-) -> Client:
-    """Connect to Temporal, waiting for it with capped back-off (a worker or API started before Temporal
-    waits instead of exiting), and saying each time what it waits for. `give_up_after` seconds: then raise."""
-    converter = temporal_converter(settings)
-    delay, waited = 0.5, 0.0
-    while True:
-        try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.namespace,
-                data_converter=converter,
-                interceptors=client_interceptors(converter),
-                identity=client_identity(component),
-            )
-        except RuntimeError as err:  # the SDK's "Failed client connect: ..." when nothing answers
-            if give_up_after is not None and waited >= give_up_after:
-                raise
-            log.warning(
-                "waiting for Temporal at %s (namespace %s): not reachable yet (%s); retrying in %.1fs",
-                settings.temporal_address,
-                settings.namespace,
-                _reason(err),
-                delay,
-            )
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, retry_max_delay)
-
-
-def _reason(err: Exception) -> str:
-    """The last part of the SDK's nested connect error (e.g. "Connection refused"), one line."""
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    found = re.search(r'message: "([^"]+)"', text)
-    return found.group(1) if found else text[:160]
 
 
 def open_store(settings: Settings) -> Any:

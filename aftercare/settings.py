@@ -31,6 +31,40 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} must be a whole number") from None
 
 
+def _switch(name: str) -> bool | None:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return None
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"{name}={raw!r} must be on or off")
+
+
+def _path(name: str) -> Path | None:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def _secret(name: str) -> str:
+    """A secret from `NAME`, or from the file `NAME_FILE` names (a mounted secret); never both."""
+    value, file = os.environ.get(name, ""), os.environ.get(f"{name}_FILE", "").strip()
+    if value and file:
+        raise SystemExit(f"{name} and {name}_FILE are both set; set one of them")
+    if not file:
+        return value.strip()
+    try:
+        secret = Path(file).expanduser().read_text().strip()
+    except OSError as err:
+        raise SystemExit(f"{name}_FILE={file!r} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"{name}_FILE={file!r} is not a text file") from None
+    if not secret:
+        raise SystemExit(f"{name}_FILE={file!r} is empty")
+    return secret
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(_env("AFTERCARE_HOME", str(REPO_ROOT / ".aftercare"))))
@@ -46,6 +80,19 @@ class Settings:
     temporal_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_PORT", 7233))
     temporal_ui_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_UI_PORT", 8233))
     namespace: str = field(default_factory=lambda: _env("AFTERCARE_NAMESPACE", "default"))
+    # Any other Temporal (a cluster, Temporal Cloud): its host:port, and how to reach it
+    # (aftercare/temporal_client.py builds the connection from these). Empty: TEMPORAL_HOST:PORT, plain.
+    temporal_target: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_ADDRESS", "").strip())
+    # on/off; unset: on as soon as a certificate, CA, server name or API key is given
+    temporal_tls: bool | None = field(default_factory=lambda: _switch("AFTERCARE_TEMPORAL_TLS"))
+    temporal_tls_cert: Path | None = field(default_factory=lambda: _path("AFTERCARE_TEMPORAL_TLS_CERT"))
+    temporal_tls_key: Path | None = field(default_factory=lambda: _path("AFTERCARE_TEMPORAL_TLS_KEY"))
+    temporal_tls_ca: Path | None = field(default_factory=lambda: _path("AFTERCARE_TEMPORAL_TLS_CA"))
+    temporal_tls_server_name: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_TLS_SERVER_NAME", ""))
+    # its Web UI, for the console's links and /codec's CORS (Temporal Cloud: https://cloud.temporal.io)
+    temporal_ui_target: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_UI_URL", "").strip().rstrip("/"))
+    # Temporal Cloud's API key (or AFTERCARE_TEMPORAL_API_KEY_FILE: a file holding it); a secret
+    temporal_api_key: str = field(default_factory=lambda: _secret("AFTERCARE_TEMPORAL_API_KEY"), repr=False)
     task_queue: str = field(default_factory=lambda: _env("AFTERCARE_TASK_QUEUE", "aftercare"))
     # browser origins allowed to call /codec (comma-separated); none: the Temporal Web UI's own
     codec_cors_origins: tuple[str, ...] = field(
@@ -152,6 +199,7 @@ class Settings:
             raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")
         if self.max_body_bytes < 1024:
             raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
+        self._check_temporal()
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
@@ -169,13 +217,63 @@ class Settings:
             if not getattr(self, name):
                 object.__setattr__(self, name, value)
 
+    def _check_temporal(self) -> None:
+        """Settings for reaching Temporal that cannot work together stop us here, naming the variables."""
+        if self.temporal_ui_target and not self.temporal_ui_target.startswith(("http://", "https://")):
+            raise SystemExit(
+                f"AFTERCARE_TEMPORAL_UI_URL={self.temporal_ui_target!r} must start with https:// or http:// "
+                "(e.g. https://cloud.temporal.io)"
+            )
+        if self.temporal_target:
+            host, _, port = self.temporal_target.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise SystemExit(
+                    f"AFTERCARE_TEMPORAL_ADDRESS={self.temporal_target!r} must be host:port "
+                    "(e.g. temporal.internal:7233, or my-ns.a1b2c.tmprl.cloud:7233)"
+                )
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            given, missing = (
+                ("AFTERCARE_TEMPORAL_TLS_CERT", "AFTERCARE_TEMPORAL_TLS_KEY")
+                if self.temporal_tls_key is None
+                else ("AFTERCARE_TEMPORAL_TLS_KEY", "AFTERCARE_TEMPORAL_TLS_CERT")
+            )
+            raise SystemExit(
+                f"{given} is set but {missing} is not: a client certificate needs its private key (mTLS); "
+                "set both, or neither"
+            )
+        if self.temporal_tls is False:
+            needs_tls = [
+                name
+                for name, value in (
+                    ("AFTERCARE_TEMPORAL_TLS_CERT", self.temporal_tls_cert),
+                    ("AFTERCARE_TEMPORAL_TLS_CA", self.temporal_tls_ca),
+                    ("AFTERCARE_TEMPORAL_TLS_SERVER_NAME", self.temporal_tls_server_name),
+                    ("AFTERCARE_TEMPORAL_API_KEY", self.temporal_api_key),
+                )
+                if value
+            ]
+            if needs_tls:
+                raise SystemExit(
+                    f"AFTERCARE_TEMPORAL_TLS=off, but TLS is needed for {', '.join(needs_tls)} "
+                    "(an API key would travel in clear text); remove AFTERCARE_TEMPORAL_TLS=off or those settings"
+                )
+
     @property
     def temporal_address(self) -> str:
-        return f"{self.temporal_host}:{self.temporal_port}"
+        """Where the worker, API and CLI connect: AFTERCARE_TEMPORAL_ADDRESS, else the embedded stack's host:port."""
+        return self.temporal_target or f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return bool(
+            self.temporal_tls_cert or self.temporal_tls_ca or self.temporal_tls_server_name or self.temporal_api_key
+        )
 
     @property
     def temporal_ui_url(self) -> str:
-        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+        return self.temporal_ui_target or f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
     @property
     def api_url(self) -> str:

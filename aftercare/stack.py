@@ -108,6 +108,22 @@ def check_ports(settings: Settings) -> None:
         raise StackError("cannot start: ports already in use (is another `aftercare up` running?)\n" + "\n".join(lines))
 
 
+def check_embedded_temporal(settings: Settings) -> None:
+    """`aftercare up` runs its own Temporal dev server (plain, on TEMPORAL_HOST:PORT) and its worker and API connect
+    to it; settings for another Temporal would send them elsewhere, so they stop us with what to do instead."""
+    own = f"{settings.temporal_host}:{settings.temporal_port}"
+    elsewhere = [f"AFTERCARE_TEMPORAL_ADDRESS={settings.temporal_address}"] if settings.temporal_address != own else []
+    if settings.temporal_uses_tls:
+        elsewhere.append("TLS (AFTERCARE_TEMPORAL_TLS / _TLS_* / _API_KEY)")
+    if elsewhere:
+        raise StackError(
+            f"cannot start: `aftercare up` runs its own Temporal dev server at {own}, without TLS, but these "
+            f"settings ask for another Temporal: {'; '.join(elsewhere)}. Unset them for the embedded stack, or run "
+            "the worker (`python -m worker`) and the API (`uvicorn api.main:app`) against your Temporal "
+            "(docs/DEPLOYMENT.md)"
+        )
+
+
 def wait_until(what: str, ready: Callable[[], bool], child: Child, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -328,6 +344,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
     secure_home(settings.home)  # before anything writes there; the children inherit the umask
     install_redaction()  # what this process prints of its children's logs is redacted like the logs
     try:
+        check_embedded_temporal(settings)
         check_ports(settings)
         load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
     except (StackError, CodecKeyError) as err:

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from aftercare.home import secure_home
 from aftercare.logs import configure_logging
-from aftercare.runtime import build_callbacks, build_carriers, connect_client, open_store
+from aftercare.runtime import build_callbacks, build_carriers, open_store
 from aftercare.settings import load_settings
+from aftercare.temporal_client import connect
 from api.app import create_app
 from api.routes.policies import record_merchants
 from api.services import Services
@@ -27,7 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = open_store(settings)
     app.state.services = services = Services(
         store=store,
-        temporal=await connect_client(settings, component="api"),
+        temporal=await connect(settings, component="api"),
         policies=policies,
         carriers=build_carriers(settings),
         task_queue=settings.task_queue,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.runtime import connect_client
 from aftercare.settings import REPO_ROOT, Settings
+from aftercare.temporal_client import connect
 from tests.conftest import TEST_CODEC_KEYS, venv_binary
 
 
@@ -39,7 +39,7 @@ async def test_a_limited_wait_gives_up_with_the_connect_error(caplog: pytest.Log
     settings = replace(Settings(), temporal_port=free_port(), namespace="shop-ns")
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="connect"):
-        await connect_client(settings, component="test", give_up_after=1.0)
+        await connect(settings, component="test", give_up_after=1.0)
     assert time.monotonic() - started < 10
     waits = [r.getMessage() for r in caplog.records if "waiting for Temporal" in r.getMessage()]
     assert len(waits) >= 2  # it retried, with back-off

@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from aftercare.runtime import build_carriers, client_identity, client_interceptors
+from aftercare.runtime import build_carriers
 from aftercare.settings import REPO_ROOT, Settings
+from aftercare.temporal_client import client_identity, client_interceptors
 from api.app import create_app
 from api.services import Services
 from connectors.messaging.callbacks import CallbackSecrets, build_callbacks
