@@ -45,6 +45,9 @@ class Settings:
     temporal_host: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_HOST", "127.0.0.1"))
     temporal_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_PORT", 7233))
     temporal_ui_port: int = field(default_factory=lambda: _int("AFTERCARE_TEMPORAL_UI_PORT", 8233))
+    # the Web UI as people's browsers reach it, when it is not on the Temporal host (compose, Kubernetes): the
+    # console links there, and /codec lets that origin call it
+    temporal_ui_public_url: str = field(default_factory=lambda: _env("AFTERCARE_TEMPORAL_UI_URL", "").rstrip("/"))
     namespace: str = field(default_factory=lambda: _env("AFTERCARE_NAMESPACE", "default"))
     task_queue: str = field(default_factory=lambda: _env("AFTERCARE_TASK_QUEUE", "aftercare"))
     # browser origins allowed to call /codec (comma-separated); none: the Temporal Web UI's own
@@ -175,7 +178,7 @@ class Settings:
 
     @property
     def temporal_ui_url(self) -> str:
-        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
+        return self.temporal_ui_public_url or f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
     @property
     def api_url(self) -> str:
