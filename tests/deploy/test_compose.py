@@ -341,3 +341,20 @@ def test_the_image_holds_what_the_services_run() -> None:
     )
     assert env["PYTHONPATH"] == "/app" and env["AFTERCARE_TEMPLATES_DIR"] == "/app/templates"
     assert Path(env["AFTERCARE_TEMPLATES_DIR"]).name == "templates"
+
+
+# --- docs/DEPLOYMENT.md -----------------------------------------------------------------------------------------------
+
+
+def test_deployment_guide_names_only_services_and_variables_that_exist(services: dict[str, dict[str, Any]]) -> None:
+    guide = (REPO_ROOT / "docs" / "DEPLOYMENT.md").read_text()
+    for service in re.findall(r"docker compose (?:exec|run --rm) (\S+)", guide):
+        assert service in services, f"docs/DEPLOYMENT.md runs a command in {service!r}, which compose does not have"
+    set_, commented = env_example()
+    variables = set(
+        re.findall(r"\b(?:AFTERCARE|POSTGRES|TEMPORAL_NAMESPACE|POLICY_SOURCE|API)_[A-Z0-9_]*[A-Z0-9]\b", guide)
+    )
+    assert variables - set_.keys() - commented == set()
+    for image in re.findall(r"`((?:postgres|temporalio/[\w-]+|aftercare):[\w.-]+)`", guide):
+        assert image in {s["image"] for s in services.values()}, f"docs/DEPLOYMENT.md names {image}, not in compose"
+    assert "--scale worker=" in guide
