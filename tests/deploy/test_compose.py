@@ -134,8 +134,12 @@ def test_every_image_is_pinned_to_a_version(services: dict[str, dict[str, Any]])
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
 
 
-def test_api_worker_and_sandbox_start_as_aftercare_up_starts_them(services: dict[str, dict[str, Any]]) -> None:
-    planned = {child.name: child.argv[1:] for child in plan_children(Settings())}  # argv[0]: the venv's python
+def test_api_worker_and_sandbox_start_as_aftercare_up_starts_them(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    planned = {
+        child.name: child.argv[1:] for child in plan_children(Settings(home=tmp_path))
+    }  # argv[0]: the venv's python
     api = services["api"]["command"]
     assert api[0] == "python" and api[1:4] == planned["api"][:3] == ["-m", "uvicorn", "api.main:app"]
     assert services["worker"]["command"] == ["python", *planned["worker"]]
@@ -193,6 +197,9 @@ def test_the_init_script_makes_the_databases_compose_uses(services: dict[str, di
     mounts = services["postgres"]["volumes"]
     assert any(m.startswith("./deploy/postgres/init-databases.sh:/docker-entrypoint-initdb.d/") for m in mounts)
     assert "PASSWORD '" not in script, "passwords come from the environment, never from the script"
+    assert "-v aftercare_password" not in script, "a password on psql's command line shows in `ps`"
+    assert "\\getenv aftercare_password POSTGRES_AFTERCARE_PASSWORD" in script
+    assert environment(services["postgres"])["POSTGRES_AFTERCARE_PASSWORD"].startswith("${POSTGRES_AFTERCARE_PASSWORD")
 
 
 def test_search_attributes_registered_are_the_ones_journeys_publish(services: dict[str, dict[str, Any]]) -> None:
