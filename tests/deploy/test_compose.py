@@ -211,8 +211,13 @@ def test_search_attributes_registered_are_the_ones_journeys_publish(services: di
 
 def test_the_web_ui_decodes_through_our_codec_endpoint(services: dict[str, dict[str, Any]]) -> None:
     ui = environment(services["temporal-ui"])
-    assert ui["TEMPORAL_CODEC_ENDPOINT"].startswith("${AFTERCARE_PUBLIC_BASE_URL")
-    assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith(CODEC_PREFIX)
+    endpoint = re.fullmatch(r"\$\{TEMPORAL_UI_CODEC_ENDPOINT:-(.+)\}", ui["TEMPORAL_CODEC_ENDPOINT"])
+    assert endpoint, ui["TEMPORAL_CODEC_ENDPOINT"]
+    set_, _ = env_example()
+    for url in (endpoint[1], set_["TEMPORAL_UI_CODEC_ENDPOINT"]):
+        assert url.endswith(CODEC_PREFIX), url
+        # the API on the same site as the UI, or the console's SameSite=strict cookie never reaches /codec
+        assert url.split("/")[2].split(":")[0] == set_["AFTERCARE_TEMPORAL_UI_URL"].split("/")[2].split(":")[0]
     assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"  # /codec needs the console's sign-in cookie
     assert ui["TEMPORAL_DEFAULT_NAMESPACE"] == environment(services["api"])["AFTERCARE_NAMESPACE"]
     assert all(str(p).startswith("127.0.0.1:") for p in services["temporal-ui"]["ports"]), "the UI has no sign-in"
@@ -359,7 +364,10 @@ def test_deployment_guide_names_only_services_and_variables_that_exist(services:
         assert service in services, f"docs/DEPLOYMENT.md runs a command in {service!r}, which compose does not have"
     set_, commented = env_example()
     variables = set(
-        re.findall(r"\b(?:AFTERCARE|POSTGRES|TEMPORAL_NAMESPACE|POLICY_SOURCE|API)_[A-Z0-9_]*[A-Z0-9]\b", guide)
+        re.findall(
+            r"\b(?:AFTERCARE|POSTGRES|TEMPORAL_NAMESPACE|TEMPORAL_UI|POLICY_SOURCE|API|FORWARDED)_[A-Z0-9_]*[A-Z0-9]\b",
+            guide,
+        )
     )
     assert variables - set_.keys() - commented == set()
     for image in re.findall(r"`((?:postgres|temporalio/[\w-]+|aftercare):[\w.-]+)`", guide):
