@@ -75,8 +75,9 @@ async def main() -> None:
     configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
     secure_home(settings.home)  # the database and key files it creates are its owner's only
-    client = await connect_client(settings, component="worker")
+    # the store first: a database behind this code stops the worker here, with the command to run
     activities, close = production_activities(settings)
+    client = await connect_client(settings, component="worker")
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ import asyncio
 import sys
 
 from aftercare import db_cli, history_cli, orders_cli, support_cli, token_cli
-from aftercare.settings import load_settings
+from aftercare.settings import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = load_settings()
+    from storage import SchemaError
+
+    try:
+        return _run(parser, args, settings)
+    except SchemaError as err:  # a database behind this code (or ahead of it): say so, and what to run
+        print(f"aftercare: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
         from aftercare.stack import up as run_up
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio import activity
 
-from aftercare.runtime import production_activities
+from aftercare.runtime import production_activities, upgrade_database
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, Settings
 from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
@@ -146,6 +146,7 @@ def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path)
 
 async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:
     settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    upgrade_database(settings)  # as `aftercare up` does before it starts the worker
     activities, close = production_activities(settings)
     try:
         names = {activity._Definition.must_from_callable(fn).name for fn in activities}
@@ -168,6 +169,7 @@ def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remad
     tmp_path: Path,
 ) -> None:
     settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    upgrade_database(settings)  # `aftercare up` does, first
     path = local_admin_token_file(settings)
     token = path.read_text().strip()
     assert path.stat().st_mode & 0o777 == 0o600
