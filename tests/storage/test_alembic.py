@@ -5,6 +5,7 @@ nothing lost; the API and worker refuse a database behind this code, and `afterc
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -165,10 +166,15 @@ def test_api_and_worker_refuse_a_database_behind_and_say_what_to_run(
     import worker
     from api.main import app, lifespan
 
-    with pytest.raises(SchemaBehindError, match="aftercare db upgrade"):
-        asyncio.run(worker.main())  # before it would wait for Temporal
-    with pytest.raises(SchemaBehindError, match="aftercare db upgrade"):
-        asyncio.run(lifespan(app).__aenter__())
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with pytest.raises(SchemaBehindError, match="aftercare db upgrade"):
+            asyncio.run(worker.main())  # before it would wait for Temporal
+        with pytest.raises(SchemaBehindError, match="aftercare db upgrade"):
+            asyncio.run(lifespan(app).__aenter__())
+    finally:
+        os.umask(umask)  # both make theirs private (secure_home): not this test process's business
     assert all_rows(engine) == before and old_schema.legacy_version(engine) == 8  # refused: nothing touched
 
     assert aftercare_main(["db", "upgrade"]) == 0
