@@ -133,13 +133,27 @@ def test_a_version_8_database_with_rows_upgrades_with_nothing_lost(
     engine.dispose()
 
 
-def test_a_version_1_database_upgrades_to_the_models_schema(empty_db_url: str, make_order: MakeOrder) -> None:
+@pytest.mark.parametrize("version", range(1, 9))
+def test_a_database_at_any_old_version_upgrades_keeping_its_rows(
+    version: int, empty_db_url: str, make_order: MakeOrder
+) -> None:
+    """Versions 1..8 of the hand-written list, each as that list left it: the baseline finishes the list's steps."""
+    from storage import migrations
     from tests.storage.test_support_store import build_version_1
 
-    engine = build_version_1(empty_db_url, lambda old: old.record_order(make_order("1001"), {}))
-    init_db(engine)
+    engine = build_version_1(empty_db_url, lambda old: old.record_order(make_order("1001"), {"raw": True}))
+    with engine.begin() as conn:  # what the list did to reach `version`, as it did it
+        for step in migrations.MIGRATIONS[1:version]:
+            step.apply(conn)
+            conn.execute(old_schema.SCHEMA_VERSION.insert().values(version=step.version, name=step.name, applied_at=T0))
+    assert old_schema.legacy_version(engine) == version
+
+    assert init_db(engine) == head_revision()
     assert differences(engine) == []
-    assert Store(engine).get_order("acme", "1001") == make_order("1001")
+    assert old_schema.legacy_version(engine) is None
+    upgraded = Store(engine)
+    assert upgraded.get_order("acme", "1001") == make_order("1001")
+    assert upgraded.get_raw_order("acme", "1001") == {"raw": True}
     engine.dispose()
 
 
