@@ -21,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 SCRIPTS = Path(__file__).parent / "alembic"
@@ -102,7 +103,7 @@ def require_current(engine: Engine, *, url: str = "") -> None:
 def _known(revision: str) -> bool:
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
-    except Exception:
+    except CommandError:  # "Can't locate revision identified by ..."
         return False
 
 
