@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -38,6 +39,9 @@ _PASSTHROUGH = (
 )
 
 
+SHUTDOWN_GRACE = timedelta(seconds=15)  # `aftercare up` waits longer than this before it kills a worker
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
 
@@ -53,8 +57,12 @@ def build_worker(
     task_queue: str,
     activities: Sequence[Callable[..., Any]],
     max_concurrent_activities: int = 100,
+    graceful_shutdown: timedelta = SHUTDOWN_GRACE,
 ) -> Worker:
-    """One place that says what a worker runs, shared by `worker.py`, `aftercare up`, tests and benchmarks."""
+    """One place that says what a worker runs, shared by `worker.py`, `aftercare up`, tests and benchmarks.
+
+    On SIGTERM the worker stops polling and gives running activities `graceful_shutdown` to finish; then they
+    are cancelled and Temporal retries them elsewhere (they are idempotent)."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -63,6 +71,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 

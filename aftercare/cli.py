@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start Temporal, sandbox, worker and API in this terminal")
     up.add_argument("--demo", action="store_true", help="feed sample orders once everything is up")
     up.add_argument("--demo-orders", type=int, default=5)
+    up.add_argument(
+        "--workers", type=int, default=1, choices=range(1, 17), metavar="N", help="worker processes to run (1-16)"
+    )
 
     demo = sub.add_parser("demo", help="feed sample orders through a running stack, with progress")
     demo.add_argument("--orders", type=int, default=5)
@@ -55,7 +58,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
     if args.command == "up":
         from aftercare.stack import up as run_up
 
-        return run_up(settings, demo=args.demo, demo_orders=args.demo_orders)
+        return run_up(settings, demo=args.demo, demo_orders=args.demo_orders, workers=args.workers)
     if args.command == "demo":
         from aftercare.demo import run_demo
 

@@ -27,6 +27,7 @@ from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
+from aftercare.supervisor import Supervisor
 from policies.loader import PolicyError, load_policy_dir
 from workflows.models import SEARCH_ATTRIBUTES
 
@@ -61,7 +62,7 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 20.0) -> None:  # longer than a worker's own grace (worker.SHUTDOWN_GRACE)
         if not self.alive():
             return
         assert self.process is not None
@@ -186,7 +187,8 @@ def sandbox_stripe_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
-def plan_children(settings: Settings) -> list[Child]:
+def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
+    """Temporal, the sandbox, `workers` workers (`worker`, or `worker-1`... with a log each) and the API."""
     logs = settings.home / "logs"
     py = sys.executable
     search_attributes = [
@@ -209,6 +211,7 @@ def plan_children(settings: Settings) -> list[Child]:
     sandbox_keys = {"AFTERCARE_SANDBOX_STRIPE_KEYS": ",".join(dict.fromkeys([*merchant_keys.values(), *listed]))}
     # the sandbox signs messaging delivery callbacks as the API checks them
     sandbox_callbacks, api_callbacks = callback_env(settings)
+    worker_env = connector_env(settings) | easypost | merchant_keys
     # fmt: off
     return [
         Child(
@@ -240,8 +243,9 @@ def plan_children(settings: Settings) -> list[Child]:
             # trackers, Stripe's payments) under AFTERCARE_HOME/sandbox across restarts
             env=easypost | shopify | sandbox_keys | sandbox_callbacks | {"AFTERCARE_HOME": str(settings.home)},
         ),
-        Child(
-            "worker", [py, "-m", "worker"], logs / "worker.log", env=connector_env(settings) | easypost | merchant_keys
+        *(
+            Child(name, [py, "-m", "worker"], logs / f"{name}.log", env=worker_env)
+            for name in (["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)])
         ),
         Child(
             "api",
@@ -297,8 +301,30 @@ def codec_steps(settings: Settings) -> str:
     )
 
 
-def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
-    """Start everything, print where it is, wait for Ctrl-C (or a child's death), stop everything."""
+def supervise(children: list[Child], events: Path, poll: float = 0.5) -> None:
+    """Start again whatever dies, with back-off (aftercare.supervisor), saying so on the terminal with the last
+    lines of its log, and in `events` (logs/stack.log) with the time."""
+    by_name = {c.name: c for c in children}
+
+    def report(event: str) -> None:
+        name = event.split(" ", 1)[0]
+        child = by_name.get(name)
+        if child is not None and "stopped" in event:
+            console.print(f"[red]{event}; last lines of {child.log_path}:[/red]\n{child.tail()}", highlight=False)
+        else:
+            console.print(f"[yellow]{event}[/yellow]", highlight=False)
+        with open(events, "a", encoding="utf-8") as out:
+            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {event}\n")
+
+    supervisor = Supervisor(children, on_event=report)
+    while True:
+        time.sleep(poll)
+        supervisor.check()
+
+
+def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers: int = 1) -> int:
+    """Start everything, print where it is, keep it running (a child that dies is started again) until Ctrl-C,
+    then stop everything in order."""
     secure_home(settings.home)  # before anything writes there; the children inherit the umask
     install_redaction()  # what this process prints of its children's logs is redacted like the logs
     from aftercare.runtime import upgrade_database
@@ -312,8 +338,8 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
     except (StackError, CodecKeyError, SchemaError) as err:
         console.print(f"[red]{err}[/red]")
         return 2
-    children = plan_children(settings)
-    temporal, sandbox, worker, api = children
+    children = plan_children(settings, workers)
+    temporal, sandbox, *worker_children, api = children
     started: list[Child] = []
     interrupted = False
 
@@ -328,7 +354,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
             started.append(temporal)
             wait_until("Temporal", _port_open(settings.temporal_host, settings.temporal_port), temporal)
         with console.status("starting sandbox, worker and API…"):
-            for child in (sandbox, worker, api):
+            for child in (sandbox, *worker_children, api):
                 child.start()
                 started.append(child)
             wait_until("sandbox", _http_ok(f"{settings.sandbox_url}/healthz"), sandbox)
@@ -339,11 +365,8 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5) -> int:
 
             run_demo(settings, orders=demo_orders)
         console.print("Press [bold]Ctrl-C[/bold] to stop.")
-        while all(c.alive() for c in started):
-            time.sleep(0.5)
-        dead = next(c for c in started if not c.alive())
-        console.print(f"[red]{dead.name} stopped unexpectedly; last lines of {dead.log_path}:[/red]\n{dead.tail()}")
-        return 1
+        supervise(started, settings.home / "logs" / "stack.log")
+        return 0  # not reached: only Ctrl-C (or SIGTERM) ends the stack
     except KeyboardInterrupt:
         interrupted = True
         return 0
