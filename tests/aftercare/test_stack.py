@@ -244,7 +244,7 @@ def test_up_upgrades_the_database_before_it_starts_anything(
     settings = replace(Settings(), home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
     monkeypatch.setattr(stack, "check_ports", lambda _settings: None)  # other stacks may hold the default ports
 
-    def children(_settings: Settings) -> list[Child]:
+    def children(_settings: Settings, _workers: int = 1) -> list[Child]:
         engine = make_engine(settings.database_url)
         try:
             assert current_revision(engine) == head_revision()  # upgraded before any child starts
