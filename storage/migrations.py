@@ -314,13 +314,6 @@ def latest_version() -> int:
     return MIGRATIONS[-1].version
 
 
-def legacy_version(conn: Connection) -> int | None:
-    """The highest version the list recorded, or None for a database without `schema_version`."""
-    if not sa.inspect(conn).has_table(_VERSION.name):
-        return None
-    return conn.execute(sa.select(sa.func.max(_VERSION.c.version))).scalar()
-
-
 def finish_legacy(conn: Connection) -> list[int]:
     """Run the steps a pre-Alembic database has not recorded, in order, on `conn` (inside the caller's
     transaction), then drop `schema_version`. Returns the versions run. Raises ValueError when the table says
