@@ -143,12 +143,13 @@ async def main() -> None:
     configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
     secure_home(settings.home)  # the database and key files it creates are its owner's only
-    client = await connect(settings, component="worker")
-    activities, close = production_activities(settings)
     try:
         tuning = WorkerTuning.from_env(os.environ)
     except ValueError as err:
         raise SystemExit(str(err)) from None
+    # the store first: a database behind this code stops the worker here, with the command to run
+    activities, close = production_activities(settings)
+    client = await connect(settings, component="worker")
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

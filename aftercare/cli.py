@@ -1,5 +1,5 @@
-"""The `aftercare` command: start the stack, run the demo, validate policies, manage API tokens, act on orders
-(refund, exchange, cancel, pause...), run single parts."""
+"""The `aftercare` command: start the stack, run the demo, validate policies, upgrade the database, manage API
+tokens, act on orders (refund, exchange, cancel, pause...), run single parts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import asyncio
 import sys
 
-from aftercare import history_cli, orders_cli, support_cli, token_cli
-from aftercare.settings import load_settings
+from aftercare import db_cli, history_cli, orders_cli, support_cli, token_cli
+from aftercare.settings import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +38,23 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("worker", help="run the Temporal worker only")
     token_cli.add_parser(sub)
+    db_cli.register(sub)
     support_cli.register(sub)
     orders_cli.register(sub)
     history_cli.register(sub)
 
     args = parser.parse_args(argv)
     settings = load_settings()
+    from storage import SchemaError
+
+    try:
+        return _run(parser, args, settings)
+    except SchemaError as err:  # a database behind this code (or ahead of it): say so, and what to run
+        print(f"aftercare: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
         from aftercare.stack import up as run_up
 
@@ -58,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.policy_command == "reload":
             return reload_command(settings)
         return validate_command(args.paths)
+    if args.command == "db":
+        return db_cli.run(args, settings)
     if args.command == "token":
         return token_cli.run(args, settings)
     if args.command == "inspect":

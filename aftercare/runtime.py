@@ -18,9 +18,29 @@ from domain import Channel
 
 
 def open_store(settings: Settings) -> Any:
+    """The store on AFTERCARE_DATABASE_URL, refusing a database whose schema is not this code's (behind: the
+    message says to run `aftercare db upgrade`; only `aftercare up` upgrades by itself, before its children start)."""
+    from storage import require_current
     from storage.repository import Store
 
-    return Store.open(settings.database_url)
+    store = Store.open(settings.database_url, init=False)
+    try:
+        require_current(store.engine, url=settings.database_url)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def upgrade_database(settings: Settings) -> str:
+    """Bring AFTERCARE_DATABASE_URL's schema to this code's head (`aftercare db upgrade`, `aftercare up`)."""
+    from storage import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        return upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def build_carriers(settings: Settings) -> dict[str, Any]:

@@ -343,11 +343,16 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
     then stop everything in order."""
     secure_home(settings.home)  # before anything writes there; the children inherit the umask
     install_redaction()  # what this process prints of its children's logs is redacted like the logs
+    from aftercare.runtime import upgrade_database
+    from storage import SchemaError
+
     try:
         check_embedded_temporal(settings)
         check_ports(settings)
         load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
-    except (StackError, CodecKeyError) as err:
+        # The embedded stack upgrades its database on start; its worker and API, like any, refuse one behind.
+        upgrade_database(settings)
+    except (StackError, CodecKeyError, SchemaError) as err:
         console.print(f"[red]{err}[/red]")
         return 2
     children = plan_children(settings, workers)

@@ -113,7 +113,8 @@ def revoke_command(settings: Settings, name: str, *, console: Console | None = N
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[Any]:
-    """The settings' store, opened (and migrated) for one command, closed after it."""
+    """The settings' store for one command, closed after it; a schema behind this code is refused
+    (`aftercare db upgrade`)."""
     from aftercare.runtime import open_store
 
     store = open_store(settings)

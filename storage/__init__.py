@@ -4,7 +4,6 @@ Only `domain` is imported from the rest of Aftercare; callers get domain models 
 """
 
 from storage.db import init_db, make_engine
-from storage.migrations import SchemaError, latest_version
 from storage.records import (
     FINAL_OUTBOX_STATUSES,
     ApiTokenInfo,
@@ -24,6 +23,7 @@ from storage.records import (
     UnmatchedLimits,
 )
 from storage.repository import Store
+from storage.schema import SchemaBehindError, SchemaError, current_revision, head_revision, require_current, upgrade
 
 __all__ = [
     "FINAL_OUTBOX_STATUSES",
@@ -35,6 +35,7 @@ __all__ = [
     "OutboxRow",
     "OutboxStatus",
     "PushRecorded",
+    "SchemaBehindError",
     "SchemaError",
     "ShipmentConflictError",
     "StorageError",
@@ -44,7 +45,10 @@ __all__ = [
     "UnknownOrderError",
     "UnmatchedEvent",
     "UnmatchedLimits",
+    "current_revision",
+    "head_revision",
     "init_db",
-    "latest_version",
     "make_engine",
+    "require_current",
+    "upgrade",
 ]

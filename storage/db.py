@@ -11,8 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from storage.migrations import apply_migrations
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -105,7 +103,9 @@ def writer(engine: Engine) -> Engine:
     return engine
 
 
-def init_db(engine: Engine) -> int:
-    """Create or upgrade the schema; returns the schema version now in place. Safe to call from the
-    API and the worker at the same time (see storage.migrations)."""
-    return apply_migrations(writer(engine))
+def init_db(engine: Engine) -> str:
+    """Create or upgrade the schema to Alembic's head; returns the revision now in place. Safe to call from
+    several processes at once (see storage.schema)."""
+    from storage.schema import upgrade
+
+    return upgrade(engine)

@@ -1,17 +1,15 @@
-"""Schema versions, explicit and ordered.
+"""The hand-written schema list that came before Alembic (versions 1..8), kept only to upgrade databases it made.
 
-How it works:
-- A fresh database gets the current schema straight from the models (`create_all`) and every
-  migration below is recorded as applied: there is nothing to upgrade.
-- An existing database gets, in order, each migration it has not recorded yet, each in the same
-  transaction as its `schema_version` row (DDL is transactional on PostgreSQL and SQLite).
+Aftercare's schema is now Alembic's (`storage/alembic/`, `storage.schema`). A database made by the code before that
+carries a `schema_version` table with the versions this list applied. The baseline revision
+(`storage/alembic/versions/0001_baseline.py`), finding that table, calls `finish_legacy(conn)`: it runs this list's
+steps the database has not recorded, in order, in the baseline's transaction, and drops `schema_version` (Alembic's
+`alembic_version` is the one record from then on; two records could disagree). The database is then version 8,
+which is the baseline's schema, and Alembic stamps it.
 
-The rule when you change a table: change the model in `storage.tables` AND append a `Migration`
-that brings an existing database to the same shape (plain `ALTER TABLE ...` through `conn`). Never
-edit or renumber a migration that has shipped.
-
-API and worker may start together: PostgreSQL takes an advisory lock, SQLite the write lock
-(`BEGIN IMMEDIATE`), so exactly one of them migrates and the other sees the result.
+Delete this module, and the baseline's call to it, once no database older than the baseline can be around (a
+release that requires having run `aftercare db upgrade` on one that had it). Never edit a step here: it describes
+what shipped. Nothing else may grow here; a schema change is a new Alembic revision.
 """
 
 from __future__ import annotations
@@ -22,14 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
+from sqlalchemy.engine import Connection
 
-from storage import tables
-from storage.types import JSONDoc, UTCDateTime, utcnow
-
-# Any 64-bit number unique to Aftercare's schema lock; "aftercar" in ASCII.
-_PG_LOCK_KEY = 0x6166746572636172
+from storage.types import JSONDoc, UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -40,8 +33,8 @@ class Migration:
 
 
 def _baseline(conn: Connection) -> None:
-    """Version 1: the first schema. Only ever runs via the fresh-database path today."""
-    SQLModel.metadata.create_all(conn)
+    """Version 1: the first schema. Never runs here: a database with `schema_version` has it."""
+    raise ValueError("version 1 is the start of every pre-Alembic database; it cannot be missing from one")
 
 
 # Version 2's new tables as they were when it shipped: a private copy, so that a later change to the
@@ -306,67 +299,42 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "shipments.provider: the tracking provider beside the carrier", _shipment_providers),
 ]
 
-_VERSION = tables.SchemaVersionRow.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
-
-
-class SchemaError(RuntimeError):
-    """The database is not in a state this code can work with; the message says why and what to do."""
+# The version table as the list kept it (no model any more: Alembic's alembic_version took its place).
+_VERSION = sa.Table(
+    "schema_version",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+VERSION_TABLE = _VERSION.name
 
 
 def latest_version() -> int:
     return MIGRATIONS[-1].version
 
 
-def _check_list() -> None:
+def finish_legacy(conn: Connection) -> list[int]:
+    """Run the steps a pre-Alembic database has not recorded, in order, on `conn` (inside the caller's
+    transaction), then drop `schema_version`. Returns the versions run. Raises ValueError when the table says
+    something this list cannot continue from (the caller turns it into a SchemaError)."""
     versions = [m.version for m in MIGRATIONS]
     if versions != list(range(1, len(versions) + 1)):
-        raise SchemaError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3...; found {versions}")
-
-
-def apply_migrations(engine: Engine) -> int:
-    """Bring the database to `latest_version()`; returns it. Pass a writer engine (see storage.db)."""
-    _check_list()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        inspector = sa.inspect(conn)
-        if not inspector.has_table(_VERSION.name):
-            ours = set(SQLModel.metadata.tables) - {_VERSION.name}
-            present = sorted(ours & set(inspector.get_table_names()))
-            if present:
-                raise SchemaError(
-                    f"database has Aftercare tables ({', '.join(present)}) but no schema_version table; "
-                    "it was not created by init_db. Point AFTERCARE_DATABASE_URL at an empty database."
-                )
-            SQLModel.metadata.create_all(conn)
-            _record(conn, MIGRATIONS)
-            return latest_version()
-
-        applied = set(conn.execute(sa.select(_VERSION.c.version)).scalars())
-        unknown = sorted(v for v in applied if v > latest_version())
-        if unknown:
-            raise SchemaError(
-                f"database schema has versions {unknown} this code does not know (it knows up to "
-                f"{latest_version()}): it was migrated by a newer Aftercare. Upgrade this one."
-            )
-        pending = [m for m in MIGRATIONS if m.version not in applied]
-        for migration in pending:
-            migration.apply(conn)
-            _record(conn, [migration])
-    return latest_version()
-
-
-def current_version(engine: Engine) -> int | None:
-    """The highest applied version, or None for a database init_db never touched."""
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(_VERSION.name):
-            return None
-        return conn.execute(sa.select(sa.func.max(_VERSION.c.version))).scalar()
-
-
-def _record(conn: Connection, migrations: list[Migration]) -> None:
-    now = utcnow()
-    conn.execute(
-        _VERSION.insert(),
-        [{"version": m.version, "name": m.name, "applied_at": now} for m in migrations],
-    )
+        raise ValueError(f"storage.migrations.MIGRATIONS must be numbered 1, 2, 3...; found {versions}")
+    applied = set(conn.execute(sa.select(_VERSION.c.version)).scalars())
+    if not applied:
+        raise ValueError(
+            "the database has a schema_version table with no rows: it was not made by Aftercare's init_db. "
+            "Point AFTERCARE_DATABASE_URL at an empty database, or restore a backup."
+        )
+    unknown = sorted(v for v in applied if v > latest_version())
+    if unknown:
+        raise ValueError(
+            f"schema_version lists versions {unknown}, beyond the last hand-written one ({latest_version()}): "
+            "that database was not made by a released Aftercare. Restore a backup."
+        )
+    pending = [m for m in MIGRATIONS if m.version not in applied]
+    for migration in pending:
+        migration.apply(conn)
+    _VERSION.drop(conn)
+    return [m.version for m in pending]

@@ -41,7 +41,8 @@ class Store(
 
     @classmethod
     def open(cls, url: str, *, init: bool = True) -> Store:
-        """Engine + (by default) schema in one step: what the worker and the API do at start-up."""
+        """Engine + (by default) the schema upgraded to head in one step: for tests, benchmarks and quick experiments.
+        The API and worker open with `init=False` and refuse a database behind (`aftercare.runtime.open_store`)."""
         engine = make_engine(url)
         if init:
             init_db(engine)

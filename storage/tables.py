@@ -29,16 +29,6 @@ def _created() -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
-class SchemaVersionRow(SQLModel, table=True):
-    """One row per applied migration (see storage.migrations)."""
-
-    __tablename__ = "schema_version"
-
-    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    name: str
-    applied_at: datetime = _created()
-
-
 class MerchantRow(SQLModel, table=True):
     __tablename__ = "merchants"
 

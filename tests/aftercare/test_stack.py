@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from temporalio import activity
 
-from aftercare.runtime import production_activities
+from aftercare import stack
+from aftercare.runtime import production_activities, upgrade_database
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, Settings
 from aftercare.stack import Child, StackError, check_ports, local_admin_token_file, plan_children, print_urls, up
 from domain import Role
 from policies.loader import BUNDLED_DIR, load_policy_dir
+from storage import current_revision, head_revision, make_engine
 from storage.repository import Store
 from workflows.messenger import SEND_MESSAGE
 from workflows.models import SEARCH_ATTRIBUTES
@@ -146,6 +148,7 @@ def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path)
 
 async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:
     settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    upgrade_database(settings)  # as `aftercare up` does before it starts the worker
     activities, close = production_activities(settings)
     try:
         names = {activity._Definition.must_from_callable(fn).name for fn in activities}
@@ -168,6 +171,7 @@ def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remad
     tmp_path: Path,
 ) -> None:
     settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    upgrade_database(settings)  # `aftercare up` does, first
     path = local_admin_token_file(settings)
     token = path.read_text().strip()
     assert path.stat().st_mode & 0o777 == 0o600
@@ -228,3 +232,42 @@ def test_the_demo_shops_secret_reaches_the_api_and_the_sandboxs_shop_not_the_wor
     assert all("shpss_demo_p" not in " ".join(c.argv) for c in children.values())
     demo = load_policy_dir(BUNDLED_DIR)["demo"].policy.store
     assert demo is not None and demo.webhook_secret_env == DEMO_SHOPIFY_SECRET_ENV
+
+
+class _Started(Exception):
+    """Raised in place of starting the children: everything before it has happened."""
+
+
+def test_up_upgrades_the_database_before_it_starts_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = replace(Settings(), home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    monkeypatch.setattr(stack, "check_ports", lambda _settings: None)  # other stacks may hold the default ports
+
+    def children(_settings: Settings, _workers: int = 1) -> list[Child]:
+        engine = make_engine(settings.database_url)
+        try:
+            assert current_revision(engine) == head_revision()  # upgraded before any child starts
+        finally:
+            engine.dispose()
+        raise _Started
+
+    monkeypatch.setattr(stack, "plan_children", children)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with pytest.raises(_Started):
+            up(settings)
+    finally:
+        os.umask(umask)  # `up` makes its own private (secure_home): not this test process's business
+
+    # a database ahead of this code stops `up` with the reason, before anything starts
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d'")
+    engine.dispose()
+    try:
+        assert up(settings) == 2
+    finally:
+        os.umask(umask)
+    assert "revision f00d, which this code does not know" in capsys.readouterr().out

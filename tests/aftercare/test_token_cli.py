@@ -92,7 +92,15 @@ def test_a_bad_role_lists_the_valid_ones(db_url: str, capsys: pytest.CaptureFixt
     assert captured.out == ""
 
 
-def test_refusals_name_the_option_at_fault(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_database_behind_is_refused_with_the_command_to_run(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "create", "--name", "alice", "--role", "support"]) == 1
+    err = capsys.readouterr().err
+    assert "has no Aftercare schema yet" in err and "Run `aftercare db upgrade`" in err
+    assert main(["db", "upgrade"]) == 0
+    create(capsys, "--name", "alice", "--role", "support")
+
+
+def test_refusals_name_the_option_at_fault(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token", "create", "--name", "shop", "--role", "merchant"]) == 2
     assert "--merchant is required for a merchant token" in capsys.readouterr().err
     assert main(["token", "create", "--name", "bob", "--role", "support", "--merchant", "acme"]) == 2

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from aftercare.runtime import upgrade_database
 from aftercare.settings import REPO_ROOT, Settings
 from aftercare.temporal_client import connect
 from tests.conftest import TEST_CODEC_KEYS, venv_binary
@@ -57,6 +58,7 @@ def test_a_worker_started_before_temporal_waits_then_polls(tmp_path: Path) -> No
         "AFTERCARE_TASK_QUEUE": "waiting-test",
         "AFTERCARE_CODEC_KEYS": TEST_CODEC_KEYS,
     }
+    upgrade_database(replace(Settings(), database_url=env["AFTERCARE_DATABASE_URL"]))  # the deploy's first step
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
         worker = subprocess.Popen(

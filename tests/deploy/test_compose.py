@@ -80,13 +80,16 @@ def settings_reads() -> set[str]:
 
 
 def code_reads() -> set[str]:
-    """What the API and worker read: settings.py, the codec's key variable, and the SMTP login runtime.py builds
-    by name (f"AFTERCARE_SMTP_{k.upper()}" for username and password)."""
+    """What the API and worker read: settings.py, the codec's key variable, the SMTP login runtime.py builds
+    by name (f"AFTERCARE_SMTP_{k.upper()}" for username and password), and the worker's tuning."""
     runtime = (REPO_ROOT / "aftercare" / "runtime.py").read_text()
     assert 'f"AFTERCARE_SMTP_{k.upper()}"' in runtime and '("username", "password")' in runtime, (
         "aftercare/runtime.py no longer builds AFTERCARE_SMTP_USERNAME/PASSWORD this way: update code_reads()"
     )
-    return settings_reads() | {codec.KEYS_ENV, "AFTERCARE_SMTP_USERNAME", "AFTERCARE_SMTP_PASSWORD"}
+    from worker import TUNING_VARIABLES  # the worker's own tuning (worker.WorkerTuning.from_env)
+
+    smtp_login = {"AFTERCARE_SMTP_USERNAME", "AFTERCARE_SMTP_PASSWORD"}
+    return settings_reads() | {codec.KEYS_ENV} | smtp_login | set(TUNING_VARIABLES.values())
 
 
 def sandbox_reads() -> set[str]:

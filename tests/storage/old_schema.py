@@ -1,4 +1,5 @@
-"""Tables as schema version 2 left them, where version 3 changed them: to build an old database in a test.
+"""Tables as schema version 2 left them, where version 3 changed them, and the list's `schema_version` table: to
+build an old (pre-Alembic) database in a test.
 
 (The current models describe the latest version; a test that upgrades an old database needs the old shapes.)
 """
@@ -61,6 +62,22 @@ _parcel_table(
     sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),
 )
 CHANGED_IN_V3 = ("shipments", "tracking_events", "unmatched_carrier_events")
+# The hand-written list's record of applied versions (Alembic's alembic_version replaced it).
+SCHEMA_VERSION = sa.Table(
+    "schema_version",
+    V2,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+
+def legacy_version(engine: sa.Engine) -> int | None:
+    """The version the hand-written list recorded last; None once Alembic took over (schema_version dropped)."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("schema_version"):
+            return None
+        return conn.execute(sa.select(sa.func.max(SCHEMA_VERSION.c.version))).scalar()
 
 
 def insert_shipment(engine: sa.Engine, merchant_id: str, order_id: str, carrier: str, number: str, items: dict) -> None:

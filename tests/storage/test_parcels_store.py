@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import Shipment, TrackingEvent, TrackingStatus
-from storage import ShipmentConflictError, Store, UnmatchedLimits, init_db, latest_version
-from storage.migrations import current_version
+from storage import ShipmentConflictError, Store, UnmatchedLimits, current_revision, head_revision, init_db
 from tests.storage import old_schema
 from tests.storage.conftest import MakeOrder
 from tests.storage.test_support_store import T0, build_version_1, schema_of
@@ -200,7 +199,7 @@ def test_a_version_2_database_upgrades_keeping_shipments_and_moving_bodies(
             {"at": T0.replace(tzinfo=None)},
         )
 
-    assert init_db(engine) == latest_version() and current_version(engine) == latest_version()
+    assert init_db(engine) == head_revision() and current_revision(engine) == head_revision()
     assert schema_of(engine) == schema_of(store.engine)  # the shape of a fresh database
 
     upgraded = Store(engine)
