@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -154,10 +155,10 @@ async def _known_order(svc: Services, merchant_id: str, order_id: str) -> OrderR
     return OrderRef(merchant_id, order_id, workflow_id) if workflow_id else None
 
 
-async def _signal(svc: Services, ref: OrderRef, signal: object, payload: BaseModel, done: str) -> str:
+async def _signal(svc: Services, ref: OrderRef, signal: Callable[..., Any], payload: BaseModel, done: str) -> str:
     """Tell the journey a fact; one that has ended keeps the fact in the delivery record only."""
     try:
-        await svc.temporal.get_workflow_handle(ref.workflow_id).signal(signal, payload)  # type: ignore[call-overload]
+        await svc.temporal.get_workflow_handle(ref.workflow_id).signal(signal, payload)
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return f"recorded: {done}, but the journey has ended"
@@ -165,12 +166,14 @@ async def _signal(svc: Services, ref: OrderRef, signal: object, payload: BaseMod
     return done
 
 
-async def _signal_child(svc: Services, workflow_id: str, signal: object, payload: object, *, wait: bool) -> bool:
+async def _signal_child(
+    svc: Services, workflow_id: str, signal: Callable[..., Any], payload: object, *, wait: bool
+) -> bool:
     """Signal a parcel's tracking child; False if it is not running. With `wait`, give a child that its journey
     is starting right now a moment (its parcel was just announced)."""
     for attempt in range(SIGNAL_ATTEMPTS if wait else 1):
         try:
-            await svc.temporal.get_workflow_handle(workflow_id).signal(signal, payload)  # type: ignore[call-overload]
+            await svc.temporal.get_workflow_handle(workflow_id).signal(signal, payload)
             return True
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
