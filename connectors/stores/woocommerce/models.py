@@ -32,7 +32,7 @@ class MetaData(BaseModel):
     value: Any = None
 
 
-class Billing(BaseModel):
+class _Address(BaseModel):
     model_config = ConfigDict(extra="allow", hide_input_in_errors=True)  # errors are logged: no PII
 
     first_name: str | None = None
@@ -44,25 +44,15 @@ class Billing(BaseModel):
     state: str | None = None
     postcode: str | None = None
     country: str | None = None
+    phone: str | None = None
+
+
+class Billing(_Address):
     email: str | None = None
-    phone: str | None = None
 
 
-class Shipping(BaseModel):
+class Shipping(_Address):
     """The shipping address: as billing without email (WooCommerce 5.6+ adds `phone`)."""
-
-    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)  # errors are logged: no PII
-
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    address_1: str | None = None
-    address_2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postcode: str | None = None
-    country: str | None = None
-    phone: str | None = None
 
 
 class LineItem(BaseModel):
