@@ -4,7 +4,10 @@ Order of work for a request (its `idempotency_key` names the outbox row):
 
 1. claim the outbox row (insert-or-get on the unique key);
 2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
-3. a row left in 'sending' -> a previous attempt died during the provider call, and the provider
+3. a row left in 'sending' with the AWAITING_HANDOVER mark -> the attempt died before its sender's point of
+   no return (SMTP: before DATA; a killed worker's sends queued for a thread or still connecting): the
+   provider cannot have it, so it is sent now, once (compare-and-set on the attempt count);
+   a row left in 'sending' without it -> a previous attempt died during the provider call, and the provider
    may have accepted the message. Never twice beats at-least-once: a missing "your parcel shipped" costs
    little, a duplicated one (or a duplicated review request) costs trust. So we settle it (`_settle`):
    where the sender can look the message up at its provider (`MessageLookup`: Twilio, Postmark), we ask;
@@ -18,7 +21,9 @@ Order of work for a request (its `idempotency_key` names the outbox row):
    message would break the frequency cap (counted on the workflow's clock, `requested_at`, so
    time-skipping tests agree with production; a capped message is not rescheduled);
 5. render the template, mark the row 'sending' (compare-and-set: only one attempt gets through),
-   call the provider, record the result.
+   call the provider, record the result. A sender with a late point of no return (`CommitsLate`: SMTP)
+   gets the row marked AWAITING_HANDOVER and clears the mark (`Store.hand_over`, compare-and-set on this
+   attempt's number) right before that point, so 'sending' without the mark means "the provider may have it".
 
 Provider failures (`MessagingError`):
 - maybe_sent -> recorded as sent-unconfirmed, returned (never resent);
@@ -44,21 +49,30 @@ import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.senders import SenderBook, outgoing_template
 from activities.templates import TemplateError, TemplateRenderer
-from connectors.messaging.base import MessageLookup, MessageSender, MessagingError, OutgoingMessage
+from connectors.messaging.base import (
+    CommitsLate,
+    MessageLookup,
+    MessageSender,
+    MessagingError,
+    NotCommitted,
+    OutgoingMessage,
+)
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, SkipReason
-from storage import OutboxRow, OutboxStatus, Store, SuppressionReason
+from storage import AWAITING_HANDOVER, OutboxRow, OutboxStatus, Store, SuppressionReason
 from storage.repository import effective_marketing
 
 UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
 UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
 CONFIRMED_BY_LOOKUP = "confirmed by {provider}'s message lookup after an interrupted attempt"
 RESENT = "sent again: {provider} had no record of it after an interrupted attempt"
+NEVER_HANDED_OVER = "sent by a retry: the interrupted attempt never handed it to {provider}"
 PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
 
 
@@ -216,12 +230,14 @@ class MessagingActivities:
             await asyncio.to_thread(self._store.mark_failed, key, f"template: {exc}")
             raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
 
-        if await asyncio.to_thread(self._store.mark_sending, key) is None:
+        late = isinstance(sender, CommitsLate)
+        sending = await asyncio.to_thread(self._store.mark_sending, key, awaiting_handover=late)
+        if sending is None:
             # Another attempt moved the row first (e.g. a timed-out attempt still running).
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
             return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
-        return await self._deliver(req, sender, message)
+        return await self._deliver(req, sender, message, sending.attempts)
 
     async def _compose(self, req: MessageRequest) -> OutgoingMessage:
         """The rendered message for the provider (raises TemplateError). Rendering is pure: an attempt that
@@ -242,13 +258,21 @@ class MessagingActivities:
         )
 
     async def _deliver(
-        self, req: MessageRequest, sender: MessageSender, message: OutgoingMessage, detail: str = ""
+        self, req: MessageRequest, sender: MessageSender, message: OutgoingMessage, attempts: int, detail: str = ""
     ) -> MessageOutcome:
-        """Call the provider for a row this attempt moved to 'sending', and record what it answered."""
+        """Call the provider for a row this attempt (number `attempts`) moved to 'sending', and record what it
+        answered. A late-committing sender hands the row over at its point of no return (`CommitsLate`)."""
         key = req.idempotency_key
         failure: MessagingError | None = None
         try:
-            receipt = await sender.send(message)
+            if isinstance(sender, CommitsLate):
+                receipt = await sender.send_committed(message, partial(self._store.hand_over, key, attempts))
+            else:
+                receipt = await sender.send(message)
+        except NotCommitted:
+            # a later attempt took the row over while this one waited (it was timed out): it sends, not us
+            activity.logger.warning("message %s was taken over by a later attempt; not sending from here", key)
+            return await self._finish(None, key)
         except MessagingError as exc:
             # Out of the except block, and without the address: what is raised from here is logged with
             # its traceback by the worker, and a chained original would name the recipient again.
@@ -271,14 +295,19 @@ class MessagingActivities:
         return outcome
 
     async def _settle(self, req: MessageRequest, row: OutboxRow) -> MessageOutcome:
-        """A row an earlier attempt left 'sending' (it died during the provider call): confirmed when the
-        provider has the message, sent again once when the provider says it never got it and the step may be
-        resent, else recorded as sent-unconfirmed. Never sent twice when the provider has it."""
+        """A row an earlier attempt left 'sending'. Still marked AWAITING_HANDOVER: that attempt never reached the
+        provider, so it is sent now. Otherwise it died during the provider call: confirmed when the provider has the
+        message, sent again once when the provider says it never got it and the step may be resent, else recorded
+        as sent-unconfirmed. Never sent twice when the provider has it."""
         key = req.idempotency_key
         try:
             sender = self._senders.sender_for(req)
         except MessagingError:
             sender = None
+        if sender is not None and row.detail == AWAITING_HANDOVER and (req.recipient or "").strip():
+            provider = getattr(sender, "provider", type(sender).__name__)
+            activity.logger.warning("message %s: the interrupted attempt never handed it over; sending it", key)
+            return await self._send_again(req, sender, row, NEVER_HANDED_OVER.format(provider=provider))
         if not isinstance(sender, MessageLookup) or not (req.recipient or "").strip():
             activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
             return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
@@ -304,17 +333,37 @@ class MessagingActivities:
             return await self._unconfirmed(
                 key, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
             )
-        skip = await self._skip_decision(req)  # the address may have been suppressed since
-        if skip is not None:
-            return await self._skip(key, *skip)
-        if await asyncio.to_thread(self._store.mark_resending, key, row.attempts) is None:
-            current = await asyncio.to_thread(self._store.get_message, key)
-            assert current is not None
-            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
         activity.logger.warning(
             "message %s: %s has no record of it after an interrupted attempt; sending again", key, provider
         )
-        return await self._deliver(req, sender, message, RESENT.format(provider=provider))
+        return await self._send_again(req, sender, row, RESENT.format(provider=provider), message)
+
+    async def _send_again(
+        self,
+        req: MessageRequest,
+        sender: MessageSender,
+        row: OutboxRow,
+        detail: str,
+        message: OutgoingMessage | None = None,
+    ) -> MessageOutcome:
+        """Send a message an interrupted attempt left 'sending' that is known not to be at the provider, once
+        (compare-and-set on the attempt count as read in `row`); skipped if the address was suppressed since."""
+        key = req.idempotency_key
+        skip = await self._skip_decision(req)
+        if skip is not None:
+            return await self._skip(key, *skip)
+        try:
+            message = message or await self._compose(req)
+        except TemplateError as exc:  # rendering is pure: the interrupted attempt rendered it, so hardly ever
+            await asyncio.to_thread(self._store.mark_failed, key, f"template: {exc}")
+            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+        late = isinstance(sender, CommitsLate)
+        resending = await asyncio.to_thread(self._store.mark_resending, key, row.attempts, awaiting_handover=late)
+        if resending is None:
+            current = await asyncio.to_thread(self._store.get_message, key)
+            assert current is not None
+            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+        return await self._deliver(req, sender, message, resending.attempts, detail)
 
     async def _skip_decision(self, req: MessageRequest) -> tuple[SkipReason, str] | None:
         if req.recipient is None or not req.recipient.strip():

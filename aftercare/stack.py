@@ -203,13 +203,42 @@ def sandbox_stripe_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
+def dev_server_argv(
+    host: str,
+    port: int,
+    db_file: Path,
+    *,
+    namespace: str = "default",
+    ui_port: int | None = None,
+    codec_endpoint: str | None = None,
+    log_level: str = "warn",
+) -> list[str]:
+    """The Temporal CLI dev server on `host:port`, its state in `db_file` (so a restart keeps every journey), our
+    search attributes registered; the Web UI on `ui_port`, or none (headless) when None."""
+    search_attributes = [
+        arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
+    ]
+    ui = ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    codec = ["--ui-codec-endpoint", codec_endpoint] if codec_endpoint is not None else []
+    # fmt: off
+    return [
+        bin_path("temporal"), "server", "start-dev",
+        "--ip", host,
+        "--port", str(port),
+        *ui,
+        "--db-filename", str(db_file),
+        *codec,
+        "--namespace", namespace,
+        "--log-level", log_level,
+        *search_attributes,
+    ]
+    # fmt: on
+
+
 def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
     """Temporal, the sandbox, `workers` workers (`worker`, or `worker-1`... with a log each) and the API."""
     logs = settings.home / "logs"
     py = sys.executable
-    search_attributes = [
-        arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")
-    ]
     # secrets travel in the environment, never on a command line that `ps` shows
     easypost = secret_env(
         settings,
@@ -232,17 +261,14 @@ def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
     return [
         Child(
             "temporal",
-            [
-                bin_path("temporal"), "server", "start-dev",
-                "--ip", settings.temporal_host,
-                "--port", str(settings.temporal_port),
-                "--ui-port", str(settings.temporal_ui_port),
-                "--db-filename", str(settings.home / "temporal.db"),
-                "--ui-codec-endpoint", f"{settings.api_url}/codec",  # the Web UI shows decrypted payloads
-                "--namespace", settings.namespace,
-                "--log-level", "warn",
-                *search_attributes,
-            ],
+            dev_server_argv(
+                settings.temporal_host,
+                settings.temporal_port,
+                settings.home / "temporal.db",
+                namespace=settings.namespace,
+                ui_port=settings.temporal_ui_port,
+                codec_endpoint=f"{settings.api_url}/codec",  # the Web UI shows decrypted payloads
+            ),
             logs / "temporal.log",
         ),
         Child(

@@ -5,6 +5,7 @@ Only `domain` is imported from the rest of Aftercare; callers get domain models 
 
 from storage.db import init_db, make_engine
 from storage.records import (
+    AWAITING_HANDOVER,
     FINAL_OUTBOX_STATUSES,
     ApiTokenInfo,
     DeliveryRecorded,
@@ -26,6 +27,7 @@ from storage.repository import Store
 from storage.schema import SchemaBehindError, SchemaError, current_revision, head_revision, require_current, upgrade
 
 __all__ = [
+    "AWAITING_HANDOVER",
     "FINAL_OUTBOX_STATUSES",
     "ApiTokenInfo",
     "DeliveryRecorded",

@@ -12,7 +12,14 @@ from sqlalchemy.engine import Connection
 
 from domain import Channel, MessageRequest, SkipReason
 from storage.base import MESSAGES, SUPPRESSIONS, StoreBase, insert_for, insert_new, of_order
-from storage.records import OutboxRow, OutboxStatus, SuppressionReason, effective_marketing, normalise_recipient
+from storage.records import (
+    AWAITING_HANDOVER,
+    OutboxRow,
+    OutboxStatus,
+    SuppressionReason,
+    effective_marketing,
+    normalise_recipient,
+)
 from storage.rows import outbox_from_row, row_values
 from storage.types import utcnow
 
@@ -55,15 +62,31 @@ class OutboxStore(StoreBase):
         with self.engine.begin() as conn:
             return self._message(conn, key)
 
-    def mark_sending(self, key: str) -> OutboxRow | None:
+    def mark_sending(self, key: str, *, awaiting_handover: bool = False) -> OutboxRow | None:
         """pending/failed -> sending, counting the attempt. None if the row was not in one of those
-        (someone else is sending it, or it is final): only the caller that got a row may call the provider."""
+        (someone else is sending it, or it is final): only the caller that got a row may call the provider.
+        `awaiting_handover`: its sender calls `hand_over` at its point of no return (OutboxStatus)."""
         return self._transition(
             key,
             {OutboxStatus.PENDING, OutboxStatus.FAILED},
             status=OutboxStatus.SENDING.value,
             attempts=MESSAGES.c.attempts + 1,
+            **({"detail": AWAITING_HANDOVER} if awaiting_handover else {}),
         )
+
+    def hand_over(self, key: str, attempts: int) -> bool:
+        """The sending attempt numbered `attempts` reaches its sender's point of no return: clear the
+        AWAITING_HANDOVER mark. False (do not send) if another attempt took the row over since, or it moved on."""
+        moved = self._transition(
+            key,
+            sa.and_(
+                MESSAGES.c.status == OutboxStatus.SENDING.value,
+                MESSAGES.c.attempts == attempts,
+                MESSAGES.c.detail == AWAITING_HANDOVER,
+            ),
+            detail="",
+        )
+        return moved is not None
 
     def mark_sent(self, key: str, provider_message_id: str, at: datetime, detail: str = "") -> OutboxRow | None:
         """sending -> sent with the provider's id; also confirms a row recorded as sent-unconfirmed.
@@ -84,13 +107,15 @@ class OutboxStore(StoreBase):
             detail=detail,
         )
 
-    def mark_resending(self, key: str, attempts: int) -> OutboxRow | None:
+    def mark_resending(self, key: str, attempts: int, *, awaiting_handover: bool = False) -> OutboxRow | None:
         """sending -> sending again, counting the attempt, only if no other attempt did so since we read the row
-        (`attempts` as read): the one caller that gets a row may send a message the provider said it never got."""
+        (`attempts` as read): the one caller that gets a row may send a message the provider said it never got
+        (or that an interrupted attempt never handed over). `awaiting_handover` as for `mark_sending`."""
         return self._transition(
             key,
             sa.and_(MESSAGES.c.status == OutboxStatus.SENDING.value, MESSAGES.c.attempts == attempts),
             attempts=MESSAGES.c.attempts + 1,
+            **({"detail": AWAITING_HANDOVER} if awaiting_handover else {}),
         )
 
     def mark_unconfirmed(self, key: str, at: datetime, detail: str) -> OutboxRow | None:

@@ -58,6 +58,10 @@ class TokenNameTakenError(StorageError):
     """An active API token already has this name."""
 
 
+AWAITING_HANDOVER = "sending: not handed to the provider yet"
+"""The detail of a 'sending' row whose attempt has not reached its sender's point of no return (OutboxStatus)."""
+
+
 class OutboxStatus(StrEnum):
     """Where one outbox row is.
 
@@ -67,6 +71,10 @@ class OutboxStatus(StrEnum):
     pending/failed/sending --mark_skipped--> skipped
     sent (unconfirmed) --mark_sent--> sent (a late confirmation fills in the provider id)
     sent and skipped are final.
+
+    A sender with a late point of no return (SMTP's DATA) is given the row as 'sending' with detail
+    AWAITING_HANDOVER and clears it (`hand_over`) right before that point: a row left with the mark was never
+    handed to the provider, so a retry sends it, where a row without it may be at the provider already.
     """
 
     PENDING = "pending"

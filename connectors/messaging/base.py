@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -104,6 +105,24 @@ class MessageSender(Protocol):
     provider: str  # who sends, for people reading errors: "SMTP", "Twilio"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt: ...
+
+
+class NotCommitted(Exception):
+    """A late-committing sender's `commit` said no at its point of no return: another attempt owns the message (or
+    it is settled already). Nothing was sent."""
+
+
+@runtime_checkable
+class CommitsLate(Protocol):
+    """Optional: a sender whose call reaches its point of no return well after it starts (SMTP: the message goes
+    with DATA, after waiting for a thread, connecting, the greeting, MAIL and RCPT).
+
+    `send_committed` calls `commit()` (from any thread) right before that point and goes on only if it answers
+    True; otherwise it stops without sending and raises `NotCommitted`. The outbox marks a message 'sending' in
+    `commit`, so 'sending' means "the provider may have it": a worker killed while it waited or connected leaves
+    a row the retry simply sends, not one it must record as sent-unconfirmed and never send."""
+
+    async def send_committed(self, message: OutgoingMessage, commit: Callable[[], bool]) -> SendReceipt: ...
 
 
 @runtime_checkable

@@ -23,12 +23,20 @@ import ipaddress
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Literal, get_args
 
-from connectors.messaging.base import RECIPIENT, MessagingError, OutgoingMessage, SendReceipt, Suppression
+from connectors.messaging.base import (
+    RECIPIENT,
+    MessagingError,
+    NotCommitted,
+    OutgoingMessage,
+    SendReceipt,
+    Suppression,
+)
 from domain import Channel
 
 MESSAGE_ID_DOMAIN = "aftercare"
@@ -125,6 +133,11 @@ class SmtpEmailSender:
             return self.host != "localhost"
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
+        return await self.send_committed(message, lambda: True)
+
+    async def send_committed(self, message: OutgoingMessage, commit: Callable[[], bool]) -> SendReceipt:
+        """`send`, calling `commit()` just before DATA (`CommitsLate`): refused there, the transaction is reset and
+        `NotCommitted` raised, the server kept nothing."""
         if self._login_in_clear():
             raise MessagingError(
                 f"SMTP login to {self.host}:{self.port} without TLS would send the password in clear: set the SMTP"
@@ -156,10 +169,10 @@ class SmtpEmailSender:
                 retryable=False,
                 recipient_fault=True,
             )
-        await asyncio.to_thread(self._send_blocking, msg, from_addr, to_addr)
+        await asyncio.to_thread(self._send_blocking, msg, from_addr, to_addr, commit)
         return SendReceipt(provider_message_id=str(msg["Message-ID"]), accepted_at=datetime.now(UTC))
 
-    def _send_blocking(self, msg: EmailMessage, from_addr: str, to_addr: str) -> None:
+    def _send_blocking(self, msg: EmailMessage, from_addr: str, to_addr: str, commit: Callable[[], bool]) -> None:
         data_sent = False  # True once the server said 354 and we started streaming the message
         where = f"SMTP server {self.host}:{self.port}"
         smtp: smtplib.SMTP | None = None
@@ -196,6 +209,9 @@ class SmtpEmailSender:
             code, resp = smtp.rcpt(to_addr)
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({to_addr: (code, resp)})
+            if not commit():
+                smtp.rset()
+                raise NotCommitted(f"another attempt is sending message {msg['Message-ID']}; not sent from here")
             code, resp = smtp.docmd("DATA")
             if code != 354:
                 raise smtplib.SMTPDataError(code, resp)

@@ -1,5 +1,6 @@
 """A send an attempt left 'sending' (the worker died during the provider call) is settled by asking the provider,
-through the real connectors and the sandbox's Twilio and Postmark over real sockets.
+through the real connectors and the sandbox's Twilio and Postmark over real sockets; SMTP, which cannot be asked,
+by whether the attempt got as far as DATA.
 
 The first attempt runs with a sender that dies (an exception that is no MessagingError, as a killed worker
 leaves the row) either after the provider took the message or before the request went out; the retry runs with
@@ -8,20 +9,22 @@ the worker's real senders, as a restarted worker would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.messaging import MessagingActivities
+from activities.messaging import NEVER_HANDED_OVER, UNCONFIRMED_INTERRUPTED, MessagingActivities
 from activities.senders import SenderBook
 from activities.templates import TemplateRenderer
 from connectors.messaging import MessageSender
 from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.smtp import SmtpEmailSender, message_id_for
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Step
 from sandbox import RunningSandbox
-from storage import OutboxStatus, Store
+from storage import AWAITING_HANDOVER, OutboxStatus, Store
 from tests.activities.conftest import MakeRequest
 
 PHONE, SHOP_NUMBER = "+15555550123", "+15555550100"
@@ -205,3 +208,59 @@ async def test_a_provider_without_lookup_stays_unconfirmed(store, renderer, buil
     assert outcome.status is MessageStatus.SENT and outcome.provider_message_id is None
     assert outcome.detail.startswith("unconfirmed: previous attempt was interrupted")
     assert (await control.get("/_sandbox/sendgrid/requests")).json()["requests"] == []
+
+
+# -- SMTP: no lookup, but a late point of no return (DATA) -------------------------------------------------------
+
+
+class DyingSmtp:
+    """The real SMTP connector in a worker killed around DATA: `after` it was handed over (the sink has the
+    message, the answer is lost), or before (waiting for a thread, connecting, at MAIL/RCPT)."""
+
+    def __init__(self, real: SmtpEmailSender, *, after: bool) -> None:
+        self.channel, self.provider, self._real, self._after = real.channel, real.provider, real, after
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        raise AssertionError("a late-committing sender is called through send_committed")
+
+    async def send_committed(self, message: OutgoingMessage, commit: Callable[[], bool]) -> SendReceipt:
+        if self._after:
+            await self._real.send_committed(message, commit)
+        raise Died("worker killed during the SMTP conversation")
+
+
+def smtp_worker(
+    store: Store, renderer: TemplateRenderer, sandbox: RunningSandbox, dies: str | None = None
+) -> MessagingActivities:
+    real = SmtpEmailSender(sandbox.smtp_host, sandbox.smtp_port, timeout=2)
+    sender: MessageSender = real if dies is None else DyingSmtp(real, after=dies == "after")
+    return MessagingActivities(store, {Channel.EMAIL: sender}, renderer)
+
+
+async def test_an_email_killed_before_data_is_sent_by_the_retry_once(store, renderer, make_request, sandbox, control):
+    """A worker SIGKILLed while its email waited for a thread or the SMTP greeting: the sink never had it, so the
+    retry sends it (it used to be recorded as sent-unconfirmed and never sent: the customer got nothing)."""
+    req = make_request("acme-1001:delivered:email", step=Step.DELIVERED, sender="Acme <orders@acme.example>")
+    with pytest.raises(Died):
+        await run(smtp_worker(store, renderer, sandbox, dies="before"), req)
+    left = store.get_message(req.idempotency_key)
+    assert left is not None and (left.status, left.detail) == (OutboxStatus.SENDING, AWAITING_HANDOVER)
+
+    outcome = await run(smtp_worker(store, renderer, sandbox), req)
+
+    assert outcome.status is MessageStatus.SENT
+    assert outcome.provider_message_id == message_id_for(req.idempotency_key)
+    assert outcome.detail == NEVER_HANDED_OVER.format(provider="SMTP")
+    assert [e.message_id for e in sandbox.state.emails] == [message_id_for(req.idempotency_key)]
+    assert await run(smtp_worker(store, renderer, sandbox), req) == outcome  # and never again
+
+
+async def test_an_email_killed_after_data_is_not_sent_again(store, renderer, make_request, sandbox, control):
+    req = make_request("acme-1001:delivered:email", step=Step.DELIVERED, sender="Acme <orders@acme.example>")
+    with pytest.raises(Died):
+        await run(smtp_worker(store, renderer, sandbox, dies="after"), req)
+
+    outcome = await run(smtp_worker(store, renderer, sandbox), req)
+
+    assert (outcome.status, outcome.detail) == (MessageStatus.SENT, UNCONFIRMED_INTERRUPTED)
+    assert len(sandbox.state.emails) == 1

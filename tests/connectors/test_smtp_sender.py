@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from connectors.messaging import build_sender
-from connectors.messaging.base import OutgoingMessage
+from connectors.messaging.base import NotCommitted, OutgoingMessage
 from connectors.messaging.smtp import SmtpEmailSender, message_id_for, recipient_refusal
 from domain import Channel
 from sandbox import RunningSandbox
@@ -185,3 +185,19 @@ async def test_refused_before_connecting(sender, sandbox, control, overrides, ma
     assert (err.retryable, err.recipient_fault) == (False, recipient_fault)
     assert err.suppression is None  # only a provider's word suppresses an address
     assert sandbox.state.emails == []
+
+
+async def test_a_commit_refused_before_data_sends_nothing(sender, sandbox, control):
+    """The outbox says no at the point of no return (another attempt owns the message): the sink gets nothing."""
+    asked: list[bool] = []
+
+    def refuse() -> bool:
+        asked.append(True)
+        return False
+
+    with pytest.raises(NotCommitted):
+        await sender.send_committed(email(), refuse)
+    assert asked == [True] and sandbox.state.emails == []
+
+    await sender.send_committed(email(), lambda: True)  # the same connection path, allowed: sent once
+    assert len(sandbox.state.emails) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -140,14 +141,29 @@ class Stack:
     api: httpx.AsyncClient
     sandbox: RunningSandbox
     store: Store
-    worker: WorkerProcess
+    workers: list[WorkerProcess]
     env: WorkflowEnvironment
     task_queue: str
     services: Services
 
+    @property
+    def worker(self) -> WorkerProcess:
+        """The first worker: most tests run one."""
+        return self.workers[0]
+
 
 @pytest.fixture
 async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with open_stack(dev_env, tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def open_stack(
+    temporal: WorkflowEnvironment, tmp_path: Path, *, policy: str = E2E_POLICY, workers: int = 1
+) -> AsyncIterator[Stack]:
+    """The sandbox, the API (in this process, over HTTP) and `workers` worker processes on one SQLite database,
+    connected to `temporal`; the policy's merchant is the only one."""
     api_port = free_port()
     task_queue = f"e2e-{uuid.uuid4().hex[:8]}"
     db_url = f"sqlite:///{tmp_path / 'aftercare.db'}"
@@ -156,7 +172,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         smtp_port=0,
         webhook_url=f"http://127.0.0.1:{api_port}/v1/carriers/easypost/events",
     ) as sandbox:
-        target = dev_env.client.service_client.config.target_host
+        target = temporal.client.service_client.config.target_host
         host, port = target.rsplit(":", 1)
         env = os.environ | {
             "AFTERCARE_TEMPORAL_HOST": host,
@@ -175,11 +191,11 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         }
         settings = _settings_from(env)
         store = Store.open(db_url)
-        loaded = load_policy_text(E2E_POLICY, "e2e.yaml")
+        loaded = load_policy_text(policy, "e2e.yaml")
         # the API's own client, as production connects it: its identity, and signals that say who sent them
         api_client = await Client.connect(
             target,
-            namespace=dev_env.client.namespace,
+            namespace=temporal.client.namespace,
             data_converter=CONVERTER,
             interceptors=client_interceptors(CONVERTER),
             identity=client_identity("api"),
@@ -187,7 +203,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         services = Services(
             store=store,
             temporal=api_client,
-            policies={"e2e": loaded},
+            policies={loaded.policy.merchant.id: loaded},
             carriers=build_carriers(settings),
             task_queue=task_queue,
             temporal_ui_url=WEB_UI,
@@ -199,15 +215,18 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[S
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)
-        worker = WorkerProcess(env=env, log=tmp_path / "worker.log")
-        worker.start()
+        logs = ["worker.log"] if workers == 1 else [f"worker-{n}.log" for n in range(1, workers + 1)]
+        processes = [WorkerProcess(env=env, log=tmp_path / log) for log in logs]
+        for process in processes:
+            process.start()
         try:
             token = store.create_api_token("e2e-admin", Role.ADMIN).token
             headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30, headers=headers) as api:
-                yield Stack(api, sandbox, store, worker, dev_env, task_queue, services)
+                yield Stack(api, sandbox, store, processes, temporal, task_queue, services)
         finally:
-            worker.stop()
+            for process in processes:
+                process.stop()
             server.should_exit = True
             await serving
             store.close()

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from domain import Channel, Shipment, SkipReason, Step, TrackingEvent, TrackingStatus
 from storage import (
+    AWAITING_HANDOVER,
     OutboxStatus,
     ShipmentConflictError,
     Store,
@@ -269,6 +270,27 @@ def test_outbox_state_machine(store: Store, make_request: MakeRequest) -> None:
     assert store.mark_unconfirmed(key, at, "unconfirmed: x") is None
     assert store.mark_sent(key, "prov-2", at) is None
     assert store.get_message(key) == sent
+
+
+def test_only_the_current_attempt_hands_a_message_over(store: Store, make_request: MakeRequest) -> None:
+    """An attempt marked 'awaiting hand-over' and then overtaken by a retry (it was timed out while it waited)
+    can no longer hand the message over; the retry can, once."""
+    key = make_request().idempotency_key
+    store.claim_message(make_request())
+    first = store.mark_sending(key, awaiting_handover=True)
+    assert first is not None and (first.attempts, first.detail) == (1, AWAITING_HANDOVER)
+
+    retry = store.mark_resending(key, first.attempts, awaiting_handover=True)
+    assert retry is not None and (retry.status, retry.attempts, retry.detail) == (
+        OutboxStatus.SENDING,
+        2,
+        AWAITING_HANDOVER,
+    )
+    assert not store.hand_over(key, first.attempts)
+    assert store.hand_over(key, retry.attempts)
+    assert not store.hand_over(key, retry.attempts)  # handed over: the mark is gone
+    row = store.get_message(key)
+    assert row is not None and (row.status, row.detail) == (OutboxStatus.SENDING, "")
 
 
 def test_unconfirmed_send_can_be_confirmed_late_but_never_resent(store: Store, make_request: MakeRequest) -> None:
