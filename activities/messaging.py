@@ -26,7 +26,9 @@ Order of work for a request (its `idempotency_key` names the outbox row):
    attempt's number) right before that point, so 'sending' without the mark means "the provider may have it".
 
 Provider failures (`MessagingError`):
-- maybe_sent -> recorded as sent-unconfirmed, returned (never resent);
+- maybe_sent -> where the sender can look the message up (`MessageLookup`), the row stays 'sending' and a
+  retryable `MaybeSent` error is raised: the retry settles it as in 3. (a lost answer is not a lost message);
+  elsewhere recorded as sent-unconfirmed, returned (never resent);
 - retryable -> row back to 'failed' and the error raised, so Temporal retries; the retry sends once;
 - not retryable, the recipient's fault (invalid, unreachable, unsubscribed) -> recorded as skipped,
   returned: reason `opted_out` when the provider says the recipient unsubscribed, else `suppressed`
@@ -74,6 +76,7 @@ CONFIRMED_BY_LOOKUP = "confirmed by {provider}'s message lookup after an interru
 RESENT = "sent again: {provider} had no record of it after an interrupted attempt"
 NEVER_HANDED_OVER = "sent by a retry: the interrupted attempt never handed it to {provider}"
 PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
+MAYBE_SENT = "MaybeSent"
 
 
 # -- decisions (pure) --------------------------------------------------------------------------------
@@ -280,6 +283,14 @@ class MessagingActivities:
         # Any other exception leaves the row 'sending': the retry settles it (`_settle`).
         if failure is not None:
             provider = getattr(sender, "provider", type(sender).__name__)
+            if failure.maybe_sent and isinstance(sender, MessageLookup):
+                # No answer (a keep-alive connection the provider had closed, a timeout): the row stays 'sending'
+                # and the retry asks the provider (`_settle`) rather than recording a guess that is never resent.
+                activity.logger.warning("message %s may have been sent (%s); the retry asks %s", key, failure, provider)
+                raise ApplicationError(
+                    f"{provider} may have taken message {key} ({failure}); the retry looks it up there",
+                    type=MAYBE_SENT,
+                )
             return await self._provider_failed(req, message.recipient, provider, failure)
 
         sent = await asyncio.to_thread(

@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.messaging import NEVER_HANDED_OVER, UNCONFIRMED_INTERRUPTED, MessagingActivities
+from activities.messaging import MAYBE_SENT, NEVER_HANDED_OVER, UNCONFIRMED_INTERRUPTED, MessagingActivities
 from activities.senders import SenderBook
 from activities.templates import TemplateRenderer
 from connectors.messaging import MessageSender
-from connectors.messaging.base import OutgoingMessage, SendReceipt
+from connectors.messaging.base import MessagingError, OutgoingMessage, SendReceipt
 from connectors.messaging.smtp import SmtpEmailSender, message_id_for
 from domain import Channel, MessageOutcome, MessageRequest, MessageStatus, Step
 from sandbox import RunningSandbox
@@ -29,6 +30,8 @@ from tests.activities.conftest import MakeRequest
 
 PHONE, SHOP_NUMBER = "+15555550123", "+15555550100"
 ENVIRON = {"ACME_POSTMARK_TOKEN": "acme-postmark-token-1234"}
+DEFAULT_CREDENTIALS = {"twilio": {"account_sid": "ACsettle0000000000000000000000000", "auth_token": "settle-token"},
+                   "sendgrid": {"api_key": "SG.settle-key"}}  # fmt: skip
 
 
 class Died(Exception):
@@ -51,9 +54,9 @@ class DyingSender:
 def worker(store: Store, renderer: TemplateRenderer, build: Any, *, dies: str | None = None) -> MessagingActivities:
     """A worker's send_message over `store`; `dies` = "after" / "before" the provider took the message."""
     make = build if dies is None else (lambda *a: DyingSender(build(*a), after=dies == "after"))
-    defaults = {"twilio": {"account_sid": "ACsettle0000000000000000000000000", "auth_token": "settle-token"},
-                "sendgrid": {"api_key": "SG.settle-key"}}  # fmt: skip
-    return MessagingActivities(store, SenderBook({}, make, default_credentials=defaults, environ=ENVIRON), renderer)
+    return MessagingActivities(
+        store, SenderBook({}, make, default_credentials=DEFAULT_CREDENTIALS, environ=ENVIRON), renderer
+    )
 
 
 async def run(messaging: MessagingActivities, req: MessageRequest) -> MessageOutcome:
@@ -264,3 +267,46 @@ async def test_an_email_killed_after_data_is_not_sent_again(store, renderer, mak
 
     assert (outcome.status, outcome.detail) == (MessageStatus.SENT, UNCONFIRMED_INTERRUPTED)
     assert len(sandbox.state.emails) == 1
+
+
+# -- no answer from a provider that can be asked -------------------------------------------------------------------
+
+
+class UnansweredSender:
+    """The real connector, but its answer never arrives (a keep-alive connection the provider had closed, a
+    timeout): `taken` says whether the provider got the message first."""
+
+    def __init__(self, real: MessageSender, *, taken: bool) -> None:
+        self.channel, self.provider, self._real, self._taken = real.channel, real.provider, real, taken
+        self.lookup = real.lookup  # type: ignore[attr-defined]  # Twilio's: the worker asks it on the retry
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if self._taken:
+            await self._real.send(message)
+        raise MessagingError("Twilio did not answer after the request was sent", retryable=True, maybe_sent=True)
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["never-got-it", "has-it"])
+async def test_no_answer_from_twilio_is_settled_by_asking_it(
+    store, renderer, build, make_request, sandbox, control, taken
+):
+    """Recorded as sent-unconfirmed straight away, a message Twilio never got was lost (the chaos test saw it):
+    now the retry asks Twilio, and the customer gets it exactly once either way."""
+    req = sms(make_request)
+    book = SenderBook(
+        {},
+        lambda *a: UnansweredSender(build(*a), taken=taken),
+        default_credentials=DEFAULT_CREDENTIALS,
+        environ=ENVIRON,
+    )
+    unanswered = MessagingActivities(store, book, renderer)
+    with pytest.raises(ApplicationError) as raised:
+        await run(unanswered, req)
+    assert raised.value.type == MAYBE_SENT and not raised.value.non_retryable
+    left = store.get_message(req.idempotency_key)
+    assert left is not None and left.status is OutboxStatus.SENDING
+
+    outcome = await run(worker(store, renderer, build), req)
+
+    [text] = texts(sandbox)
+    assert (outcome.status, outcome.provider_message_id) == (MessageStatus.SENT, text["sid"])
