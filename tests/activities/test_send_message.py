@@ -10,10 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.messaging import (
-    PROVIDER_CONFIGURATION_ERROR,
-    UNCONFIRMED_INTERRUPTED,
-    MessagingActivities,
+from activities.messaging import PROVIDER_CONFIGURATION_ERROR, UNCONFIRMED_INTERRUPTED, MessagingActivities
+from activities.send_decisions import (
     ProviderFailure,
     cap_window,
     classify_provider_error,
