@@ -31,15 +31,27 @@ pytestmark = pytest.mark.devserver
 
 MERCHANT = "chaos"
 ORDERS = 30
-# Email and SMS both; the post-delivery plan within seconds, so a journey is done ~10 s after its parcel arrived.
-CHAOS_POLICY = (
-    E2E_POLICY.replace("id: e2e", f"id: {MERCHANT}")
-    .replace("name: End-to-End Goods", "name: Chaos Goods")
-    .replace("confirmation: {channels: [email]}", "confirmation: {channels: [email, sms]}")
-    .replace("delivered: {channels: [email]}", "delivered: {channels: [email, sms]}")
-    .replace("follow_up: {after: 3s", "follow_up: {after: 2s")
-    .replace("review_request: {after: 5s, reminder_after: 3s", "review_request: {after: 3s, reminder_after: 2s")
-    .replace("window: 10s", "window: 8s")
+
+
+def edited(text: str, *changes: tuple[str, str]) -> str:
+    """`text` with each (old, new) replaced; an `old` that is not there is an error, not a silent no-op."""
+    for old, new in changes:
+        assert old in text, f"the e2e policy no longer says {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+# E2E_POLICY with email and SMS both and the post-delivery plan within seconds: a journey is done ~10 s after its
+# parcel arrived.
+CHAOS_POLICY = edited(
+    E2E_POLICY,
+    ("id: e2e", f"id: {MERCHANT}"),
+    ("name: End-to-End Goods", "name: Chaos Goods"),
+    ("confirmation: {channels: [email]}", "confirmation: {channels: [email, sms]}"),
+    ("delivered: {channels: [email]}", "delivered: {channels: [email, sms]}"),
+    ("follow_up: {after: 3s", "follow_up: {after: 2s"),
+    ("review_request: {after: 5s, reminder_after: 3s", "review_request: {after: 3s, reminder_after: 2s"),
+    ("window: 10s", "window: 8s"),
 )
 EXPECTED = {
     Channel.EMAIL: {Step.CONFIRMATION, Step.DELIVERED, Step.FOLLOW_UP, Step.REVIEW_REQUEST, Step.REVIEW_REMINDER},
@@ -145,7 +157,9 @@ async def test_killed_workers_and_a_restarted_server_lose_no_journey_and_send_no
             handle = client.get_workflow_handle(journey_id(MERCHANT, c.order_id), result_type=JourneyState)
             return await handle.result()
 
-        finals = await asyncio.wait_for(asyncio.gather(*(result(c) for c in customers)), timeout=150)
+        waiting = [asyncio.create_task(result(c)) for c in customers]
+        await asyncio.wait(waiting, timeout=180)
+        finals = [final_of(task) for task in waiting]
         timeline.append(f"all complete {time.monotonic() - began:.0f}s")
         problems = check_deliveries(stack, customers, finals)
         print(
@@ -169,7 +183,17 @@ def interrupted_summary(stack: Stack, customers: list[Customer]) -> str:
     return f"interrupted sends settled as: {dict(settled) or 'none'}"
 
 
-def check_deliveries(stack: Stack, customers: list[Customer], finals: list[JourneyState]) -> list[str]:
+def final_of(task: asyncio.Task[JourneyState]) -> JourneyState | str:
+    """A journey's final state, or what became of it instead (still running, failed)."""
+    if not task.done():
+        task.cancel()
+        return "journey still running 180 s after the chaos"
+    if (error := task.exception()) is not None:
+        return f"journey failed: {error!r}"
+    return task.result()
+
+
+def check_deliveries(stack: Stack, customers: list[Customer], finals: list[JourneyState | str]) -> list[str]:
     """Everything a customer would notice, per order: a journey not completed, a message missing or sent twice.
     Emails are matched to outbox rows by Message-ID (ours, from the idempotency key), texts by Twilio's sid."""
     problems: list[str] = []
@@ -181,6 +205,9 @@ def check_deliveries(stack: Stack, customers: list[Customer], finals: list[Journ
     steps_of = {message_id_for(r.idempotency_key): r.step for rows in rows_by_order.values() for r in rows}
     for customer, final in zip(customers, finals, strict=True):
         order = customer.order_id
+        if isinstance(final, str):
+            problems.append(f"{order}: {final}")
+            continue
         if final.stage is not Stage.COMPLETED:
             problems.append(f"{order}: journey ended in {final.stage.value}, not completed")
         recorded = Counter((m.channel, m.step) for m in final.messages if m.status is MessageStatus.SENT)
