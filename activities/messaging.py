@@ -5,7 +5,7 @@ Order of work for a request (its `idempotency_key` names the outbox row):
 1. claim the outbox row (insert-or-get on the unique key);
 2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
 3. a row left in 'sending' with the AWAITING_HANDOVER mark -> the attempt died before its sender's point of
-   no return (SMTP: before DATA; a killed worker's sends queued for a thread or still connecting): the
+   no return (SMTP: before the final dot of DATA; a killed worker's sends queued for a thread or still connecting): the
    provider cannot have it, so it is sent now, once (compare-and-set on the attempt count);
    a row left in 'sending' without it -> a previous attempt died during the provider call, and the provider
    may have accepted the message. Never twice beats at-least-once: a missing "your parcel shipped" costs

@@ -72,7 +72,7 @@ class OutboxStatus(StrEnum):
     sent (unconfirmed) --mark_sent--> sent (a late confirmation fills in the provider id)
     sent and skipped are final.
 
-    A sender with a late point of no return (SMTP's DATA) is given the row as 'sending' with detail
+    A sender with a late point of no return (the final dot of SMTP's DATA) is given the row as 'sending' with detail
     AWAITING_HANDOVER and clears it (`hand_over`) right before that point: a row left with the mark was never
     handed to the provider, so a retry sends it, where a row without it may be at the provider already.
     """

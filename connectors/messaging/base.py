@@ -114,8 +114,8 @@ class NotCommitted(Exception):
 
 @runtime_checkable
 class CommitsLate(Protocol):
-    """Optional: a sender whose call reaches its point of no return well after it starts (SMTP: the message goes
-    with DATA, after waiting for a thread, connecting, the greeting, MAIL and RCPT).
+    """Optional: a sender whose call reaches its point of no return well after it starts (SMTP: the message is the
+    server's only at the final dot of DATA, after a thread, the connection, the greeting, MAIL, RCPT and the text).
 
     `send_committed` calls `commit()` (from any thread) right before that point and goes on only if it answers
     True; otherwise it stops without sending and raises `NotCommitted`. The outbox marks a message 'sending' in

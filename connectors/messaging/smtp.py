@@ -136,8 +136,8 @@ class SmtpEmailSender:
         return await self.send_committed(message, lambda: True)
 
     async def send_committed(self, message: OutgoingMessage, commit: Callable[[], bool]) -> SendReceipt:
-        """`send`, calling `commit()` just before DATA (`CommitsLate`): refused there, the transaction is reset and
-        `NotCommitted` raised, the server kept nothing."""
+        """`send`, calling `commit()` just before the final dot that ends DATA (`CommitsLate`): refused there, the
+        connection is dropped before the dot (so the server keeps nothing) and `NotCommitted` raised."""
         if self._login_in_clear():
             raise MessagingError(
                 f"SMTP login to {self.host}:{self.port} without TLS would send the password in clear: set the SMTP"
@@ -173,7 +173,8 @@ class SmtpEmailSender:
         return SendReceipt(provider_message_id=str(msg["Message-ID"]), accepted_at=datetime.now(UTC))
 
     def _send_blocking(self, msg: EmailMessage, from_addr: str, to_addr: str, commit: Callable[[], bool]) -> None:
-        data_sent = False  # True once the server said 354 and we started streaming the message
+        streaming = False  # True once the server said 354 and we started streaming the message
+        data_sent = False  # True once the final dot went out: from then on the server may have it
         where = f"SMTP server {self.host}:{self.port}"
         smtp: smtplib.SMTP | None = None
         try:
@@ -209,14 +210,18 @@ class SmtpEmailSender:
             code, resp = smtp.rcpt(to_addr)
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({to_addr: (code, resp)})
-            if not commit():
-                smtp.rset()
-                raise NotCommitted(f"another attempt is sending message {msg['Message-ID']}; not sent from here")
             code, resp = smtp.docmd("DATA")
             if code != 354:
                 raise smtplib.SMTPDataError(code, resp)
+            streaming = True
+            smtp.send(_dot_stuff(msg.as_bytes(policy=policy)))
+            # The final dot is the point of no return: a server keeps nothing of a DATA whose connection drops first.
+            if not commit():
+                smtp.close()  # no QUIT: inside DATA it would be read as message text
+                smtp = None
+                raise NotCommitted(f"another attempt is sending message {msg['Message-ID']}; not sent from here")
             data_sent = True
-            smtp.send(_dot_stuff(msg.as_bytes(policy=policy)) + b".\r\n")
+            smtp.send(b".\r\n")
             code, resp = smtp.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, resp)
@@ -254,7 +259,7 @@ class SmtpEmailSender:
         except OSError as exc:
             # refused connections, timeouts, drops (smtplib's errors are OSErrors too): nothing was
             # sent unless the body had already gone out
-            if isinstance(exc, ssl.SSLError) and not data_sent:
+            if isinstance(exc, ssl.SSLError) and not streaming:
                 # a certificate that does not check out, or no TLS spoken on this port: asking again
                 # cannot help, someone has to fix the relay or the setting
                 raise MessagingError(

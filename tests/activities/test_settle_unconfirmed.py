@@ -1,6 +1,6 @@
 """A send an attempt left 'sending' (the worker died during the provider call) is settled by asking the provider,
 through the real connectors and the sandbox's Twilio and Postmark over real sockets; SMTP, which cannot be asked,
-by whether the attempt got as far as DATA.
+by whether the attempt got as far as the end of DATA.
 
 The first attempt runs with a sender that dies (an exception that is no MessagingError, as a killed worker
 leaves the row) either after the provider took the message or before the request went out; the retry runs with
@@ -217,7 +217,7 @@ async def test_a_provider_without_lookup_stays_unconfirmed(store, renderer, buil
 
 
 class DyingSmtp:
-    """The real SMTP connector in a worker killed around DATA: `after` it was handed over (the sink has the
+    """The real SMTP connector in a worker killed around the end of DATA: `after` it was handed over (the sink has the
     message, the answer is lost), or before (waiting for a thread, connecting, at MAIL/RCPT)."""
 
     def __init__(self, real: SmtpEmailSender, *, after: bool) -> None:

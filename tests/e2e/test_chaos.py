@@ -180,7 +180,14 @@ def interrupted_summary(stack: Stack, customers: list[Customer]) -> str:
     rows = [r for rs in outbox(stack, customers).values() for r in rs]
     settled = Counter(r.detail.split(":")[0] or "sent by the retry" for r in rows if r.attempts > 1)
     settled.update(r.detail.split(":")[0] for r in rows if r.attempts == 1 and r.detail.startswith("unconfirmed"))
-    return f"interrupted sends settled as: {dict(settled) or 'none'}"
+    arrived = {e.message_id for e in stack.sandbox.state.emails}
+    lost = [
+        r.idempotency_key
+        for r in rows
+        if r.channel is Channel.EMAIL and r.detail.startswith("unconfirmed")
+        if message_id_for(r.idempotency_key) not in arrived
+    ]
+    return f"interrupted sends settled as: {dict(settled) or 'none'}; sent-unconfirmed emails not at the sink: {lost}"
 
 
 def final_of(task: asyncio.Task[JourneyState]) -> JourneyState | str:
