@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from aftercare import db_cli, history_cli, orders_cli, support_cli, token_cli
+from aftercare import codec_cli, db_cli, history_cli, orders_cli, support_cli, token_cli
 from aftercare.settings import Settings, load_settings
 
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run the Temporal worker only")
     token_cli.add_parser(sub)
     db_cli.register(sub)
+    codec_cli.register(sub)
     support_cli.register(sub)
     orders_cli.register(sub)
     history_cli.register(sub)
@@ -71,6 +72,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         return validate_command(args.paths)
     if args.command == "db":
         return db_cli.run(args, settings)
+    if args.command == "codec":
+        return codec_cli.run(args, settings)
     if args.command == "token":
         return token_cli.run(args, settings)
     if args.command == "inspect":
