@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     # Email and WhatsApp APIs. The keys are the process-wide defaults, used for merchants whose policy
     # names no credentials_env of its own for the channel.
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""  # the relay's login, if it wants one
+    smtp_password: Secret = ""
     sendgrid_base_url: Url = ""
     sendgrid_api_key: Secret = "SG.sandbox"
     postmark_base_url: Url = ""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from aftercare.runtime import default_credentials
 from aftercare.settings import REPO_ROOT, Settings, SettingsError, variable_names
 
 SECRET = "sk_live_do-not-show-me"
@@ -83,6 +84,17 @@ def test_a_secret_is_read_from_its_file(env: pytest.MonkeyPatch, tmp_path: Path)
     assert settings.twilio_auth_token == "twilio-token"
     env.setenv("DEMO_STRIPE_SECRET_KEY_FILE", str(tmp_path / "sendgrid"))  # not Aftercare's: not read
     assert Settings().demo_stripe_secret_key == "sk_test_demo_merchant"
+
+
+def test_the_smtp_login_reaches_the_email_sender_and_its_password_may_be_a_file(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "smtp").write_text(SECRET)
+    env.setenv("AFTERCARE_SMTP_USERNAME", "relay-user")
+    env.setenv("AFTERCARE_SMTP_PASSWORD_FILE", str(tmp_path / "smtp"))
+    env.setenv("AFTERCARE_SMTP_SECURITY", "starttls")
+    smtp = default_credentials(Settings())["smtp"]
+    assert smtp == {"username": "relay-user", "password": SECRET, "security": "starttls"}
 
 
 def test_a_secret_and_its_file_both_set_is_refused(env: pytest.MonkeyPatch, tmp_path: Path) -> None:

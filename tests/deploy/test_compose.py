@@ -74,14 +74,8 @@ def env_example() -> tuple[dict[str, str], set[str]]:
 
 
 def code_reads() -> set[str]:
-    """What the API and worker read: every variable of the settings model (NAME_FILE forms included), and the SMTP
-    login runtime.py builds by name (f"AFTERCARE_SMTP_{k.upper()}" for username and password)."""
-    runtime = (REPO_ROOT / "aftercare" / "runtime.py").read_text()
-    assert 'f"AFTERCARE_SMTP_{k.upper()}"' in runtime and '("username", "password")' in runtime, (
-        "aftercare/runtime.py no longer builds AFTERCARE_SMTP_USERNAME/PASSWORD this way: update code_reads()"
-    )
-    smtp_login = {"AFTERCARE_SMTP_USERNAME", "AFTERCARE_SMTP_PASSWORD"}
-    return set(variable_names()) | smtp_login
+    """What the API and worker read: every variable of the settings model, NAME_FILE forms included."""
+    return set(variable_names())
 
 
 def documented_reads() -> set[str]:
