@@ -3,7 +3,7 @@
 Read once at start-up by the shell (`aftercare`, `worker.py`, the API); rooms below get what they
 need passed in, so nothing deep in the code reads the environment behind your back. pydantic-settings
 checks every variable at once: a wrong deploy stops with one line per wrong variable (SettingsError).
-Any secret can be given as `NAME_FILE`, the path of a file holding it (aftercare/settings_sources.py).
+Any AFTERCARE_* secret can be given as `NAME_FILE`, the path of a file holding it (aftercare/settings_sources.py).
 """
 
 from __future__ import annotations
@@ -47,24 +47,26 @@ DEMO_STRIPE_KEY_ENV = "DEMO_STRIPE_SECRET_KEY"
 DEMO_SHOPIFY_SECRET_ENV = "SHOPIFY_DEMO_WEBHOOK_SECRET"
 """The variable the bundled demo policy's `store.webhook_secret_env` names."""
 
+
+def _raise_file_problem(value: Any) -> Any:
+    """What SecretFiles found wrong with a NAME_FILE becomes this field's error, listed with the others."""
+    if isinstance(value, FileProblem):
+        raise value
+    return value
+
+
 Secret = Annotated[
     str,
-    BeforeValidator(lambda value: _raise_file_problem(value)),  # what SecretFiles found wrong with NAME_FILE
+    BeforeValidator(_raise_file_problem),
     StringConstraints(strip_whitespace=True),
     Field(repr=False, json_schema_extra={SECRET_MARK: True}),
 ]
-"""A secret: also read from `NAME_FILE`, kept out of repr() and out of every error message."""
+"""A secret: also read from `NAME_FILE` (AFTERCARE_* ones), kept out of repr() and out of every error message."""
 Port = Annotated[int, Field(ge=1, le=65535)]
 Count = Annotated[int, Field(ge=1)]
 FilePath = Annotated[Path, AfterValidator(Path.expanduser)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(lambda url: url.rstrip("/"))]
 WorkerCount = Annotated[int | None, Field(ge=1)]
-
-
-def _raise_file_problem(value: Any) -> Any:
-    if isinstance(value, FileProblem):
-        raise value
-    return value
 
 
 class Settings(BaseSettings):
@@ -187,7 +189,7 @@ class Settings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         """The environment, then `.env`, then the defaults; keyword arguments win over all. A wrong variable
         raises SettingsError (a SystemExit) listing every one."""
-        env_file = values.pop("_env_file", None) or env_file_path(os.environ)
+        env_file = values.pop("_env_file") if "_env_file" in values else env_file_path(os.environ)
         try:
             super().__init__(_env_file=env_file, **values)
         except ValidationError as err:

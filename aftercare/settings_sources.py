@@ -65,7 +65,8 @@ def env_file_in_use() -> str:
 
 
 class SettingsError(SystemExit):
-    """Every wrong variable at once, one line each. A SystemExit: the shell prints it and exits 1, no traceback."""
+    """Every wrong variable at once, one line each (checks across variables follow once each is valid on its own).
+    A SystemExit: the shell prints it and exits 1, no traceback."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -172,6 +173,7 @@ def _unwrap_optional(annotation: Any) -> Any:
 
 
 def every_variable(fields: Mapping[str, FieldInfo]) -> Iterable[str]:
+    """Each variable the fields are read from, NAME_FILE after each secret that takes one, and AFTERCARE_ENV_FILE."""
     yield ENV_FILE_VARIABLE
     for name, field in fields.items():
         for variable in variables_of(name, field):
