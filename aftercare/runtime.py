@@ -94,7 +94,7 @@ TWILIO_SANDBOX = {"TWILIO_ACCOUNT_SID": "ACsandbox0000000000000000000000000", "T
 def default_credentials(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
     """The process-wide credentials per provider, for merchants whose policy names none for a channel."""
     env = TWILIO_SANDBOX | dict(os.environ if environ is None else environ)
-    smtp = {k: v for k in ("username", "password") if (v := env.get(f"AFTERCARE_SMTP_{k.upper()}"))}
+    smtp = {k: v for k, v in (("username", settings.smtp_username), ("password", settings.smtp_password)) if v}
     return {
         "smtp": smtp | {"security": settings.smtp_security},
         "twilio": {"account_sid": env["TWILIO_ACCOUNT_SID"], "auth_token": env["TWILIO_AUTH_TOKEN"]},

@@ -27,6 +27,7 @@ from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
+from aftercare.settings_sources import ENV_FILE_VARIABLE, env_file_in_use
 from aftercare.supervisor import Supervisor
 from policies.loader import PolicyError, load_policy_dir
 from workflows.models import SEARCH_ATTRIBUTES
@@ -36,6 +37,13 @@ console = Console()
 
 class StackError(RuntimeError):
     """Something stops the stack from starting; the message says what and how to fix it."""
+
+
+def child_environment(given: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `given` on top. A secret given here by value drops its inherited NAME_FILE
+    (the child would find both set), and the child reads the `.env` this process read, wherever it runs."""
+    inherited = {k: v for k, v in os.environ.items() if not (k.endswith("_FILE") and k.removesuffix("_FILE") in given)}
+    return inherited | {ENV_FILE_VARIABLE: env_file_in_use()} | given
 
 
 @dataclass
@@ -54,7 +62,7 @@ class Child:
             self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | self.env,
+            env=child_environment(self.env),
             cwd=REPO_ROOT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
@@ -349,7 +357,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
     try:
         check_embedded_temporal(settings)
         check_ports(settings)
-        load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
+        load_keys(settings.home, settings.codec_keys)  # a bad key file stops us here, not in a child's log
         # The embedded stack upgrades its database on start; its worker and API, like any, refuse one behind.
         upgrade_database(settings)
     except (StackError, CodecKeyError, SchemaError) as err:

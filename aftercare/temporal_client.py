@@ -101,7 +101,7 @@ def connect_options(settings: Settings) -> ConnectOptions:
 
 def temporal_converter(settings: Settings) -> DataConverter:
     """The one data converter the worker, API, CLI and replayer use: pydantic, encrypted (`aftercare.codec`)."""
-    return data_converter(load_keys(settings.home))
+    return data_converter(load_keys(settings.home, settings.codec_keys))
 
 
 def client_identity(component: str) -> str:

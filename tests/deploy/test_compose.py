@@ -19,8 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from aftercare import codec
-from aftercare.settings import REPO_ROOT, Settings
+from aftercare.settings import REPO_ROOT, Settings, variable_names
 from aftercare.stack import plan_children
 from api.routes.codec import CODEC_PREFIX
 from api.services import web_ui_origins
@@ -74,22 +73,16 @@ def env_example() -> tuple[dict[str, str], set[str]]:
     return set_, commented
 
 
-def settings_reads() -> set[str]:
-    """Every AFTERCARE_* variable aftercare/settings.py reads."""
-    return set(NAME.findall((REPO_ROOT / "aftercare" / "settings.py").read_text()))
-
-
 def code_reads() -> set[str]:
-    """What the API and worker read: settings.py, the codec's key variable, the SMTP login runtime.py builds
-    by name (f"AFTERCARE_SMTP_{k.upper()}" for username and password), and the worker's tuning."""
-    runtime = (REPO_ROOT / "aftercare" / "runtime.py").read_text()
-    assert 'f"AFTERCARE_SMTP_{k.upper()}"' in runtime and '("username", "password")' in runtime, (
-        "aftercare/runtime.py no longer builds AFTERCARE_SMTP_USERNAME/PASSWORD this way: update code_reads()"
-    )
-    from worker import TUNING_VARIABLES  # the worker's own tuning (worker.WorkerTuning.from_env)
+    """What the API and worker read: every variable of the settings model, NAME_FILE forms included."""
+    return set(variable_names())
 
-    smtp_login = {"AFTERCARE_SMTP_USERNAME", "AFTERCARE_SMTP_PASSWORD"}
-    return settings_reads() | {codec.KEYS_ENV} | smtp_login | set(TUNING_VARIABLES.values())
+
+def documented_reads() -> set[str]:
+    """What .env.example must mention: each variable once (its NAME_FILE form is said once, in general), and not
+    the CLI's own (AFTERCARE_TOKEN, AFTERCARE_API_URL: a person's shell, not a deploy's .env)."""
+    reads = code_reads() - {"AFTERCARE_TOKEN", "AFTERCARE_TOKEN_FILE", "AFTERCARE_API_URL"}
+    return {n for n in reads if not (n.endswith("_FILE") and n.removesuffix("_FILE") in reads)}
 
 
 def sandbox_reads() -> set[str]:
@@ -245,7 +238,7 @@ def test_every_aftercare_variable_in_compose_and_env_example_is_one_the_code_rea
 
 def test_env_example_documents_every_variable_settings_reads() -> None:
     set_, commented = env_example()
-    missing = code_reads() - set_.keys() - commented
+    missing = documented_reads() - set_.keys() - commented
     assert missing == set(), "add these to .env.example, with a line saying what each is for"
 
 
