@@ -8,7 +8,6 @@ already configured: `keys` lists ids, and `new-key` prints a fresh key once, for
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,12 +47,12 @@ def run(args: argparse.Namespace, settings: Settings, console: Console | None = 
         # print, not console.print: the line must not be wrapped or styled on its way to a secret store
         print(entry)
         return 0
-    source = KEYS_ENV if os.environ.get(KEYS_ENV, "").strip() else str(settings.home / KEY_FILE)
+    source = KEYS_ENV if settings.codec_keys else str(settings.home / KEY_FILE)
     if source != KEYS_ENV and not (settings.home / KEY_FILE).exists():
         console.print(f"no keys yet: {KEYS_ENV} is not set and {source} does not exist (the first start makes it)")
         return 1
     try:
-        keys = load_keys(settings.home)
+        keys = load_keys(settings.home, settings.codec_keys)
     except CodecKeyError as err:
         console.print(f"aftercare codec keys: {err}", markup=False)
         return 1

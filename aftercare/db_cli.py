@@ -27,10 +27,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings, console: Console | None = None) -> int:
-    from storage import SchemaError, current_revision, head_revision, make_engine, upgrade
+    from storage import SchemaError, current_revision, head_revision, make_engine, shown_url, upgrade
 
     console = console or wide_console()
-    where = _shown(settings.database_url)
+    where = shown_url(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         if args.db_command == "upgrade":
@@ -56,9 +56,3 @@ def run(args: argparse.Namespace, settings: Settings, console: Console | None = 
         return 1
     finally:
         engine.dispose()
-
-
-def _shown(url: str) -> str:
-    from sqlalchemy import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

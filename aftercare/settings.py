@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(default_factory=lambda: REPO_ROOT / ".aftercare")
-    database_url: str = ""  # empty: SQLite under home
+    database_url: Secret = ""  # empty: SQLite under home; a secret, as a server URL holds a password
     policy_dir: Path = REPO_ROOT / "policies" / "bundled"
     templates_dir: Path = REPO_ROOT / "templates"
     # Temporal

@@ -30,6 +30,7 @@ from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REP
 from aftercare.settings_sources import ENV_FILE_VARIABLE, env_file_in_use
 from aftercare.supervisor import Supervisor
 from policies.loader import PolicyError, load_policy_dir
+from storage import shown_url
 from workflows.models import SEARCH_ATTRIBUTES
 
 console = Console()
@@ -307,7 +308,7 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
     table.add_row("Demo Shopify shop (its controls)", f"{settings.sandbox_url}/docs#/sandbox%3A%20shopify")
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
-    table.add_row("Database", settings.database_url)
+    table.add_row("Database", shown_url(settings.database_url))
     table.add_row("Logs", str(children[0].log_path.parent))
     console.print(table)
     console.print(codec_steps(settings), highlight=False, soft_wrap=True)

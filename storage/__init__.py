@@ -23,7 +23,15 @@ from storage.records import (
     UnmatchedLimits,
 )
 from storage.repository import Store
-from storage.schema import SchemaBehindError, SchemaError, current_revision, head_revision, require_current, upgrade
+from storage.schema import (
+    SchemaBehindError,
+    SchemaError,
+    current_revision,
+    head_revision,
+    require_current,
+    shown_url,
+    upgrade,
+)
 
 __all__ = [
     "FINAL_OUTBOX_STATUSES",
@@ -50,5 +58,6 @@ __all__ = [
     "init_db",
     "make_engine",
     "require_current",
+    "shown_url",
     "upgrade",
 ]
