@@ -140,8 +140,8 @@ async def main() -> None:
     from aftercare.settings import load_settings
     from aftercare.temporal_client import connect
 
-    configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
+    configure_logging("worker", log_format=settings.log_format)  # redacted: no email, phone number or token
     secure_home(settings.home)  # the database and key files it creates are its owner's only
     try:
         tuning = WorkerTuning.from_env(os.environ)

@@ -194,12 +194,22 @@ class Settings:
     whatsapp_app_secret: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_APP_SECRET", ""), repr=False)
     whatsapp_verify_token: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_VERIFY_TOKEN", ""), repr=False)
 
+    # --- observe ---
+    # The worker's Prometheus endpoint (Temporal's SDK metrics and our counters), host:port; empty = none. Off by
+    # default: N workers on one host would fight over one port (`aftercare up --workers N` gives each the next).
+    worker_metrics_address: str = field(default_factory=lambda: _env("AFTERCARE_WORKER_METRICS_ADDRESS", "").strip())
+    # text (for a terminal) or json (one object per line, for a log collector)
+    log_format: str = field(default_factory=lambda: _env("AFTERCARE_LOG_FORMAT", "text").strip().lower() or "text")
+    # OpenTelemetry's standard variable: set, the worker and API trace through Temporal's TracingInterceptor
+    otlp_endpoint: str = field(default_factory=lambda: _env("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip())
+
     def __post_init__(self) -> None:
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")
         if self.max_body_bytes < 1024:
             raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
         self._check_temporal()
+        self._check_observability()
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
@@ -216,6 +226,17 @@ class Settings:
         for name, value in defaults.items():
             if not getattr(self, name):
                 object.__setattr__(self, name, value)
+
+    def _check_observability(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SystemExit(f"AFTERCARE_LOG_FORMAT={self.log_format!r} must be text or json")
+        if self.worker_metrics_address:
+            host, _, port = self.worker_metrics_address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise SystemExit(
+                    f"AFTERCARE_WORKER_METRICS_ADDRESS={self.worker_metrics_address!r} must be host:port "
+                    "(e.g. 0.0.0.0:9464 to serve every interface, 127.0.0.1:9464 for this host only)"
+                )
 
     def _check_temporal(self) -> None:
         """Settings for reaching Temporal that cannot work together stop us here, naming the variables."""
