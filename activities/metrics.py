@@ -18,7 +18,7 @@ CARRIER_POLLS = "aftercare_carrier_polls"  # ..._total{carrier, outcome}
 NAMES = (MESSAGES, PROVIDER_ERRORS, CARRIER_POLLS)
 """Every counter this module records (the dashboard test checks the dashboard asks only for these and the SDK's)."""
 
-_DESCRIPTIONS = {
+DESCRIPTIONS = {
     MESSAGES: "Customer messages settled: sent, skipped (with its reason) or unconfirmed",
     PROVIDER_ERRORS: "Errors from messaging providers and carriers, by what became of them",
     CARRIER_POLLS: "Carrier polls by outcome",
@@ -28,7 +28,7 @@ _DESCRIPTIONS = {
 def _count(name: str, labels: dict[str, str]) -> None:
     if not activity.in_activity():
         return
-    activity.metric_meter().create_counter(name, _DESCRIPTIONS[name]).add(1, labels)
+    activity.metric_meter().create_counter(name, DESCRIPTIONS[name]).add(1, labels)
 
 
 def message_settled(step: str, channel: str, outcome: str, reason: str = "") -> None:
