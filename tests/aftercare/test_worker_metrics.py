@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -10,8 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
+from aftercare.settings import load_settings
+from aftercare.telemetry import metrics_runtime, temporal_runtime
 from storage import Store
-from tests.aftercare.observed_journey import observed_journey
+from tests.aftercare.observed_journey import free_port, observed_journey
 
 
 def samples(text: str) -> dict[str, list[dict[str, str]]]:
@@ -50,3 +53,20 @@ async def test_the_worker_serves_sdk_metrics_and_our_counters_after_a_journey_se
     for sample_list in served.values():
         for labels in sample_list:
             assert not any(run.order.order_id in value or "@" in value for value in labels.values()), labels
+
+
+def test_a_port_already_taken_stops_the_worker_naming_the_variable() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(SystemExit, match=r"AFTERCARE_WORKER_METRICS_ADDRESS=.*Address already in use"):
+            metrics_runtime(address)
+
+
+def test_only_the_workers_client_serves_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERCARE_WORKER_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
+    settings = load_settings()
+    assert temporal_runtime(settings, "api") is None  # the API's counters are on its own /metrics
+    runtime = temporal_runtime(settings, "worker")
+    assert runtime is not None and temporal_runtime(settings, "worker") is runtime  # one port, bound once
