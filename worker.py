@@ -132,8 +132,8 @@ async def main() -> None:
     from aftercare.settings import load_settings
     from aftercare.temporal_client import connect
 
-    configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
+    configure_logging("worker", log_format=settings.log_format)  # redacted: no email, phone number or token
     secure_home(settings.home)  # the database and key files it creates are its owner's only
     tuning = WorkerTuning.from_settings(settings)
     # the store first: a database behind this code stops the worker here, with the command to run

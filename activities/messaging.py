@@ -48,6 +48,7 @@ from enum import StrEnum
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.senders import SenderBook, outgoing_template
 from activities.templates import TemplateError, TemplateRenderer
 from connectors.messaging.base import MessageLookup, MessageSender, MessagingError, OutgoingMessage
@@ -199,7 +200,7 @@ class MessagingActivities:
 
         skip = await self._skip_decision(req)
         if skip is not None:
-            return await self._skip(key, *skip)
+            return await self._skip(req, *skip)
 
         try:
             sender = self._senders.sender_for(req)
@@ -207,7 +208,7 @@ class MessagingActivities:
             return await self._provider_failed(req, "", self._senders.provider_name(req), exc)
         if sender is None:
             return await self._skip(
-                key, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
+                req, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
             )
 
         try:
@@ -220,7 +221,7 @@ class MessagingActivities:
             # Another attempt moved the row first (e.g. a timed-out attempt still running).
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
-            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+            return recorded_outcome(current) or await self._unconfirmed(req, UNCONFIRMED_IN_FLIGHT)
         return await self._deliver(req, sender, message)
 
     async def _compose(self, req: MessageRequest) -> OutgoingMessage:
@@ -265,6 +266,8 @@ class MessagingActivities:
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
             sent = current
+        else:
+            metrics.message_settled(req.step.value, req.channel.value, "sent")
         activity.logger.info("sent %s by %s: %s", req.step.value, req.channel.value, key)  # no address: PII
         outcome = recorded_outcome(sent)
         assert outcome is not None
@@ -281,7 +284,7 @@ class MessagingActivities:
             sender = None
         if not isinstance(sender, MessageLookup) or not (req.recipient or "").strip():
             activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
-            return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
+            return await self._unconfirmed(req, UNCONFIRMED_INTERRUPTED)
         provider = getattr(sender, "provider", type(sender).__name__)
         try:
             message = await self._compose(req)
@@ -290,7 +293,7 @@ class MessagingActivities:
             why = exc.without_recipient(req.recipient or "") if isinstance(exc, MessagingError) else exc
             activity.logger.warning("message %s left 'sending'; %s's lookup could not tell: %s", key, provider, why)
             return await self._unconfirmed(
-                key, f"{UNCONFIRMED_INTERRUPTED}; {provider}'s message lookup could not tell: {why}"
+                req, f"{UNCONFIRMED_INTERRUPTED}; {provider}'s message lookup could not tell: {why}"
             )
         if found is not None:
             activity.logger.info("message %s left 'sending' was found at %s: confirmed", key, provider)
@@ -298,19 +301,21 @@ class MessagingActivities:
                 self._store.mark_sent, key, found.provider_message_id, _aware(found.accepted_at),
                 CONFIRMED_BY_LOOKUP.format(provider=provider),
             )  # fmt: skip
+            if confirmed is not None:
+                metrics.message_settled(req.step.value, req.channel.value, "sent")
             return await self._finish(confirmed, key)
         if effective_marketing(req) or not req.resend_unconfirmed:
             why = "a marketing step" if effective_marketing(req) else "the policy's resend_unconfirmed is never"
             return await self._unconfirmed(
-                key, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
+                req, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
             )
         skip = await self._skip_decision(req)  # the address may have been suppressed since
         if skip is not None:
-            return await self._skip(key, *skip)
+            return await self._skip(req, *skip)
         if await asyncio.to_thread(self._store.mark_resending, key, row.attempts) is None:
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
-            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+            return recorded_outcome(current) or await self._unconfirmed(req, UNCONFIRMED_IN_FLIGHT)
         activity.logger.warning(
             "message %s: %s has no record of it after an interrupted attempt; sending again", key, provider
         )
@@ -334,13 +339,14 @@ class MessagingActivities:
     ) -> MessageOutcome:
         key, channel = req.idempotency_key, req.channel.value
         action = classify_provider_error(exc)
+        metrics.provider_error(provider, action.value)
         if action is ProviderFailure.UNCONFIRMED:
             activity.logger.warning("message %s may have been sent (%s); recording it as sent", key, exc)
-            return await self._unconfirmed(key, f"unconfirmed: {exc}")
+            return await self._unconfirmed(req, f"unconfirmed: {exc}")
         if action is ProviderFailure.RECIPIENT:
             reason, suppression = skip_for_recipient_fault(exc)
             activity.logger.warning("%s refused the recipient of message %s for good: %s", provider, key, exc)
-            outcome = await self._skip(key, reason, f"provider refused the recipient: {exc}")
+            outcome = await self._skip(req, reason, f"provider refused the recipient: {exc}")
             if suppression is not None:
                 # After the skip is recorded: a failure here loses only the suppression, and the next
                 # message to this address meets the same refusal and records it then.
@@ -365,13 +371,19 @@ class MessagingActivities:
         await asyncio.to_thread(self._store.mark_failed, key, f"provider failed, will retry: {exc}")
         raise exc
 
-    async def _skip(self, key: str, reason: SkipReason, detail: str) -> MessageOutcome:
-        return await self._finish(await asyncio.to_thread(self._store.mark_skipped, key, reason, detail), key)
+    async def _skip(self, req: MessageRequest, reason: SkipReason, detail: str) -> MessageOutcome:
+        key = req.idempotency_key
+        row = await asyncio.to_thread(self._store.mark_skipped, key, reason, detail)
+        if row is not None:  # this attempt settled it: counted once, not again by a retry reading the row
+            metrics.message_settled(req.step.value, req.channel.value, "skipped", reason.value)
+        return await self._finish(row, key)
 
-    async def _unconfirmed(self, key: str, detail: str) -> MessageOutcome:
-        return await self._finish(
-            await asyncio.to_thread(self._store.mark_unconfirmed, key, self._clock(), detail), key
-        )
+    async def _unconfirmed(self, req: MessageRequest, detail: str) -> MessageOutcome:
+        key = req.idempotency_key
+        row = await asyncio.to_thread(self._store.mark_unconfirmed, key, self._clock(), detail)
+        if row is not None:
+            metrics.message_settled(req.step.value, req.channel.value, "unconfirmed")
+        return await self._finish(row, key)
 
     async def _finish(self, row: OutboxRow | None, key: str) -> MessageOutcome:
         """The outcome of the row we just moved. If another attempt moved it first, report what it is

@@ -69,6 +69,17 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(la
 WorkerCount = Annotated[int | None, Field(ge=1)]
 
 
+def _host_and_port(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    if address and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError("must be host:port (e.g. 0.0.0.0:9464 to serve every interface, 127.0.0.1:9464 for this host)")
+    return address
+
+
+HostPort = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_host_and_port)]
+"""An address to listen on; empty = off."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,  # a field's variable is AFTERCARE_<FIELD NAME> unless its alias says otherwise
@@ -185,6 +196,15 @@ class Settings(BaseSettings):
     # The support CLI (`aftercare support`, `aftercare policy reload`): the person's API token, and the API
     cli_token: Secret = Field("", validation_alias="AFTERCARE_TOKEN")
     cli_api_url: Url = Field("", validation_alias="AFTERCARE_API_URL")  # empty: api_url, the local API
+
+    # Observability (docs/DEPLOYMENT.md, "Monitoring"). The worker's Prometheus endpoint (Temporal's SDK metrics
+    # and our counters), host:port; empty = none. Off by default: N workers on one host would fight over one port
+    # (`aftercare up --workers N` gives each the next).
+    worker_metrics_address: HostPort = ""
+    # text (for a terminal) or json (one object per line, for a log collector)
+    log_format: Annotated[Literal["text", "json"], BeforeValidator(lambda raw: str(raw).strip().lower())] = "text"
+    # OpenTelemetry's standard variable: set, the worker and API trace through Temporal's TracingInterceptor
+    otlp_endpoint: Url = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     def __init__(self, **values: Any) -> None:
         """The environment, then `.env`, then the defaults; keyword arguments win over all. A wrong variable

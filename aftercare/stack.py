@@ -212,6 +212,15 @@ def sandbox_stripe_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
+def metrics_env(settings: Settings, index: int) -> dict[str, str]:
+    """The `index`th worker's metrics endpoint: the next port after the one before (9464, 9465...), so N workers
+    on this machine do not fight over AFTERCARE_WORKER_METRICS_ADDRESS; nothing when it is unset."""
+    if not settings.worker_metrics_address:
+        return {}
+    host, _, port = settings.worker_metrics_address.rpartition(":")
+    return {"AFTERCARE_WORKER_METRICS_ADDRESS": f"{host}:{int(port) + index}"}
+
+
 def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
     """Temporal, the sandbox, `workers` workers (`worker`, or `worker-1`... with a log each) and the API."""
     logs = settings.home / "logs"
@@ -269,8 +278,8 @@ def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
             env=easypost | shopify | sandbox_keys | sandbox_callbacks | {"AFTERCARE_HOME": str(settings.home)},
         ),
         *(
-            Child(name, [py, "-m", "worker"], logs / f"{name}.log", env=worker_env)
-            for name in (["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)])
+            Child(name, [py, "-m", "worker"], logs / f"{name}.log", env=worker_env | metrics_env(settings, n))
+            for n, name in enumerate(["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)])
         ),
         Child(
             "api",

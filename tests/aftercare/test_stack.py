@@ -273,3 +273,14 @@ def test_up_upgrades_the_database_before_it_starts_anything(
     finally:
         os.umask(umask)
     assert "revision f00d, which this code does not know" in capsys.readouterr().out
+
+
+def test_each_of_n_workers_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+    """One AFTERCARE_WORKER_METRICS_ADDRESS for `aftercare up --workers 3`: 9464, 9465, 9466, no two on one port."""
+    settings = Settings(home=tmp_path, worker_metrics_address="127.0.0.1:9464")
+    children = {child.name: child for child in plan_children(settings, workers=3)}
+    addresses = [children[f"worker-{n}"].env["AFTERCARE_WORKER_METRICS_ADDRESS"] for n in (1, 2, 3)]
+    assert addresses == ["127.0.0.1:9464", "127.0.0.1:9465", "127.0.0.1:9466"]
+    assert "AFTERCARE_WORKER_METRICS_ADDRESS" not in children["api"].env
+    unset = {child.name: child for child in plan_children(settings.model_copy(update={"worker_metrics_address": ""}))}
+    assert "AFTERCARE_WORKER_METRICS_ADDRESS" not in unset["worker"].env

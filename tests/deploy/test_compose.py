@@ -284,7 +284,8 @@ def test_state_lives_in_named_volumes(compose: dict[str, Any]) -> None:
 
 def test_sandbox_is_only_in_its_profile(services: dict[str, dict[str, Any]]) -> None:
     assert services["sandbox"]["profiles"] == ["sandbox"]
-    assert [name for name, s in services.items() if "profiles" in s] == ["sandbox"]
+    profiled = {name: s["profiles"] for name, s in services.items() if "profiles" in s}
+    assert profiled == {"sandbox": ["sandbox"], "prometheus": ["observability"], "grafana": ["observability"]}
     assert not any("sandbox" in s.get("depends_on", {}) for s in services.values())
 
 

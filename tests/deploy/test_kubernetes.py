@@ -94,3 +94,12 @@ def test_a_worker_stopped_by_a_rollout_has_time_to_hand_its_activities_back(
 ) -> None:
     grace = pod(documents, "Deployment", "aftercare-worker")["terminationGracePeriodSeconds"]
     assert grace > SHUTDOWN_GRACE.total_seconds() + 5
+
+
+def test_workers_serve_their_metrics_where_prometheus_is_told_to_look(
+    documents: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    worker = container(documents, "Deployment", "aftercare-worker")
+    address = {e["name"]: e["value"] for e in worker["env"]}["AFTERCARE_WORKER_METRICS_ADDRESS"]
+    annotations = documents[("Deployment", "aftercare-worker")]["spec"]["template"]["metadata"]["annotations"]
+    assert address.rpartition(":")[2] == annotations["prometheus.io/port"] == str(worker["ports"][0]["containerPort"])
