@@ -15,6 +15,10 @@ DEMO_STRIPE_KEY_ENV = "DEMO_STRIPE_SECRET_KEY"
 """The variable the bundled demo policy's `payments.credentials_env.secret_key` names."""
 DEMO_SHOPIFY_SECRET_ENV = "SHOPIFY_DEMO_WEBHOOK_SECRET"
 """The variable the bundled demo policy's `store.webhook_secret_env` names."""
+# AFTERCARE_RETENTION_DAYS bounds (privacy): below the floor a store's retried webhook or a running journey's records
+# could be pruned; Temporal Cloud accepts namespace retention of 1 to 90 days, so that is what we ask any Temporal for.
+MIN_RETENTION_DAYS = 30
+MAX_NAMESPACE_RETENTION_DAYS = 90
 
 
 def _env(name: str, default: str) -> str:
@@ -194,12 +198,23 @@ class Settings:
     whatsapp_app_secret: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_APP_SECRET", ""), repr=False)
     whatsapp_verify_token: str = field(default_factory=lambda: _env("AFTERCARE_WHATSAPP_VERIFY_TOKEN", ""), repr=False)
 
+    # --- privacy ---
+    # Days we keep raw store/carrier payloads, outbox recipients and details, and store-delivery records (pruned
+    # daily), and Temporal's namespace retention of closed journeys (capped at MAX_NAMESPACE_RETENTION_DAYS).
+    # 400: longer than the longest journey (90 days of tracking, a return window, a year's reorder reminders).
+    retention_days: int = field(default_factory=lambda: _int("AFTERCARE_RETENTION_DAYS", 400))
+
     def __post_init__(self) -> None:
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SystemExit(f"AFTERCARE_SMTP_SECURITY={self.smtp_security!r} must be none, starttls or tls")
         if self.max_body_bytes < 1024:
             raise SystemExit(f"AFTERCARE_MAX_BODY_BYTES={self.max_body_bytes} is too small; at least 1024 bytes")
         self._check_temporal()
+        if self.retention_days < MIN_RETENTION_DAYS:
+            raise SystemExit(
+                f"AFTERCARE_RETENTION_DAYS={self.retention_days} is too short: at least {MIN_RETENTION_DAYS} days "
+                "(stores retry webhooks for days, and a running journey's records must outlive it); default 400"
+            )
         sandbox = f"http://{self.sandbox_host}:{self.sandbox_port}"
         defaults = {
             "database_url": _env("AFTERCARE_DATABASE_URL", f"sqlite:///{self.home / 'aftercare.db'}"),
