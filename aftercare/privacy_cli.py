@@ -25,7 +25,8 @@ from email_validator import EmailNotValidError, validate_email
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.settings import MAX_NAMESPACE_RETENTION_DAYS, Settings
+from aftercare.settings import Settings
+from aftercare.temporal_retention import namespace_retention_days
 from aftercare.terminal import wide_console
 from domain import Actor, Channel, Role, journey_id
 
@@ -184,12 +185,6 @@ def prune_command(settings: Settings, *, dry_run: bool = False, console: Console
     if dry_run:
         console.print("Dry run: nothing was changed.", markup=False)
     return 0
-
-
-def namespace_retention_days(settings: Settings) -> int:
-    """The namespace retention Aftercare asks Temporal for: AFTERCARE_RETENTION_DAYS, capped at what Temporal
-    Cloud accepts."""
-    return min(settings.retention_days, MAX_NAMESPACE_RETENTION_DAYS)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -48,9 +48,7 @@ def test_anything_else_is_refused(typed: str) -> None:
         parse_address(typed)
 
 
-def test_forget_refuses_what_is_not_an_address_with_status_2(
-    store: Store, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_forget_refuses_what_is_not_an_address_with_status_2(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     store.record_order(make_order("1001"), {})
     assert main(["customer", "forget", "ada"]) == 2
     out = capsys.readouterr().out
