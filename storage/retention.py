@@ -83,13 +83,19 @@ class RetentionStore(StoreBase):
             return int(conn.execute(sa.select(sa.func.count()).select_from(rule.table).where(rule.where)).scalar_one())
 
     def _apply(self, rule: _Rule, batch: int) -> int:
-        done = 0
+        """Batch after batch in key order, each starting past the last key seen: the whole table is read once,
+        not once per batch."""
+        done, last = 0, None
         while True:
+            query = sa.select(rule.key).where(rule.where).order_by(rule.key).limit(batch)
+            if last is not None:
+                query = query.where(rule.key > last)
             with self._writer.begin() as conn:
-                keys = list(conn.execute(sa.select(rule.key).where(rule.where).limit(batch)).scalars())
+                keys = list(conn.execute(query).scalars())
                 if not keys:
                     return done
                 change = rule.table.delete() if rule.values is None else rule.table.update().values(**rule.values)
                 done += conn.execute(change.where(rule.key.in_(keys))).rowcount
             if len(keys) < batch:
                 return done
+            last = keys[-1]

@@ -135,7 +135,7 @@ def test_forget_erases_a_customer_within_a_merchant(
     assert not store.order_erased("acme", "3003")
     with store.engine.begin() as conn:
         audit = json.dumps([list(r) for r in conn.execute(sa.select(AUDIT)).all()], default=str).lower()
-    assert "ada" not in audit
+    assert "ada@example.com" not in audit and '"ada"' not in audit  # (a bare "ada" may be in a uuid)
 
     assert not store.forget_customer("email", "ada@example.com", OPERATOR, merchant_id="acme").found  # idempotent
 
