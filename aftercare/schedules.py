@@ -19,6 +19,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
 )
+from temporalio.service import RPCError
 
 from workflows.retention import RetentionPrune
 
@@ -38,10 +39,21 @@ def prune_schedule(task_queue: str) -> Schedule:
 
 
 async def ensure_prune_schedule(client: Client, task_queue: str) -> bool:
-    """Create the daily prune's schedule unless it exists; True if this call created it."""
+    """Create the daily prune's schedule unless it exists; True if this call created it. A Temporal that refuses
+    (an API key without the right to make schedules) is logged, not fatal: the worker's journeys matter more, and
+    `aftercare db prune` from cron does the same job."""
     try:
         await client.create_schedule(PRUNE_SCHEDULE_ID, prune_schedule(task_queue))
     except ScheduleAlreadyRunningError:
+        return False
+    except RPCError as err:
+        log.warning(
+            "could not create schedule %s (%s: %s): retention is not pruned daily; give this identity the right to "
+            "create schedules, or run `aftercare db prune` daily from cron",
+            PRUNE_SCHEDULE_ID,
+            err.status.name,
+            err.message,
+        )
         return False
     log.info("created schedule %s: retention prune every %s", PRUNE_SCHEDULE_ID, PRUNE_EVERY)
     return True
