@@ -17,12 +17,13 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.order_journey import OrderJourney
+from workflows.retention import RetentionPrune
 from workflows.shipment_tracking import ShipmentTracking
 
 if TYPE_CHECKING:
     from aftercare.settings import Settings
 
-WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking]
+WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking, RetentionPrune]
 
 # Our pure data and rule modules are deterministic; passing them through keeps one copy of each pydantic class.
 # The `workflows.*` ones must be named one by one: the sandbox re-imports the workflow modules' own package, so a
@@ -129,6 +130,7 @@ async def main() -> None:
     from aftercare.home import secure_home
     from aftercare.logs import configure_logging
     from aftercare.runtime import production_activities
+    from aftercare.schedules import ensure_prune_schedule
     from aftercare.settings import load_settings
     from aftercare.temporal_client import connect
 
@@ -139,6 +141,7 @@ async def main() -> None:
     # the store first: a database behind this code stops the worker here, with the command to run
     activities, close = production_activities(settings)
     client = await connect(settings, component="worker")
+    await ensure_prune_schedule(client, settings.task_queue)  # the daily retention prune (aftercare.schedules)
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,7 +2,8 @@
 
 Order of work for a request (its `idempotency_key` names the outbox row):
 
-1. claim the outbox row (insert-or-get on the unique key);
+1. claim the outbox row (insert-or-get on the unique key); for an order an operator erased (`aftercare customer
+   forget`) without the recipient the journey still holds, and skip it (`opted_out`) unless it is final already;
 2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
 3. a row left in 'sending' -> a previous attempt died during the provider call, and the provider
    may have accepted the message. Never twice beats at-least-once: a missing "your parcel shipped" costs
@@ -59,6 +60,7 @@ from storage.repository import effective_marketing
 UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
 UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
 CONFIRMED_BY_LOOKUP = "confirmed by {provider}'s message lookup after an interrupted attempt"
+ERASED_DETAIL = "the customer's personal data was erased (aftercare customer forget)"
 RESENT = "sent again: {provider} had no record of it after an interrupted attempt"
 PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
 
@@ -191,10 +193,15 @@ class MessagingActivities:
     async def send_message(self, req: MessageRequest) -> MessageOutcome:
         check_request(req)
         key = req.idempotency_key
+        erased = await asyncio.to_thread(self._store.order_erased, req.merchant_id, req.order_id)
+        if erased:  # the journey still holds the address; the outbox must not get it back
+            req = req.model_copy(update={"recipient": None})
         row = await asyncio.to_thread(self._store.claim_message, req)
         done = recorded_outcome(row)
         if done is not None:
             return done
+        if erased:
+            return await self._skip(req, SkipReason.OPTED_OUT, ERASED_DETAIL)
         if row.status is OutboxStatus.SENDING:
             return await self._settle(req, row)
 

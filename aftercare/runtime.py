@@ -154,6 +154,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     from activities.audit import AuditActivities
     from activities.messaging import MessagingActivities
     from activities.payments import PaymentActivities
+    from activities.retention import RetentionActivities
     from activities.returns import ReturnActivities
     from activities.templates import TemplateRenderer
     from activities.tracking import TrackingActivities
@@ -167,6 +168,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     payments = PaymentActivities(providers)
     returns = ReturnActivities(carriers)
     audit = AuditActivities(store)
+    retention = RetentionActivities(store, settings.retention_days)
 
     async def close() -> None:
         for client in [*carriers.values(), *providers.values()]:
@@ -182,5 +184,6 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
         payments.find_refund,
         returns.create_return_label,
         audit.record_action,
+        retention.prune_expired,
     ]
     return activities, close

@@ -46,6 +46,10 @@ DEMO_STRIPE_KEY_ENV = "DEMO_STRIPE_SECRET_KEY"
 """The variable the bundled demo policy's `payments.credentials_env.secret_key` names."""
 DEMO_SHOPIFY_SECRET_ENV = "SHOPIFY_DEMO_WEBHOOK_SECRET"
 """The variable the bundled demo policy's `store.webhook_secret_env` names."""
+# AFTERCARE_RETENTION_DAYS bounds (privacy): below the floor a store's retried webhook or a running journey's records
+# could be pruned; Temporal Cloud accepts namespace retention of 1 to 90 days, so that is what we ask any Temporal for.
+MIN_RETENTION_DAYS = 30
+MAX_NAMESPACE_RETENTION_DAYS = 90
 
 
 def _raise_file_problem(value: Any) -> Any:
@@ -205,6 +209,12 @@ class Settings(BaseSettings):
     log_format: Annotated[Literal["text", "json"], BeforeValidator(lambda raw: str(raw).strip().lower())] = "text"
     # OpenTelemetry's standard variable: set, the worker and API trace through Temporal's TracingInterceptor
     otlp_endpoint: Url = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+    # Privacy (docs/DEPLOYMENT.md, "Privacy operations"). Days we keep raw store/carrier payloads, outbox recipients
+    # and details, and store-delivery records (pruned daily), and Temporal's namespace retention of closed journeys
+    # (capped at MAX_NAMESPACE_RETENTION_DAYS). 400: longer than the longest journey (90 days of tracking, a return
+    # window, a year's reorder reminders); at least MIN_RETENTION_DAYS (stores retry webhooks for days).
+    retention_days: Annotated[int, Field(ge=MIN_RETENTION_DAYS)] = 400
 
     def __init__(self, **values: Any) -> None:
         """The environment, then `.env`, then the defaults; keyword arguments win over all. A wrong variable

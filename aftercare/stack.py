@@ -29,6 +29,7 @@ from aftercare.logs import install_redaction
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
 from aftercare.settings_sources import ENV_FILE_VARIABLE, env_file_in_use
 from aftercare.supervisor import Supervisor
+from aftercare.temporal_retention import apply_namespace_retention
 from policies.loader import PolicyError, load_policy_dir
 from storage import shown_url
 from workflows.models import SEARCH_ATTRIBUTES
@@ -388,6 +389,9 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
             temporal.start()
             started.append(temporal)
             wait_until("Temporal", _port_open(settings.temporal_host, settings.temporal_port), temporal)
+            retention_problem = apply_namespace_retention(settings, bin_path("temporal"))
+        if retention_problem:  # closed journeys' histories are then kept for the dev server's default
+            console.print(f"[yellow]could not set the namespace's retention: {retention_problem}[/yellow]")
         with console.status("starting sandbox, worker and API…"):
             for child in (sandbox, *worker_children, api):
                 child.start()

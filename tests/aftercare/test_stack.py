@@ -29,6 +29,7 @@ from workflows.provider_calls import (
     LOOK_UP_PAYMENT,
     RECORD_ACTION,
 )
+from workflows.retention import PRUNE_EXPIRED
 from workflows.shipment_tracking import POLL_CARRIER
 
 
@@ -146,7 +147,7 @@ def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path)
     }
 
 
-async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:
+async def test_the_worker_runs_every_activity_the_workflows_call(tmp_path: Path) -> None:
     settings = Settings().model_copy(update=dict(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}"))
     upgrade_database(settings)  # as `aftercare up` does before it starts the worker
     activities, close = production_activities(settings)
@@ -162,6 +163,7 @@ async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) 
         FIND_REFUND,
         CREATE_RETURN_LABEL,
         RECORD_ACTION,
+        PRUNE_EXPIRED,  # the daily RetentionPrune's
     }
     assert names == called
     assert names >= {"look_up_payment", "issue_refund", "find_refund"}
