@@ -10,9 +10,6 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from api.app import create_app
-from api.services import Services
-from connectors.messaging.callbacks import build_callbacks
 from storage import Store
 from tests.api import test_provider_callbacks as providers
 from tests.api import test_store_webhooks as stores
@@ -63,17 +60,7 @@ async def test_a_providers_callbacks_are_counted_accepted_and_refused(store: Sto
     name = "aftercare_provider_webhooks_total"
     accepted = counted(name, provider="sendgrid", outcome="accepted")
     refused = counted(name, provider="sendgrid", outcome="refused")
-    services = Services(
-        store=store,
-        temporal=None,  # type: ignore[arg-type]  # callbacks never talk to Temporal
-        policies={},
-        carriers={},
-        task_queue="t",
-        callbacks=build_callbacks(providers.SECRETS),
-        public_base_url=providers.PUBLIC_BASE,
-    )
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+    async with providers.callback_api(store) as api:
         body = providers.sendgrid_body(providers.sendgrid_event("delivered", 1))
         assert (await providers.post_sendgrid(api, body)).status_code == 200
         forged = await api.post("/v1/providers/sendgrid/events", content=body, headers={providers.SG_SIGNATURE: "x"})
