@@ -23,7 +23,8 @@ COPY sandbox ./sandbox
 COPY storage ./storage
 COPY workflows ./workflows
 COPY worker.py ./
-RUN /opt/venv/bin/pip install .
+# with the `otel` extra: the API and worker trace when OTEL_EXPORTER_OTLP_ENDPOINT is set
+RUN /opt/venv/bin/pip install '.[otel]'
 
 # --- runtime: the virtual environment and the code, run as an unprivileged user -----------------------------------
 FROM python:3.11.11-slim-bookworm AS runtime

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -18,9 +17,13 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.order_journey import OrderJourney
+from workflows.retention import RetentionPrune
 from workflows.shipment_tracking import ShipmentTracking
 
-WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking]
+if TYPE_CHECKING:
+    from aftercare.settings import Settings
+
+WORKFLOWS: list[type] = [OrderJourney, ShipmentTracking, RetentionPrune]
 
 # Our pure data and rule modules are deterministic; passing them through keeps one copy of each pydantic class.
 # The `workflows.*` ones must be named one by one: the sandbox re-imports the workflow modules' own package, so a
@@ -47,7 +50,7 @@ SHUTDOWN_GRACE = timedelta(seconds=15)  # `aftercare up` waits longer than this 
 @dataclass(frozen=True)
 class WorkerTuning:
     """How much one worker process takes on at once; None = the SDK's default. From the environment
-    (`from_env`) in production, from flags in the bench (`bench/journeys.py`)."""
+    (`from_settings`, AFTERCARE_WORKER_*) in production, from flags in the bench (`bench/journeys.py`)."""
 
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int | None = None
@@ -77,26 +80,16 @@ class WorkerTuning:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> WorkerTuning:
-        """`AFTERCARE_WORKER_*`; a value that is not a whole number from 1 up is refused, naming the variable."""
-        values: dict[str, int | None] = {}
-        for name, variable in TUNING_VARIABLES.items():
-            raw = environ.get(variable, "").strip()
-            if not raw:
-                continue
-            if not raw.isdigit() or int(raw) < 1:
-                raise ValueError(f"{variable}={raw!r}: give a whole number from 1 up, or leave it unset")
-            values[name] = int(raw)
-        return cls(**values)  # type: ignore[arg-type]  # keys are this class's fields (TUNING_VARIABLES)
-
-
-TUNING_VARIABLES = {
-    "max_concurrent_activities": "AFTERCARE_WORKER_MAX_ACTIVITIES",
-    "max_concurrent_workflow_tasks": "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS",
-    "max_cached_workflows": "AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS",
-    "workflow_task_polls": "AFTERCARE_WORKER_WORKFLOW_POLLS",
-    "activity_task_polls": "AFTERCARE_WORKER_ACTIVITY_POLLS",
-}
+    def from_settings(cls, settings: Settings) -> WorkerTuning:
+        """AFTERCARE_WORKER_* (checked by the settings: whole numbers from 1 up); unset keeps the default."""
+        given = {
+            "max_concurrent_activities": settings.worker_max_activities,
+            "max_concurrent_workflow_tasks": settings.worker_max_workflow_tasks,
+            "max_cached_workflows": settings.worker_max_cached_workflows,
+            "workflow_task_polls": settings.worker_workflow_polls,
+            "activity_task_polls": settings.worker_activity_polls,
+        }
+        return cls(**{name: value for name, value in given.items() if value is not None})
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -137,19 +130,18 @@ async def main() -> None:
     from aftercare.home import secure_home
     from aftercare.logs import configure_logging
     from aftercare.runtime import production_activities
+    from aftercare.schedules import ensure_prune_schedule
     from aftercare.settings import load_settings
     from aftercare.temporal_client import connect
 
-    configure_logging("worker")  # redacted: no email, phone number or token reaches worker.log
     settings = load_settings()
+    configure_logging("worker", log_format=settings.log_format)  # redacted: no email, phone number or token
     secure_home(settings.home)  # the database and key files it creates are its owner's only
-    try:
-        tuning = WorkerTuning.from_env(os.environ)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
+    tuning = WorkerTuning.from_settings(settings)
     # the store first: a database behind this code stops the worker here, with the command to run
     activities, close = production_activities(settings)
     client = await connect(settings, component="worker")
+    await ensure_prune_schedule(client, settings.task_queue)  # the daily retention prune (aftercare.schedules)
     worker = build_worker(client, task_queue=settings.task_queue, activities=activities, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,7 +2,8 @@
 
 Order of work for a request (its `idempotency_key` names the outbox row):
 
-1. claim the outbox row (insert-or-get on the unique key);
+1. claim the outbox row (insert-or-get on the unique key); for an order an operator erased (`aftercare customer
+   forget`) without the recipient the journey still holds, and skip it (`opted_out`) unless it is final already;
 2. a final row (sent / skipped) -> return what it recorded: a retry never sends twice;
 3. a row left in 'sending' with the AWAITING_HANDOVER mark -> the attempt died before its sender's point of
    no return (SMTP: before the final dot of DATA; a killed worker's sends queued for a thread or still connecting): the
@@ -55,6 +56,7 @@ from functools import partial
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.send_decisions import (
     ProviderFailure,
     cap_window,
@@ -81,6 +83,7 @@ from storage.repository import effective_marketing
 UNCONFIRMED_INTERRUPTED = "unconfirmed: previous attempt was interrupted during the provider call"
 UNCONFIRMED_IN_FLIGHT = "unconfirmed: another attempt is sending this message right now"
 CONFIRMED_BY_LOOKUP = "confirmed by {provider}'s message lookup after an interrupted attempt"
+ERASED_DETAIL = "the customer's personal data was erased (aftercare customer forget)"
 RESENT = "sent again: {provider} had no record of it after an interrupted attempt"
 NEVER_HANDED_OVER = "sent by a retry: the interrupted attempt never handed it to {provider}"
 PROVIDER_CONFIGURATION_ERROR = "ProviderConfigurationError"
@@ -120,16 +123,21 @@ class MessagingActivities:
     async def send_message(self, req: MessageRequest) -> MessageOutcome:
         check_request(req)
         key = req.idempotency_key
+        erased = await asyncio.to_thread(self._store.order_erased, req.merchant_id, req.order_id)
+        if erased:  # the journey still holds the address; the outbox must not get it back
+            req = req.model_copy(update={"recipient": None})
         row = await asyncio.to_thread(self._store.claim_message, req)
         done = recorded_outcome(row)
         if done is not None:
             return done
+        if erased:
+            return await self._skip(req, SkipReason.OPTED_OUT, ERASED_DETAIL)
         if row.status is OutboxStatus.SENDING:
             return await self._settle(req, row)
 
         skip = await self._skip_decision(req)
         if skip is not None:
-            return await self._skip(key, *skip)
+            return await self._skip(req, *skip)
 
         try:
             sender = self._senders.sender_for(req)
@@ -137,7 +145,7 @@ class MessagingActivities:
             return await self._provider_failed(req, "", self._senders.provider_name(req), exc)
         if sender is None:
             return await self._skip(
-                key, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
+                req, SkipReason.NOT_APPLICABLE, f"no {req.channel.value} sender configured in this worker"
             )
 
         try:
@@ -152,7 +160,7 @@ class MessagingActivities:
             # Another attempt moved the row first (e.g. a timed-out attempt still running).
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
-            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+            return recorded_outcome(current) or await self._unconfirmed(req, UNCONFIRMED_IN_FLIGHT)
         return await self._deliver(req, sender, message, sending.attempts)
 
     async def _compose(self, req: MessageRequest) -> OutgoingMessage:
@@ -197,6 +205,7 @@ class MessagingActivities:
         if failure is not None:
             provider = getattr(sender, "provider", type(sender).__name__)
             if failure.maybe_sent and isinstance(sender, MessageLookup):
+                metrics.provider_error(provider, classify_provider_error(failure).value)
                 # No answer (a keep-alive connection the provider had closed, a timeout): the row stays 'sending'
                 # and the retry asks the provider (`_settle`) rather than recording a guess that is never resent.
                 activity.logger.warning("message %s may have been sent (%s); the retry asks %s", key, failure, provider)
@@ -213,6 +222,8 @@ class MessagingActivities:
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
             sent = current
+        else:
+            metrics.message_settled(req.step.value, req.channel.value, "sent")
         activity.logger.info("sent %s by %s: %s", req.step.value, req.channel.value, key)  # no address: PII
         outcome = recorded_outcome(sent)
         assert outcome is not None
@@ -234,7 +245,7 @@ class MessagingActivities:
             return await self._send_again(req, sender, row, NEVER_HANDED_OVER.format(provider=provider))
         if not isinstance(sender, MessageLookup) or not (req.recipient or "").strip():
             activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
-            return await self._unconfirmed(key, UNCONFIRMED_INTERRUPTED)
+            return await self._unconfirmed(req, UNCONFIRMED_INTERRUPTED)
         provider = getattr(sender, "provider", type(sender).__name__)
         try:
             message = await self._compose(req)
@@ -243,7 +254,7 @@ class MessagingActivities:
             why = exc.without_recipient(req.recipient or "") if isinstance(exc, MessagingError) else exc
             activity.logger.warning("message %s left 'sending'; %s's lookup could not tell: %s", key, provider, why)
             return await self._unconfirmed(
-                key, f"{UNCONFIRMED_INTERRUPTED}; {provider}'s message lookup could not tell: {why}"
+                req, f"{UNCONFIRMED_INTERRUPTED}; {provider}'s message lookup could not tell: {why}"
             )
         if found is not None:
             activity.logger.info("message %s left 'sending' was found at %s: confirmed", key, provider)
@@ -251,11 +262,13 @@ class MessagingActivities:
                 self._store.mark_sent, key, found.provider_message_id, _aware(found.accepted_at),
                 CONFIRMED_BY_LOOKUP.format(provider=provider),
             )  # fmt: skip
+            if confirmed is not None:
+                metrics.message_settled(req.step.value, req.channel.value, "sent")
             return await self._finish(confirmed, key)
         if effective_marketing(req) or not req.resend_unconfirmed:
             why = "a marketing step" if effective_marketing(req) else "the policy's resend_unconfirmed is never"
             return await self._unconfirmed(
-                key, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
+                req, f"unconfirmed: {provider} has no record of it after an interrupted attempt; not sent again ({why})"
             )
         activity.logger.warning(
             "message %s: %s has no record of it after an interrupted attempt; sending again", key, provider
@@ -275,7 +288,7 @@ class MessagingActivities:
         key = req.idempotency_key
         skip = await self._skip_decision(req)
         if skip is not None:
-            return await self._skip(key, *skip)
+            return await self._skip(req, *skip)
         try:
             message = message or await self._compose(req)
         except TemplateError as exc:  # rendering is pure: the interrupted attempt rendered it, so hardly ever
@@ -286,7 +299,7 @@ class MessagingActivities:
         if resending is None:
             current = await asyncio.to_thread(self._store.get_message, key)
             assert current is not None
-            return recorded_outcome(current) or await self._unconfirmed(key, UNCONFIRMED_IN_FLIGHT)
+            return recorded_outcome(current) or await self._unconfirmed(req, UNCONFIRMED_IN_FLIGHT)
         return await self._deliver(req, sender, message, resending.attempts, detail)
 
     async def _skip_decision(self, req: MessageRequest) -> tuple[SkipReason, str] | None:
@@ -307,13 +320,14 @@ class MessagingActivities:
     ) -> MessageOutcome:
         key, channel = req.idempotency_key, req.channel.value
         action = classify_provider_error(exc)
+        metrics.provider_error(provider, action.value)
         if action is ProviderFailure.UNCONFIRMED:
             activity.logger.warning("message %s may have been sent (%s); recording it as sent", key, exc)
-            return await self._unconfirmed(key, f"unconfirmed: {exc}")
+            return await self._unconfirmed(req, f"unconfirmed: {exc}")
         if action is ProviderFailure.RECIPIENT:
             reason, suppression = skip_for_recipient_fault(exc)
             activity.logger.warning("%s refused the recipient of message %s for good: %s", provider, key, exc)
-            outcome = await self._skip(key, reason, f"provider refused the recipient: {exc}")
+            outcome = await self._skip(req, reason, f"provider refused the recipient: {exc}")
             if suppression is not None:
                 # After the skip is recorded: a failure here loses only the suppression, and the next
                 # message to this address meets the same refusal and records it then.
@@ -338,13 +352,19 @@ class MessagingActivities:
         await asyncio.to_thread(self._store.mark_failed, key, f"provider failed, will retry: {exc}")
         raise exc
 
-    async def _skip(self, key: str, reason: SkipReason, detail: str) -> MessageOutcome:
-        return await self._finish(await asyncio.to_thread(self._store.mark_skipped, key, reason, detail), key)
+    async def _skip(self, req: MessageRequest, reason: SkipReason, detail: str) -> MessageOutcome:
+        key = req.idempotency_key
+        row = await asyncio.to_thread(self._store.mark_skipped, key, reason, detail)
+        if row is not None:  # this attempt settled it: counted once, not again by a retry reading the row
+            metrics.message_settled(req.step.value, req.channel.value, "skipped", reason.value)
+        return await self._finish(row, key)
 
-    async def _unconfirmed(self, key: str, detail: str) -> MessageOutcome:
-        return await self._finish(
-            await asyncio.to_thread(self._store.mark_unconfirmed, key, self._clock(), detail), key
-        )
+    async def _unconfirmed(self, req: MessageRequest, detail: str) -> MessageOutcome:
+        key = req.idempotency_key
+        row = await asyncio.to_thread(self._store.mark_unconfirmed, key, self._clock(), detail)
+        if row is not None:
+            metrics.message_settled(req.step.value, req.channel.value, "unconfirmed")
+        return await self._finish(row, key)
 
     async def _finish(self, row: OutboxRow | None, key: str) -> MessageOutcome:
         """The outcome of the row we just moved. If another attempt moved it first, report what it is

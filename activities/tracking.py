@@ -16,6 +16,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from connectors.carriers.base import CarrierClient, CarrierError, takes_carrier
 from domain import PollRequest, PollResult, TrackingEvent
 from storage import Store
@@ -66,6 +67,9 @@ class TrackingActivities:
             else:
                 result = await client.track(req.tracking_number)
         except CarrierError as exc:
+            kind = "rejected" if not exc.retryable else "rate_limited" if exc.retry_after is not None else "retry"
+            metrics.provider_error(req.carrier, kind)
+            metrics.carrier_polled(req.carrier, "stored_only" if stored else kind)
             if stored:  # the carrier cannot answer now, but what it pushed earlier is news for the parcel
                 activity.logger.warning(
                     "%s could not track %s (%s): answering with %d stored events",
@@ -80,6 +84,7 @@ class TrackingActivities:
             if exc.retry_after is not None:  # the carrier said when to ask again (429 Retry-After): honour it
                 raise waiting(req, exc) from exc
             raise  # Temporal retries with the workflow's policy (its back-off)
+        metrics.carrier_polled(req.carrier, "answered")
         new = await asyncio.to_thread(self._store.record_tracking_events, result.events, "poll", None)
         activity.logger.info(
             "polled %s %s: %d events, %d new, %d stored",

@@ -1,5 +1,5 @@
 """The `aftercare` command: start the stack, run the demo, validate policies, upgrade the database, manage API
-tokens, act on orders (refund, exchange, cancel, pause...), run single parts."""
+tokens, act on orders (refund, exchange, cancel, pause...), forget a customer, run single parts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from aftercare import db_cli, history_cli, orders_cli, support_cli, token_cli
+from aftercare import codec_cli, db_cli, history_cli, orders_cli, privacy_cli, support_cli, token_cli
 from aftercare.settings import Settings, load_settings
 
 
@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("worker", help="run the Temporal worker only")
     token_cli.add_parser(sub)
     db_cli.register(sub)
+    codec_cli.register(sub)
     support_cli.register(sub)
     orders_cli.register(sub)
     history_cli.register(sub)
+    privacy_cli.register(sub)
 
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -71,12 +73,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Se
         return validate_command(args.paths)
     if args.command == "db":
         return db_cli.run(args, settings)
+    if args.command == "codec":
+        return codec_cli.run(args, settings)
     if args.command == "token":
         return token_cli.run(args, settings)
     if args.command == "inspect":
         return history_cli.inspect(args, settings)
     if args.command == "history":
         return history_cli.run(args, settings)
+    if args.command == "customer":
+        return privacy_cli.run(args, settings)
     if args.command == "orders":
         return orders_cli.run(args, settings)
     if args.command in support_cli.COMMANDS:

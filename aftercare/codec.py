@@ -158,10 +158,10 @@ def data_converter(keys: CodecKeys) -> DataConverter:
     )
 
 
-def load_keys(home: Path) -> CodecKeys:
-    """`AFTERCARE_CODEC_KEYS` if set; otherwise this machine's key file, made on first use."""
-    configured = os.environ.get(KEYS_ENV, "").strip()
-    if configured:
+def load_keys(home: Path, configured: str) -> CodecKeys:
+    """`configured` (AFTERCARE_CODEC_KEYS, `Settings.codec_keys`) if set; otherwise this machine's key file,
+    made on first use."""
+    if configured.strip():
         return CodecKeys.parse(configured)
     path = home / KEY_FILE
     if not path.exists():

@@ -112,11 +112,19 @@ def install_redaction() -> None:
     _installed = True
 
 
-def configure_logging(component: str, level: int = logging.INFO) -> None:
-    """One log format for a process we start (`component` names it in every line), redacted."""
+def configure_logging(component: str, level: int = logging.INFO, log_format: str = "text") -> None:
+    """One log format for a process we start (`component` names it in every line), redacted: `text` for a
+    terminal, `json` (AFTERCARE_LOG_FORMAT) one object per line with the workflow and order it is about."""
     install_redaction()
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format=f"%(asctime)s {component} %(levelname)s %(name)s: %(message)s")
     else:
         root.setLevel(level)
+    if log_format == "json":
+        from aftercare.json_logs import JsonFormatter
+
+        # uvicorn's loggers have handlers of their own (and its access log does not propagate)
+        loggers = [root, *(logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access"))]
+        for handler in {h for logger in loggers for h in logger.handlers}:
+            handler.setFormatter(JsonFormatter(component))

@@ -94,7 +94,7 @@ TWILIO_SANDBOX = {"TWILIO_ACCOUNT_SID": "ACsandbox0000000000000000000000000", "T
 def default_credentials(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
     """The process-wide credentials per provider, for merchants whose policy names none for a channel."""
     env = TWILIO_SANDBOX | dict(os.environ if environ is None else environ)
-    smtp = {k: v for k in ("username", "password") if (v := env.get(f"AFTERCARE_SMTP_{k.upper()}"))}
+    smtp = {k: v for k, v in (("username", settings.smtp_username), ("password", settings.smtp_password)) if v}
     return {
         "smtp": smtp | {"security": settings.smtp_security},
         "twilio": {"account_sid": env["TWILIO_ACCOUNT_SID"], "auth_token": env["TWILIO_AUTH_TOKEN"]},
@@ -154,6 +154,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     from activities.audit import AuditActivities
     from activities.messaging import MessagingActivities
     from activities.payments import PaymentActivities
+    from activities.retention import RetentionActivities
     from activities.returns import ReturnActivities
     from activities.templates import TemplateRenderer
     from activities.tracking import TrackingActivities
@@ -167,6 +168,7 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
     payments = PaymentActivities(providers)
     returns = ReturnActivities(carriers)
     audit = AuditActivities(store)
+    retention = RetentionActivities(store, settings.retention_days)
 
     async def close() -> None:
         for client in [*carriers.values(), *providers.values()]:
@@ -182,5 +184,6 @@ def production_activities(settings: Settings) -> tuple[list[Callable[..., Any]],
         payments.find_refund,
         returns.create_return_label,
         audit.record_action,
+        retention.prune_expired,
     ]
     return activities, close

@@ -27,8 +27,11 @@ from aftercare.codec import CodecKeyError, load_keys
 from aftercare.home import secure_home
 from aftercare.logs import install_redaction
 from aftercare.settings import DEMO_SHOPIFY_SECRET_ENV, DEMO_STRIPE_KEY_ENV, REPO_ROOT, Settings
+from aftercare.settings_sources import ENV_FILE_VARIABLE, env_file_in_use
 from aftercare.supervisor import Supervisor
+from aftercare.temporal_retention import apply_namespace_retention
 from policies.loader import PolicyError, load_policy_dir
+from storage import shown_url
 from workflows.models import SEARCH_ATTRIBUTES
 
 console = Console()
@@ -36,6 +39,13 @@ console = Console()
 
 class StackError(RuntimeError):
     """Something stops the stack from starting; the message says what and how to fix it."""
+
+
+def child_environment(given: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `given` on top. A secret given here by value drops its inherited NAME_FILE
+    (the child would find both set), and the child reads the `.env` this process read, wherever it runs."""
+    inherited = {k: v for k, v in os.environ.items() if not (k.endswith("_FILE") and k.removesuffix("_FILE") in given)}
+    return inherited | {ENV_FILE_VARIABLE: env_file_in_use()} | given
 
 
 @dataclass
@@ -54,7 +64,7 @@ class Child:
             self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | self.env,
+            env=child_environment(self.env),
             cwd=REPO_ROOT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
@@ -235,6 +245,15 @@ def dev_server_argv(
     # fmt: on
 
 
+def metrics_env(settings: Settings, index: int) -> dict[str, str]:
+    """The `index`th worker's metrics endpoint: the next port after the one before (9464, 9465...), so N workers
+    on this machine do not fight over AFTERCARE_WORKER_METRICS_ADDRESS; nothing when it is unset."""
+    if not settings.worker_metrics_address:
+        return {}
+    host, _, port = settings.worker_metrics_address.rpartition(":")
+    return {"AFTERCARE_WORKER_METRICS_ADDRESS": f"{host}:{int(port) + index}"}
+
+
 def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
     """Temporal, the sandbox, `workers` workers (`worker`, or `worker-1`... with a log each) and the API."""
     logs = settings.home / "logs"
@@ -286,8 +305,8 @@ def plan_children(settings: Settings, workers: int = 1) -> list[Child]:
             env=easypost | shopify | sandbox_keys | sandbox_callbacks | {"AFTERCARE_HOME": str(settings.home)},
         ),
         *(
-            Child(name, [py, "-m", "worker"], logs / f"{name}.log", env=worker_env)
-            for name in (["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)])
+            Child(name, [py, "-m", "worker"], logs / f"{name}.log", env=worker_env | metrics_env(settings, n))
+            for n, name in enumerate(["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)])
         ),
         Child(
             "api",
@@ -325,7 +344,7 @@ def print_urls(settings: Settings, children: list[Child], token_file: Path) -> N
     table.add_row("Demo Shopify shop (its controls)", f"{settings.sandbox_url}/docs#/sandbox%3A%20shopify")
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("SMTP sink", f"{settings.smtp_host}:{settings.smtp_port}")
-    table.add_row("Database", settings.database_url)
+    table.add_row("Database", shown_url(settings.database_url))
     table.add_row("Logs", str(children[0].log_path.parent))
     console.print(table)
     console.print(codec_steps(settings), highlight=False, soft_wrap=True)
@@ -375,7 +394,7 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
     try:
         check_embedded_temporal(settings)
         check_ports(settings)
-        load_keys(settings.home)  # a bad AFTERCARE_CODEC_KEYS stops us here, not in a child's log
+        load_keys(settings.home, settings.codec_keys)  # a bad key file stops us here, not in a child's log
         # The embedded stack upgrades its database on start; its worker and API, like any, refuse one behind.
         upgrade_database(settings)
     except (StackError, CodecKeyError, SchemaError) as err:
@@ -396,6 +415,9 @@ def up(settings: Settings, *, demo: bool = False, demo_orders: int = 5, workers:
             temporal.start()
             started.append(temporal)
             wait_until("Temporal", _port_open(settings.temporal_host, settings.temporal_port), temporal)
+            retention_problem = apply_namespace_retention(settings, bin_path("temporal"))
+        if retention_problem:  # closed journeys' histories are then kept for the dev server's default
+            console.print(f"[yellow]could not set the namespace's retention: {retention_problem}[/yellow]")
         with console.status("starting sandbox, worker and API…"):
             for child in (sandbox, *worker_children, api):
                 child.start()

@@ -8,7 +8,6 @@ gets exactly the checks, refusals and audit records the console and the API give
 from __future__ import annotations
 
 import argparse
-import os
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -65,14 +64,14 @@ def run(args: argparse.Namespace, settings: Settings, *, console: Console | None
 
 def open_api(settings: Settings) -> httpx.Client:
     """A client for the running API (AFTERCARE_API_URL) with the person's token (AFTERCARE_TOKEN)."""
-    token = os.environ.get("AFTERCARE_TOKEN")
+    token = settings.cli_token
     if not token:
         raise CliError(
-            "set AFTERCARE_TOKEN to your API token: create one with "
+            "set AFTERCARE_TOKEN (or AFTERCARE_TOKEN_FILE) to your API token: create one with "
             "`aftercare token create --name YOU --role support` "
             f"(on the local stack, the admin token is in {token_path(settings)})"
         )
-    base = os.environ.get("AFTERCARE_API_URL", settings.api_url).rstrip("/")
+    base = settings.cli_api_url or settings.api_url
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
 
 

@@ -3,7 +3,8 @@
 Where (AFTERCARE_TEMPORAL_ADDRESS, else the embedded stack's AFTERCARE_TEMPORAL_HOST:PORT), which namespace,
 and how: plain (the dev server), TLS with a private CA and/or a client certificate (self-hosted mTLS), or an
 API key over TLS (Temporal Cloud). Every client speaks the production data converter (`aftercare.codec`) and
-says who it is. A process started before Temporal waits for it with capped back-off.
+says who it is. A process started before Temporal waits for it with capped back-off. The worker's client carries
+the process's metrics runtime and, like every client, tracing when configured (`aftercare.telemetry`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from aftercare.codec import data_converter, load_keys
 from aftercare.senders import SenderInterceptor
 from aftercare.settings import Settings
+from aftercare.telemetry import temporal_runtime, tracing_interceptors
 
 log = logging.getLogger("aftercare.temporal")
 
@@ -101,7 +103,7 @@ def connect_options(settings: Settings) -> ConnectOptions:
 
 def temporal_converter(settings: Settings) -> DataConverter:
     """The one data converter the worker, API, CLI and replayer use: pydantic, encrypted (`aftercare.codec`)."""
-    return data_converter(load_keys(settings.home))
+    return data_converter(load_keys(settings.home, settings.codec_keys))
 
 
 def client_identity(component: str) -> str:
@@ -126,6 +128,8 @@ async def connect(
     raise. Settings that cannot work (a missing certificate file) raise TemporalSettingsError at once."""
     options = connect_options(settings)
     converter = temporal_converter(settings)
+    runtime = temporal_runtime(settings, component)
+    interceptors = [*client_interceptors(converter), *tracing_interceptors(settings, component)]
     delay, waited = 0.5, 0.0
     while True:
         try:
@@ -135,8 +139,9 @@ async def connect(
                 tls=options.tls,
                 api_key=options.api_key,
                 data_converter=converter,
-                interceptors=client_interceptors(converter),
+                interceptors=interceptors,
                 identity=client_identity(component),
+                runtime=runtime,
             )
         except RPCError as err:
             if err.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):

@@ -8,7 +8,8 @@ import asyncio
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain import shipment_workflow_ids
+from domain import MessageOutcome, shipment_workflow_ids
+from storage.erasure import ERASED
 from workflows.models import JourneyState, ParcelState, merge_live_parcels
 from workflows.order_journey import OrderJourney
 from workflows.shipment_tracking import ShipmentTracking
@@ -37,3 +38,18 @@ async def _parcel_state(client: Client, merchant_id: str, parcel: ParcelState) -
         if (live.carrier, live.tracking_number) == (parcel.carrier, parcel.tracking_number):
             return live
     return None
+
+
+def without_addresses(state: JourneyState) -> JourneyState:
+    """The state as a reader may see it once the order's customer data was erased (`aftercare customer forget`):
+    the journey still holds the addresses (in its history, until retention), the API no longer shows them."""
+
+    def scrub(messages: list[MessageOutcome]) -> list[MessageOutcome]:
+        return [m.model_copy(update={"recipient": None, "detail": _cut(m.detail, m.recipient)}) for m in messages]
+
+    parcels = [p.model_copy(update={"messages": scrub(p.messages)}) for p in state.parcels]
+    return state.model_copy(update={"messages": scrub(state.messages), "parcels": parcels})
+
+
+def _cut(text: str, address: str | None) -> str:
+    return text.replace(address, ERASED) if address else text

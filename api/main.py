@@ -53,5 +53,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
 
 
-configure_logging("api")  # redacted, uvicorn's access log included (tokens in a query string)
-app = create_app(lifespan=lifespan, max_body_bytes=load_settings().max_body_bytes)
+_settings = load_settings()
+configure_logging("api", log_format=_settings.log_format)  # redacted, uvicorn's access log included (tokens in a URL)
+app = create_app(lifespan=lifespan, max_body_bytes=_settings.max_body_bytes)

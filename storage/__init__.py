@@ -24,7 +24,15 @@ from storage.records import (
     UnmatchedLimits,
 )
 from storage.repository import Store
-from storage.schema import SchemaBehindError, SchemaError, current_revision, head_revision, require_current, upgrade
+from storage.schema import (
+    SchemaBehindError,
+    SchemaError,
+    current_revision,
+    head_revision,
+    require_current,
+    shown_url,
+    upgrade,
+)
 
 __all__ = [
     "AWAITING_HANDOVER",
@@ -52,5 +60,6 @@ __all__ = [
     "init_db",
     "make_engine",
     "require_current",
+    "shown_url",
     "upgrade",
 ]

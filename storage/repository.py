@@ -9,7 +9,8 @@ Datetimes go in aware and come out aware in UTC (see storage.types.UTCDateTime).
 
 The parts: storage.orders (orders and shipments), storage.tracking (scans, carrier pushes, unmatched
 scans), storage.outbox (outbox and suppressions), storage.deliveries (providers' delivery callbacks),
-storage.search, storage.tokens (tokens and sessions), storage.audit, storage.stores (store webhook deliveries).
+storage.search, storage.tokens (tokens and sessions), storage.audit, storage.stores (store webhook deliveries),
+storage.retention (pruning what outlived its retention), storage.erasure (forgetting a customer).
 The records they hand out are in storage.records, row mapping in storage.rows.
 """
 
@@ -21,11 +22,13 @@ from storage.audit import AuditStore
 from storage.base import TOKENS as _TOKENS
 from storage.db import init_db, make_engine
 from storage.deliveries import DeliveriesStore
+from storage.erasure import ErasureStore
 from storage.orders import OrdersStore
 from storage.outbox import OutboxStore
 
 # Names other code (and tests) import from here, from before the split; the records are in storage.records.
 from storage.records import ApiTokenInfo, ShipmentConflictError, effective_marketing, hash_token
+from storage.retention import RetentionStore
 from storage.search import SearchStore
 from storage.stores import StoreDeliveriesStore
 from storage.tokens import TokensStore
@@ -35,7 +38,16 @@ __all__ = ["_TOKENS", "ApiTokenInfo", "ShipmentConflictError", "Store", "effecti
 
 
 class Store(
-    OrdersStore, TrackingStore, OutboxStore, DeliveriesStore, SearchStore, TokensStore, AuditStore, StoreDeliveriesStore
+    OrdersStore,
+    TrackingStore,
+    OutboxStore,
+    DeliveriesStore,
+    SearchStore,
+    TokensStore,
+    AuditStore,
+    StoreDeliveriesStore,
+    RetentionStore,
+    ErasureStore,
 ):
     """Typed repository over one engine. Thread-safe: each call checks out its own connection."""
 

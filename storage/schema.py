@@ -85,7 +85,7 @@ def require_current(engine: Engine, *, url: str = "") -> None:
     current = current_revision(engine)
     if current == head:
         return
-    where = f"the database {_shown(url or engine.url)}"
+    where = f"the database {shown_url(url or engine.url)}"
     if current is None:
         state = "has no Aftercare schema yet (or one from before Alembic)"
     elif _known(current):
@@ -116,5 +116,6 @@ def _refuse_unknown(conn: sa.Connection) -> None:
         )
 
 
-def _shown(url: str | sa.URL) -> str:
+def shown_url(url: str | sa.URL) -> str:
+    """A database URL fit for a terminal or a log: its password hidden."""
     return sa.make_url(url).render_as_string(hide_password=True)

@@ -90,6 +90,9 @@ class OrderRow(SQLModel, table=True):
     # The id its journey runs under (migration 3): orders taken before journey ids became unambiguous keep
     # their old-style id, so a repeated webhook finds their running journey instead of starting another.
     workflow_id: str | None = Field(default=None, max_length=300)
+    # When an operator erased the customer's personal data from this order (`aftercare customer forget`, revision
+    # 0002): its messages are skipped from then on, whatever the running journey still holds.
+    erased_at: datetime | None = _ts(nullable=True)
 
 
 class ShipmentRow(SQLModel, table=True):

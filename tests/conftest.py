@@ -3,6 +3,7 @@ the fresh SQLite store most tests take."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,10 @@ from aftercare.codec import CodecKeys, data_converter
 from storage import Store
 
 pytest_plugins = ["tests.sandbox_fixtures"]
+
+# The suite reads no `.env` (a developer's, for compose, would change the defaults every test expects); the
+# processes it starts inherit this. tests/aftercare/test_settings.py points it at files of its own.
+os.environ["AFTERCARE_ENV_FILE"] = ""
 
 # The suite's own codec keys, newest first: test fixtures, not secrets (production keys come from the
 # environment). The saved histories in tests/histories/ were written under them.

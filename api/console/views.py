@@ -80,7 +80,9 @@ def message_entry(message: MessageOutcome, outbox: OutboxRow | None = None) -> S
     step, channel = STEP_WORDS.get(message.step, message.step.value), CHANNEL_WORDS.get(message.channel, "?")
     what = f"{step} by {channel}"
     if message.status is MessageStatus.SENT:
-        to = f" to {message.recipient}" if message.recipient else ""
+        # the outbox row's address, when there is one: erasure and retention clear it there, not in the journey
+        recipient = outbox.recipient if outbox is not None else message.recipient
+        to = f" to {recipient}" if recipient else ""
         detail = message.detail
         if outbox is not None and detail.startswith("unconfirmed") and outbox.provider_message_id:
             detail = outbox.detail  # "confirmed by <provider>'s delivery callback (...)"
@@ -98,13 +100,14 @@ def message_entry(message: MessageOutcome, outbox: OutboxRow | None = None) -> S
                 DELIVERY_TONES[status],
             )
         return StoryEntry(message.at, "message", f"{what}{to} — sent", detail, "sent", "ok")
+    said = outbox.detail if outbox is not None else message.detail  # a skip's detail may name the address
     if message.status is MessageStatus.FAILED:
-        return StoryEntry(message.at, "message", f"{what} — failed", message.detail, "failed", "bad")
+        return StoryEntry(message.at, "message", f"{what} — failed", said, "failed", "bad")
     reason = message.skip_reason
-    if reason is SkipReason.NOT_APPLICABLE and message.detail:
-        why, detail = message.detail, ""
+    if reason is SkipReason.NOT_APPLICABLE and said:
+        why, detail = said, ""
     else:
-        why, detail = (SKIP_WORDS.get(reason, str(reason)) if reason else "no reason given"), message.detail
+        why, detail = (SKIP_WORDS.get(reason, str(reason)) if reason else "no reason given"), said
     return StoryEntry(message.at, "message", f"{what} — skipped: {why}", detail, "skipped", "muted")
 
 

@@ -20,20 +20,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import Counter
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
+from api.webhook_metrics import CARRIER_EVENTS, CARRIER_WEBHOOKS
 from connectors.carriers.base import CourierAware, QueryVerifiedWebhooks, WebhookError
 from domain import TrackingEvent, shipment_workflow_ids
 from workflows.shipment_tracking import ShipmentTracking
 
 log = logging.getLogger("aftercare.api")
-
-WEBHOOK_EVENTS = Counter("aftercare_carrier_events_total", "Carrier webhook events", ["carrier", "outcome"])
 
 router = APIRouter(prefix="/v1/carriers", tags=["carriers"])
 
@@ -66,8 +64,8 @@ async def carrier_events(
         else:
             events = client.parse_webhook(body, request.headers, secret)
     except WebhookError as err:
-        WEBHOOK_EVENTS.labels(carrier, "refused").inc()
         status = 401 if "signature" in str(err).lower() else 400
+        CARRIER_WEBHOOKS.labels(carrier, "refused" if status == 401 else "malformed").inc()
         raise ApiError(status, "bad_webhook", str(err)) from err
     couriers = client.pushed_carriers(body) if isinstance(client, CourierAware) else {}
     # One transaction: the body once, scans of registered parcels, and (bounded, expiring) those of
@@ -83,7 +81,10 @@ async def carrier_events(
         for owner, _order_id in owners:
             await signal_parcel(svc, owner, carrier, tracking_number, parcel_events)
         matched.append(tracking_number)
-    WEBHOOK_EVENTS.labels(carrier, "accepted").inc(len(events))
+    CARRIER_WEBHOOKS.labels(carrier, "accepted").inc()
+    unmatched_events = sum(1 for e in events if e.tracking_number in unmatched)
+    CARRIER_EVENTS.labels(carrier, "matched").inc(len(events) - unmatched_events)
+    CARRIER_EVENTS.labels(carrier, "unmatched").inc(unmatched_events)
     return EventsAccepted(carrier=carrier, events=len(events), matched=matched, unmatched=unmatched)
 
 

@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import check_merchant
 from api.deps import Intake, ServicesDep, Staff
 from api.errors import ApiError
-from api.journey_state import read_journey_state
+from api.journey_state import read_journey_state, without_addresses
 from api.services import Services
 from api.updates import OrderRef, resolve_order
 from domain import Order, Role, Shipment
@@ -158,13 +158,16 @@ async def order_state(order_id: str, svc: ServicesDep, actor: Staff, merchant_id
     ref = await resolve_order(svc, order_id, merchant_id, actor)
     oid = ref.order_id
     try:
-        return await read_journey_state(svc.temporal, ref.workflow_id)
+        state = await read_journey_state(svc.temporal, ref.workflow_id)
     except WorkflowQueryFailedError as err:
         raise ApiError(500, "state_unavailable", f"the journey of {oid!r} could not answer: {err}") from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(404, "no_journey", f"order {oid!r} is stored but has no journey yet") from err
         raise ApiError(503, "temporal_unavailable", f"could not reach Temporal: {err.message}") from err
+    if await run_in_threadpool(svc.store.order_erased, ref.merchant_id, oid):
+        return without_addresses(state)
+    return state
 
 
 @router.post("/{order_id}/shipments", status_code=201, response_model=ShipmentAccepted)

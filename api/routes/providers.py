@@ -15,23 +15,18 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
-from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from api.callback_tenancy import verifier_for
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
+from api.webhook_metrics import PROVIDER_EVENTS, PROVIDER_WEBHOOKS
 from connectors.messaging.callbacks import CallbackRefused, CallbackRequest, ProviderCallbacks
 from domain.delivery import DeliveryEvent
 from storage import Store
 
 log = logging.getLogger("aftercare.api.providers")
-PROVIDER_EVENTS = Counter(
-    "aftercare_provider_events_total",
-    "Messaging providers' delivery callback events, by what became of them",
-    ["provider", "outcome"],  # recorded, unchanged, unmatched, refused
-)
 REFUSAL_STATUS = {"signature": 401, "malformed": 400, "unconfigured": 503}
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
@@ -51,13 +46,14 @@ async def provider_events(provider: str, request: Request, svc: ServicesDep) -> 
     try:
         events = verifier.callbacks.parse(callback)
     except CallbackRefused as err:
-        PROVIDER_EVENTS.labels(provider, "refused").inc()
+        PROVIDER_WEBHOOKS.labels(provider, "malformed" if err.kind == "malformed" else "refused").inc()
         raise ApiError(REFUSAL_STATUS[err.kind], f"bad_callback_{err.kind}", str(err)) from None
     except ValidationError as err:  # a verified body whose fields do not fit ours (no input values in the text)
-        PROVIDER_EVENTS.labels(provider, "refused").inc()
+        PROVIDER_WEBHOOKS.labels(provider, "malformed").inc()
         fields = ", ".join(sorted({str(e["loc"][0]) for e in err.errors() if e["loc"]}))
         raise ApiError(400, "bad_callback_malformed", f"event fields out of bounds: {fields}") from None
     outcomes = await run_in_threadpool(apply_events, svc.store, events, datetime.now(UTC), verifier.merchant_id)
+    PROVIDER_WEBHOOKS.labels(provider, "accepted").inc()
     for outcome, count in outcomes.items():
         if count:
             PROVIDER_EVENTS.labels(provider, outcome).inc(count)
@@ -75,7 +71,7 @@ async def provider_handshake(provider: str, request: Request, svc: ServicesDep) 
     try:
         challenge = callbacks.handshake(dict(request.query_params))
     except CallbackRefused as err:
-        PROVIDER_EVENTS.labels(provider, "refused").inc()
+        PROVIDER_WEBHOOKS.labels(provider, "malformed" if err.kind == "malformed" else "refused").inc()
         status = 403 if err.kind == "signature" else REFUSAL_STATUS[err.kind]
         raise ApiError(status, f"bad_handshake_{err.kind}", str(err)) from None
     return PlainTextResponse(challenge)

@@ -17,20 +17,19 @@ import os
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import Counter
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.services import Services
 from api.store_events import Acted, act_on
+from api.webhook_metrics import STORE_WEBHOOKS
 from connectors.stores import STORES, SignatureError, StoreWebhooks, WebhookError
 from domain.stores import StorePlatform
 from policies.loader import LoadedPolicy
 
 log = logging.getLogger("aftercare.api.stores")
 
-STORE_WEBHOOKS = Counter("aftercare_store_webhooks_total", "Store webhook deliveries", ["platform", "topic", "outcome"])
 
 router = APIRouter(prefix="/v1/webhooks", tags=["stores"])
 
@@ -58,6 +57,7 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
     try:
         shop = connector.shop_of(headers)
     except WebhookError as err:
+        STORE_WEBHOOKS.labels(platform, "", "malformed").inc()
         raise ApiError(400, "bad_webhook", str(err)) from err
     loaded = merchant_of_shop(svc, connector.platform, shop)
     secret = _secret(loaded, shop)
@@ -68,6 +68,7 @@ async def store_webhook(platform: str, request: Request, svc: ServicesDep) -> De
         STORE_WEBHOOKS.labels(platform, "", "refused").inc()
         raise ApiError(401, "bad_signature", str(err)) from err
     except WebhookError as err:
+        STORE_WEBHOOKS.labels(platform, "", "malformed").inc()
         raise ApiError(400, "bad_webhook", str(err)) from err
     delivery_id = delivery.delivery_id or f"sha256:{hashlib.sha256(body).hexdigest()}"  # the same bytes: a repeat
     merchant_id = loaded.merchant_id

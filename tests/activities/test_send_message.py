@@ -487,3 +487,26 @@ def test_recipient_fault_skip_reasons() -> None:
     assert skip_for_recipient_fault(fault(None)) == (SkipReason.SUPPRESSED, None)
     with pytest.raises(ValueError, match="only for recipient faults"):
         MessagingError("x", retryable=False, suppression="bounced")
+
+
+async def test_an_erased_customers_message_is_skipped_and_the_outbox_keeps_no_address(
+    messaging: MessagingActivities, senders: dict, store: Store, make_request: MakeRequest
+) -> None:
+    """After `aftercare customer forget`, a message the running journey still addresses goes nowhere."""
+    from domain import Actor, Role
+    from tests.storage.conftest import make_order
+
+    store.record_order(make_order("1001"), {})
+    first = await send(messaging, make_request("order-acme-1001:confirmation:email"))
+    assert first.status is MessageStatus.SENT
+    store.forget_customer("email", "ada@example.com", Actor(name="ops", role=Role.ADMIN), merchant_id="acme")
+
+    later = await send(messaging, make_request("order-acme-1001:follow_up:email", step=Step.FOLLOW_UP))
+
+    assert later.status is MessageStatus.SKIPPED and later.skip_reason is SkipReason.OPTED_OUT
+    assert later.recipient is None and "erased" in later.detail
+    assert [m.recipient for m in senders[Channel.EMAIL].calls] == ["ada@example.com"]  # the first only
+    row = store.get_message("order-acme-1001:follow_up:email")
+    assert row is not None and row.recipient is None
+    again = await send(messaging, make_request("order-acme-1001:follow_up:email", step=Step.FOLLOW_UP))
+    assert again == later  # a retry returns what was recorded

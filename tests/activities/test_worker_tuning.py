@@ -6,28 +6,31 @@ from __future__ import annotations
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from aftercare.settings import Settings
 from worker import WorkerTuning, build_worker
 
 
-def test_tuning_is_read_from_the_environment_and_unset_keeps_the_sdk_defaults() -> None:
-    tuning = WorkerTuning.from_env(
-        {
-            "AFTERCARE_WORKER_MAX_ACTIVITIES": "40",
-            "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS": "20",
-            "AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS": "5000",
-            "AFTERCARE_WORKER_WORKFLOW_POLLS": "3",
-            "AFTERCARE_WORKER_ACTIVITY_POLLS": " 2 ",
-        }
-    )
-    assert tuning == WorkerTuning(40, 20, 5000, 3, 2)
-    assert WorkerTuning.from_env({}) == WorkerTuning()
+def test_tuning_is_read_from_the_environment_and_unset_keeps_the_sdk_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert WorkerTuning.from_settings(Settings()) == WorkerTuning()
+    for variable, value in {
+        "AFTERCARE_WORKER_MAX_ACTIVITIES": "40",
+        "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS": "20",
+        "AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS": "5000",
+        "AFTERCARE_WORKER_WORKFLOW_POLLS": "3",
+        "AFTERCARE_WORKER_ACTIVITY_POLLS": " 2 ",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    assert WorkerTuning.from_settings(Settings()) == WorkerTuning(40, 20, 5000, 3, 2)
     assert WorkerTuning().overrides() == {}
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "lots", "1.5"])
-def test_a_value_that_is_not_a_count_is_refused_naming_the_variable(value: str) -> None:
-    with pytest.raises(ValueError, match=f"AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS={value!r}: give a whole number"):
-        WorkerTuning.from_env({"AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS": value})
+def test_a_value_that_is_not_a_count_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS", value)
+    with pytest.raises(SystemExit, match=f"AFTERCARE_WORKER_MAX_CACHED_WORKFLOWS={value!r}: must be a whole number"):
+        Settings()
 
 
 async def test_the_worker_is_built_with_it(time_skipping_env: WorkflowEnvironment) -> None:

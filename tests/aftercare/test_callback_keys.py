@@ -5,7 +5,6 @@ and a real provider's secret from the environment wins."""
 from __future__ import annotations
 
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ def children(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def test_the_sandbox_signs_sendgrid_events_with_the_key_the_api_checks(tmp_path: Path) -> None:
-    settings = replace(Settings(), home=tmp_path, sendgrid_webhook_public_key="")
+    settings = Settings().model_copy(update=dict(home=tmp_path, sendgrid_webhook_public_key=""))
     sandbox_env, api_env = children(settings)
     state = SandboxState(sendgrid_signing_key=sandbox_env["AFTERCARE_SANDBOX_SENDGRID_SIGNING_KEY"])
 
@@ -49,7 +48,7 @@ def test_the_sandbox_signs_sendgrid_events_with_the_key_the_api_checks(tmp_path:
 def test_the_other_secrets_are_the_same_on_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
     sandbox_env, api_env = children(
-        replace(Settings(), home=tmp_path, postmark_webhook_password="", twilio_auth_token="")
+        Settings().model_copy(update=dict(home=tmp_path, postmark_webhook_password="", twilio_auth_token=""))
     )
     for name in (
         "AFTERCARE_POSTMARK_WEBHOOK_USER",
@@ -62,8 +61,8 @@ def test_the_other_secrets_are_the_same_on_both_sides(tmp_path: Path, monkeypatc
 
 
 def test_a_real_providers_key_wins_and_no_pair_is_made(tmp_path: Path) -> None:
-    settings = replace(
-        Settings(), home=tmp_path, sendgrid_webhook_public_key="MFkw-real-key", whatsapp_app_secret="real"
+    settings = Settings().model_copy(
+        update=dict(home=tmp_path, sendgrid_webhook_public_key="MFkw-real-key", whatsapp_app_secret="real")
     )
     sandbox_env, api_env = children(settings)
     assert api_env["AFTERCARE_SENDGRID_WEBHOOK_PUBLIC_KEY"] == "MFkw-real-key"

@@ -21,6 +21,7 @@ from aftercare.codec import (
     data_converter,
     load_keys,
 )
+from aftercare.settings import Settings
 from domain import Order
 from tests.workflows.harness import make_order
 
@@ -118,9 +119,9 @@ def test_the_local_key_file_is_made_once_owner_only_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AFTERCARE_CODEC_KEYS", raising=False)
-    first = load_keys(tmp_path)
-    assert load_keys(tmp_path) == first  # a restart reads the same key
+    first = load_keys(tmp_path, Settings().codec_keys)
+    assert load_keys(tmp_path, "") == first  # a restart reads the same key
     assert os.stat(tmp_path / "codec.keys").st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["codec.keys"]  # no draft left behind
     monkeypatch.setenv("AFTERCARE_CODEC_KEYS", CodecKeys.new_entry("prod-1"))
-    assert load_keys(tmp_path).current_id == "prod-1"
+    assert load_keys(tmp_path, Settings().codec_keys).current_id == "prod-1"

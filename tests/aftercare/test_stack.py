@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from workflows.provider_calls import (
     LOOK_UP_PAYMENT,
     RECORD_ACTION,
 )
+from workflows.retention import PRUNE_EXPIRED
 from workflows.shipment_tracking import POLL_CARRIER
 
 
@@ -38,7 +38,7 @@ def test_a_busy_port_is_named_with_the_variable_that_moves_it() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        settings = replace(Settings(), api_port=port)
+        settings = Settings().model_copy(update=dict(api_port=port))
         with pytest.raises(StackError) as info:
             check_ports(settings)
     message = str(info.value)
@@ -46,7 +46,7 @@ def test_a_busy_port_is_named_with_the_variable_that_moves_it() -> None:
 
 
 def test_the_dev_server_keeps_state_in_a_file_and_registers_our_search_attributes(tmp_path: Path) -> None:
-    settings = replace(Settings(), home=tmp_path)
+    settings = Settings().model_copy(update=dict(home=tmp_path))
     temporal = plan_children(settings)[0]
     argv = temporal.argv
     assert argv[argv.index("--db-filename") + 1] == str(tmp_path / "temporal.db")
@@ -76,8 +76,8 @@ def test_the_worker_gets_the_demo_merchants_key_and_the_sandbox_opens_its_accoun
     """The variable demo.yaml names reaches the worker; the sandbox accepts that key (and any listed for
     other merchants), keeps its Stripe under AFTERCARE_HOME, and no key is on any command line."""
     monkeypatch.setenv("AFTERCARE_SANDBOX_STRIPE_KEYS", "sk_test_other_shop")
-    settings = replace(
-        Settings(), home=tmp_path, stripe_base_url="http://127.0.0.1:9999/stripe", demo_stripe_secret_key="sk_test_p"
+    settings = Settings().model_copy(
+        update=dict(home=tmp_path, stripe_base_url="http://127.0.0.1:9999/stripe", demo_stripe_secret_key="sk_test_p")
     )
     children = {child.name: child for child in plan_children(settings)}
 
@@ -92,12 +92,13 @@ def test_the_worker_gets_the_demo_merchants_key_and_the_sandbox_opens_its_accoun
 
 
 def test_no_secret_is_on_a_childs_command_line(tmp_path: Path) -> None:
-    settings = replace(
-        Settings(),
-        home=tmp_path,
-        easypost_api_key="ep-key-planned",
-        easypost_webhook_secret="whsec-planned",
-        demo_stripe_secret_key="sk_test_planned",
+    settings = Settings().model_copy(
+        update=dict(
+            home=tmp_path,
+            easypost_api_key="ep-key-planned",
+            easypost_webhook_secret="whsec-planned",
+            demo_stripe_secret_key="sk_test_planned",
+        )
     )
     children = {child.name: child for child in plan_children(settings)}
     secrets = ("ep-key-planned", "whsec-planned", "sk_test_planned")
@@ -124,7 +125,7 @@ def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path)
         busy.listen()
         old_umask = os.umask(0o022)
         try:
-            assert up(replace(Settings(), home=home, api_port=busy.getsockname()[1])) == 2
+            assert up(Settings().model_copy(update=dict(home=home, api_port=busy.getsockname()[1]))) == 2
             (home / "new.db").write_text("created afterwards")
             (home / "new-dir").mkdir()
             log = Child("x", ["true"], home / "logs" / "new.log")
@@ -146,8 +147,8 @@ def test_up_makes_the_home_private_and_what_it_creates_there_too(tmp_path: Path)
     }
 
 
-async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) -> None:
-    settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+async def test_the_worker_runs_every_activity_the_workflows_call(tmp_path: Path) -> None:
+    settings = Settings().model_copy(update=dict(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}"))
     upgrade_database(settings)  # as `aftercare up` does before it starts the worker
     activities, close = production_activities(settings)
     try:
@@ -162,6 +163,7 @@ async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) 
         FIND_REFUND,
         CREATE_RETURN_LABEL,
         RECORD_ACTION,
+        PRUNE_EXPIRED,  # the daily RetentionPrune's
     }
     assert names == called
     assert names >= {"look_up_payment", "issue_refund", "find_refund"}
@@ -170,7 +172,7 @@ async def test_the_worker_runs_every_activity_the_journeys_call(tmp_path: Path) 
 def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remade_after_a_reset(
     tmp_path: Path,
 ) -> None:
-    settings = replace(Settings(), home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    settings = Settings().model_copy(update=dict(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'aftercare.db'}"))
     upgrade_database(settings)  # `aftercare up` does, first
     path = local_admin_token_file(settings)
     token = path.read_text().strip()
@@ -189,7 +191,7 @@ def test_the_local_admin_token_is_made_once_readable_by_its_owner_only_and_remad
 
 def test_up_tells_how_to_make_the_web_ui_decode_payloads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The dev server cannot make the Web UI send credentials to /codec: `aftercare up` prints the exact steps."""
-    settings = replace(Settings(), home=tmp_path, api_port=18000, temporal_ui_port=18233)
+    settings = Settings().model_copy(update=dict(home=tmp_path, api_port=18000, temporal_ui_port=18233))
     print_urls(settings, plan_children(settings), tmp_path / "admin.token")
     out = capsys.readouterr().out
     assert "http://127.0.0.1:18000/console" in out and "open the Web UI at http://127.0.0.1:18233" in out
@@ -204,7 +206,7 @@ def test_every_bundled_merchant_gets_its_own_sandbox_stripe_account_unless_its_k
     real Stripe nothing is made up."""
     monkeypatch.delenv("ACME_STRIPE_SECRET_KEY", raising=False)
     monkeypatch.delenv("AFTERCARE_SANDBOX_STRIPE_KEYS", raising=False)
-    children = {child.name: child for child in plan_children(replace(Settings(), home=tmp_path))}
+    children = {child.name: child for child in plan_children(Settings().model_copy(update=dict(home=tmp_path)))}
     worker, sandbox = children["worker"], children["sandbox"]
     assert worker.env["ACME_STRIPE_SECRET_KEY"] == "sk_test_acme_sandbox"
     accounts = sandbox.env["AFTERCARE_SANDBOX_STRIPE_KEYS"].split(",")
@@ -212,11 +214,11 @@ def test_every_bundled_merchant_gets_its_own_sandbox_stripe_account_unless_its_k
     assert len(set(accounts)) == len(accounts) == len(load_policy_dir(BUNDLED_DIR))  # one account each
 
     monkeypatch.setenv("ACME_STRIPE_SECRET_KEY", "sk_test_acme_own")
-    worker = {c.name: c for c in plan_children(replace(Settings(), home=tmp_path))}["worker"]
+    worker = {c.name: c for c in plan_children(Settings().model_copy(update=dict(home=tmp_path)))}["worker"]
     assert worker.env["ACME_STRIPE_SECRET_KEY"] == "sk_test_acme_own"
 
     monkeypatch.delenv("ACME_STRIPE_SECRET_KEY")
-    real = replace(Settings(), home=tmp_path, stripe_base_url="https://payments.invalid")
+    real = Settings().model_copy(update=dict(home=tmp_path, stripe_base_url="https://payments.invalid"))
     assert "ACME_STRIPE_SECRET_KEY" not in {c.name: c for c in plan_children(real)}["worker"].env
 
 
@@ -225,7 +227,7 @@ def test_the_demo_shops_secret_reaches_the_api_and_the_sandboxs_shop_not_the_wor
 ) -> None:
     """The API checks the demo shop's Shopify webhooks with the secret the sandbox's shop signs them with."""
     monkeypatch.setenv(DEMO_SHOPIFY_SECRET_ENV, "shpss_demo_p")
-    children = {c.name: c for c in plan_children(replace(Settings(), home=tmp_path))}
+    children = {c.name: c for c in plan_children(Settings().model_copy(update=dict(home=tmp_path)))}
     assert children["api"].env[DEMO_SHOPIFY_SECRET_ENV] == "shpss_demo_p"
     assert children["sandbox"].env[DEMO_SHOPIFY_SECRET_ENV] == "shpss_demo_p"
     assert DEMO_SHOPIFY_SECRET_ENV not in children["worker"].env
@@ -241,7 +243,9 @@ class _Started(Exception):
 def test_up_upgrades_the_database_before_it_starts_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = replace(Settings(), home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    settings = Settings().model_copy(
+        update=dict(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'aftercare.db'}")
+    )
     monkeypatch.setattr(stack, "check_ports", lambda _settings: None)  # other stacks may hold the default ports
 
     def children(_settings: Settings, _workers: int = 1) -> list[Child]:
@@ -271,3 +275,14 @@ def test_up_upgrades_the_database_before_it_starts_anything(
     finally:
         os.umask(umask)
     assert "revision f00d, which this code does not know" in capsys.readouterr().out
+
+
+def test_each_of_n_workers_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+    """One AFTERCARE_WORKER_METRICS_ADDRESS for `aftercare up --workers 3`: 9464, 9465, 9466, no two on one port."""
+    settings = Settings(home=tmp_path, worker_metrics_address="127.0.0.1:9464")
+    children = {child.name: child for child in plan_children(settings, workers=3)}
+    addresses = [children[f"worker-{n}"].env["AFTERCARE_WORKER_METRICS_ADDRESS"] for n in (1, 2, 3)]
+    assert addresses == ["127.0.0.1:9464", "127.0.0.1:9465", "127.0.0.1:9466"]
+    assert "AFTERCARE_WORKER_METRICS_ADDRESS" not in children["api"].env
+    unset = {child.name: child for child in plan_children(settings.model_copy(update={"worker_metrics_address": ""}))}
+    assert "AFTERCARE_WORKER_METRICS_ADDRESS" not in unset["worker"].env

@@ -81,7 +81,7 @@ def test_an_address_wins_over_host_and_port(env: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("address", ["temporal.internal", "temporal.internal:port", ":7233", "host:70000"])
 def test_an_address_without_a_port_is_refused_naming_the_variable(env: pytest.MonkeyPatch, address: str) -> None:
     env.setenv("AFTERCARE_TEMPORAL_ADDRESS", address)
-    with pytest.raises(SystemExit, match=f"AFTERCARE_TEMPORAL_ADDRESS='{address}' must be host:port"):
+    with pytest.raises(SystemExit, match=f"AFTERCARE_TEMPORAL_ADDRESS='{address}': must be host:port"):
         Settings()
 
 
@@ -142,7 +142,7 @@ def test_an_api_key_given_twice_is_refused(env: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_a_missing_api_key_file_is_named(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env.setenv("AFTERCARE_TEMPORAL_API_KEY_FILE", str(tmp_path / "nowhere"))
-    with pytest.raises(SystemExit, match=r"AFTERCARE_TEMPORAL_API_KEY_FILE=.*nowhere' cannot be read"):
+    with pytest.raises(SystemExit, match=r"AFTERCARE_TEMPORAL_API_KEY_FILE=.*nowhere': cannot be read"):
         Settings()
 
 
@@ -167,7 +167,7 @@ def test_tls_off_with_an_api_key_is_refused_rather_than_sending_the_key_in_clear
 
 def test_a_tls_switch_that_is_neither_on_nor_off_is_refused(env: pytest.MonkeyPatch) -> None:
     env.setenv("AFTERCARE_TEMPORAL_TLS", "required")
-    with pytest.raises(SystemExit, match="AFTERCARE_TEMPORAL_TLS='required' must be on or off"):
+    with pytest.raises(SystemExit, match="AFTERCARE_TEMPORAL_TLS='required': must be on or off"):
         Settings()
 
 
@@ -240,5 +240,5 @@ def test_the_web_ui_of_another_temporal_gets_the_links_and_may_call_the_codec(en
     assert settings.temporal_ui_url == "https://cloud.temporal.io"
     assert web_ui_origins(settings.temporal_ui_url) == {"https://cloud.temporal.io"}
     env.setenv("AFTERCARE_TEMPORAL_UI_URL", "cloud.temporal.io")
-    with pytest.raises(SystemExit, match=r"AFTERCARE_TEMPORAL_UI_URL='cloud\.temporal\.io' must start with https://"):
+    with pytest.raises(SystemExit, match=r"AFTERCARE_TEMPORAL_UI_URL='cloud\.temporal\.io': must start with https://"):
         Settings()

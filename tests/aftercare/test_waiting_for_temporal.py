@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ def wait_for(text: str, log: Path, process: subprocess.Popen[bytes], timeout: fl
 
 
 async def test_a_limited_wait_gives_up_with_the_connect_error(caplog: pytest.LogCaptureFixture) -> None:
-    settings = replace(Settings(), temporal_port=free_port(), namespace="shop-ns")
+    settings = Settings().model_copy(update=dict(temporal_port=free_port(), namespace="shop-ns"))
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="connect"):
         await connect(settings, component="test", give_up_after=1.0)
@@ -58,7 +57,9 @@ def test_a_worker_started_before_temporal_waits_then_polls(tmp_path: Path) -> No
         "AFTERCARE_TASK_QUEUE": "waiting-test",
         "AFTERCARE_CODEC_KEYS": TEST_CODEC_KEYS,
     }
-    upgrade_database(replace(Settings(), database_url=env["AFTERCARE_DATABASE_URL"]))  # the deploy's first step
+    upgrade_database(
+        Settings().model_copy(update=dict(database_url=env["AFTERCARE_DATABASE_URL"]))
+    )  # the deploy's first step
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
         worker = subprocess.Popen(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from aftercare.histories import from_bundle
 from api.console.views import message_entry
 from api.timeline import build_timeline
-from domain import Channel, MessageOutcome, MessageStatus, Step
+from domain import Channel, MessageOutcome, MessageStatus, SkipReason, Step
 from domain.delivery import DeliveryStatus
 from storage import OutboxRow, OutboxStatus
 from tests.conftest import CONVERTER
@@ -86,3 +86,15 @@ async def test_the_timeline_has_an_entry_per_reported_message() -> None:
     assert delivery.summary == "confirmation by email: bounced"
     assert delivery.at == BOUNCED["delivery_at"] and delivery.by == "sendgrid"
     assert delivery.detail["reported"] == BOUNCED["delivery_detail"]
+
+
+def test_the_order_page_shows_no_address_once_the_outbox_forgot_it() -> None:
+    """Erasure and retention clear the outbox row; the journey's own record still has the address."""
+    sent = message_entry(outcome(), row(recipient=None))
+    assert sent.title == "Order confirmation by email — sent" and "ada" not in sent.detail
+    skipped_outcome = outcome().model_copy(
+        update={"status": MessageStatus.SKIPPED, "skip_reason": SkipReason.OPTED_OUT,
+                "detail": "ada@example.com opted out of email"}
+    )  # fmt: skip
+    skipped = message_entry(skipped_outcome, row(recipient=None, detail="[erased] opted out of email"))
+    assert "ada" not in skipped.title + skipped.detail

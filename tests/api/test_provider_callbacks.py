@@ -48,8 +48,8 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EMAIL_KEY = "order-acme-1001:confirmation:email"
 
 
-@pytest.fixture
-async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+def callback_api(store: Store) -> httpx.AsyncClient:
+    """The API as the providers' callbacks meet it: their secrets configured, no Temporal needed."""
     services = Services(
         store=store,
         temporal=None,  # type: ignore[arg-type]  # callbacks never talk to Temporal
@@ -59,8 +59,12 @@ async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
         callbacks=build_callbacks(SECRETS),
         public_base_url=PUBLIC_BASE,
     )
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)), base_url="http://test")
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    async with callback_api(store) as client:
         yield client
 
 

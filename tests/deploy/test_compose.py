@@ -19,8 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from aftercare import codec
-from aftercare.settings import REPO_ROOT, Settings
+from aftercare.settings import REPO_ROOT, Settings, variable_names
 from aftercare.stack import plan_children
 from api.routes.codec import CODEC_PREFIX
 from api.services import web_ui_origins
@@ -74,22 +73,16 @@ def env_example() -> tuple[dict[str, str], set[str]]:
     return set_, commented
 
 
-def settings_reads() -> set[str]:
-    """Every AFTERCARE_* variable aftercare/settings.py reads."""
-    return set(NAME.findall((REPO_ROOT / "aftercare" / "settings.py").read_text()))
-
-
 def code_reads() -> set[str]:
-    """What the API and worker read: settings.py, the codec's key variable, the SMTP login runtime.py builds
-    by name (f"AFTERCARE_SMTP_{k.upper()}" for username and password), and the worker's tuning."""
-    runtime = (REPO_ROOT / "aftercare" / "runtime.py").read_text()
-    assert 'f"AFTERCARE_SMTP_{k.upper()}"' in runtime and '("username", "password")' in runtime, (
-        "aftercare/runtime.py no longer builds AFTERCARE_SMTP_USERNAME/PASSWORD this way: update code_reads()"
-    )
-    from worker import TUNING_VARIABLES  # the worker's own tuning (worker.WorkerTuning.from_env)
+    """What the API and worker read: every variable of the settings model, NAME_FILE forms included."""
+    return set(variable_names())
 
-    smtp_login = {"AFTERCARE_SMTP_USERNAME", "AFTERCARE_SMTP_PASSWORD"}
-    return settings_reads() | {codec.KEYS_ENV} | smtp_login | set(TUNING_VARIABLES.values())
+
+def documented_reads() -> set[str]:
+    """What .env.example must mention: each variable once (its NAME_FILE form is said once, in general), and not
+    the CLI's own (AFTERCARE_TOKEN, AFTERCARE_API_URL: a person's shell, not a deploy's .env)."""
+    reads = code_reads() - {"AFTERCARE_TOKEN", "AFTERCARE_TOKEN_FILE", "AFTERCARE_API_URL"}
+    return {n for n in reads if not (n.endswith("_FILE") and n.removesuffix("_FILE") in reads)}
 
 
 def sandbox_reads() -> set[str]:
@@ -245,7 +238,7 @@ def test_every_aftercare_variable_in_compose_and_env_example_is_one_the_code_rea
 
 def test_env_example_documents_every_variable_settings_reads() -> None:
     set_, commented = env_example()
-    missing = code_reads() - set_.keys() - commented
+    missing = documented_reads() - set_.keys() - commented
     assert missing == set(), "add these to .env.example, with a line saying what each is for"
 
 
@@ -291,7 +284,8 @@ def test_state_lives_in_named_volumes(compose: dict[str, Any]) -> None:
 
 def test_sandbox_is_only_in_its_profile(services: dict[str, dict[str, Any]]) -> None:
     assert services["sandbox"]["profiles"] == ["sandbox"]
-    assert [name for name, s in services.items() if "profiles" in s] == ["sandbox"]
+    profiled = {name: s["profiles"] for name, s in services.items() if "profiles" in s}
+    assert profiled == {"sandbox": ["sandbox"], "prometheus": ["observability"], "grafana": ["observability"]}
     assert not any("sandbox" in s.get("depends_on", {}) for s in services.values())
 
 
@@ -363,7 +357,7 @@ def test_the_image_holds_what_the_services_run() -> None:
 
 def test_deployment_guide_names_only_services_and_variables_that_exist(services: dict[str, dict[str, Any]]) -> None:
     guide = (REPO_ROOT / "docs" / "DEPLOYMENT.md").read_text()
-    for service in re.findall(r"docker compose (?:exec|run --rm) (\S+)", guide):
+    for service in re.findall(r"docker compose (?:exec|run --rm)(?: -\S+)* (\S+)", guide):
         assert service in services, f"docs/DEPLOYMENT.md runs a command in {service!r}, which compose does not have"
     set_, commented = env_example()
     variables = set(
@@ -372,7 +366,8 @@ def test_deployment_guide_names_only_services_and_variables_that_exist(services:
             guide,
         )
     )
-    assert variables - set_.keys() - commented == set()
+    documented = set_.keys() | commented
+    assert {v for v in variables if v not in documented and v.removesuffix("_FILE") not in documented} == set()
     for image in re.findall(r"`((?:postgres|temporalio/[\w-]+|aftercare):[\w.-]+)`", guide):
         assert image in {s["image"] for s in services.values()}, f"docs/DEPLOYMENT.md names {image}, not in compose"
     assert "--scale worker=" in guide

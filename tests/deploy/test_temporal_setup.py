@@ -5,6 +5,7 @@ nothing. The dev server stands in for auto-setup's server: both speak the same o
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aftercare.settings import REPO_ROOT
+from aftercare.settings import MAX_NAMESPACE_RETENTION_DAYS, REPO_ROOT
 from tests.conftest import venv_binary
 from workflows.models import SEARCH_ATTRIBUTES
 
@@ -49,15 +50,25 @@ def temporal_address() -> Iterator[str]:
             server.wait()
 
 
-def run_setup(address: str) -> subprocess.CompletedProcess[str]:
+def run_setup(address: str, **extra: str) -> subprocess.CompletedProcess[str]:
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     env = {
         "PATH": f"{Path(venv_binary('temporal')).parent}{os.pathsep}{os.environ['PATH']}",
         "TEMPORAL_ADDRESS": address,
         "NAMESPACE": NAMESPACE,
         "SEARCH_ATTRIBUTES": compose["services"]["temporal-setup"]["environment"]["SEARCH_ATTRIBUTES"],
-    }
+    } | extra
     return subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=150)
+
+
+def retention_days(address: str) -> float:
+    described = subprocess.run(
+        [venv_binary("temporal"), "operator", "namespace", "describe", "--namespace", NAMESPACE,
+         "--address", address, "--output", "json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    ttl = json.loads(described)["config"]["workflowExecutionRetentionTtl"]  # e.g. "7776000s"
+    return float(ttl.rstrip("s")) / 86400
 
 
 def test_setup_registers_the_journeys_search_attributes_once(temporal_address: str) -> None:
@@ -77,3 +88,19 @@ def test_setup_registers_the_journeys_search_attributes_once(temporal_address: s
     again = run_setup(temporal_address)  # compose may run it on every `up`
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already registered") == len(SEARCH_ATTRIBUTES)
+
+
+def test_setup_sets_the_namespace_retention_from_aftercare_retention_days(temporal_address: str) -> None:
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["temporal-setup"]["environment"]["RETENTION_DAYS"] == "${AFTERCARE_RETENTION_DAYS:-400}"
+
+    capped = run_setup(temporal_address, RETENTION_DAYS="400")
+    assert capped.returncode == 0, capped.stderr
+    assert f"namespace {NAMESPACE}: closed workflows kept 90 days" in capped.stdout
+    assert retention_days(temporal_address) == MAX_NAMESPACE_RETENTION_DAYS
+
+    shorter = run_setup(temporal_address, RETENTION_DAYS="45")
+    assert shorter.returncode == 0 and retention_days(temporal_address) == 45
+
+    bad = run_setup(temporal_address, RETENTION_DAYS="45d")
+    assert bad.returncode == 1 and "AFTERCARE_RETENTION_DAYS=45d must be a whole number of days" in bad.stderr

@@ -101,6 +101,7 @@ def _truncate_all(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
             "TRUNCATE messages, suppressions, tracking_events, unmatched_tracking_events, carrier_payloads, shipments, "
+            "store_deliveries, "
             "orders, customers, merchants, console_sessions, api_tokens, audit_log RESTART IDENTITY"
         )
 

@@ -62,6 +62,8 @@ _parcel_table(
     sa.Index("ix_unmatched_parcel", "carrier", "tracking_number"),
 )
 CHANGED_IN_V3 = ("shipments", "tracking_events", "unmatched_carrier_events")
+# Columns the models gained in Alembic revisions after the baseline (version 8): table -> columns.
+ADDED_AFTER_V8: dict[str, tuple[str, ...]] = {"orders": ("erased_at",)}
 # The hand-written list's record of applied versions (Alembic's alembic_version replaced it).
 SCHEMA_VERSION = sa.Table(
     "schema_version",

@@ -52,11 +52,13 @@ def index_names(engine: sa.Engine) -> set[str]:
 
 
 def all_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table the models know, in a stable order: what "nothing lost" compares."""
+    """Every row of every table the models know, in a stable order: what "nothing lost" compares. Only the columns
+    version 8 had: later revisions' columns start empty."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for name, table in SQLModel.metadata.tables.items():
-            rows = conn.execute(sa.select(table)).all()
+            later = old_schema.ADDED_AFTER_V8.get(name, ())
+            rows = conn.execute(sa.select(*[c for c in table.c if c.name not in later])).all()
             out[name] = sorted((tuple(r) for r in rows), key=repr)
     return out
 
@@ -103,6 +105,9 @@ def build_version_8(url: str, make_order: MakeOrder, make_request: MakeRequest) 
     engine = make_engine(url)
     with engine.begin() as conn:
         SQLModel.metadata.create_all(conn)
+        for table, columns in old_schema.ADDED_AFTER_V8.items():  # the models' columns version 8 did not have
+            for column in columns:
+                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         old_schema.SCHEMA_VERSION.create(conn)
         conn.execute(
             old_schema.SCHEMA_VERSION.insert(),

@@ -87,6 +87,9 @@ def build_version_1(url: str, fill: Callable[[Store], None] = lambda _: None) ->
             conn.exec_driver_sql(f"DROP INDEX {index}")
         for table, column, _ in LATER_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for table, columns in old_schema.ADDED_AFTER_V8.items():  # Alembic revisions' columns
+            for column in columns:
+                conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for index in V2_INDEXES_ON_V1_TABLES:
             conn.exec_driver_sql(f"DROP INDEX {index}")
         conn.execute(
