@@ -105,7 +105,7 @@ def cache_workflow_bytecode() -> bool:
     """Write the bytecode of the `workflows` package where Python looks for it; False if it could not.
 
     The sandbox imports the workflow modules afresh for every workflow run it starts (what is not passed
-    through above), and where no bytecode is cached it compiles their source each time: a fifth of the
+    through above), and where no bytecode is cached it compiles their source each time: an eighth of the
     worker's CPU in `make bench` (docs/PERFORMANCE.md). `PYTHONDONTWRITEBYTECODE`, which our image sets, or
     a source tree the worker may not write keeps Python from caching it on its own. Up-to-date files are
     left alone; a read-only tree (the image compiles at build time instead) is not an error.

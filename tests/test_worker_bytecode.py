@@ -1,5 +1,5 @@
 """The worker caches the workflow modules' bytecode, so the sandbox does not compile them for every workflow run
-(a fifth of the worker's CPU in `make bench` where nothing else caches it, as in our image)."""
+(an eighth of the worker's busy CPU in `make bench` where nothing else caches it, as in our image)."""
 
 from __future__ import annotations
 
