@@ -45,6 +45,9 @@ WORKDIR /app
 # code run from here (aftercare.settings finds templates/ and policies/bundled/ next to it)
 COPY --chown=root:root . /app
 COPY --chown=root:root policies/bundled /etc/aftercare/policies
+# Bytecode for the workflow modules, which the sandbox imports afresh for every workflow run: the worker
+# may not write /app and PYTHONDONTWRITEBYTECODE is set, so without it each run compiles them (docs/PERFORMANCE.md)
+RUN python -m compileall -q /app/workflows
 USER 10001:10001
 EXPOSE 8000
 CMD ["python", "-m", "worker"]
