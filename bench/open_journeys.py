@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from stack_bench import (
     WAITING,
@@ -147,7 +148,9 @@ async def fill(stack: EmbeddedStack, args: argparse.Namespace) -> tuple[list[str
                 await clear_sink(sandbox)  # the sink keeps every email in memory; we count none of them here
                 reading = read(stack, waiting, time.monotonic() - started)
                 readings.append(reading)
-                progress.console.print(reading.row())
+                rate = waiting / reading.seconds
+                eta = f"{(args.journeys - waiting) / rate / 60:,.0f} min" if rate > 0 else "?"
+                progress.console.print(f"{reading.row()}  {args.journeys - waiting:,} to go, about {eta}")
                 console.file.flush()
             # the last ones settle
             deadline = time.monotonic() + 600
@@ -169,16 +172,19 @@ async def latencies(stack: EmbeddedStack, order_ids: list[str], samples: int) ->
         with Progress(TextColumn("[bold]sampling"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
             task = progress.add_task("samples", total=len(picks))
             for order_id in picks:
-                t0 = time.perf_counter()
-                r = await api.get(f"/v1/orders/{order_id}")
-                reads.append(time.perf_counter() - t0)
-                if r.status_code != 200 or r.json()["stage"] != "post_delivery":
-                    console.print(f"[yellow]{order_id}: {r.status_code} {r.text[:120]}")
-                t0 = time.perf_counter()
-                r = await api.post(f"/v1/orders/{order_id}/pause", json={"note": "bench"})
-                updates.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    console.print(f"[yellow]pause {order_id}: {r.status_code} {r.text[:120]}")
+                try:
+                    t0 = time.perf_counter()
+                    r = await api.get(f"/v1/orders/{order_id}")
+                    reads.append(time.perf_counter() - t0)
+                    if r.status_code != 200 or r.json()["stage"] != "post_delivery":
+                        console.print(f"[yellow]{order_id}: {r.status_code} {r.text[:120]}")
+                    t0 = time.perf_counter()
+                    r = await api.post(f"/v1/orders/{order_id}/pause", json={"note": "bench"})
+                    updates.append(time.perf_counter() - t0)
+                    if r.status_code != 200:
+                        console.print(f"[yellow]pause {order_id}: {r.status_code} {r.text[:120]}")
+                except httpx.HTTPError as err:  # counted out of the samples, and said
+                    console.print(f"[yellow]{order_id}: no answer ({err!r})")
                 progress.advance(task)
     return reads, updates
 

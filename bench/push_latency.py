@@ -122,7 +122,7 @@ async def phase(
         f"  push -> email accepted: {percentiles(latencies)}\n  push -> API's answer: {percentiles(answers)}"
     )
     if refused:
-        line += f"\n  refused: {sorted({p.status for p in refused})}"
+        line += f"\n  refused: {sorted({p.status or 0 for p in refused})}"
     console.print(f"[bold]{line}[/]\nload average: {load_average()}")
     return line
 

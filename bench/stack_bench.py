@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -338,7 +339,16 @@ async def run_bounded(
 
 
 async def count_journeys(client: Client, query: str) -> int:
-    return (await client.count_workflows(query)).count
+    """Temporal's count for a visibility query; an overloaded dev server that times out is asked again."""
+    for attempt in range(10):
+        try:
+            return (await client.count_workflows(query)).count
+        except RPCError as err:
+            if attempt == 9:
+                raise
+            console.print(f"[yellow]counting journeys: {err.message}; asking again")
+            await asyncio.sleep(5.0)
+    raise AssertionError("unreachable")
 
 
 async def wait_for_count(
