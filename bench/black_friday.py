@@ -28,6 +28,7 @@ from stack_bench import (
     WAITING,
     EmbeddedStack,
     Journeys,
+    add_stack_arguments,
     bench_policy,
     clear_sink,
     console,
@@ -132,9 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--lead", type=float, default=None, help="seconds to the due minute (default 0.5 s per journey + 120)"
     )
-    p.add_argument("--home", help="AFTERCARE_HOME prefix (each run gets <home>-<N>w; default: temporary)")
-    p.add_argument("--keep", action="store_true", help="keep each run's home (databases, logs) afterwards")
-    p.add_argument("--concurrency", type=int, default=12, help="orders being taken at once (default 12)")
+    add_stack_arguments(p, "AFTERCARE_HOME prefix (each run gets <home>-<N>w; default: temporary)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the last request (1800)")
     p.add_argument("--poll", type=float, default=5.0, help="seconds between reads of the sink (default 5)")
     return p.parse_args(argv)

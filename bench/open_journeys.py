@@ -33,6 +33,7 @@ from stack_bench import (
     WAITING,
     EmbeddedStack,
     Journeys,
+    add_stack_arguments,
     bench_policy,
     clear_sink,
     console,
@@ -239,9 +240,7 @@ def project(readings: list[Reading], target: int, stack: EmbeddedStack) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--journeys", type=int, default=20000, help="journeys to open (default 20000)")
-    p.add_argument("--home", help="a fresh AFTERCARE_HOME for the stack (default: a new temporary directory)")
-    p.add_argument("--keep", action="store_true", help="keep the home (databases, logs) afterwards")
-    p.add_argument("--concurrency", type=int, default=12, help="orders being taken at once (default 12)")
+    add_stack_arguments(p, "a fresh AFTERCARE_HOME for the stack (default: a new temporary directory)")
     p.add_argument("--every", type=int, default=1000, help="read the stack every N journeys (default 1000)")
     p.add_argument("--backlog", type=int, default=300, help="journeys a batch may leave unsettled (default 300)")
     p.add_argument("--samples", type=int, default=100, help="state reads and Updates timed (default 100)")

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stack_bench import (
     EmbeddedStack,
     Journeys,
+    add_stack_arguments,
     bench_policy,
     clear_sink,
     console,
@@ -132,9 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rates", type=float, nargs="+", default=[20, 100], help="pushes per second, a phase each")
     p.add_argument("--seconds", type=float, default=30, help="length of each phase (default 30)")
     p.add_argument("--settle", type=float, default=300, help="seconds to wait for the last email (default 300)")
-    p.add_argument("--home", help="a fresh AFTERCARE_HOME for the stack (default: a new temporary directory)")
-    p.add_argument("--keep", action="store_true", help="keep the home (databases, logs) afterwards")
-    p.add_argument("--concurrency", type=int, default=12, help="orders being taken at once (default 12)")
+    add_stack_arguments(p, "a fresh AFTERCARE_HOME for the stack (default: a new temporary directory)")
     return p.parse_args(argv)
 
 

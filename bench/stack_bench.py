@@ -15,6 +15,7 @@ Used by bench/open_journeys.py, bench/black_friday.py and bench/push_latency.py 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -46,6 +47,13 @@ from sandbox.easypost.trackers import apply_scan
 
 console = Console(log_path=False)
 MERCHANT = "bench"
+
+
+def add_stack_arguments(p: argparse.ArgumentParser, home_help: str) -> None:
+    """The flags every stack bench shares: where the stack lives, whether to keep it, how many orders at once."""
+    p.add_argument("--home", help=home_help)
+    p.add_argument("--keep", action="store_true", help="keep the home (databases, logs) afterwards")
+    p.add_argument("--concurrency", type=int, default=12, help="orders being taken at once (default 12)")
 
 
 def free_port() -> int:
