@@ -371,3 +371,13 @@ def test_deployment_guide_names_only_services_and_variables_that_exist(services:
     for image in re.findall(r"`((?:postgres|temporalio/[\w-]+|aftercare):[\w.-]+)`", guide):
         assert image in {s["image"] for s in services.values()}, f"docs/DEPLOYMENT.md names {image}, not in compose"
     assert "--scale worker=" in guide
+
+
+def test_temporal_is_made_with_the_history_shards_the_sizing_table_names(services: dict[str, dict[str, Any]]) -> None:
+    """Shards are fixed when Temporal's database is first made: left to auto-setup's default (4), a growing
+    merchant would have to move every journey to a new cluster."""
+    shards = environment(services["temporal"])["NUM_HISTORY_SHARDS"]
+    default = REFERENCE.fullmatch(shards)
+    assert default is not None and default[1] == "TEMPORAL_HISTORY_SHARDS" and int(default[3]) >= 128
+    assert env_example()[0]["TEMPORAL_HISTORY_SHARDS"] == default[3]
+    assert "TEMPORAL_HISTORY_SHARDS" in (REPO_ROOT / "docs" / "DEPLOYMENT.md").read_text()
