@@ -203,7 +203,7 @@ class MessagingActivities:
             failure = exc.without_recipient(message.recipient)
         # Any other exception leaves the row 'sending': the retry settles it (`_settle`).
         if failure is not None:
-            provider = getattr(sender, "provider", type(sender).__name__)
+            provider = _provider_of(sender)
             if failure.maybe_sent and isinstance(sender, MessageLookup):
                 metrics.provider_error(provider, classify_provider_error(failure).value)
                 # No answer (a keep-alive connection the provider had closed, a timeout): the row stays 'sending'
@@ -240,13 +240,13 @@ class MessagingActivities:
         except MessagingError:
             sender = None
         if sender is not None and row.detail == AWAITING_HANDOVER and (req.recipient or "").strip():
-            provider = getattr(sender, "provider", type(sender).__name__)
+            provider = _provider_of(sender)
             activity.logger.warning("message %s: the interrupted attempt never handed it over; sending it", key)
             return await self._send_again(req, sender, row, NEVER_HANDED_OVER.format(provider=provider))
         if not isinstance(sender, MessageLookup) or not (req.recipient or "").strip():
             activity.logger.warning("message %s was left 'sending' by an earlier attempt; not resending", key)
             return await self._unconfirmed(req, UNCONFIRMED_INTERRUPTED)
-        provider = getattr(sender, "provider", type(sender).__name__)
+        provider = _provider_of(sender)
         try:
             message = await self._compose(req)
             found = await sender.lookup(message, _aware(row.updated_at))
@@ -381,3 +381,8 @@ class MessagingActivities:
         raise ApplicationError(
             f"outbox row {key} changed to {row.status.value} under us; trying again", type="OutboxRace"
         )
+
+
+def _provider_of(sender: MessageSender) -> str:
+    """The provider a sender speaks for, as errors, logs and metrics name it."""
+    return str(getattr(sender, "provider", type(sender).__name__))

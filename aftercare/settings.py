@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -73,15 +74,21 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(la
 WorkerCount = Annotated[int | None, Field(ge=1)]
 
 
-def _host_and_port(address: str) -> str:
+_HOST_PORT_EXAMPLES = {
+    "temporal_target": "temporal.internal:7233, or my-ns.a1b2c.tmprl.cloud:7233",
+    "worker_metrics_address": "0.0.0.0:9464 to serve every interface, 127.0.0.1:9464 for this host",
+}
+
+
+def _host_and_port(address: str, info: ValidationInfo) -> str:
     host, _, port = address.rpartition(":")
     if address and (not host or not port.isdigit() or not 0 < int(port) < 65536):
-        raise ValueError("must be host:port (e.g. 0.0.0.0:9464 to serve every interface, 127.0.0.1:9464 for this host)")
+        raise ValueError(f"must be host:port (e.g. {_HOST_PORT_EXAMPLES[info.field_name or '']})")
     return address
 
 
 HostPort = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_host_and_port)]
-"""An address to listen on; empty = off."""
+"""A `host:port` setting (empty = unset); its error shows an example of what would be valid."""
 
 
 class Settings(BaseSettings):
@@ -104,9 +111,7 @@ class Settings(BaseSettings):
     namespace: str = "default"
     # Any other Temporal (a cluster, Temporal Cloud): its host:port, and how to reach it
     # (aftercare/temporal_client.py builds the connection from these). Empty: TEMPORAL_HOST:PORT, plain.
-    temporal_target: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
-        "", validation_alias="AFTERCARE_TEMPORAL_ADDRESS"
-    )
+    temporal_target: HostPort = Field("", validation_alias="AFTERCARE_TEMPORAL_ADDRESS")
     # on/off; unset: on as soon as a certificate, CA, server name or API key is given
     temporal_tls: bool | None = None
     temporal_tls_cert: FilePath | None = None
@@ -283,13 +288,6 @@ class Settings(BaseSettings):
                 f"AFTERCARE_TEMPORAL_UI_URL={self.temporal_ui_target!r}: must start with https:// or http:// "
                 "(e.g. https://cloud.temporal.io)"
             )
-        if self.temporal_target:
-            host, _, port = self.temporal_target.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                problems.append(
-                    f"AFTERCARE_TEMPORAL_ADDRESS={self.temporal_target!r}: must be host:port "
-                    "(e.g. temporal.internal:7233, or my-ns.a1b2c.tmprl.cloud:7233)"
-                )
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             given, missing = (
                 ("AFTERCARE_TEMPORAL_TLS_CERT", "AFTERCARE_TEMPORAL_TLS_KEY")

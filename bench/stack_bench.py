@@ -266,7 +266,7 @@ def order_json(run: str, i: int, placed_at: datetime) -> dict[str, Any]:
         "customer": {
             "id": f"cust-{run}-{i:06d}",
             "first_name": "Ada",
-            "email": f"c{i}.{run}@example.com",
+            "email": customer_email(run, i),
             "timezone": "UTC",
             "marketing_consent": True,
         },
