@@ -5,8 +5,8 @@ Used by bench/open_journeys.py, bench/black_friday.py and bench/push_latency.py 
 - `EmbeddedStack`: the dev server on a SQLite file, the sandbox, N workers (`python -m worker`) and the API,
   planned by `aftercare.stack.plan_children` exactly as `aftercare up --workers N` plans them, under a fresh
   AFTERCARE_HOME on free ports, with one bench merchant's policy. The sandbox runs `--memory-only`: its
-  persistence serialises its whole state (every tracker and email) once a second to see whether it changed,
-  a stand-in's cost that grows with the run and would be charged to Aftercare on a shared CPU.
+  persistence still serialises its trackers and texts once a second to see whether they changed (emails are
+  appended), a stand-in's cost that grows with the run and would be charged to Aftercare on a shared CPU.
 - `Journeys`: orders taken through the API as a store would send them (`POST /v1/orders`, then the parcel with
   `POST /v1/orders/{id}/shipments`), each parcel tracked through the sandbox's EasyPost, whose tracker is
   given its scans first (so the tracking child's first lookup finds it delivered, or in transit).

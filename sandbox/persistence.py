@@ -5,9 +5,14 @@ What is kept: the outbox (emails, SMS/WhatsApp), numbers that opted out, the car
 labels). Stripe's state (payments, refunds) is left to `sandbox.stripe`; scripted failures and running scripts
 are test scaffolding and start empty.
 
-One JSON file (`AFTERCARE_HOME/sandbox/state.json`, owner-only), written whole under a temporary name and
-renamed into place: a kill mid-write leaves the previous file. `keep_state` writes it whenever the state
-changed (checked every `interval` seconds) and once more on the way out.
+Two owner-only files under `AFTERCARE_HOME/sandbox/`:
+- `emails.jsonl`, one received email per line. Emails are the bulk of the state and never change once received,
+  so new ones are appended; the file is rewritten only when the outbox was emptied. A torn last line (a kill
+  mid-append) is skipped on load and the file rewritten.
+- `state.json`, everything else, written whole under a temporary name and renamed into place (a kill mid-write
+  leaves the previous file), and only when it changed.
+`keep_state` checks every `interval` seconds and once more on the way out; an idle sandbox writes nothing, and a
+busy one does not serialise its emails again every second. A version 1 `state.json` (emails inside) still loads.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +32,10 @@ from sandbox.state import DeliveryAttempt, ReceivedEmail, SandboxState, WebhookD
 
 log = logging.getLogger("sandbox.persistence")
 
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1 kept the emails inside state.json
 STATE_FILE = "state.json"
+EMAILS_FILE = "emails.jsonl"
 _PLAIN = (
     "texts", "events", "trackers", "tracker_ids", "shipments", "aftership_trackings", "shippo_tracks",
     "seventeentrack_tracks",
@@ -40,23 +48,23 @@ def default_state_dir() -> Path:
     return Path(home) / "sandbox"
 
 
-def snapshot(state: SandboxState) -> dict[str, Any]:
-    """What survives a restart, as JSON-ready data (taken under the state's lock: the SMTP thread writes)."""
+def snapshot(state: SandboxState) -> str:
+    """What survives a restart but the emails, as the JSON text of `state.json` (taken under the state's lock:
+    the SMTP thread writes)."""
     with state.lock:
         data: dict[str, Any] = {name: getattr(state, name) for name in _PLAIN}
-        data["emails"] = [e.to_json() for e in state.emails]
         data["deliveries"] = [d.to_json() for d in state.deliveries]
         data["twilio_opted_out"] = sorted(state.twilio_opted_out)
-        return {"version": VERSION, **json.loads(json.dumps(data, default=str))}
+        return json.dumps({"version": VERSION, **data}, default=str, sort_keys=True)
 
 
-def restore(state: SandboxState, data: dict[str, Any]) -> None:
-    """Put a snapshot back into a fresh state."""
+def restore(state: SandboxState, data: dict[str, Any], emails: list[ReceivedEmail]) -> None:
+    """Put a snapshot and its emails back into a fresh state."""
     with state.lock:
         for name in _PLAIN:
             if name in data:
                 setattr(state, name, data[name])
-        state.emails = [_email(e) for e in data.get("emails", [])]
+        state.emails = emails
         state.deliveries = [_delivery(d) for d in data.get("deliveries", [])]
         state.twilio_opted_out = set(data.get("twilio_opted_out", []))
 
@@ -84,48 +92,103 @@ def _delivery(data: dict[str, Any]) -> WebhookDelivery:
     )
 
 
-def load(state: SandboxState, directory: Path) -> bool:
-    """Restore what an earlier run kept; False if there was nothing (or nothing readable) to restore."""
+@dataclass
+class Written:
+    """What the files on disk hold: the state.json text, and how many emails `emails.jsonl` has, ending with
+    which one (the very object: an emptied and refilled outbox never matches it). `emails` -1: rewrite it."""
+
+    text: str = ""
+    emails: int = -1
+    last_email: ReceivedEmail | None = None
+
+
+def load(state: SandboxState, directory: Path) -> Written | None:
+    """Restore what an earlier run kept; None if there was nothing (or nothing readable) to restore."""
     path = directory / STATE_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return False
+        return None
     except (OSError, ValueError) as exc:
         log.warning("sandbox state in %s not restored (%s); starting empty", path, exc)
-        return False
-    if data.get("version") != VERSION:
+        return None
+    if data.get("version") not in READABLE_VERSIONS:
         log.warning("sandbox state in %s is version %s, not %s; starting empty", path, data.get("version"), VERSION)
-        return False
-    restore(state, data)
-    return True
+        return None
+    if data["version"] == 1:
+        emails, whole = [_email(e) for e in data.get("emails", [])], False
+    else:
+        emails, whole = _read_emails(directory / EMAILS_FILE)
+    restore(state, data, emails)
+    if not whole:
+        return Written()  # the next save rewrites both files
+    return Written(text=snapshot(state), emails=len(emails), last_email=emails[-1] if emails else None)
 
 
-def save(state: SandboxState, directory: Path) -> str:
-    """Write the snapshot atomically, readable by its owner only; returns what was written."""
-    text = json.dumps(snapshot(state), sort_keys=True)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    draft = directory / f".{STATE_FILE}.{os.getpid()}"
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+def _read_emails(path: Path) -> tuple[list[ReceivedEmail], bool]:
+    """The emails kept in `path`, and whether every line was whole (a kill mid-append tears the last one)."""
+    emails: list[ReceivedEmail] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return emails, True
+    for number, line in enumerate(lines, 1):
+        try:
+            emails.append(_email(json.loads(line)))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("%s line %d skipped (%s)", path, number, type(exc).__name__)
+            return emails, False
+    return emails, True
+
+
+def _private(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) `text` to `path`, readable by its owner only; a whole write goes through a temporary
+    name and a rename, so a kill mid-write leaves the previous file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = path if append else path.with_name(f".{path.name}.{os.getpid()}")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    with os.fdopen(os.open(target, flags, 0o600), "w", encoding="utf-8") as out:
         out.write(text)
-    os.replace(draft, directory / STATE_FILE)
-    return text
+    if not append:
+        os.replace(target, path)
+
+
+def _email_lines(emails: list[ReceivedEmail]) -> str:
+    return "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in emails)
+
+
+def save(state: SandboxState, directory: Path, written: Written | None = None) -> Written:
+    """Bring the files up to date with the state, writing only what changed since `written`; returns what the
+    files hold now."""
+    written = written or Written()
+    text = snapshot(state)
+    with state.lock:
+        emails = list(state.emails)
+    if text != written.text:
+        _private(directory / STATE_FILE, text)
+    same_start = 0 <= written.emails <= len(emails) and (
+        written.emails == 0 or emails[written.emails - 1] is written.last_email
+    )
+    if not same_start:
+        _private(directory / EMAILS_FILE, _email_lines(emails))
+    elif len(emails) > written.emails:
+        _private(directory / EMAILS_FILE, _email_lines(emails[written.emails :]), append=True)
+    return Written(text=text, emails=len(emails), last_email=emails[-1] if emails else None)
 
 
 @contextlib.asynccontextmanager
 async def keep_state(state: SandboxState, directory: Path, *, interval: float = 1.0) -> AsyncIterator[None]:
-    """Restore the state from `directory`, save it whenever it changes while the block runs, and at its end."""
-    if load(state, directory):
-        log.info("sandbox state restored from %s", directory / STATE_FILE)
-    written = json.dumps(snapshot(state), sort_keys=True)
+    """Restore the state from `directory`, save what changes while the block runs, and once more at its end."""
+    written = load(state, directory)
+    if written is not None:
+        log.info("sandbox state restored from %s", directory)
+    written = await asyncio.to_thread(save, state, directory, written)
 
     async def saver() -> None:
         nonlocal written
         while True:
             await asyncio.sleep(interval)
-            if json.dumps(snapshot(state), sort_keys=True) != written:
-                written = await asyncio.to_thread(save, state, directory)
+            written = await asyncio.to_thread(save, state, directory, written)
 
     task = asyncio.get_running_loop().create_task(saver())
     try:
@@ -134,4 +197,4 @@ async def keep_state(state: SandboxState, directory: Path, *, interval: float = 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        save(state, directory)
+        save(state, directory, written)

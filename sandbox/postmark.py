@@ -137,7 +137,6 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
                                "submitted_at": submitted.isoformat()})  # fmt: skip
         state.add_email(
             ReceivedEmail(
-                id=state.next_email_id(),
                 mail_from=parseaddr(body["From"])[1],
                 rcpt_tos=[parseaddr(body["To"])[1]],
                 from_=body["From"],

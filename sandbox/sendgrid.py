@@ -113,7 +113,6 @@ def build_router(state: SandboxState, client: httpx.AsyncClient) -> APIRouter:
         api.record({"message_id": message_id, "credential": credential_hint(key), "body": body})
         state.add_email(
             ReceivedEmail(
-                id=state.next_email_id(),
                 mail_from=body["from"]["email"],
                 rcpt_tos=[a["email"] for p in body["personalizations"] for a in p["to"]],
                 from_=_display(body["from"]),

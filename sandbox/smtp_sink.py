@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sandbox.state import ReceivedEmail, SandboxState, utcnow
 
 
-def parse_email(state: SandboxState, envelope: Envelope) -> ReceivedEmail:
+def parse_email(envelope: Envelope) -> ReceivedEmail:
     raw = envelope.original_content or envelope.content or b""
     if isinstance(raw, str):
         raw = raw.encode()
@@ -33,7 +33,6 @@ def parse_email(state: SandboxState, envelope: Envelope) -> ReceivedEmail:
     if html_part is not None:
         html = html_part.get_content()
     return ReceivedEmail(
-        id=state.next_email_id(),
         mail_from=str(envelope.mail_from or ""),
         rcpt_tos=list(envelope.rcpt_tos),
         from_=str(msg.get("From", "")),
@@ -66,7 +65,7 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if (fail := self.state.take_smtp_failure("data")) is not None:
             return f"{fail['code']} {fail['message']}"
-        email = parse_email(self.state, envelope)
+        email = parse_email(envelope)
         self.state.add_email(email)
         if self.state.take_smtp_failure("disconnect_after_data") is not None:
             # the message is kept but the client never hears so: it cannot know whether it went out

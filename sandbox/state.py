@@ -34,7 +34,6 @@ def iso(when: datetime) -> str:
 class ReceivedEmail:
     """One message the SMTP sink accepted, parsed into what a reviewer looks at."""
 
-    id: int
     mail_from: str
     rcpt_tos: list[str]
     from_: str
@@ -45,6 +44,7 @@ class ReceivedEmail:
     message_id: str
     received_at: datetime
     headers: dict[str, str] = field(default_factory=dict)
+    id: int = 0  # numbered by SandboxState.add_email
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -222,13 +222,13 @@ class SandboxState:
         head, found, _ = self.webhook_url.partition("/v1/carriers/")
         return f"{head}/v1/providers/{provider}/events" if found else self.webhook_url
 
-    def add_email(self, email: ReceivedEmail) -> None:
+    def add_email(self, email: ReceivedEmail) -> ReceivedEmail:
+        """Keep `email`, numbered after the last one kept (its `id` is set here, under the lock: the SMTP sink's
+        thread and the mail APIs' handlers add at once)."""
         with self.lock:
+            email.id = self.emails[-1].id + 1 if self.emails else 1
             self.emails.append(email)
-
-    def next_email_id(self) -> int:
-        with self.lock:
-            return max((e.id for e in self.emails), default=0) + 1
+        return email
 
     def take_smtp_failure(self, stage: str) -> dict[str, Any] | None:
         """The next scripted SMTP failure if it is for `stage` (rcpt, data, disconnect_after_data)."""
