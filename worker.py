@@ -51,47 +51,53 @@ SHUTDOWN_GRACE = timedelta(seconds=15)  # `aftercare up` waits longer than this 
 
 @dataclass(frozen=True)
 class WorkerTuning:
-    """How much one worker process takes on at once; None = the SDK's default. From the environment
-    (`from_settings`, AFTERCARE_WORKER_*) in production, from flags in the bench (`bench/journeys.py`)."""
+    """How much one worker process takes on at once. From the environment (`from_settings`, AFTERCARE_WORKER_*) in
+    production, from flags in the bench (`bench/journeys.py`).
+
+    The defaults are the SDK's values, measured for our journeys (docs/PERFORMANCE.md, "Worker tuning"): fewer
+    slots or pollers gained nothing on a CPU-bound worker, and a sticky cache smaller than the journeys active at
+    once halved throughput. They are spelled out here so that an SDK upgrade that moves its own defaults does not
+    move ours unmeasured."""
 
     max_concurrent_activities: int = 100
-    max_concurrent_workflow_tasks: int | None = None
-    max_cached_workflows: int | None = None
-    workflow_task_polls: int | None = None
-    activity_task_polls: int | None = None
+    max_concurrent_workflow_tasks: int = 100
+    max_cached_workflows: int = 1000  # ~0.3 MB of worker memory each
+    workflow_task_polls: int = 5
+    activity_task_polls: int = 5
 
-    def overrides(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.max_concurrent_workflow_tasks is not None:
-            out["max_concurrent_workflow_tasks"] = self.max_concurrent_workflow_tasks
-        if self.max_cached_workflows is not None:
-            out["max_cached_workflows"] = self.max_cached_workflows
-        if self.workflow_task_polls is not None:
-            out["max_concurrent_workflow_task_polls"] = self.workflow_task_polls
-        if self.activity_task_polls is not None:
-            out["max_concurrent_activity_task_polls"] = self.activity_task_polls
-        return out
+    def worker_options(self) -> dict[str, Any]:
+        """The `Worker` keyword arguments, with an activity thread for every activity slot."""
+        return {
+            "activity_executor": ThreadPoolExecutor(max_workers=self.max_concurrent_activities),
+            "max_concurrent_activities": self.max_concurrent_activities,
+            "max_concurrent_workflow_tasks": self.max_concurrent_workflow_tasks,
+            "max_cached_workflows": self.max_cached_workflows,
+            "max_concurrent_workflow_task_polls": self.workflow_task_polls,
+            "max_concurrent_activity_task_polls": self.activity_task_polls,
+        }
 
     def describe(self) -> str:
-        cached = self.max_cached_workflows if self.max_cached_workflows is not None else "1000 (SDK default)"
-        wft = self.max_concurrent_workflow_tasks or "100 (SDK default)"
         return (
-            f"max_concurrent_activities={self.max_concurrent_activities}, max_concurrent_workflow_tasks={wft}, "
-            f"max_cached_workflows={cached}, workflow/activity task polls="
-            f"{self.workflow_task_polls or 5}/{self.activity_task_polls or 5}"
+            f"max_concurrent_activities={self.max_concurrent_activities}, max_concurrent_workflow_tasks="
+            f"{self.max_concurrent_workflow_tasks}, max_cached_workflows={self.max_cached_workflows}, "
+            f"workflow/activity task polls={self.workflow_task_polls}/{self.activity_task_polls}"
         )
 
     @classmethod
+    def given(cls, **values: int | None) -> WorkerTuning:
+        """The defaults, with each value that is not None in its place."""
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> WorkerTuning:
-        """AFTERCARE_WORKER_* (checked by the settings: whole numbers from 1 up); unset keeps the default."""
-        given = {
-            "max_concurrent_activities": settings.worker_max_activities,
-            "max_concurrent_workflow_tasks": settings.worker_max_workflow_tasks,
-            "max_cached_workflows": settings.worker_max_cached_workflows,
-            "workflow_task_polls": settings.worker_workflow_polls,
-            "activity_task_polls": settings.worker_activity_polls,
-        }
-        return cls(**{name: value for name, value in given.items() if value is not None})
+        """AFTERCARE_WORKER_* (checked by the settings); unset keeps the default."""
+        return cls.given(
+            max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            workflow_task_polls=settings.worker_workflow_polls,
+            activity_task_polls=settings.worker_activity_polls,
+        )
 
 
 def cache_workflow_bytecode() -> bool:
@@ -134,10 +140,8 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=list(activities),
         workflow_runner=workflow_runner(),
-        activity_executor=ThreadPoolExecutor(max_workers=tuning.max_concurrent_activities),
-        max_concurrent_activities=tuning.max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown,
-        **tuning.overrides(),
+        **tuning.worker_options(),
     )
 
 

@@ -72,6 +72,9 @@ Count = Annotated[int, Field(ge=1)]
 FilePath = Annotated[Path, AfterValidator(Path.expanduser)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(lambda url: url.rstrip("/"))]
 WorkerCount = Annotated[int | None, Field(ge=1)]
+# The SDK refuses fewer than two (its sticky queue and the shared queue each need a poller) when the worker
+# keeps a sticky cache, and ours always does: caught here, named by variable, rather than as the SDK's ValueError.
+WorkflowPolls = Annotated[int | None, Field(ge=2, description="the worker polls its sticky queue with one of them")]
 
 
 _HOST_PORT_EXAMPLES = {
@@ -199,7 +202,7 @@ class Settings(BaseSettings):
     worker_max_activities: WorkerCount = None
     worker_max_workflow_tasks: WorkerCount = None
     worker_max_cached_workflows: WorkerCount = None
-    worker_workflow_polls: WorkerCount = None
+    worker_workflow_polls: WorkflowPolls = None
     worker_activity_polls: WorkerCount = None
 
     # The support CLI (`aftercare support`, `aftercare policy reload`): the person's API token, and the API

@@ -157,9 +157,10 @@ def _what_is_valid(field: FieldInfo | None, fallback: str) -> str:
     if kind is int and field is not None:
         low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
         high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+        why = f" ({field.description})" if field.description else ""
         if low is not None and high is not None:
-            return f"must be a whole number between {low} and {high}"
-        return f"must be a whole number from {low} up" if low is not None else "must be a whole number"
+            return f"must be a whole number between {low} and {high}{why}"
+        return (f"must be a whole number from {low} up" if low is not None else "must be a whole number") + why
     if get_origin(kind) is Literal:
         return "must be one of " + ", ".join(str(choice) for choice in get_args(kind))
     return fallback[:1].lower() + fallback[1:]

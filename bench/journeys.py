@@ -186,11 +186,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample", type=int, default=20, help="journeys whose histories are read (default 20)")
     p.add_argument("--no-floor", action="store_true", help="skip the floor run")
     p.add_argument("--floor-first", action="store_true", help="run the floor before the journeys")
-    p.add_argument("--max-activities", type=int, default=100, help="worker max_concurrent_activities (100)")
-    p.add_argument("--max-workflow-tasks", type=int, default=None, help="worker max_concurrent_workflow_tasks")
-    p.add_argument("--max-cached", type=int, default=None, help="worker max_cached_workflows (sticky cache)")
-    p.add_argument("--wft-polls", type=int, default=None, help="worker max_concurrent_workflow_task_polls")
-    p.add_argument("--activity-polls", type=int, default=None, help="worker max_concurrent_activity_task_polls")
+    # unset: worker.WorkerTuning's defaults, the production worker's
+    p.add_argument("--max-activities", type=int, help="worker max_concurrent_activities (100)")
+    p.add_argument("--max-workflow-tasks", type=int, help="worker max_concurrent_workflow_tasks (100)")
+    p.add_argument("--max-cached", type=int, help="worker max_cached_workflows, the sticky cache (1000)")
+    p.add_argument("--wft-polls", type=int, help="worker max_concurrent_workflow_task_polls (5; at least 2)")
+    p.add_argument("--activity-polls", type=int, help="worker max_concurrent_activity_task_polls (5)")
     p.add_argument("--no-search-attributes", action="store_true", help="journeys skip their search attribute upserts")
     return p.parse_args(argv)
 
@@ -201,7 +202,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     concurrency = min(args.concurrency, n)
     s = Schedule(checkpoints=args.checkpoints).scaled(args.scale)
     policy = bench_policy(s)
-    tuning = WorkerTuning(
+    tuning = WorkerTuning.given(
         max_concurrent_activities=args.max_activities,
         max_concurrent_workflow_tasks=args.max_workflow_tasks,
         max_cached_workflows=args.max_cached,

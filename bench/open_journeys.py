@@ -9,9 +9,10 @@ lookup: the fastest honest path to "delivered, review request 7 days away". Ever
 bench waits for the batch to reach the post-delivery plan (at most `--backlog` behind) and prints the worker's,
 the dev server's and the API's resident memory (/proc), both SQLite files and the fill rate. Then it times
 `--samples` state reads (`GET /v1/orders/{id}`, a `state` query) and support Updates (`POST .../pause`, the
-API as support calls it; it reads the state afterwards) against journeys picked at random (so out of the
-worker's sticky cache, as a support request usually is), and projects every figure linearly to
-`--project` journeys, saying what runs out first. Figures, not pass/fail; see docs/PERFORMANCE.md.
+API as support calls it; it reads the state afterwards), each on its own journey picked at random (so out of
+the worker's sticky cache, as a support request usually is; bench/sticky_cache.py compares cached ones), and
+projects every figure linearly to `--project` journeys, saying what runs out first. Figures, not pass/fail;
+see docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from stack_bench import (
     run_bounded,
     sqlite_mb,
 )
+
+# Delivered journeys wait 3 days for the follow-up, a week for the review request, 30 days for the return window.
+WAITING_POLICY = bench_policy(follow_up="3d", review="7d", returns="30d")
 
 
 @dataclass
@@ -165,29 +169,33 @@ async def fill(stack: EmbeddedStack, args: argparse.Namespace) -> tuple[list[str
 
 
 async def latencies(stack: EmbeddedStack, order_ids: list[str], samples: int) -> tuple[list[float], list[float]]:
-    """State reads and pause Updates through the API, one at a time, each against a journey picked at random."""
-    reads: list[float] = []
-    updates: list[float] = []
-    picks = random.Random(11).sample(order_ids, min(samples, len(order_ids)))
+    """State reads and pause Updates through the API, one at a time, each against its own journey picked at random
+    (a read brings its journey into the worker's cache, so the Updates go to journeys no read touched)."""
+    picks = random.Random(11).sample(order_ids, min(2 * samples, len(order_ids)))
+    return await timed(stack, picks[::2], "read"), await timed(stack, picks[1::2], "pause")
+
+
+async def timed(stack: EmbeddedStack, order_ids: Sequence[str], action: str) -> list[float]:
+    """Seconds each request took, one at a time: `read` (`GET /v1/orders/{id}`, the `state` query) or `pause`
+    (`POST /v1/orders/{id}/pause`, support's Update, which reads the state afterwards)."""
+    took: list[float] = []
     async with stack.api() as api:
-        with Progress(TextColumn("[bold]sampling"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
-            task = progress.add_task("samples", total=len(picks))
-            for order_id in picks:
+        with Progress(TextColumn(f"[bold]{action}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task(action, total=len(order_ids))
+            for order_id in order_ids:
                 try:
                     t0 = time.perf_counter()
-                    r = await api.get(f"/v1/orders/{order_id}")
-                    reads.append(time.perf_counter() - t0)
-                    if r.status_code != 200 or r.json()["stage"] != "post_delivery":
-                        console.print(f"[yellow]{order_id}: {r.status_code} {r.text[:120]}")
-                    t0 = time.perf_counter()
-                    r = await api.post(f"/v1/orders/{order_id}/pause", json={"note": "bench"})
-                    updates.append(time.perf_counter() - t0)
+                    if action == "read":
+                        r = await api.get(f"/v1/orders/{order_id}")
+                    else:
+                        r = await api.post(f"/v1/orders/{order_id}/pause", json={"note": "bench"})
+                    took.append(time.perf_counter() - t0)
                     if r.status_code != 200:
-                        console.print(f"[yellow]pause {order_id}: {r.status_code} {r.text[:120]}")
+                        console.print(f"[yellow]{action} {order_id}: {r.status_code} {r.text[:120]}")
                 except httpx.HTTPError as err:  # counted out of the samples, and said
-                    console.print(f"[yellow]{order_id}: no answer ({err!r})")
+                    console.print(f"[yellow]{action} {order_id}: no answer ({err!r})")
                 progress.advance(task)
-    return reads, updates
+    return took
 
 
 def project(readings: list[Reading], target: int, stack: EmbeddedStack) -> None:
@@ -251,9 +259,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     home = fresh_home(args.home, "open")
-    stack = EmbeddedStack(
-        home, bench_policy(follow_up="3d", review="7d", returns="30d"), workers=1, keep=args.keep or bool(args.home)
-    )
+    stack = EmbeddedStack(home, WAITING_POLICY, workers=1, keep=args.keep or bool(args.home))
     console.print(
         f"[bold]open journeys[/]: {args.journeys:,} journeys, {args.concurrency} orders at once; "
         f"load average {load_average()}\n{stack.describe()}"

@@ -10,8 +10,10 @@ from aftercare.settings import Settings
 from worker import WorkerTuning, build_worker
 
 
-def test_tuning_is_read_from_the_environment_and_unset_keeps_the_sdk_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert WorkerTuning.from_settings(Settings()) == WorkerTuning()
+def test_tuning_is_read_from_the_environment_and_unset_keeps_the_measured_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert WorkerTuning.from_settings(Settings()) == WorkerTuning(100, 100, 1000, 5, 5)
     for variable, value in {
         "AFTERCARE_WORKER_MAX_ACTIVITIES": "40",
         "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS": "20",
@@ -21,7 +23,6 @@ def test_tuning_is_read_from_the_environment_and_unset_keeps_the_sdk_defaults(mo
     }.items():
         monkeypatch.setenv(variable, value)
     assert WorkerTuning.from_settings(Settings()) == WorkerTuning(40, 20, 5000, 3, 2)
-    assert WorkerTuning().overrides() == {}
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "lots", "1.5"])
@@ -33,6 +34,16 @@ def test_a_value_that_is_not_a_count_is_refused_naming_the_variable(
         Settings()
 
 
+def test_one_workflow_poller_is_refused_at_start_not_by_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERCARE_WORKER_WORKFLOW_POLLS", "1")
+    with pytest.raises(SystemExit) as refused:
+        Settings()
+    assert str(refused.value).endswith(
+        "AFTERCARE_WORKER_WORKFLOW_POLLS='1': must be a whole number from 2 up "
+        "(the worker polls its sticky queue with one of them)"
+    )
+
+
 async def test_the_worker_is_built_with_it(time_skipping_env: WorkflowEnvironment) -> None:
     tuning = WorkerTuning(max_concurrent_activities=7, max_cached_workflows=123, workflow_task_polls=2)
     worker = build_worker(time_skipping_env.client, task_queue="tuning-test", activities=[], tuning=tuning)
@@ -40,4 +51,4 @@ async def test_the_worker_is_built_with_it(time_skipping_env: WorkflowEnvironmen
     assert config.get("max_concurrent_activities") == 7
     assert config.get("max_cached_workflows") == 123
     assert config.get("max_concurrent_workflow_task_polls") == 2
-    assert config.get("max_concurrent_workflow_tasks") is None  # unset: the SDK decides
+    assert config.get("max_concurrent_workflow_tasks") == 100  # unset: our default, not whatever the SDK's is
