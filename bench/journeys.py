@@ -189,7 +189,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # unset: worker.WorkerTuning's defaults, the production worker's
     p.add_argument("--max-activities", type=int, help="worker max_concurrent_activities (100)")
     p.add_argument("--max-workflow-tasks", type=int, help="worker max_concurrent_workflow_tasks (100)")
-    p.add_argument("--max-cached", type=int, help="worker max_cached_workflows, the sticky cache (1000)")
+    p.add_argument("--max-cached", type=int, help="worker max_cached_workflows, the sticky cache (3000)")
     p.add_argument("--wft-polls", type=int, help="worker max_concurrent_workflow_task_polls (5; at least 2)")
     p.add_argument("--activity-polls", type=int, help="worker max_concurrent_activity_task_polls (5)")
     p.add_argument("--no-search-attributes", action="store_true", help="journeys skip their search attribute upserts")

@@ -13,7 +13,7 @@ from worker import WorkerTuning, build_worker
 def test_tuning_is_read_from_the_environment_and_unset_keeps_the_measured_defaults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert WorkerTuning.from_settings(Settings()) == WorkerTuning(100, 100, 1000, 5, 5)
+    assert WorkerTuning.from_settings(Settings()) == WorkerTuning(100, 100, 3000, 5, 5)
     for variable, value in {
         "AFTERCARE_WORKER_MAX_ACTIVITIES": "40",
         "AFTERCARE_WORKER_MAX_WORKFLOW_TASKS": "20",
