@@ -33,10 +33,10 @@ from stack_bench import (
     clear_sink,
     console,
     count_journeys,
+    fill_with_progress,
     fresh_home,
     load_average,
     quantile,
-    run_bounded,
     since,
     sink_emails,
 )
@@ -60,9 +60,7 @@ async def wave(workers: int, args: argparse.Namespace) -> str:
         keep=args.keep or bool(args.home),
     )
     lead = args.lead if args.lead is not None else args.journeys * 0.5 + 120
-    with console.status(f"starting the stack with {workers} worker(s)"):
-        stack.start()
-    try:
+    with stack.running(f"starting the stack with {workers} worker(s)"):
         due = due_minute(lead)
         delivered, placed = due - timedelta(days=1), due - timedelta(days=2)
         console.print(
@@ -72,17 +70,12 @@ async def wave(workers: int, args: argparse.Namespace) -> str:
         client = await stack.temporal()
         async with stack.api() as api, stack.sandbox() as sandbox:
             journeys = Journeys(api, sandbox)
-            columns = (TextColumn("[bold]filling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task("fill", total=args.journeys)
-                started = time.monotonic()
+            started = time.monotonic()
 
-                async def one(i: int) -> None:
-                    await journeys.open(i, scans=[("in_transit", placed), ("delivered", delivered)], placed_at=placed)
+            async def one(i: int) -> None:
+                await journeys.open(i, scans=[("in_transit", placed), ("delivered", delivered)], placed_at=placed)
 
-                failed = await run_bounded(
-                    args.journeys, args.concurrency, one, lambda done, _f: progress.update(task, completed=done)
-                )
+            failed = await fill_with_progress(args.journeys, args.concurrency, one)
             expected = args.journeys - len(failed)
             with console.status("waiting for every journey to reach the post-delivery plan"):
                 while (waiting := await count_journeys(client, WAITING)) < expected and datetime.now(UTC) < due:
@@ -121,9 +114,6 @@ async def wave(workers: int, args: argparse.Namespace) -> str:
         )
         console.print(f"[bold]{line}[/]\nload average after the wave: {load_average()}")
         return line
-    finally:
-        with console.status("stopping the stack"):
-            stack.stop()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -264,9 +264,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         f"[bold]open journeys[/]: {args.journeys:,} journeys, {args.concurrency} orders at once; "
         f"load average {load_average()}\n{stack.describe()}"
     )
-    with console.status("starting the stack"):
-        stack.start()
-    try:
+    with stack.running():
         t0 = time.monotonic()
         cpu0 = {name: cpu_seconds(stack.pid(name)) for name in ("temporal", "worker", "api")}
         order_ids, readings = await fill(stack, args)
@@ -292,9 +290,6 @@ async def main(argv: Sequence[str] | None = None) -> int:
         if stack.keep:
             console.print(f"kept: {stack.home}")
         return 0
-    finally:
-        with console.status("stopping the stack"):
-            stack.stop()
 
 
 if __name__ == "__main__":

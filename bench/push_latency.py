@@ -34,10 +34,10 @@ from stack_bench import (
     count_journeys,
     customer_email,
     easypost_push,
+    fill_with_progress,
     fresh_home,
     load_average,
     percentiles,
-    run_bounded,
     signed_headers,
     since,
     sink_emails,
@@ -148,24 +148,17 @@ async def main(argv: Sequence[str] | None = None) -> int:
         f"[bold]push latency[/]: rates {', '.join(f'{r:g}/s' for r in args.rates)}, {args.seconds:g} s each, "
         f"{total:,} parcels waiting for scans; load average {load_average()}\n{stack.describe()}"
     )
-    with console.status("starting the stack"):
-        stack.start()
-    try:
+    with stack.running():
         client = await stack.temporal()
         async with stack.api() as api, stack.sandbox() as sandbox:
             journeys = Journeys(api, sandbox)
-            columns = (TextColumn("[bold]filling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task("fill", total=total)
-                started = time.monotonic()
+            started = time.monotonic()
 
-                async def one(i: int) -> None:
-                    shipped = datetime.now(UTC) - timedelta(hours=12)
-                    await journeys.open(i, scans=[("in_transit", shipped)])
+            async def one(i: int) -> None:
+                shipped = datetime.now(UTC) - timedelta(hours=12)
+                await journeys.open(i, scans=[("in_transit", shipped)])
 
-                failed = await run_bounded(
-                    total, args.concurrency, one, lambda d, _f: progress.update(task, completed=d)
-                )
+            failed = await fill_with_progress(total, args.concurrency, one)
             with console.status("waiting for every tracking child to have looked its parcel up"):
                 while (ready := await count_journeys(client, WAITING_FOR_SCANS)) < total - len(failed):
                     if time.monotonic() - started > 3600:
@@ -182,9 +175,6 @@ async def main(argv: Sequence[str] | None = None) -> int:
             console.print(line)
         console.print(f"load average at the end: {load_average()}")
         return 0
-    finally:
-        with console.status("stopping the stack"):
-            stack.stop()
 
 
 if __name__ == "__main__":

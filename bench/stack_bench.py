@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -26,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -201,6 +203,18 @@ class EmbeddedStack:
         if not self.keep:
             shutil.rmtree(self.home, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def running(self, starting: str = "starting the stack") -> Iterator[EmbeddedStack]:
+        """The stack started (saying `starting` meanwhile) for the block, and stopped however the block ends, a
+        start that failed halfway included (its children would outlive the bench)."""
+        try:
+            with console.status(starting):
+                self.start()
+            yield self
+        finally:
+            with console.status("stopping the stack"):
+                self.stop()
+
     def pid(self, name: str) -> int:
         child = next(c for c in self.children if c.name == name)
         assert child.process is not None
@@ -344,6 +358,14 @@ async def run_bounded(
 
     await asyncio.gather(*(lane() for _ in range(min(concurrency, n))))
     return failed
+
+
+async def fill_with_progress(total: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> list[int]:
+    """`run_bounded` behind a "filling" progress bar. Returns the indexes that failed."""
+    columns = (TextColumn("[bold]filling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("fill", total=total)
+        return await run_bounded(total, concurrency, one, lambda done, _failed: progress.update(task, completed=done))
 
 
 async def count_journeys(client: Client, query: str) -> int:

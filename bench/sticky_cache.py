@@ -92,9 +92,7 @@ async def measure(home: Path, cache: int, picks: list[str], args: argparse.Names
     """Start the stack on `home` with a cache of `cache` workflows, and take this run's figures on `picks`."""
     os.environ[CACHE_VARIABLE] = str(cache)
     stack = EmbeddedStack(home, WAITING_POLICY, workers=1, keep=True)
-    with console.status(f"starting the stack with a sticky cache of {cache:,}"):
-        stack.start()
-    try:
+    with stack.running(f"starting the stack with a sticky cache of {cache:,}"):
         n = args.samples
         cold_reads, cold_updates, touched = picks[:n], picks[n : 2 * n], picks[2 * n : 2 * n + args.touch]
         cold_read_times = await timed(stack, cold_reads, "read")
@@ -119,9 +117,6 @@ async def measure(home: Path, cache: int, picks: list[str], args: argparse.Names
             warm_reads=warm_read_times,
             warm_updates=warm_update_times,
         )
-    finally:
-        with console.status("stopping the stack"):
-            stack.stop()
 
 
 def report(runs: list[CacheRun], touched: int) -> None:
@@ -181,12 +176,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
         sys.exit(f"sticky_cache: {home} holds no temporal.db; fill it first with open_journeys.py --keep")
     console.print(f"[bold]sticky cache[/]: caches {args.caches}, {args.touch:,} touched; load {load_average()}")
     probe = EmbeddedStack(home, WAITING_POLICY, workers=1, keep=True)
-    with console.status("listing the waiting journeys"):
-        probe.start()
-        try:
-            orders = await waiting_orders(probe)
-        finally:
-            probe.stop()
+    with probe.running("starting the stack to list the waiting journeys"):
+        orders = await waiting_orders(probe)
     per_run = 2 * args.samples + args.touch
     if len(orders) < per_run * len(args.caches):
         sys.exit(f"sticky_cache: {len(orders):,} waiting journeys; {per_run * len(args.caches):,} needed")
